@@ -1,0 +1,399 @@
+//! The sandboxed plugin runtime: loads tenant components for the four slots and runs each
+//! decision in a fresh, bounded instance.
+//!
+//! - Components are compiled once per content hash and shared by every tenant using them;
+//!   compilations are cached on disk ([`ArtifactCache`]) so a restart does not recompile.
+//! - Each component is pre-instantiated for its slot at load; a call creates a fresh
+//!   instance from the pooling allocator (no state leaks between calls or tenants).
+//! - Every call has a deadline (epoch interruption), a memory cap and a stack cap
+//!   ([`Limits`]); breaking one, trapping, refusing, or returning a decision that breaks
+//!   the contract ([`validate`]) yields a [`PluginError`] naming plugin, slot and cause.
+//!   The process and every other call go on.
+
+mod artifacts;
+mod bindings;
+mod error;
+mod limits;
+mod plugin;
+mod sandbox;
+mod slot;
+pub mod validate;
+
+pub use artifacts::ArtifactCache;
+pub use error::{PluginError, RuntimeError};
+pub use limits::Limits;
+pub use plugin::{CallCost, Decision, Plugin, PluginId};
+pub use slot::{SUPPORTED_VERSIONS, Slot};
+
+use plugin::SlotPre;
+use redial_sdk::*;
+use sandbox::Sandbox;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+/// How to build a [`PluginRuntime`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Per-call bounds.
+    pub limits: Limits,
+    /// Where compiled components are cached; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A component compiled and linked once, whatever slots and tenants use it.
+struct Compiled {
+    pre: InstancePre<Sandbox>,
+    /// Slots (and WIT versions) the component exports.
+    exports: Vec<(Slot, String)>,
+    compile_time: Duration,
+    from_cache: bool,
+}
+
+/// Loads plugins and runs their calls. One per host process; share it behind an `Arc`.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    limits: Limits,
+    artifacts: Option<ArtifactCache>,
+    compiled: Mutex<HashMap<String, Arc<Compiled>>>,
+    plugins: Mutex<HashMap<(String, Slot), Arc<Plugin>>>,
+    _ticker: EpochTicker,
+}
+
+impl PluginRuntime {
+    /// Builds the engine (pooling allocator, epoch deadlines, stack cap) and links WASI
+    /// with the locked-down sandbox.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let limits = config.limits;
+        let n = limits.max_concurrent_calls.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 4)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(limits.memory_bytes);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.stack_bytes)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let artifacts = match &config.cache_dir {
+            Some(dir) => Some(ArtifactCache::open(dir, &engine)?),
+            None => None,
+        };
+        let ticker = EpochTicker::start(&engine, Duration::from_millis(limits.epoch_tick_ms.max(1)));
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            limits,
+            artifacts,
+            compiled: Mutex::default(),
+            plugins: Mutex::default(),
+            _ticker: ticker,
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Loads a component file for `slot` (or for the one slot it exports when `None`).
+    pub fn load_file(&self, path: &Path, slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_else(|| "plugin".into());
+        self.load(&name, &bytes, slot)
+    }
+
+    /// Loads component bytes for `slot`: validates, compiles (once per content hash),
+    /// checks the WIT version and pre-instantiates. Nothing is swapped on failure.
+    pub fn load(&self, name: &str, bytes: &[u8], slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        let id = PluginId { name: name.to_string(), hash: hash.clone() };
+        let compiled = self.compile(&id, bytes)?;
+        let wrong_world = |slot: &str, cause: String| PluginError::WrongWorld {
+            plugin: id.to_string(),
+            slot: slot.to_string(),
+            cause,
+        };
+        let exported: Vec<String> = compiled.exports.iter().map(|(s, _)| s.name().to_string()).collect();
+        let (slot, version) = match slot {
+            Some(slot) => compiled
+                .exports
+                .iter()
+                .find(|(s, _)| *s == slot)
+                .cloned()
+                .ok_or_else(|| wrong_world(slot.name(), describe_exports(&exported)))?,
+            None => match compiled.exports.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(wrong_world("any", describe_exports(&exported))),
+                _ => return Err(wrong_world("any", format!("it exports several slots ({}); name one", exported.join(", ")))),
+            },
+        };
+        if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
+            return Err(PluginError::UnsupportedVersion {
+                plugin: id.to_string(),
+                version,
+                supported: SUPPORTED_VERSIONS.join(", "),
+            });
+        }
+        if let Some(plugin) = self.plugins.lock().unwrap().get(&(hash.clone(), slot)) {
+            return Ok(plugin.clone());
+        }
+        let pre = compiled.pre.clone();
+        let typed = match slot {
+            Slot::Trigger => bindings::trigger::TriggerPre::new(pre).map(SlotPre::Trigger),
+            Slot::Cadence => bindings::cadence::CadencePre::new(pre).map(SlotPre::Cadence),
+            Slot::Qualify => bindings::qualify::QualifyPre::new(pre).map(SlotPre::Qualify),
+            Slot::Crm => bindings::crm::CrmPre::new(pre).map(SlotPre::Crm),
+        }
+        .map_err(|e| wrong_world(slot.name(), format!("its exports do not match the contract: {e:#}")))?;
+        let plugin = Arc::new(Plugin {
+            id,
+            slot,
+            version,
+            size: bytes.len(),
+            compile_time: compiled.compile_time,
+            from_cache: compiled.from_cache,
+            pre: typed,
+        });
+        self.plugins.lock().unwrap().insert((hash, slot), plugin.clone());
+        Ok(plugin)
+    }
+
+    fn compile(&self, id: &PluginId, bytes: &[u8]) -> Result<Arc<Compiled>, PluginError> {
+        if let Some(c) = self.compiled.lock().unwrap().get(&id.hash) {
+            return Ok(c.clone());
+        }
+        let started = Instant::now();
+        let cached = self.artifacts.as_ref().and_then(|a| a.load(&self.engine, &id.hash));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile {
+                    plugin: id.to_string(),
+                    cause: format!("{e:#}"),
+                })?;
+                if let Some(a) = &self.artifacts {
+                    a.store(&id.hash, &component);
+                }
+                component
+            }
+        };
+        let compile_time = started.elapsed();
+        let exports = component
+            .component_type()
+            .exports(&self.engine)
+            .filter_map(|(name, _)| Slot::from_export(name))
+            .collect();
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::WrongWorld {
+            plugin: id.to_string(),
+            slot: "any".into(),
+            cause: format!("it imports what the sandbox does not provide: {e:#}"),
+        })?;
+        let compiled = Arc::new(Compiled { pre, exports, compile_time, from_cache });
+        tracing::debug!(plugin = %id, ?compile_time, from_cache, "plugin compiled");
+        self.compiled.lock().unwrap().insert(id.hash.clone(), compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Runs one call in a fresh bounded instance and maps every failure to a typed error.
+    fn call<T>(
+        &self,
+        plugin: &Plugin,
+        run: impl FnOnce(&mut Store<Sandbox>, &SlotPre) -> Option<wasmtime::Result<(Duration, Result<T, String>)>>,
+    ) -> Result<Decision<T>, PluginError> {
+        let mut store = Store::new(
+            &self.engine,
+            Sandbox::new(self.limits.memory_bytes, self.limits.stderr_bytes),
+        );
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_trap();
+        let started = Instant::now();
+        let outcome = run(&mut store, &plugin.pre).ok_or_else(|| PluginError::WrongWorld {
+            plugin: plugin.id.to_string(),
+            slot: plugin.slot.name().into(),
+            cause: "called through another slot's entry point".into(),
+        })?;
+        let total = started.elapsed();
+        match outcome {
+            Ok((instantiate, Ok(value))) => Ok(Decision {
+                value,
+                cost: CallCost { instantiate, call: total.saturating_sub(instantiate) },
+            }),
+            Ok((_, Err(message))) => Err(PluginError::Refused {
+                plugin: plugin.id.to_string(),
+                slot: plugin.slot,
+                message,
+            }),
+            Err(err) => Err(self.classify(plugin, &store, err)),
+        }
+    }
+
+    fn classify(&self, plugin: &Plugin, store: &Store<Sandbox>, err: wasmtime::Error) -> PluginError {
+        let (id, slot) = (plugin.id.to_string(), plugin.slot);
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Deadline { plugin: id, slot, limit: self.limits.deadline() },
+            Some(Trap::StackOverflow) => PluginError::Stack { plugin: id, slot, limit_bytes: self.limits.stack_bytes },
+            _ if store.data().memory.exceeded => {
+                PluginError::Memory { plugin: id, slot, limit_bytes: self.limits.memory_bytes }
+            }
+            Some(trap) => PluginError::Trap { plugin: id, slot, trap: trap.to_string(), stderr: store.data().stderr() },
+            None => PluginError::Instantiate { plugin: id, slot, cause: format!("{err:#}") },
+        }
+    }
+
+    fn invalid(plugin: &Plugin, problem: String) -> PluginError {
+        PluginError::InvalidOutput { plugin: plugin.id.to_string(), slot: plugin.slot, problem }
+    }
+
+    /// Asks a trigger plugin whether a signal starts a case.
+    pub fn trigger(&self, plugin: &Plugin, input: TriggerInput) -> Result<Decision<TriggerDecision>, PluginError> {
+        let d = self.call(plugin, |store, pre| {
+            let SlotPre::Trigger(pre) = pre else { return None };
+            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
+                inst.redial_policy_trigger_policy().call_decide(s, &input.lift())
+            }))
+        })?;
+        validate::trigger(&d.value).map_err(|p| Self::invalid(plugin, p))?;
+        Ok(d)
+    }
+
+    /// Asks a cadence plugin for a case's next step.
+    pub fn cadence(&self, plugin: &Plugin, input: CadenceInput) -> Result<Decision<CadenceDecision>, PluginError> {
+        let now = input.case.now.unix_ms;
+        let d = self.call(plugin, |store, pre| {
+            let SlotPre::Cadence(pre) = pre else { return None };
+            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
+                inst.redial_policy_cadence_policy().call_next(s, &input.lift())
+            }))
+        })?;
+        validate::cadence(&d.value, now).map_err(|p| Self::invalid(plugin, p))?;
+        Ok(d)
+    }
+
+    /// Asks a qualify plugin for the call script.
+    pub fn script(&self, plugin: &Plugin, input: ScriptInput) -> Result<Decision<Script>, PluginError> {
+        let d = self.call(plugin, |store, pre| {
+            let SlotPre::Qualify(pre) = pre else { return None };
+            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
+                inst.redial_policy_qualify_policy().call_compose_script(s, &input.lift())
+            }))
+        })?;
+        validate::script(&d.value).map_err(|p| Self::invalid(plugin, p))?;
+        Ok(d)
+    }
+
+    /// Asks a qualify plugin to turn answers into decision fields; `allowed_custom` lists
+    /// the tenant's own reason codes.
+    pub fn evaluate(
+        &self,
+        plugin: &Plugin,
+        input: EvaluateInput,
+        allowed_custom: &[String],
+    ) -> Result<Decision<Disposition>, PluginError> {
+        let d = self.call(plugin, |store, pre| {
+            let SlotPre::Qualify(pre) = pre else { return None };
+            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
+                inst.redial_policy_qualify_policy().call_evaluate(s, &input.lift())
+            }))
+        })?;
+        validate::disposition(&d.value, allowed_custom).map_err(|p| Self::invalid(plugin, p))?;
+        Ok(d)
+    }
+
+    /// Asks a crm plugin for the operations a disposition causes.
+    pub fn crm(&self, plugin: &Plugin, input: CrmInput) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
+        let d = self.call(plugin, |store, pre| {
+            let SlotPre::Crm(pre) = pre else { return None };
+            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
+                inst.redial_policy_crm_policy().call_operations(s, &input.lift())
+            }))
+        })?;
+        validate::crm(&d.value).map_err(|p| Self::invalid(plugin, p))?;
+        Ok(d)
+    }
+}
+
+/// Instantiates, then calls, timing the instantiation; lifts the guest's result into the
+/// plain contract types.
+fn timed<I, W, T>(
+    store: &mut Store<Sandbox>,
+    instantiate: impl FnOnce(&mut Store<Sandbox>) -> wasmtime::Result<I>,
+    call: impl FnOnce(&I, &mut Store<Sandbox>) -> wasmtime::Result<Result<W, String>>,
+) -> wasmtime::Result<(Duration, Result<T, String>)>
+where
+    W: Lift<T>,
+{
+    let started = Instant::now();
+    let instance = instantiate(store)?;
+    let instantiated = started.elapsed();
+    let result = call(&instance, store)?;
+    Ok((instantiated, result.map(Lift::lift)))
+}
+
+fn describe_exports(slots: &[String]) -> String {
+    if slots.is_empty() {
+        "it exports no redial:policy slot interface".into()
+    } else {
+        format!("it exports {}", slots.join(", "))
+    }
+}
+
+/// Advances the engine's epoch on a timer so deadlines fire; stops with the runtime.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("redial-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        EpochTicker { stop, handle: Some(handle) }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}

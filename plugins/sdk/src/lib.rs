@@ -1,0 +1,53 @@
+//! The Redial plugin SDK: the policy contract as plain Rust types, and the glue that
+//! exports a plugin as a WebAssembly component for one slot.
+//!
+//! A plugin author implements one of [`TriggerPlugin`], [`CadencePlugin`],
+//! [`QualifyPlugin`] or [`CrmPlugin`] on plain types, then calls the matching
+//! `export_*!` macro. The logic stays ordinary Rust: it unit-tests natively, and the host
+//! benchmarks it natively against its own component build.
+//!
+//! # Layout
+//! - `contract`: the WIT records and variants as serde-friendly Rust types.
+//! - `lift`: conversions between these and any generated bindings of the WIT.
+//! - `config`: reading the plugin's JSON config with clear errors.
+//! - `export`: the `export_*!` macros that bind a plugin to its slot's world.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod contract;
+mod export;
+mod lift;
+
+pub use contract::*;
+pub use lift::Lift;
+
+/// Re-exported so the export macros work without plugins naming wit-bindgen themselves.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use wit_bindgen;
+
+/// A trigger policy: decides whether a signal starts a recovery case.
+pub trait TriggerPlugin {
+    /// Judges one signal. An `Err` is a refusal the host records as the plugin's failure.
+    fn decide(input: TriggerInput) -> Result<TriggerDecision, String>;
+}
+
+/// A cadence policy: decides when to call again, fall back, or give up.
+pub trait CadencePlugin {
+    /// Picks the next step for a case.
+    fn next(input: CadenceInput) -> Result<CadenceDecision, String>;
+}
+
+/// A qualify policy: writes the call script, then reads the answers.
+pub trait QualifyPlugin {
+    /// The opening, availability check and 2..=4 questions for this case.
+    fn script(input: ScriptInput) -> Result<Script, String>;
+    /// Turns the answers into decision fields.
+    fn evaluate(input: EvaluateInput) -> Result<Disposition, String>;
+}
+
+/// A CRM policy: maps a disposition to operations on the tenant's CRM.
+pub trait CrmPlugin {
+    /// The operations to deliver, in order.
+    fn operations(input: CrmInput) -> Result<Vec<CrmOperation>, String>;
+}
