@@ -15,7 +15,9 @@ const PROFILE: &str = "plugin";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().expect("host/ lives in the workspace root");
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root");
     for watched in ["plugins", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -43,7 +45,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let out = cmd.output().expect("failed to run cargo to build the plugins");
+    let out = cmd
+        .output()
+        .expect("failed to run cargo to build the plugins");
     if !out.status.success() {
         panic!(
             "building the plugins for {TARGET} failed:\n{}",

@@ -1,0 +1,104 @@
+//! The `redial plugin` commands, run as a user would run them.
+
+mod common;
+
+use common::example;
+use std::process::{Command, Output};
+
+fn redial(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_redial"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plugin_check_prints_slot_version_size_and_compile_time() {
+    let out = redial(&["plugin", "check", "bant-qualify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "slot     qualify",
+        "wit      redial:policy@0.1.0",
+        "size     ",
+        "compile  ",
+        "ok",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn plugin_check_refuses_a_component_for_a_slot_it_does_not_fill() {
+    let out = redial(&["plugin", "check", "standard-cadence", "--slot", "trigger"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("standard-cadence@") && err.contains("trigger slot"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_run_prints_the_decision_and_its_cost_as_json() {
+    let input = example("cadence.json");
+    let config = example("standard-cadence.toml");
+    let out = redial(&[
+        "plugin",
+        "run",
+        "standard-cadence",
+        "--slot",
+        "cadence",
+        "--input",
+        input.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["slot"], "cadence");
+    assert_eq!(json["decision"], serde_json::json!({"call-after": 120}));
+    assert!(json["cost"]["instantiate_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn plugin_run_names_the_bad_field_of_a_malformed_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"signal": {"kind": "smoke-signal"}}"#).unwrap();
+    let out = redial(&[
+        "plugin",
+        "run",
+        "standard-trigger",
+        "--slot",
+        "trigger",
+        "--input",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("smoke-signal"), "{}", stderr(&out));
+}
+
+#[test]
+fn plugin_run_reports_a_runaway_plugin_without_hanging() {
+    let input = example("trigger.json");
+    let out = redial(&[
+        "plugin",
+        "run",
+        "test-loop-forever",
+        "--slot",
+        "trigger",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("deadline"), "{}", stderr(&out));
+}

@@ -1,0 +1,349 @@
+//! Every reference plugin and every misbehaving test plugin, driven through the real
+//! wasmtime runtime with components freshly built from `plugins/`.
+
+mod common;
+
+use common::{config, input, runtime};
+use redial::builtin;
+use redial::runtime::{PluginError, PluginRuntime, RuntimeConfig, Slot};
+use redial_sdk::*;
+use std::sync::Arc;
+
+fn load(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime::Plugin> {
+    rt.load_file(&builtin::path(name), Some(slot)).unwrap()
+}
+
+fn cadence_input(case_id: &str) -> CadenceInput {
+    let mut i: CadenceInput = input("cadence.json");
+    i.case.case_id = case_id.into();
+    i
+}
+
+#[test]
+fn standard_trigger_recovers_a_returning_caller_with_context() {
+    let rt = runtime();
+    let plugin = load(&rt, "standard-trigger", Slot::Trigger);
+    let mut i: TriggerInput = input("trigger.json");
+    i.config = config("standard-trigger");
+    let d = rt.trigger(&plugin, i).unwrap();
+    let TriggerDecision::Recover(r) = d.value else {
+        panic!("{:?}", d.value)
+    };
+    assert_eq!(r.priority, 75);
+    assert!(r.known.contains(&Field::new("returning-caller", "true")));
+    assert!(d.cost.total() > std::time::Duration::ZERO);
+}
+
+#[test]
+fn standard_trigger_ignores_blocked_numbers() {
+    let rt = runtime();
+    let plugin = load(&rt, "standard-trigger", Slot::Trigger);
+    let mut i: TriggerInput = input("trigger.json");
+    i.signal.caller = "+14155550999".into();
+    i.config = config("standard-trigger");
+    let d = rt.trigger(&plugin, i).unwrap();
+    assert!(matches!(d.value, TriggerDecision::Ignore(r) if r.contains("blocked")));
+}
+
+#[test]
+fn standard_cadence_retries_a_busy_line_sooner() {
+    let rt = runtime();
+    let plugin = load(&rt, "standard-cadence", Slot::Cadence);
+    let mut i = cadence_input("c1");
+    i.config = config("standard-cadence");
+    assert_eq!(
+        rt.cadence(&plugin, i).unwrap().value,
+        CadenceDecision::CallAfter(120)
+    );
+}
+
+#[test]
+fn standard_cadence_sends_the_booking_link_when_declined() {
+    let rt = runtime();
+    let plugin = load(&rt, "standard-cadence", Slot::Cadence);
+    let mut i = cadence_input("c1");
+    i.case.attempts.push(Attempt {
+        at_unix_ms: 0,
+        outcome: AttemptOutcome::Declined,
+    });
+    i.config = config("standard-cadence");
+    let CadenceDecision::Fallback(f) = rt.cadence(&plugin, i).unwrap().value else {
+        panic!()
+    };
+    assert_eq!(
+        f.link.as_deref(),
+        Some("https://book.example.com/bright-smile")
+    );
+}
+
+#[test]
+fn bant_qualify_script_never_asks_what_the_caller_already_said() {
+    let rt = runtime();
+    let plugin = load(&rt, "bant-qualify", Slot::Qualify);
+    let mut i: ScriptInput = input("qualify-script.json");
+    i.config = config("bant-qualify");
+    let s = rt.script(&plugin, i).unwrap().value;
+    assert!(s.opening.starts_with("Hi Luis,"), "{}", s.opening);
+    assert!(s.opening.contains("no heat upstairs"));
+    assert!(s.questions.iter().all(|q| q.field_id != "reason"));
+    assert!((2..=4).contains(&s.questions.len()));
+}
+
+#[test]
+fn bant_qualify_maps_an_emergency_to_same_day_seller_callback() {
+    let rt = runtime();
+    let plugin = load(&rt, "bant-qualify", Slot::Qualify);
+    let mut i: EvaluateInput = input("qualify-evaluate.json");
+    i.config = config("bant-qualify");
+    let d = rt
+        .evaluate(&plugin, i, &["emergency-repair".into()])
+        .unwrap()
+        .value;
+    assert_eq!(d.reason_code, ReasonCode::Custom("emergency-repair".into()));
+    assert_eq!(d.urgency, Urgency::SameDay);
+    assert_eq!(d.next_action, NextAction::SellerCallback);
+    assert!(d.qualification.buying_role.confirmed);
+    assert!(!d.qualification.budget_range.confirmed);
+}
+
+#[test]
+fn a_custom_reason_code_the_tenant_does_not_allow_is_refused() {
+    let rt = runtime();
+    let plugin = load(&rt, "bant-qualify", Slot::Qualify);
+    let mut i: EvaluateInput = input("qualify-evaluate.json");
+    i.config = config("bant-qualify");
+    let err = rt.evaluate(&plugin, i, &[]).unwrap_err();
+    assert!(matches!(err, PluginError::InvalidOutput { .. }), "{err}");
+    assert!(err.to_string().contains("emergency-repair"), "{err}");
+}
+
+#[test]
+fn hubspot_crm_emits_contact_call_and_deal_with_v3_names() {
+    let rt = runtime();
+    let plugin = load(&rt, "hubspot-crm", Slot::Crm);
+    let mut i: CrmInput = input("crm.json");
+    i.config = config("hubspot-crm");
+    let ops = rt.crm(&plugin, i).unwrap().value;
+    let objects: Vec<_> = ops.iter().map(|o| (o.object.as_str(), o.action)).collect();
+    assert_eq!(
+        objects,
+        [
+            ("contacts", CrmAction::Upsert),
+            ("calls", CrmAction::Create),
+            ("deals", CrmAction::Create)
+        ]
+    );
+    let call = &ops[1];
+    let prop = |k: &str| {
+        call.properties
+            .iter()
+            .find(|f| f.key == k)
+            .map(|f| f.value.as_str())
+    };
+    assert_eq!(prop("hs_call_direction"), Some("OUTBOUND"));
+    assert_eq!(prop("hubspot_owner_id"), Some("51234567"));
+    assert_eq!(call.associate, ["contact"]);
+}
+
+#[test]
+fn a_bad_plugin_config_is_refused_with_the_key_named() {
+    let rt = runtime();
+    let plugin = load(&rt, "standard-cadence", Slot::Cadence);
+    let mut i = cadence_input("c1");
+    i.config = r#"{"max_atempts": 3}"#.into();
+    let err = rt.cadence(&plugin, i).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::Refused {
+                slot: Slot::Cadence,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_atempts"), "{err}");
+}
+
+#[test]
+fn a_plugin_that_loops_forever_is_stopped_and_the_next_call_works() {
+    let rt = runtime();
+    let looping = load(&rt, "test-loop-forever", Slot::Trigger);
+    let err = rt.trigger(&looping, input("trigger.json")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::Deadline {
+                slot: Slot::Trigger,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("test-loop-forever@"), "{err}");
+    let good = load(&rt, "standard-trigger", Slot::Trigger);
+    assert!(rt.trigger(&good, input("trigger.json")).is_ok());
+}
+
+#[test]
+fn a_plugin_that_allocates_without_bound_hits_the_memory_cap() {
+    let rt = runtime();
+    let bomb = load(&rt, "test-alloc-bomb", Slot::Crm);
+    let err = rt.crm(&bomb, input("crm.json")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::Memory {
+                slot: Slot::Crm,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let good = load(&rt, "hubspot-crm", Slot::Crm);
+    assert!(rt.crm(&good, input("crm.json")).is_ok());
+}
+
+#[test]
+fn a_panicking_plugin_reports_its_panic_message() {
+    let rt = runtime();
+    let trap = load(&rt, "test-trap", Slot::Cadence);
+    let err = rt.cadence(&trap, cadence_input("case-77")).unwrap_err();
+    let PluginError::Trap { slot, stderr, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*slot, Slot::Cadence);
+    assert!(
+        stderr.contains("deliberate failure on case case-77"),
+        "{err}"
+    );
+    let good = load(&rt, "standard-cadence", Slot::Cadence);
+    assert!(rt.cadence(&good, cadence_input("c1")).is_ok());
+}
+
+#[test]
+fn unbounded_recursion_hits_the_stack_cap() {
+    let rt = runtime();
+    let trap = load(&rt, "test-trap", Slot::Cadence);
+    let err = rt.cadence(&trap, cadence_input("recurse")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::Stack {
+                slot: Slot::Cadence,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn five_questions_are_refused() {
+    let rt = runtime();
+    let bad = load(&rt, "test-out-of-range", Slot::Qualify);
+    let err = rt.script(&bad, input("qualify-script.json")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::InvalidOutput {
+                slot: Slot::Qualify,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("5 questions"), "{err}");
+    let err = rt
+        .evaluate(&bad, input("qualify-evaluate.json"), &[])
+        .unwrap_err();
+    assert!(err.to_string().contains("made-up-code"), "{err}");
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_for_every_slot() {
+    let rt = runtime();
+    let path = builtin::path("test-wrong-world");
+    for slot in Slot::ALL {
+        let err = rt.load_file(&path, Some(slot)).unwrap_err();
+        assert!(matches!(err, PluginError::WrongWorld { .. }), "{err}");
+        assert!(err.to_string().contains(slot.name()), "{err}");
+    }
+    let err = rt.load_file(&path, None).unwrap_err();
+    assert!(
+        err.to_string().contains("exports no redial:policy slot"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plugin_loaded_for_the_wrong_slot_is_refused() {
+    let rt = runtime();
+    let err = rt
+        .load_file(&builtin::path("standard-trigger"), Some(Slot::Crm))
+        .unwrap_err();
+    assert!(matches!(err, PluginError::WrongWorld { .. }), "{err}");
+    assert!(err.to_string().contains("it exports trigger"), "{err}");
+}
+
+#[test]
+fn garbage_bytes_are_refused_as_a_compile_error() {
+    let rt = runtime();
+    let err = rt.load("junk", b"\0asm not really", None).unwrap_err();
+    assert!(matches!(err, PluginError::Compile { .. }), "{err}");
+}
+
+#[test]
+fn the_same_bytes_compile_once_for_every_tenant() {
+    let rt = runtime();
+    let bytes = std::fs::read(builtin::path("standard-trigger")).unwrap();
+    let a = rt
+        .load("tenant-a-trigger", &bytes, Some(Slot::Trigger))
+        .unwrap();
+    let b = rt.load("tenant-b-trigger", &bytes, None).unwrap();
+    assert!(
+        Arc::ptr_eq(&a, &b),
+        "one compiled plugin shared by both tenants"
+    );
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RuntimeConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let first = PluginRuntime::new(cfg.clone()).unwrap();
+    let p = first
+        .load_file(&builtin::path("bant-qualify"), None)
+        .unwrap();
+    assert!(!p.from_cache);
+    drop(first);
+    let second = PluginRuntime::new(cfg).unwrap();
+    let p = second
+        .load_file(&builtin::path("bant-qualify"), None)
+        .unwrap();
+    assert!(p.from_cache, "a restart reuses the compiled artifact");
+    assert!(second.script(&p, input("qualify-script.json")).is_ok());
+}
+
+#[test]
+fn a_runaway_plugin_does_not_stop_other_calls_running_beside_it() {
+    let rt = Arc::new(runtime());
+    let looping = load(&rt, "test-loop-forever", Slot::Trigger);
+    let good = load(&rt, "standard-trigger", Slot::Trigger);
+    let bad_calls = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            (0..3)
+                .filter(|_| rt.trigger(&looping, input("trigger.json")).is_err())
+                .count()
+        })
+    };
+    let good_calls = (0..200)
+        .filter(|_| rt.trigger(&good, input("trigger.json")).is_ok())
+        .count();
+    assert_eq!(good_calls, 200);
+    assert_eq!(bad_calls.join().unwrap(), 3);
+}

@@ -1,0 +1,182 @@
+//! Per-call cost of each slot through wasmtime (fresh instance per call) versus the same
+//! plugin logic compiled natively into the host, measured in one run; plus the cost of
+//! the fresh instance alone. Criterion reports each figure; a summary table at the end
+//! prints the medians and the wasm/native ratio.
+//!
+//! Run: `cargo bench -p redial --bench plugin_call`
+
+use criterion::{BenchmarkId, Criterion, criterion_group};
+use redial::builtin;
+use redial::runtime::{PluginRuntime, RuntimeConfig, Slot};
+use redial_sdk::*;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/examples")
+        .join(file);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn config(plugin: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../plugins/examples/{plugin}.toml"));
+    let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::to_string(&table).unwrap()
+}
+
+/// One benchmarked decision: the wasm call, the native call, and the instantiation share.
+struct Case {
+    name: &'static str,
+    wasm: Box<dyn Fn() -> Duration>,
+    native: Box<dyn Fn()>,
+}
+
+fn cases(rt: &'static PluginRuntime) -> Vec<Case> {
+    let load = |name: &str, slot| rt.load_file(&builtin::path(name), Some(slot)).unwrap();
+    let trigger = load("standard-trigger", Slot::Trigger);
+    let cadence = load("standard-cadence", Slot::Cadence);
+    let qualify = load("bant-qualify", Slot::Qualify);
+    let crm = load("hubspot-crm", Slot::Crm);
+
+    let mut t: TriggerInput = example("trigger.json");
+    t.config = config("standard-trigger");
+    let mut c: CadenceInput = example("cadence.json");
+    c.config = config("standard-cadence");
+    let mut s: ScriptInput = example("qualify-script.json");
+    s.config = config("bant-qualify");
+    let mut e: EvaluateInput = example("qualify-evaluate.json");
+    e.config = config("bant-qualify");
+    let mut m: CrmInput = example("crm.json");
+    m.config = config("hubspot-crm");
+    let codes = vec!["emergency-repair".to_string()];
+
+    let (t2, c2, s2, e2, m2) = (t.clone(), c.clone(), s.clone(), e.clone(), m.clone());
+    let q2 = qualify.clone();
+    vec![
+        Case {
+            name: "trigger/standard-trigger",
+            wasm: Box::new(move || rt.trigger(&trigger, t.clone()).unwrap().cost.instantiate),
+            native: Box::new(move || {
+                black_box(standard_trigger::StandardTrigger::decide(t2.clone()).unwrap());
+            }),
+        },
+        Case {
+            name: "cadence/standard-cadence",
+            wasm: Box::new(move || rt.cadence(&cadence, c.clone()).unwrap().cost.instantiate),
+            native: Box::new(move || {
+                black_box(standard_cadence::StandardCadence::next(c2.clone()).unwrap());
+            }),
+        },
+        Case {
+            name: "qualify-script/bant-qualify",
+            wasm: Box::new(move || rt.script(&qualify, s.clone()).unwrap().cost.instantiate),
+            native: Box::new(move || {
+                black_box(bant_qualify::BantQualify::script(s2.clone()).unwrap());
+            }),
+        },
+        Case {
+            name: "qualify-evaluate/bant-qualify",
+            wasm: Box::new(move || {
+                rt.evaluate(&q2, e.clone(), &codes)
+                    .unwrap()
+                    .cost
+                    .instantiate
+            }),
+            native: Box::new(move || {
+                black_box(bant_qualify::BantQualify::evaluate(e2.clone()).unwrap());
+            }),
+        },
+        Case {
+            name: "crm/hubspot-crm",
+            wasm: Box::new(move || rt.crm(&crm, m.clone()).unwrap().cost.instantiate),
+            native: Box::new(move || {
+                black_box(hubspot_crm::HubspotCrm::operations(m2.clone()).unwrap());
+            }),
+        },
+    ]
+}
+
+fn runtime() -> &'static PluginRuntime {
+    Box::leak(Box::new(
+        PluginRuntime::new(RuntimeConfig::default()).unwrap(),
+    ))
+}
+
+fn bench_calls(c: &mut Criterion) {
+    let rt = runtime();
+    for case in cases(rt) {
+        let mut group = c.benchmark_group(case.name);
+        group.bench_function(BenchmarkId::new("wasm", "fresh-instance"), |b| {
+            b.iter(|| (case.wasm)())
+        });
+        group.bench_function(BenchmarkId::new("native", "in-host"), |b| {
+            b.iter(|| (case.native)())
+        });
+        group.bench_function(
+            BenchmarkId::new("instantiate-only", "fresh-instance"),
+            |b| b.iter_custom(|iters| (0..iters).map(|_| (case.wasm)()).sum()),
+        );
+        group.finish();
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The figures in one table: medians and p99 over the same number of calls each, and the
+/// ratio of wasm to native, all measured in this run.
+fn summary() {
+    let rt = runtime();
+    const N: usize = 3000;
+    println!("\nplugin-call summary ({N} calls each, same run)");
+    println!(
+        "{:<32} {:>12} {:>12} {:>14} {:>12} {:>10}",
+        "decision", "wasm p50", "wasm p99", "instantiate", "native p50", "ratio"
+    );
+    for case in cases(rt) {
+        for _ in 0..200 {
+            (case.wasm)();
+            (case.native)();
+        }
+        let mut wasm = Vec::with_capacity(N);
+        let mut inst = Vec::with_capacity(N);
+        let mut native = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            inst.push((case.wasm)());
+            wasm.push(t.elapsed());
+            let t = Instant::now();
+            (case.native)();
+            native.push(t.elapsed());
+        }
+        let p99 = percentile(&mut wasm, 0.99);
+        let (w, i, n) = (median(wasm), median(inst), median(native));
+        println!(
+            "{:<32} {:>10.1}µs {:>10.1}µs {:>12.1}µs {:>10.2}µs {:>9.0}x",
+            case.name,
+            w.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+            i.as_secs_f64() * 1e6,
+            n.as_secs_f64() * 1e6,
+            w.as_secs_f64() / n.as_secs_f64().max(1e-9)
+        );
+    }
+}
+
+criterion_group!(benches, bench_calls);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

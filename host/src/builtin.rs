@@ -9,7 +9,12 @@ use std::path::PathBuf;
 pub const PLUGIN_DIR: &str = env!("REDIAL_PLUGIN_DIR");
 
 /// The reference plugins shipped with Redial, by crate name.
-pub const REFERENCE: [&str; 4] = ["standard-trigger", "standard-cadence", "bant-qualify", "hubspot-crm"];
+pub const REFERENCE: [&str; 4] = [
+    "standard-trigger",
+    "standard-cadence",
+    "bant-qualify",
+    "hubspot-crm",
+];
 
 /// Path of the component built from `plugins/<name>` (or `plugins/test-plugins/<name>`,
 /// whose crates are named `test-<name>`).

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 
 /// The redial command line.
 #[derive(Debug, Parser)]
-#[command(name = "redial", version, about = "Missed-call recovery loop with WebAssembly tenant policies")]
+#[command(
+    name = "redial",
+    version,
+    about = "Missed-call recovery loop with WebAssembly tenant policies"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

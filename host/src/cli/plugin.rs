@@ -60,7 +60,10 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
 }
 
 fn runtime() -> Result<PluginRuntime> {
-    Ok(PluginRuntime::new(RuntimeConfig { limits: Limits::default(), cache_dir: None })?)
+    Ok(PluginRuntime::new(RuntimeConfig {
+        limits: Limits::default(),
+        cache_dir: None,
+    })?)
 }
 
 fn load(runtime: &PluginRuntime, arg: &str, slot: Option<Slot>) -> Result<std::sync::Arc<Plugin>> {
@@ -96,20 +99,29 @@ impl Serialize for Slot {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid input for this slot", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid input for this slot", path.display()))
 }
 
 /// The plugin's TOML config as the JSON text the contract carries.
 fn config_json(path: Option<&Path>) -> Result<Option<String>> {
     let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     Ok(Some(serde_json::to_string(&table)?))
 }
 
 fn print<T: Serialize>(plugin: &Plugin, decision: T, cost: CallCost) -> Result<()> {
-    let out = RunOutput { plugin: plugin.id.to_string(), slot: plugin.slot, decision, cost };
+    let out = RunOutput {
+        plugin: plugin.id.to_string(),
+        slot: plugin.slot,
+        decision,
+        cost,
+    };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
@@ -145,7 +157,8 @@ fn call(args: RunArgs) -> Result<()> {
             });
             match which {
                 QualifyCall::Script => {
-                    let mut input: ScriptInput = serde_json::from_value(raw).context("not a valid script input")?;
+                    let mut input: ScriptInput =
+                        serde_json::from_value(raw).context("not a valid script input")?;
                     with_config(&mut input.config);
                     let d = runtime.script(&plugin, input)?;
                     print(&plugin, d.value, d.cost)

@@ -95,7 +95,8 @@ impl PluginRuntime {
             Some(dir) => Some(ArtifactCache::open(dir, &engine)?),
             None => None,
         };
-        let ticker = EpochTicker::start(&engine, Duration::from_millis(limits.epoch_tick_ms.max(1)));
+        let ticker =
+            EpochTicker::start(&engine, Duration::from_millis(limits.epoch_tick_ms.max(1)));
         Ok(PluginRuntime {
             engine,
             linker,
@@ -127,16 +128,28 @@ impl PluginRuntime {
 
     /// Loads component bytes for `slot`: validates, compiles (once per content hash),
     /// checks the WIT version and pre-instantiates. Nothing is swapped on failure.
-    pub fn load(&self, name: &str, bytes: &[u8], slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        slot: Option<Slot>,
+    ) -> Result<Arc<Plugin>, PluginError> {
         let hash = hex::encode(Sha256::digest(bytes));
-        let id = PluginId { name: name.to_string(), hash: hash.clone() };
+        let id = PluginId {
+            name: name.to_string(),
+            hash: hash.clone(),
+        };
         let compiled = self.compile(&id, bytes)?;
         let wrong_world = |slot: &str, cause: String| PluginError::WrongWorld {
             plugin: id.to_string(),
             slot: slot.to_string(),
             cause,
         };
-        let exported: Vec<String> = compiled.exports.iter().map(|(s, _)| s.name().to_string()).collect();
+        let exported: Vec<String> = compiled
+            .exports
+            .iter()
+            .map(|(s, _)| s.name().to_string())
+            .collect();
         let (slot, version) = match slot {
             Some(slot) => compiled
                 .exports
@@ -147,7 +160,15 @@ impl PluginRuntime {
             None => match compiled.exports.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(wrong_world("any", describe_exports(&exported))),
-                _ => return Err(wrong_world("any", format!("it exports several slots ({}); name one", exported.join(", ")))),
+                _ => {
+                    return Err(wrong_world(
+                        "any",
+                        format!(
+                            "it exports several slots ({}); name one",
+                            exported.join(", ")
+                        ),
+                    ));
+                }
             },
         };
         if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
@@ -167,7 +188,12 @@ impl PluginRuntime {
             Slot::Qualify => bindings::qualify::QualifyPre::new(pre).map(SlotPre::Qualify),
             Slot::Crm => bindings::crm::CrmPre::new(pre).map(SlotPre::Crm),
         }
-        .map_err(|e| wrong_world(slot.name(), format!("its exports do not match the contract: {e:#}")))?;
+        .map_err(|e| {
+            wrong_world(
+                slot.name(),
+                format!("its exports do not match the contract: {e:#}"),
+            )
+        })?;
         let plugin = Arc::new(Plugin {
             id,
             slot,
@@ -177,7 +203,10 @@ impl PluginRuntime {
             from_cache: compiled.from_cache,
             pre: typed,
         });
-        self.plugins.lock().unwrap().insert((hash, slot), plugin.clone());
+        self.plugins
+            .lock()
+            .unwrap()
+            .insert((hash, slot), plugin.clone());
         Ok(plugin)
     }
 
@@ -186,15 +215,19 @@ impl PluginRuntime {
             return Ok(c.clone());
         }
         let started = Instant::now();
-        let cached = self.artifacts.as_ref().and_then(|a| a.load(&self.engine, &id.hash));
+        let cached = self
+            .artifacts
+            .as_ref()
+            .and_then(|a| a.load(&self.engine, &id.hash));
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
             None => {
-                let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile {
-                    plugin: id.to_string(),
-                    cause: format!("{e:#}"),
-                })?;
+                let component =
+                    Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile {
+                        plugin: id.to_string(),
+                        cause: format!("{e:#}"),
+                    })?;
                 if let Some(a) = &self.artifacts {
                     a.store(&id.hash, &component);
                 }
@@ -207,14 +240,25 @@ impl PluginRuntime {
             .exports(&self.engine)
             .filter_map(|(name, _)| Slot::from_export(name))
             .collect();
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::WrongWorld {
-            plugin: id.to_string(),
-            slot: "any".into(),
-            cause: format!("it imports what the sandbox does not provide: {e:#}"),
-        })?;
-        let compiled = Arc::new(Compiled { pre, exports, compile_time, from_cache });
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::WrongWorld {
+                plugin: id.to_string(),
+                slot: "any".into(),
+                cause: format!("it imports what the sandbox does not provide: {e:#}"),
+            })?;
+        let compiled = Arc::new(Compiled {
+            pre,
+            exports,
+            compile_time,
+            from_cache,
+        });
         tracing::debug!(plugin = %id, ?compile_time, from_cache, "plugin compiled");
-        self.compiled.lock().unwrap().insert(id.hash.clone(), compiled.clone());
+        self.compiled
+            .lock()
+            .unwrap()
+            .insert(id.hash.clone(), compiled.clone());
         Ok(compiled)
     }
 
@@ -222,7 +266,10 @@ impl PluginRuntime {
     fn call<T>(
         &self,
         plugin: &Plugin,
-        run: impl FnOnce(&mut Store<Sandbox>, &SlotPre) -> Option<wasmtime::Result<(Duration, Result<T, String>)>>,
+        run: impl FnOnce(
+            &mut Store<Sandbox>,
+            &SlotPre,
+        ) -> Option<wasmtime::Result<(Duration, Result<T, String>)>>,
     ) -> Result<Decision<T>, PluginError> {
         let mut store = Store::new(
             &self.engine,
@@ -241,7 +288,10 @@ impl PluginRuntime {
         match outcome {
             Ok((instantiate, Ok(value))) => Ok(Decision {
                 value,
-                cost: CallCost { instantiate, call: total.saturating_sub(instantiate) },
+                cost: CallCost {
+                    instantiate,
+                    call: total.saturating_sub(instantiate),
+                },
             }),
             Ok((_, Err(message))) => Err(PluginError::Refused {
                 plugin: plugin.id.to_string(),
@@ -252,55 +302,116 @@ impl PluginRuntime {
         }
     }
 
-    fn classify(&self, plugin: &Plugin, store: &Store<Sandbox>, err: wasmtime::Error) -> PluginError {
+    fn classify(
+        &self,
+        plugin: &Plugin,
+        store: &Store<Sandbox>,
+        err: wasmtime::Error,
+    ) -> PluginError {
         let (id, slot) = (plugin.id.to_string(), plugin.slot);
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Deadline { plugin: id, slot, limit: self.limits.deadline() },
-            Some(Trap::StackOverflow) => PluginError::Stack { plugin: id, slot, limit_bytes: self.limits.stack_bytes },
-            _ if store.data().memory.exceeded => {
-                PluginError::Memory { plugin: id, slot, limit_bytes: self.limits.memory_bytes }
-            }
-            Some(trap) => PluginError::Trap { plugin: id, slot, trap: trap.to_string(), stderr: store.data().stderr() },
-            None => PluginError::Instantiate { plugin: id, slot, cause: format!("{err:#}") },
+            Some(Trap::Interrupt) => PluginError::Deadline {
+                plugin: id,
+                slot,
+                limit: self.limits.deadline(),
+            },
+            Some(Trap::StackOverflow) => PluginError::Stack {
+                plugin: id,
+                slot,
+                limit_bytes: self.limits.stack_bytes,
+            },
+            _ if store.data().memory.exceeded => PluginError::Memory {
+                plugin: id,
+                slot,
+                limit_bytes: self.limits.memory_bytes,
+            },
+            Some(trap) => PluginError::Trap {
+                plugin: id,
+                slot,
+                trap: trap.to_string(),
+                stderr: store.data().stderr(),
+            },
+            None => PluginError::Instantiate {
+                plugin: id,
+                slot,
+                cause: format!("{err:#}"),
+            },
         }
     }
 
     fn invalid(plugin: &Plugin, problem: String) -> PluginError {
-        PluginError::InvalidOutput { plugin: plugin.id.to_string(), slot: plugin.slot, problem }
+        PluginError::InvalidOutput {
+            plugin: plugin.id.to_string(),
+            slot: plugin.slot,
+            problem,
+        }
     }
 
     /// Asks a trigger plugin whether a signal starts a case.
-    pub fn trigger(&self, plugin: &Plugin, input: TriggerInput) -> Result<Decision<TriggerDecision>, PluginError> {
+    pub fn trigger(
+        &self,
+        plugin: &Plugin,
+        input: TriggerInput,
+    ) -> Result<Decision<TriggerDecision>, PluginError> {
         let d = self.call(plugin, |store, pre| {
-            let SlotPre::Trigger(pre) = pre else { return None };
-            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
-                inst.redial_policy_trigger_policy().call_decide(s, &input.lift())
-            }))
+            let SlotPre::Trigger(pre) = pre else {
+                return None;
+            };
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_trigger_policy()
+                        .call_decide(s, &input.lift())
+                },
+            ))
         })?;
         validate::trigger(&d.value).map_err(|p| Self::invalid(plugin, p))?;
         Ok(d)
     }
 
     /// Asks a cadence plugin for a case's next step.
-    pub fn cadence(&self, plugin: &Plugin, input: CadenceInput) -> Result<Decision<CadenceDecision>, PluginError> {
+    pub fn cadence(
+        &self,
+        plugin: &Plugin,
+        input: CadenceInput,
+    ) -> Result<Decision<CadenceDecision>, PluginError> {
         let now = input.case.now.unix_ms;
         let d = self.call(plugin, |store, pre| {
-            let SlotPre::Cadence(pre) = pre else { return None };
-            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
-                inst.redial_policy_cadence_policy().call_next(s, &input.lift())
-            }))
+            let SlotPre::Cadence(pre) = pre else {
+                return None;
+            };
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_cadence_policy()
+                        .call_next(s, &input.lift())
+                },
+            ))
         })?;
         validate::cadence(&d.value, now).map_err(|p| Self::invalid(plugin, p))?;
         Ok(d)
     }
 
     /// Asks a qualify plugin for the call script.
-    pub fn script(&self, plugin: &Plugin, input: ScriptInput) -> Result<Decision<Script>, PluginError> {
+    pub fn script(
+        &self,
+        plugin: &Plugin,
+        input: ScriptInput,
+    ) -> Result<Decision<Script>, PluginError> {
         let d = self.call(plugin, |store, pre| {
-            let SlotPre::Qualify(pre) = pre else { return None };
-            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
-                inst.redial_policy_qualify_policy().call_compose_script(s, &input.lift())
-            }))
+            let SlotPre::Qualify(pre) = pre else {
+                return None;
+            };
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_qualify_policy()
+                        .call_compose_script(s, &input.lift())
+                },
+            ))
         })?;
         validate::script(&d.value).map_err(|p| Self::invalid(plugin, p))?;
         Ok(d)
@@ -315,22 +426,38 @@ impl PluginRuntime {
         allowed_custom: &[String],
     ) -> Result<Decision<Disposition>, PluginError> {
         let d = self.call(plugin, |store, pre| {
-            let SlotPre::Qualify(pre) = pre else { return None };
-            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
-                inst.redial_policy_qualify_policy().call_evaluate(s, &input.lift())
-            }))
+            let SlotPre::Qualify(pre) = pre else {
+                return None;
+            };
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_qualify_policy()
+                        .call_evaluate(s, &input.lift())
+                },
+            ))
         })?;
         validate::disposition(&d.value, allowed_custom).map_err(|p| Self::invalid(plugin, p))?;
         Ok(d)
     }
 
     /// Asks a crm plugin for the operations a disposition causes.
-    pub fn crm(&self, plugin: &Plugin, input: CrmInput) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
+    pub fn crm(
+        &self,
+        plugin: &Plugin,
+        input: CrmInput,
+    ) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
         let d = self.call(plugin, |store, pre| {
             let SlotPre::Crm(pre) = pre else { return None };
-            Some(timed(store, |s| pre.instantiate(s), |inst, s| {
-                inst.redial_policy_crm_policy().call_operations(s, &input.lift())
-            }))
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_crm_policy()
+                        .call_operations(s, &input.lift())
+                },
+            ))
         })?;
         validate::crm(&d.value).map_err(|p| Self::invalid(plugin, p))?;
         Ok(d)
@@ -385,7 +512,10 @@ impl EpochTicker {
                 }
             })
             .expect("spawn the epoch ticker thread");
-        EpochTicker { stop, handle: Some(handle) }
+        EpochTicker {
+            stop,
+            handle: Some(handle),
+        }
     }
 }
 

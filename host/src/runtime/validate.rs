@@ -23,7 +23,10 @@ pub type Problem = String;
 
 fn text(what: &str, value: &str) -> Result<(), Problem> {
     if value.len() > MAX_TEXT {
-        return Err(format!("{what} is {} bytes, the limit is {MAX_TEXT}", value.len()));
+        return Err(format!(
+            "{what} is {} bytes, the limit is {MAX_TEXT}",
+            value.len()
+        ));
     }
     Ok(())
 }
@@ -37,9 +40,14 @@ pub fn trigger(d: &TriggerDecision) -> Result<(), Problem> {
                 return Err(format!("priority {} is above 100", r.priority));
             }
             if r.known.len() > MAX_KNOWN_FIELDS {
-                return Err(format!("{} known fields, the limit is {MAX_KNOWN_FIELDS}", r.known.len()));
+                return Err(format!(
+                    "{} known fields, the limit is {MAX_KNOWN_FIELDS}",
+                    r.known.len()
+                ));
             }
-            r.known.iter().try_for_each(|f| text(&format!("known field {:?}", f.key), &f.value))
+            r.known
+                .iter()
+                .try_for_each(|f| text(&format!("known field {:?}", f.key), &f.value))
         }
     }
 }
@@ -50,16 +58,19 @@ pub fn cadence(d: &CadenceDecision, now_ms: i64) -> Result<(), Problem> {
         CadenceDecision::CallAfter(secs) if *secs > MAX_DELAY_SECS => {
             Err(format!("call-after {secs}s is more than 30 days ahead"))
         }
-        CadenceDecision::CallAt(at) if *at > now_ms + i64::from(MAX_DELAY_SECS) * 1000 => {
-            Err(format!("call-at {at} is more than 30 days after now ({now_ms})"))
-        }
+        CadenceDecision::CallAt(at) if *at > now_ms + i64::from(MAX_DELAY_SECS) * 1000 => Err(
+            format!("call-at {at} is more than 30 days after now ({now_ms})"),
+        ),
         CadenceDecision::CallAt(at) if *at < 0 => Err(format!("call-at {at} is before 1970")),
         CadenceDecision::Fallback(f) => {
             if f.message.trim().is_empty() {
                 return Err("fallback message is empty".into());
             }
             if f.message.len() > MAX_MESSAGE {
-                return Err(format!("fallback message is {} bytes, the limit is {MAX_MESSAGE}", f.message.len()));
+                return Err(format!(
+                    "fallback message is {} bytes, the limit is {MAX_MESSAGE}",
+                    f.message.len()
+                ));
             }
             match &f.link {
                 Some(link) if !(link.starts_with("https://") || link.starts_with("http://")) => {
@@ -76,7 +87,10 @@ pub fn cadence(d: &CadenceDecision, now_ms: i64) -> Result<(), Problem> {
 /// Checks a call script: 2..=4 distinct questions, a non-empty opening.
 pub fn script(s: &Script) -> Result<(), Problem> {
     if !(2..=4).contains(&s.questions.len()) {
-        return Err(format!("script has {} questions, the contract allows 2 to 4", s.questions.len()));
+        return Err(format!(
+            "script has {} questions, the contract allows 2 to 4",
+            s.questions.len()
+        ));
     }
     if s.opening.trim().is_empty() {
         return Err("script opening is empty".into());
@@ -95,7 +109,10 @@ pub fn script(s: &Script) -> Result<(), Problem> {
         if let AnswerKind::Choice(options) = &q.kind
             && options.len() < 2
         {
-            return Err(format!("question {:?} offers fewer than 2 choices", q.field_id));
+            return Err(format!(
+                "question {:?} offers fewer than 2 choices",
+                q.field_id
+            ));
         }
     }
     Ok(())
@@ -123,7 +140,10 @@ pub fn disposition(d: &Disposition, allowed_custom: &[String]) -> Result<(), Pro
 /// a match key.
 pub fn crm(ops: &[CrmOperation]) -> Result<(), Problem> {
     if ops.len() > MAX_CRM_OPERATIONS {
-        return Err(format!("{} CRM operations, the limit is {MAX_CRM_OPERATIONS}", ops.len()));
+        return Err(format!(
+            "{} CRM operations, the limit is {MAX_CRM_OPERATIONS}",
+            ops.len()
+        ));
     }
     let mut earlier = HashSet::new();
     for op in ops {
@@ -134,12 +154,24 @@ pub fn crm(ops: &[CrmOperation]) -> Result<(), Problem> {
             return Err(format!("upsert {:?} has no match key", op.id));
         }
         if op.action == CrmAction::Associate && op.associate.len() < 2 {
-            return Err(format!("associate {:?} names fewer than 2 operations", op.id));
+            return Err(format!(
+                "associate {:?} names fewer than 2 operations",
+                op.id
+            ));
         }
-        if let Some(missing) = op.associate.iter().find(|id| !earlier.contains(id.as_str())) {
-            return Err(format!("operation {:?} refers to {missing:?}, which is not an earlier operation", op.id));
+        if let Some(missing) = op
+            .associate
+            .iter()
+            .find(|id| !earlier.contains(id.as_str()))
+        {
+            return Err(format!(
+                "operation {:?} refers to {missing:?}, which is not an earlier operation",
+                op.id
+            ));
         }
-        op.properties.iter().try_for_each(|f| text(&format!("property {:?}", f.key), &f.value))?;
+        op.properties
+            .iter()
+            .try_for_each(|f| text(&format!("property {:?}", f.key), &f.value))?;
         if !earlier.insert(op.id.as_str()) {
             return Err(format!("operation id {:?} appears twice", op.id));
         }
@@ -152,7 +184,11 @@ mod tests {
     use super::*;
 
     fn question(id: &str) -> Question {
-        Question { field_id: id.into(), text: "?".into(), kind: AnswerKind::FreeText }
+        Question {
+            field_id: id.into(),
+            text: "?".into(),
+            kind: AnswerKind::FreeText,
+        }
     }
 
     fn script_with(n: usize) -> Script {
@@ -204,8 +240,16 @@ mod tests {
             associate: assoc.iter().map(|s| s.to_string()).collect(),
         };
         assert!(crm(&[op("a", &[]), op("b", &["a"])]).is_ok());
-        assert!(crm(&[op("b", &["a"]), op("a", &[])]).unwrap_err().contains("not an earlier"));
-        assert!(crm(&[op("a", &[]), op("a", &[])]).unwrap_err().contains("twice"));
+        assert!(
+            crm(&[op("b", &["a"]), op("a", &[])])
+                .unwrap_err()
+                .contains("not an earlier")
+        );
+        assert!(
+            crm(&[op("a", &[]), op("a", &[])])
+                .unwrap_err()
+                .contains("twice")
+        );
     }
 
     #[test]

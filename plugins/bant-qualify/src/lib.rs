@@ -143,8 +143,14 @@ impl Default for Config {
 
 /// Questions used to reach the contract's minimum of two when the context answered most.
 const PADDING: [(&str, &str); 2] = [
-    ("anything_else", "Is there anything else we should know before someone follows up?"),
-    ("best_time", "What is the best time to reach you if we need to follow up?"),
+    (
+        "anything_else",
+        "Is there anything else we should know before someone follows up?",
+    ),
+    (
+        "best_time",
+        "What is the best time to reach you if we need to follow up?",
+    ),
 ];
 
 fn known<'a>(case: &'a CaseView, key: &str) -> Option<&'a str> {
@@ -223,7 +229,9 @@ impl QualifyPlugin for BantQualify {
             } else {
                 value(&rule.field).unwrap_or_default().to_lowercase()
             };
-            rule.contains.iter().any(|w| haystack.contains(&w.to_lowercase()))
+            rule.contains
+                .iter()
+                .any(|w| haystack.contains(&w.to_lowercase()))
         };
         let outcome = cfg
             .rules
@@ -238,7 +246,10 @@ impl QualifyPlugin for BantQualify {
                 let v = v.to_lowercase();
                 v.trim().is_empty() || v.contains("not sure") || v.contains("don't know")
             });
-            QualifiedValue { value: v.map(str::to_string), confirmed: !unsure }
+            QualifiedValue {
+                value: v.map(str::to_string),
+                confirmed: !unsure,
+            }
         };
         let qualification = Qualification {
             buying_role: qualified(&cfg.fields.buying_role),
@@ -256,7 +267,12 @@ impl QualifyPlugin for BantQualify {
         .filter(|q| q.confirmed)
         .count() as u8;
 
-        let timeline = qualification.timeline.value.clone().unwrap_or_default().to_lowercase();
+        let timeline = qualification
+            .timeline
+            .value
+            .clone()
+            .unwrap_or_default()
+            .to_lowercase();
         let urgency = if ["today", "asap", "urgent", "emergency", "right away"]
             .iter()
             .any(|w| timeline.contains(w))
@@ -283,7 +299,12 @@ fn summarize(reason: &ReasonCode, answers: &[Answer], context: &[Field]) -> Stri
     let said: Vec<String> = answers
         .iter()
         .map(|a| format!("{}: {}", a.field_id, a.text))
-        .chain(context.iter().filter(|f| f.key == "message").map(|f| f.value.clone()))
+        .chain(
+            context
+                .iter()
+                .filter(|f| f.key == "message")
+                .map(|f| f.value.clone()),
+        )
         .collect();
     if said.is_empty() {
         reason.name().to_string()
@@ -300,7 +321,12 @@ mod tests {
     use redial_sdk::{Moment, Signal, SignalKind};
 
     fn case(context: Vec<Field>) -> CaseView {
-        let now = Moment { unix_ms: 0, utc_offset_minutes: 0, local_weekday: 0, local_minute: 600 };
+        let now = Moment {
+            unix_ms: 0,
+            utc_offset_minutes: 0,
+            local_weekday: 0,
+            local_minute: 600,
+        };
         CaseView {
             case_id: "c1".into(),
             signal: Signal {
@@ -332,9 +358,20 @@ mod tests {
 
     #[test]
     fn script_injects_context_and_skips_known_questions() {
-        let ctx = vec![Field::new("name", "Dana"), Field::new("message", "furnace is broken")];
-        let s = BantQualify::script(ScriptInput { case: case(ctx), config: CFG.into() }).unwrap();
-        assert!(s.opening.starts_with("Hi Dana, this is Sam from Acme HVAC"), "{}", s.opening);
+        let ctx = vec![
+            Field::new("name", "Dana"),
+            Field::new("message", "furnace is broken"),
+        ];
+        let s = BantQualify::script(ScriptInput {
+            case: case(ctx),
+            config: CFG.into(),
+        })
+        .unwrap();
+        assert!(
+            s.opening.starts_with("Hi Dana, this is Sam from Acme HVAC"),
+            "{}",
+            s.opening
+        );
         assert!(s.opening.contains("furnace is broken"));
         let ids: Vec<_> = s.questions.iter().map(|q| q.field_id.as_str()).collect();
         assert_eq!(ids, ["timeline", "role"], "the reason is already known");
@@ -343,7 +380,11 @@ mod tests {
     #[test]
     fn script_pads_to_two_questions() {
         let ctx = vec![Field::new("message", "x"), Field::new("timeline", "today")];
-        let s = BantQualify::script(ScriptInput { case: case(ctx), config: CFG.into() }).unwrap();
+        let s = BantQualify::script(ScriptInput {
+            case: case(ctx),
+            config: CFG.into(),
+        })
+        .unwrap();
         assert_eq!(s.questions.len(), 2);
         assert_eq!(s.questions[0].field_id, "role");
     }
@@ -351,9 +392,18 @@ mod tests {
     #[test]
     fn rules_map_answers_to_decision_fields() {
         let answers = vec![
-            Answer { field_id: "reason".into(), text: "Need a quote for a new AC".into() },
-            Answer { field_id: "timeline".into(), text: "next month".into() },
-            Answer { field_id: "role".into(), text: "yes, I own the house".into() },
+            Answer {
+                field_id: "reason".into(),
+                text: "Need a quote for a new AC".into(),
+            },
+            Answer {
+                field_id: "timeline".into(),
+                text: "next month".into(),
+            },
+            Answer {
+                field_id: "role".into(),
+                text: "yes, I own the house".into(),
+            },
         ];
         let d = BantQualify::evaluate(EvaluateInput {
             case: case(vec![]),
@@ -373,8 +423,14 @@ mod tests {
     #[test]
     fn urgent_timeline_and_custom_codes() {
         let answers = vec![
-            Answer { field_id: "reason".into(), text: "heating is broken".into() },
-            Answer { field_id: "timeline".into(), text: "today please".into() },
+            Answer {
+                field_id: "reason".into(),
+                text: "heating is broken".into(),
+            },
+            Answer {
+                field_id: "timeline".into(),
+                text: "today please".into(),
+            },
         ];
         let d = BantQualify::evaluate(EvaluateInput {
             case: case(vec![]),

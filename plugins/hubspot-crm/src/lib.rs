@@ -14,8 +14,7 @@
 //! task_due_hours = { same-day = 2, this-week = 48, long-term-nurture = 336 }
 //! ```
 use redial_sdk::{
-    CrmAction, CrmInput, CrmOperation, CrmPlugin, Disposition, Field, NextAction, Urgency,
-    config,
+    CrmAction, CrmInput, CrmOperation, CrmPlugin, Disposition, Field, NextAction, Urgency, config,
 };
 use serde::Deserialize;
 
@@ -44,7 +43,11 @@ struct DueHours {
 
 impl Default for DueHours {
     fn default() -> Self {
-        DueHours { same_day: 2, this_week: 48, long_term_nurture: 336 }
+        DueHours {
+            same_day: 2,
+            this_week: 48,
+            long_term_nurture: 336,
+        }
     }
 }
 
@@ -84,10 +87,18 @@ fn priority(urgency: Urgency) -> &'static str {
 fn call_body(d: &Disposition, input: &CrmInput) -> String {
     let mut lines = vec![
         format!("Reason: {}", d.reason_code.name()),
-        format!("Next action: {:?}; intent {}/100", d.next_action, d.intent_score),
+        format!(
+            "Next action: {:?}; intent {}/100",
+            d.next_action, d.intent_score
+        ),
         format!("Summary: {}", d.summary),
     ];
-    lines.extend(input.answers.iter().map(|a| format!("{}: {}", a.field_id, a.text)));
+    lines.extend(
+        input
+            .answers
+            .iter()
+            .map(|a| format!("{}: {}", a.field_id, a.text)),
+    );
     lines.join("\n")
 }
 
@@ -106,7 +117,12 @@ impl CrmPlugin for HubspotCrm {
                 props.push(Field::new("hubspot_owner_id", owner));
             }
         };
-        let name = case.signal.context.iter().find(|f| f.key == "name").map(|f| f.value.clone());
+        let name = case
+            .signal
+            .context
+            .iter()
+            .find(|f| f.key == "name")
+            .map(|f| f.value.clone());
 
         let mut contact_props = vec![
             Field::new("phone", caller),
@@ -125,7 +141,10 @@ impl CrmPlugin for HubspotCrm {
 
         let mut call_props = vec![
             Field::new("hs_timestamp", &now),
-            Field::new("hs_call_title", format!("Missed-call recovery: {}", d.reason_code.name())),
+            Field::new(
+                "hs_call_title",
+                format!("Missed-call recovery: {}", d.reason_code.name()),
+            ),
             Field::new("hs_call_body", call_body(d, &input)),
             Field::new("hs_call_direction", "OUTBOUND"),
             Field::new("hs_call_status", "COMPLETED"),
@@ -154,7 +173,10 @@ impl CrmPlugin for HubspotCrm {
             let due = case.now.unix_ms + i64::from(hours) * 3_600_000;
             let mut props = vec![
                 Field::new("hs_timestamp", due.to_string()),
-                Field::new("hs_task_subject", format!("Follow up: {}", d.reason_code.name())),
+                Field::new(
+                    "hs_task_subject",
+                    format!("Follow up: {}", d.reason_code.name()),
+                ),
                 Field::new("hs_task_body", &d.summary),
                 Field::new("hs_task_status", "NOT_STARTED"),
                 Field::new("hs_task_priority", priority(d.urgency)),
@@ -176,7 +198,12 @@ mod tests {
     use redial_sdk::*;
 
     fn input(next_action: NextAction, config: &str) -> CrmInput {
-        let now = Moment { unix_ms: 1_700_000_000_000, utc_offset_minutes: 0, local_weekday: 0, local_minute: 600 };
+        let now = Moment {
+            unix_ms: 1_700_000_000_000,
+            utc_offset_minutes: 0,
+            local_weekday: 0,
+            local_minute: 600,
+        };
         CrmInput {
             case: CaseView {
                 case_id: "c1".into(),
@@ -204,12 +231,17 @@ mod tests {
     }
 
     fn prop<'a>(op: &'a CrmOperation, key: &str) -> Option<&'a str> {
-        op.properties.iter().find(|f| f.key == key).map(|f| f.value.as_str())
+        op.properties
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value.as_str())
     }
 
     #[test]
     fn seller_callback_upserts_contact_logs_call_and_opens_deal() {
-        let ops = HubspotCrm::operations(input(NextAction::SellerCallback, r#"{"owner_id": "42"}"#)).unwrap();
+        let ops =
+            HubspotCrm::operations(input(NextAction::SellerCallback, r#"{"owner_id": "42"}"#))
+                .unwrap();
         let objects: Vec<_> = ops.iter().map(|o| o.object.as_str()).collect();
         assert_eq!(objects, ["contacts", "calls", "deals"]);
         assert_eq!(ops[0].action, CrmAction::Upsert);

@@ -12,8 +12,7 @@
 //! fallback_after_max_attempts = true    # send the fallback when attempts run out
 //! ```
 use redial_sdk::{
-    AttemptOutcome, CadenceDecision, CadenceInput, CadencePlugin, Fallback, FallbackChannel,
-    config,
+    AttemptOutcome, CadenceDecision, CadenceInput, CadencePlugin, Fallback, FallbackChannel, config,
 };
 use serde::Deserialize;
 
@@ -58,7 +57,9 @@ impl Config {
 
     /// Spacing before retry number `n` (1-based); the last spacing repeats.
     fn spacing(&self, n: usize) -> u32 {
-        let idx = n.saturating_sub(1).min(self.retry_spacing_secs.len().saturating_sub(1));
+        let idx = n
+            .saturating_sub(1)
+            .min(self.retry_spacing_secs.len().saturating_sub(1));
         self.retry_spacing_secs.get(idx).copied().unwrap_or(900)
     }
 }
@@ -101,7 +102,12 @@ mod tests {
     use redial_sdk::{Attempt, CaseView, Moment, Signal, SignalKind};
 
     fn input(outcomes: &[AttemptOutcome], config: &str) -> CadenceInput {
-        let now = Moment { unix_ms: 1_000_000, utc_offset_minutes: 0, local_weekday: 0, local_minute: 600 };
+        let now = Moment {
+            unix_ms: 1_000_000,
+            utc_offset_minutes: 0,
+            local_weekday: 0,
+            local_minute: 600,
+        };
         CadenceInput {
             case: CaseView {
                 case_id: "c1".into(),
@@ -114,7 +120,10 @@ mod tests {
                 },
                 attempts: outcomes
                     .iter()
-                    .map(|o| Attempt { at_unix_ms: 0, outcome: o.clone() })
+                    .map(|o| Attempt {
+                        at_unix_ms: 0,
+                        outcome: o.clone(),
+                    })
                     .collect(),
                 now,
             },
@@ -124,7 +133,10 @@ mod tests {
 
     #[test]
     fn first_call_is_immediate() {
-        assert_eq!(StandardCadence::next(input(&[], "")), Ok(CadenceDecision::CallAfter(0)));
+        assert_eq!(
+            StandardCadence::next(input(&[], "")),
+            Ok(CadenceDecision::CallAfter(0))
+        );
     }
 
     #[test]
@@ -133,7 +145,10 @@ mod tests {
         let none = StandardCadence::next(input(&[AttemptOutcome::NoAnswer], "")).unwrap();
         assert_eq!(busy, CadenceDecision::CallAfter(120));
         assert_eq!(none, CadenceDecision::CallAfter(300));
-        let second = StandardCadence::next(input(&[AttemptOutcome::NoAnswer, AttemptOutcome::Voicemail], ""));
+        let second = StandardCadence::next(input(
+            &[AttemptOutcome::NoAnswer, AttemptOutcome::Voicemail],
+            "",
+        ));
         assert_eq!(second, Ok(CadenceDecision::CallAfter(1800)));
     }
 
@@ -141,7 +156,9 @@ mod tests {
     fn declined_gets_the_fallback_with_booking_link() {
         let cfg = r#"{"booking_link": "https://book.example.com/x"}"#;
         let d = StandardCadence::next(input(&[AttemptOutcome::Declined], cfg)).unwrap();
-        let CadenceDecision::Fallback(f) = d else { panic!("{d:?}") };
+        let CadenceDecision::Fallback(f) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(f.link.as_deref(), Some("https://book.example.com/x"));
         assert_eq!(f.channel, FallbackChannel::Sms);
     }
@@ -154,9 +171,19 @@ mod tests {
 
     #[test]
     fn gives_up_or_falls_back_after_max_attempts() {
-        let three = [AttemptOutcome::NoAnswer, AttemptOutcome::NoAnswer, AttemptOutcome::NoAnswer];
-        assert!(matches!(StandardCadence::next(input(&three, "")), Ok(CadenceDecision::Fallback(_))));
+        let three = [
+            AttemptOutcome::NoAnswer,
+            AttemptOutcome::NoAnswer,
+            AttemptOutcome::NoAnswer,
+        ];
+        assert!(matches!(
+            StandardCadence::next(input(&three, "")),
+            Ok(CadenceDecision::Fallback(_))
+        ));
         let cfg = r#"{"fallback_after_max_attempts": false}"#;
-        assert!(matches!(StandardCadence::next(input(&three, cfg)), Ok(CadenceDecision::GiveUp(_))));
+        assert!(matches!(
+            StandardCadence::next(input(&three, cfg)),
+            Ok(CadenceDecision::GiveUp(_))
+        ));
     }
 }

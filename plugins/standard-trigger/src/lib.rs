@@ -74,7 +74,8 @@ fn minute_of(hhmm: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("invalid time {hhmm:?}: expected HH:MM"))?;
     let (h, m): (u16, u16) = (
         h.parse().map_err(|_| format!("invalid hour in {hhmm:?}"))?,
-        m.parse().map_err(|_| format!("invalid minute in {hhmm:?}"))?,
+        m.parse()
+            .map_err(|_| format!("invalid minute in {hhmm:?}"))?,
     );
     if h > 24 || m > 59 || h * 60 + m > 1440 {
         return Err(format!("invalid time {hhmm:?}: out of range"));
@@ -100,7 +101,11 @@ impl TriggerPlugin for StandardTrigger {
         if cfg.blocked_numbers.iter().any(|n| n == &signal.caller) {
             return ignore("caller is on the blocked list");
         }
-        if cfg.spam_prefixes.iter().any(|p| signal.caller.starts_with(p)) {
+        if cfg
+            .spam_prefixes
+            .iter()
+            .any(|p| signal.caller.starts_with(p))
+        {
             return ignore("caller matches a spam prefix");
         }
         if cfg.ignore_open_case && input.history.open_case {
@@ -169,7 +174,9 @@ mod tests {
     #[test]
     fn missed_call_in_hours_is_recovered_with_context() {
         let d = StandardTrigger::decide(input(SignalKind::MissedCall, 1, 600, "")).unwrap();
-        let TriggerDecision::Recover(r) = d else { panic!("{d:?}") };
+        let TriggerDecision::Recover(r) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(r.priority, 70);
         assert_eq!(r.known, vec![Field::new("name", "Dana")]);
     }
@@ -200,13 +207,17 @@ mod tests {
         assert!(matches!(d, TriggerDecision::Ignore(_)));
         let mut i = input(SignalKind::MissedCall, 1, 600, "");
         i.history.open_case = true;
-        assert!(matches!(StandardTrigger::decide(i).unwrap(), TriggerDecision::Ignore(_)));
+        assert!(matches!(
+            StandardTrigger::decide(i).unwrap(),
+            TriggerDecision::Ignore(_)
+        ));
     }
 
     #[test]
     fn bad_config_is_an_error_naming_the_key() {
-        let err = StandardTrigger::decide(input(SignalKind::MissedCall, 1, 600, r#"{"opne": "x"}"#))
-            .unwrap_err();
+        let err =
+            StandardTrigger::decide(input(SignalKind::MissedCall, 1, 600, r#"{"opne": "x"}"#))
+                .unwrap_err();
         assert!(err.contains("opne"), "{err}");
     }
 }

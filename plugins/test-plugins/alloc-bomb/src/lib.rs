@@ -1,7 +1,8 @@
 //! Test-only crm plugin that allocates without bound: the host's memory cap must stop it.
 use redial_sdk::{CrmInput, CrmOperation, CrmPlugin};
 
-struct AllocBomb;
+/// The plugin type exported as the component.
+pub struct AllocBomb;
 
 impl CrmPlugin for AllocBomb {
     fn operations(_input: CrmInput) -> Result<Vec<CrmOperation>, String> {

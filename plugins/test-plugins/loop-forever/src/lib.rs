@@ -1,7 +1,8 @@
 //! Test-only trigger plugin that never returns: the host must stop it at its deadline.
 use redial_sdk::{TriggerDecision, TriggerInput, TriggerPlugin};
 
-struct LoopForever;
+/// The plugin type exported as the component.
+pub struct LoopForever;
 
 impl TriggerPlugin for LoopForever {
     fn decide(_input: TriggerInput) -> Result<TriggerDecision, String> {

@@ -2,7 +2,8 @@
 //! a reason code no policy allows. The host must refuse both.
 use redial_sdk::*;
 
-struct OutOfRange;
+/// The plugin type exported as the component.
+pub struct OutOfRange;
 
 impl QualifyPlugin for OutOfRange {
     fn script(_input: ScriptInput) -> Result<Script, String> {

@@ -1,5 +1,6 @@
 //! Test-only component that exports no Redial slot at all: the host must refuse to load it
 //! for any slot.
+#![cfg(target_arch = "wasm32")]
 mod bindings {
     redial_sdk::wit_bindgen::generate!({
         inline: "
