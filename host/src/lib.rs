@@ -4,6 +4,14 @@
 //! # Layout
 //! - [`runtime`]: loads plugin components and runs each decision in a fresh, bounded
 //!   sandbox (deadline, memory and stack caps), compiled once per content hash.
+//! - [`policy`]: tenant policies (TOML) checked into structs, and the pilot sheet.
+//! - [`engine`]: the recovery loop and the guarantees the host enforces.
+//! - [`store`]: the durable sled store (cases, journals, timers, outbox) and its steps.
+//! - [`connectors`]: where side effects go; the built-in call simulator.
+//! - [`demo`]: the `redial demo` scenario and driver.
+//! - [`report`]: timelines and funnels.
+//! - [`scheduler`]: drives deliveries and timers (simulated time for the demo and tests).
+//! - [`clock`]: injectable time.
 //! - [`builtin`]: where the plugins built from `plugins/` live, for the CLI and tests.
 //! - [`cli`]: the `redial` command line (the binary is a thin wrapper around it).
 //!
@@ -13,4 +21,12 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod clock;
+pub mod connectors;
+pub mod demo;
+pub mod engine;
+pub mod policy;
+pub mod report;
 pub mod runtime;
+pub mod scheduler;
+pub mod store;

@@ -1,7 +1,9 @@
 //! The `redial` command line. `main.rs` only parses arguments and calls [`run`]; each
 //! subcommand lives in its own module and prints its own output.
 
+mod demo;
 mod plugin;
+mod policy;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -20,14 +22,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole recovery loop locally on simulated callees and print the results.
+    Demo(demo::DemoArgs),
     /// Check or run plugin components offline.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Check tenant policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
     }
 }

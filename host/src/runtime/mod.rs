@@ -134,7 +134,7 @@ impl PluginRuntime {
         bytes: &[u8],
         slot: Option<Slot>,
     ) -> Result<Arc<Plugin>, PluginError> {
-        let hash = hex::encode(Sha256::digest(bytes));
+        let hash = content_hash(bytes);
         let id = PluginId {
             name: name.to_string(),
             hash: hash.clone(),
@@ -208,6 +208,15 @@ impl PluginRuntime {
             .unwrap()
             .insert((hash, slot), plugin.clone());
         Ok(plugin)
+    }
+
+    /// A plugin already loaded for `slot` with this content hash.
+    pub fn loaded(&self, hash: &str, slot: Slot) -> Option<Arc<Plugin>> {
+        self.plugins
+            .lock()
+            .unwrap()
+            .get(&(hash.to_string(), slot))
+            .cloned()
     }
 
     fn compile(&self, id: &PluginId, bytes: &[u8]) -> Result<Arc<Compiled>, PluginError> {
@@ -462,6 +471,11 @@ impl PluginRuntime {
         validate::crm(&d.value).map_err(|p| Self::invalid(plugin, p))?;
         Ok(d)
     }
+}
+
+/// The sha256 of component bytes, hex: a plugin's identity.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Instantiates, then calls, timing the instantiation; lifts the guest's result into the

@@ -1,0 +1,89 @@
+//! A step in the making: the engine edits a copy of the case, records events and effects,
+//! then commits everything in one store transaction.
+
+use crate::store::{
+    CaseRecord, CaseState, Effect, Event, JournalEntry, OutboxItem, Step, Store, StoreError, Timer,
+};
+
+/// Accumulates one atomic change to one case.
+pub(super) struct Draft {
+    pub case: CaseRecord,
+    pub now: i64,
+    step: Step,
+}
+
+impl Draft {
+    /// Starts editing `case` at time `now`.
+    pub fn new(case: CaseRecord, now: i64) -> Self {
+        let step = Step {
+            previous_timer: case.timer,
+            ..Step::default()
+        };
+        Draft { case, now, step }
+    }
+
+    /// Appends a journal event.
+    pub fn event(&mut self, event: Event) {
+        self.case.journal_len += 1;
+        self.step.events.push(JournalEntry {
+            at_ms: self.now,
+            event,
+        });
+    }
+
+    /// Queues a side effect under an idempotency key unique to this case.
+    pub fn effect(&mut self, suffix: &str, effect: Effect) -> String {
+        let key = format!("{}/{suffix}", self.case.id);
+        self.step.effects.push(OutboxItem {
+            key: key.clone(),
+            tenant: self.case.tenant.clone(),
+            case_id: self.case.id.clone(),
+            effect,
+        });
+        key
+    }
+
+    /// Sets (or clears) the case's one pending timer.
+    pub fn timer(&mut self, timer: Option<Timer>) {
+        self.case.timer = timer;
+    }
+
+    /// Moves the case to a new state.
+    pub fn state(&mut self, state: CaseState) {
+        self.case.state = state;
+    }
+
+    /// Closes the case with a reason.
+    pub fn close(&mut self, reason: &str) {
+        self.timer(None);
+        self.state(CaseState::Closed {
+            reason: reason.into(),
+        });
+        self.event(Event::Closed {
+            reason: reason.into(),
+        });
+    }
+
+    /// Marks an outbox item as delivered by this step.
+    pub fn consume(&mut self, outbox_id: u64) {
+        self.step.consumed = Some(outbox_id);
+    }
+
+    /// Records an opt-out.
+    pub fn opt_out(&mut self) {
+        self.step.opt_out = Some((self.case.tenant.clone(), self.case.caller.clone()));
+    }
+
+    /// Gives access to the rest of the step (counters, clock).
+    pub fn step_mut(&mut self) -> &mut Step {
+        &mut self.step
+    }
+
+    /// Writes the whole change atomically.
+    pub fn commit(mut self, store: &Store) -> Result<CaseRecord, StoreError> {
+        self.step.case = Some(self.case.clone());
+        self.step.clock_ms.get_or_insert(self.now);
+        store.commit(&self.step)?;
+        Ok(self.case)
+    }
+}

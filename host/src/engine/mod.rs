@@ -1,0 +1,209 @@
+//! The recovery loop: signal → trigger → cadence → dial → qualify → CRM → handoff or FUA.
+//!
+//! The engine owns the loop and the guarantees no plugin can break (calling window,
+//! do-not-call and opt-out, attempt and question caps, mandatory CRM fields and reason
+//! codes, retention). Plugins only decide; every decision, override and side effect is
+//! journalled, and each step is committed atomically through [`Draft`]. One engine lock
+//! serialises steps, so the store never sees two writers for the same case.
+
+mod draft;
+mod flows;
+mod tenant;
+
+pub use tenant::Tenant;
+
+use crate::clock::Clock;
+use crate::connectors::{CallReport, Connectors};
+use crate::policy::Policy;
+use crate::runtime::{PluginError, PluginRuntime};
+use crate::store::{Store, StoreError};
+use draft::Draft;
+use redial_sdk::{Field, SignalKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Engine failures (plugin failures are not among them: they cost one decision and are
+/// journalled).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No tenant with this id is loaded.
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    /// No case with this id.
+    #[error("unknown case {0:?}")]
+    UnknownCase(String),
+    /// A tenant's plugin could not be loaded (the previous policy stays live).
+    #[error("tenant {tenant}: {source}")]
+    Plugin {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: PluginError,
+    },
+}
+
+/// An inbound signal, before the engine turns it into the plugins' view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalIn {
+    /// The provider's event id: a replayed event with the same id changes nothing.
+    pub event_id: Option<String>,
+    /// What happened.
+    pub kind: SignalKind,
+    /// Caller (E.164).
+    pub caller: String,
+    /// Business line (E.164).
+    pub line: String,
+    /// When it happened (unix ms).
+    pub at_ms: i64,
+    /// Known context (web-form fields, voicemail transcript).
+    pub context: Vec<Field>,
+}
+
+/// What became of a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// No case: the reason.
+    Ignored(String),
+    /// A new case.
+    Opened(String),
+    /// Joined the caller's open case.
+    Joined(String),
+    /// Already processed (same provider event id).
+    Duplicate,
+}
+
+/// The loop engine. Share behind an `Arc`.
+pub struct Engine {
+    store: Store,
+    runtime: Arc<PluginRuntime>,
+    clock: Arc<dyn Clock>,
+    tenants: RwLock<HashMap<String, Arc<Tenant>>>,
+    lock: Mutex<()>,
+}
+
+impl Engine {
+    /// An engine over a store, a plugin runtime and a clock.
+    pub fn new(store: Store, runtime: Arc<PluginRuntime>, clock: Arc<dyn Clock>) -> Self {
+        Engine {
+            store,
+            runtime,
+            clock,
+            tenants: RwLock::default(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The store (for queries and reports).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Loads or replaces a tenant's policy. Its plugins are loaded first; on any failure
+    /// the previous policy stays live.
+    pub fn load_tenant(&self, policy: Policy) -> Result<Arc<Tenant>, EngineError> {
+        let tenant = Arc::new(Tenant::load(policy, &self.runtime)?);
+        self.tenants
+            .write()
+            .unwrap()
+            .insert(tenant.policy.tenant.clone(), tenant.clone());
+        Ok(tenant)
+    }
+
+    /// A loaded tenant.
+    pub fn tenant(&self, id: &str) -> Result<Arc<Tenant>, EngineError> {
+        self.tenants
+            .read()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownTenant(id.into()))
+    }
+
+    /// Ids of the loaded tenants, sorted.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tenants.read().unwrap().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Takes in a signal: joins the caller's open case, or asks the trigger whether to
+    /// open one (and schedules its first callback).
+    pub fn ingest(&self, tenant: &str, signal: SignalIn) -> Result<Ingested, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        let _serial = self.lock.lock().unwrap();
+        let _span =
+            tracing::info_span!("signal", tenant = %tenant.policy.tenant, caller = %signal.caller)
+                .entered();
+        flows::ingest(self, &tenant, signal)
+    }
+
+    /// Fires every timer due now; returns how many fired.
+    pub fn fire_due_timers(&self) -> Result<usize, EngineError> {
+        let now = self.clock.now_ms();
+        let due = self.store.due_timers(now)?;
+        for (case_id, timer) in &due {
+            let _serial = self.lock.lock().unwrap();
+            let _span = tracing::info_span!("timer", case = %case_id, kind = ?timer.kind).entered();
+            flows::fire_timer(self, case_id, *timer)?;
+        }
+        Ok(due.len())
+    }
+
+    /// Delivers every outbox item once through `connectors`; failures stay queued for the
+    /// next round. Returns how many were delivered.
+    pub fn deliver_outbox(&self, connectors: &dyn Connectors) -> Result<usize, EngineError> {
+        let mut delivered = 0;
+        for (id, item) in self.store.outbox()? {
+            let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
+            match connectors.deliver(&item) {
+                Ok(delivery) => {
+                    let _serial = self.lock.lock().unwrap();
+                    flows::delivered(self, id, &item, delivery)?;
+                    delivered += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(key = %item.key, cause = %err, "delivery failed; will retry")
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// A call placed earlier has ended (a provider webhook).
+    pub fn call_ended(
+        &self,
+        case_id: &str,
+        attempt: u32,
+        report: CallReport,
+    ) -> Result<(), EngineError> {
+        let _serial = self.lock.lock().unwrap();
+        flows::call_ended(self, case_id, attempt, report, None)
+    }
+
+    /// The owner acknowledged a handoff: the SLA timer stops.
+    pub fn acknowledge(&self, case_id: &str) -> Result<bool, EngineError> {
+        let _serial = self.lock.lock().unwrap();
+        flows::acknowledge(self, case_id)
+    }
+
+    /// Whether anything is left to do: timers pending or effects undelivered.
+    pub fn idle(&self) -> Result<bool, EngineError> {
+        Ok(self.store.next_timer_ms()?.is_none() && self.store.outbox_len() == 0)
+    }
+
+    fn draft(&self, case_id: &str) -> Result<Draft, EngineError> {
+        let case = self
+            .store
+            .case(case_id)?
+            .ok_or_else(|| EngineError::UnknownCase(case_id.into()))?;
+        Ok(Draft::new(case, self.clock.now_ms()))
+    }
+}

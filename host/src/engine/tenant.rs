@@ -1,0 +1,88 @@
+//! A loaded tenant: its checked policy and its plugins, resolved once.
+
+use super::EngineError;
+use crate::builtin;
+use crate::policy::{LocalClock, PluginRef, Policy};
+use crate::runtime::{Plugin, PluginError, PluginRuntime, Slot};
+use std::sync::Arc;
+
+/// A tenant ready to run: policy plus one loaded plugin per slot (with its config JSON).
+pub struct Tenant {
+    /// The checked policy.
+    pub policy: Policy,
+    plugins: [(Arc<Plugin>, String); 4],
+    /// The tenant's custom reason codes (what `evaluate` may return beyond the built-ins).
+    pub custom_codes: Vec<String>,
+    /// The tenant's zone, for plugin moments.
+    pub local: LocalClock,
+}
+
+fn index(slot: Slot) -> usize {
+    Slot::ALL.iter().position(|s| *s == slot).unwrap()
+}
+
+impl Tenant {
+    /// Resolves and loads the policy's four plugins.
+    pub fn load(policy: Policy, runtime: &PluginRuntime) -> Result<Tenant, EngineError> {
+        let load = |slot: Slot| -> Result<(Arc<Plugin>, String), EngineError> {
+            let r = policy.plugin(slot);
+            let plugin = resolve(r, slot, runtime).map_err(|source| EngineError::Plugin {
+                tenant: policy.tenant.clone(),
+                source,
+            })?;
+            Ok((plugin, r.config_json()))
+        };
+        let plugins = [
+            load(Slot::Trigger)?,
+            load(Slot::Cadence)?,
+            load(Slot::Qualify)?,
+            load(Slot::Crm)?,
+        ];
+        Ok(Tenant {
+            custom_codes: policy.custom_reason_codes(),
+            local: LocalClock(policy.tz()),
+            plugins,
+            policy,
+        })
+    }
+
+    /// The plugin for a slot and its config JSON.
+    pub fn plugin(&self, slot: Slot) -> (&Plugin, &str) {
+        let (p, c) = &self.plugins[index(slot)];
+        (p, c)
+    }
+}
+
+fn resolve(r: &PluginRef, slot: Slot, runtime: &PluginRuntime) -> Result<Arc<Plugin>, PluginError> {
+    if let Some(name) = &r.plugin {
+        return runtime.load_file(&builtin::path(name), Some(slot));
+    }
+    if let Some(path) = &r.path {
+        return runtime.load_file(path, Some(slot));
+    }
+    let hash = r.sha256.as_deref().unwrap_or_default();
+    if let Some(p) = runtime.loaded(hash, slot) {
+        return Ok(p);
+    }
+    // Not loaded yet: look for it among the built plugins.
+    for entry in std::fs::read_dir(builtin::PLUGIN_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "wasm")
+            && let Ok(bytes) = std::fs::read(&path)
+            && crate::runtime::content_hash(&bytes) == hash
+        {
+            return runtime.load_file(&path, Some(slot));
+        }
+    }
+    Err(PluginError::Read {
+        path: format!("sha256:{hash}").into(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no known component has this hash",
+        ),
+    })
+}

@@ -1,0 +1,445 @@
+//! Tenant policies: one TOML file per tenant, checked once at load into a [`Policy`].
+//!
+//! A policy names the plugin for each slot (built-in name, path or content hash) with that
+//! plugin's own config table, and writes down the six decisions a business makes before a
+//! pilot (see [`pilot`]). The host enforces these decisions whatever the plugins say.
+//! Parse errors name the key and the line (toml's spans); semantic checks name the key.
+
+mod pilot;
+mod window;
+
+pub use pilot::pilot_sheet;
+pub use window::{CallingWindow, LocalClock};
+
+use crate::runtime::Slot;
+use redial_sdk::SignalKind;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Why a policy was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or an unknown/mistyped key (the message names key and line).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's message, with line, column and key.
+        message: String,
+    },
+    /// A value is well-formed but not acceptable.
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The offending key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A tenant's checked policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// `tenant`: the tenant id (URL-safe; unique per host).
+    pub tenant: String,
+    /// `name`: the business's display name.
+    pub name: String,
+    /// `timezone`: IANA zone of the business (e.g. "America/Chicago"); also the callee's
+    /// zone unless the signal carries a `timezone` context field.
+    pub timezone: String,
+    /// `calling_window`: when callbacks may ring, in the recipient's local time.
+    #[serde(default)]
+    pub calling_window: CallingWindow,
+    /// `do_not_call`: numbers never to call.
+    #[serde(default)]
+    pub do_not_call: Vec<String>,
+    /// `retention`: what is kept at rest about calls.
+    #[serde(default)]
+    pub retention: Retention,
+    /// `triggers`: which signal kinds may start a case (decision 1).
+    pub triggers: Vec<SignalKind>,
+    /// `[callback]`: how fast and how many times (decision 2) and the fallback line (3).
+    pub callback: Callback,
+    /// `max_questions`: questions per call, at most 4 (decision 4).
+    #[serde(default = "default_max_questions")]
+    pub max_questions: u8,
+    /// `[disposition]`: mandatory fields and allowed reason codes (decision 5).
+    pub disposition: DispositionRules,
+    /// `[handoff]`: owners, assignment, SLA and escalation (decision 6).
+    pub handoff: Handoff,
+    /// `[follow_up]`: the FUA queue for lower-intent cases.
+    #[serde(default)]
+    pub follow_up: FollowUp,
+    /// `on_plugin_failure`: the safe default when a plugin fails a decision.
+    #[serde(default)]
+    pub on_plugin_failure: FailureDefault,
+    /// `retry_later_minutes`: delay for `on_plugin_failure = "retry-later"`.
+    #[serde(default = "default_retry_later")]
+    pub retry_later_minutes: u32,
+    /// `[voice]`: the voice-AI connector.
+    #[serde(default)]
+    pub voice: Connector,
+    /// `[crm_connector]`: where CRM operations are delivered.
+    #[serde(default)]
+    pub crm_connector: Connector,
+    /// `[trigger]`, `[cadence]`, `[qualify]`, `[crm]`: the plugins.
+    pub trigger: PluginRef,
+    /// The cadence plugin.
+    pub cadence: PluginRef,
+    /// The qualify plugin.
+    pub qualify: PluginRef,
+    /// The crm plugin.
+    pub crm: PluginRef,
+}
+
+fn default_max_questions() -> u8 {
+    4
+}
+
+fn default_retry_later() -> u32 {
+    15
+}
+
+/// `[callback]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Callback {
+    /// `first_call_within_secs`: the promise for the first callback (shown on the sheet;
+    /// the cadence plugin decides the exact delay, the host caps it to this).
+    pub first_call_within_secs: u32,
+    /// `max_attempts`: hard cap on dials per case.
+    pub max_attempts: u32,
+    /// `fallback_line`: what the customer gets when busy/declined and calls run out.
+    pub fallback_line: String,
+    /// `booking_link`: offered with the fallback line.
+    #[serde(default)]
+    pub booking_link: Option<String>,
+}
+
+/// `[disposition]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionRules {
+    /// `reason_codes`: allowed codes (built-in names and the tenant's own).
+    pub reason_codes: Vec<String>,
+    /// `mandatory`: qualification fields that must be confirmed before the CRM gets it
+    /// (`buying-role`, `timeline`, `existing-system`, `budget-range`).
+    #[serde(default)]
+    pub mandatory: Vec<String>,
+}
+
+/// `[handoff]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    /// `owners`: who takes handed-off cases.
+    pub owners: Vec<String>,
+    /// `assignment`: how owners are picked.
+    #[serde(default)]
+    pub assignment: Assignment,
+    /// `sla_minutes`: time for the owner to acknowledge.
+    pub sla_minutes: u32,
+    /// `escalate_to`: who hears about a breached SLA.
+    pub escalate_to: String,
+    /// `min_intent`: intent score at or above which a case goes to a human even when the
+    /// plugin suggested automation.
+    #[serde(default = "default_min_intent")]
+    pub min_intent: u8,
+}
+
+fn default_min_intent() -> u8 {
+    80
+}
+
+/// Owner assignment.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assignment {
+    /// Each owner in turn.
+    #[default]
+    RoundRobin,
+    /// Always the first owner (others are backups).
+    FirstOwner,
+}
+
+/// `[follow_up]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    /// `due_hours`: when the FUA step is due.
+    pub due_hours: u32,
+}
+
+impl Default for FollowUp {
+    fn default() -> Self {
+        FollowUp { due_hours: 24 }
+    }
+}
+
+/// Retention mode.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Retention {
+    /// Transcript, answers and decision fields.
+    #[default]
+    Full,
+    /// Decision fields and the one-line summary; no transcript, no answer text.
+    Summary,
+    /// Decision fields only.
+    Zero,
+}
+
+/// What the host does when a plugin fails a decision.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureDefault {
+    /// Put the case in the human review queue.
+    #[default]
+    HumanReview,
+    /// Try the same step again later.
+    RetryLater,
+}
+
+/// A connector choice.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connector {
+    /// `provider`: "simulator" (default) or a real provider (next milestone).
+    #[serde(default = "simulator")]
+    pub provider: String,
+    /// Provider settings (ids, secrets by env var name).
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+fn simulator() -> String {
+    "simulator".into()
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        Connector {
+            provider: simulator(),
+            settings: toml::Table::new(),
+        }
+    }
+}
+
+/// Where a slot's plugin comes from, and its config table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// `plugin`: a plugin built from `plugins/` by name.
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// `path`: a component file (relative to the policy file).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `sha256`: a component already known to the host by content hash.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// `config`: the plugin's own table, handed to it as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+impl PluginRef {
+    /// The plugin's config as the JSON text the contract carries.
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).expect("a TOML table is valid JSON")
+    }
+}
+
+/// Qualification fields a policy may mark mandatory.
+pub const QUALIFICATION_FIELDS: [&str; 4] =
+    ["buying-role", "timeline", "existing-system", "budget-range"];
+
+impl Policy {
+    /// Reads and checks a policy file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut policy = Policy::parse(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for slot in Slot::ALL {
+            let r = policy.plugin_mut(slot);
+            if let Some(p) = &r.path
+                && p.is_relative()
+            {
+                r.path = Some(base.join(p));
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Parses and checks policy text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        policy.check(origin)?;
+        Ok(policy)
+    }
+
+    /// The plugin reference for a slot.
+    pub fn plugin(&self, slot: Slot) -> &PluginRef {
+        match slot {
+            Slot::Trigger => &self.trigger,
+            Slot::Cadence => &self.cadence,
+            Slot::Qualify => &self.qualify,
+            Slot::Crm => &self.crm,
+        }
+    }
+
+    fn plugin_mut(&mut self, slot: Slot) -> &mut PluginRef {
+        match slot {
+            Slot::Trigger => &mut self.trigger,
+            Slot::Cadence => &mut self.cadence,
+            Slot::Qualify => &mut self.qualify,
+            Slot::Crm => &mut self.crm,
+        }
+    }
+
+    /// The tenant's zone.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().expect("checked at load")
+    }
+
+    /// Custom reason codes (those that are not built in), for the runtime's validation.
+    pub fn custom_reason_codes(&self) -> Vec<String> {
+        self.disposition
+            .reason_codes
+            .iter()
+            .filter(|c| {
+                matches!(
+                    redial_sdk::ReasonCode::parse(c),
+                    redial_sdk::ReasonCode::Custom(_)
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn check(&self, origin: &str) -> Result<(), PolicyError> {
+        let invalid = |key: &str, message: String| PolicyError::Invalid {
+            path: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let id_ok = !self.tenant.is_empty()
+            && self.tenant.len() <= 64
+            && self
+                .tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !id_ok {
+            return Err(invalid(
+                "tenant",
+                "use 1-64 letters, digits, '-' or '_'".into(),
+            ));
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "timezone",
+                format!("{:?} is not an IANA time zone", self.timezone),
+            ));
+        }
+        self.calling_window
+            .check()
+            .map_err(|m| invalid("calling_window", m))?;
+        if self.triggers.is_empty() {
+            return Err(invalid("triggers", "list at least one signal kind".into()));
+        }
+        if !(1..=4).contains(&self.max_questions) {
+            return Err(invalid(
+                "max_questions",
+                format!("{} is outside 1..=4 (hard cap 4)", self.max_questions),
+            ));
+        }
+        if !(1..=10).contains(&self.callback.max_attempts) {
+            return Err(invalid("callback.max_attempts", "use 1 to 10".into()));
+        }
+        if self.callback.fallback_line.trim().is_empty() {
+            return Err(invalid(
+                "callback.fallback_line",
+                "must not be empty".into(),
+            ));
+        }
+        if self.disposition.reason_codes.is_empty() {
+            return Err(invalid(
+                "disposition.reason_codes",
+                "list at least one reason code".into(),
+            ));
+        }
+        if let Some(f) = self
+            .disposition
+            .mandatory
+            .iter()
+            .find(|f| !QUALIFICATION_FIELDS.contains(&f.as_str()))
+        {
+            return Err(invalid(
+                "disposition.mandatory",
+                format!(
+                    "unknown field {f:?}; use {}",
+                    QUALIFICATION_FIELDS.join(", ")
+                ),
+            ));
+        }
+        if self.handoff.owners.is_empty() {
+            return Err(invalid("handoff.owners", "name at least one owner".into()));
+        }
+        if self.handoff.sla_minutes == 0 {
+            return Err(invalid("handoff.sla_minutes", "must be at least 1".into()));
+        }
+        for slot in Slot::ALL {
+            let r = self.plugin(slot);
+            let given = [r.plugin.is_some(), r.path.is_some(), r.sha256.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if given != 1 {
+                return Err(invalid(
+                    slot.name(),
+                    "give exactly one of `plugin`, `path` or `sha256`".into(),
+                ));
+            }
+            if let Some(h) = &r.sha256
+                && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(invalid(
+                    &format!("{slot}.sha256"),
+                    "expected 64 hex digits".into(),
+                ));
+            }
+        }
+        for (key, c) in [
+            ("voice.provider", &self.voice),
+            ("crm_connector.provider", &self.crm_connector),
+        ] {
+            if c.provider != "simulator" {
+                return Err(invalid(
+                    key,
+                    format!("{:?} is not available yet; use \"simulator\"", c.provider),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,343 @@
+//! The durable store: sled trees for case projections, journals, timers, the outbox,
+//! indexes and counters.
+//!
+//! Every change the engine makes is one [`Step`], written in one sled transaction across
+//! all trees and flushed before [`Store::commit`] returns: a state change, the timer it
+//! schedules and the side effects it causes are on disk together or not at all. A process
+//! killed at any point restarts with every timer and every undelivered effect intact.
+
+mod records;
+
+pub use records::*;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Transactional, Tree};
+use std::path::Path;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, corruption).
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A record did not decode (written by an incompatible version?).
+    #[error("store: cannot decode {what}: {cause}")]
+    Decode {
+        /// Which record.
+        what: String,
+        /// serde's message.
+        cause: String,
+    },
+}
+
+/// One atomic change: written wholly or not at all.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// The case's new projection (its id keys the journal and indexes).
+    pub case: Option<CaseRecord>,
+    /// The timer the case had before this step (removed from the timer index).
+    pub previous_timer: Option<Timer>,
+    /// Journal events to append, in order (numbered from the case's old journal length).
+    pub events: Vec<JournalEntry>,
+    /// New side effects, each with its idempotency key.
+    pub effects: Vec<OutboxItem>,
+    /// The outbox item this step consumed (delivered), by outbox key.
+    pub consumed: Option<u64>,
+    /// A caller who opted out: `(tenant, caller)`.
+    pub opt_out: Option<(String, String)>,
+    /// A signal that started no case: `(tenant, record)`.
+    pub ignored: Option<(String, IgnoredSignal)>,
+    /// The tenant's counters after this step.
+    pub counters: Option<(String, TenantCounters)>,
+    /// The engine clock to persist (the demo's accelerated clock survives restarts).
+    pub clock_ms: Option<i64>,
+    /// An inbound event id now processed: `(tenant, provider event id)`.
+    pub inbound: Option<(String, String)>,
+}
+
+/// The embedded database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    cases: Tree,
+    journal: Tree,
+    timers: Tree,
+    outbox: Tree,
+    open: Tree,
+    optout: Tree,
+    ignored: Tree,
+    counters: Tree,
+    meta: Tree,
+    inbound: Tree,
+}
+
+fn pair(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn timer_key(due_ms: i64, case_id: &str) -> Vec<u8> {
+    let mut k = (due_ms.max(0) as u64).to_be_bytes().to_vec();
+    k.extend_from_slice(case_id.as_bytes());
+    k
+}
+
+fn journal_key(case_id: &str, seq: u32) -> Vec<u8> {
+    let mut k = pair(case_id, "");
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("records serialize")
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        what: what.to_string(),
+        cause: e.to_string(),
+    })
+}
+
+type TxResult = Result<(), ConflictableTransactionError<()>>;
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(dir).open()?;
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Store {
+            cases: tree("cases")?,
+            journal: tree("journal")?,
+            timers: tree("timers")?,
+            outbox: tree("outbox")?,
+            open: tree("open")?,
+            optout: tree("optout")?,
+            ignored: tree("ignored")?,
+            counters: tree("counters")?,
+            meta: tree("meta")?,
+            inbound: tree("inbound")?,
+            db,
+        })
+    }
+
+    /// Writes a step atomically and durably.
+    pub fn commit(&self, step: &Step) -> Result<(), StoreError> {
+        let outbox_ids: Vec<u64> = step
+            .effects
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let ignored_id = match step.ignored {
+            Some(_) => Some(self.db.generate_id()?),
+            None => None,
+        };
+        let trees = (
+            &self.cases,
+            &self.journal,
+            &self.timers,
+            &self.outbox,
+            &self.open,
+            &self.optout,
+            &self.ignored,
+            &self.counters,
+            &self.meta,
+            &self.inbound,
+        );
+        let result: Result<(), TransactionError<()>> = trees.transaction(
+            |(cases, journal, timers, outbox, open, optout, ignored, counters, meta, inbound)| {
+                write_case(step, cases, journal, timers, open)?;
+                for (item, id) in step.effects.iter().zip(&outbox_ids) {
+                    outbox.insert(&id.to_be_bytes(), encode(item))?;
+                }
+                if let Some(id) = step.consumed {
+                    outbox.remove(&id.to_be_bytes())?;
+                }
+                if let Some((tenant, caller)) = &step.opt_out {
+                    optout.insert(pair(tenant, caller), &[])?;
+                }
+                if let (Some((tenant, record)), Some(id)) = (&step.ignored, ignored_id) {
+                    ignored.insert(pair(tenant, &format!("{id:020}")), encode(record))?;
+                }
+                if let Some((tenant, c)) = &step.counters {
+                    counters.insert(tenant.as_bytes(), encode(c))?;
+                }
+                if let Some((tenant, id)) = &step.inbound {
+                    inbound.insert(pair(tenant, id), &[])?;
+                }
+                if let Some(ms) = step.clock_ms {
+                    meta.insert("clock", &ms.to_be_bytes())?;
+                }
+                cases.flush();
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => unreachable!("steps never abort"),
+        }
+    }
+
+    /// A case's projection.
+    pub fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        self.cases.get(id)?.map(|v| decode("case", &v)).transpose()
+    }
+
+    /// Every case of a tenant (or of all tenants when `None`).
+    pub fn cases(&self, tenant: Option<&str>) -> Result<Vec<CaseRecord>, StoreError> {
+        let iter = match tenant {
+            Some(t) => self.cases.scan_prefix(format!("{t}-")),
+            None => self.cases.iter(),
+        };
+        let mut out = Vec::new();
+        for kv in iter {
+            let (_, v) = kv?;
+            let case: CaseRecord = decode("case", &v)?;
+            if tenant.is_none_or(|t| case.tenant == t) {
+                out.push(case);
+            }
+        }
+        out.sort_by_key(|c| (c.opened_ms, c.id.clone()));
+        Ok(out)
+    }
+
+    /// A case's journal, oldest first.
+    pub fn journal(&self, case_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        self.journal
+            .scan_prefix(pair(case_id, ""))
+            .map(|kv| decode("journal entry", &kv?.1))
+            .collect()
+    }
+
+    /// The open case of a caller, if any.
+    pub fn open_case(&self, tenant: &str, caller: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .open
+            .get(pair(tenant, caller))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Whether an inbound event (by provider event id) was already processed.
+    pub fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.inbound.contains_key(pair(tenant, event_id))?)
+    }
+
+    /// Whether the caller opted out of this tenant's calls.
+    pub fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError> {
+        Ok(self.optout.contains_key(pair(tenant, caller))?)
+    }
+
+    /// Closed cases of a caller (for the trigger's caller history), newest last.
+    pub fn prior_cases(&self, tenant: &str, caller: &str) -> Result<Vec<CaseRecord>, StoreError> {
+        Ok(self
+            .cases(Some(tenant))?
+            .into_iter()
+            .filter(|c| c.caller == caller && !c.state.is_open())
+            .collect())
+    }
+
+    /// Timers due at or before `now_ms`, earliest first: `(case id, timer)`.
+    pub fn due_timers(&self, now_ms: i64) -> Result<Vec<(String, Timer)>, StoreError> {
+        let end = ((now_ms.max(0) as u64) + 1).to_be_bytes();
+        let mut out = Vec::new();
+        for kv in self.timers.range(..end.as_slice()) {
+            let (k, v) = kv?;
+            let due = i64::from_be_bytes(k[..8].try_into().unwrap());
+            let kind: TimerKind = decode("timer", &v)?;
+            out.push((
+                String::from_utf8_lossy(&k[8..]).into_owned(),
+                Timer { due_ms: due, kind },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// When the earliest timer fires.
+    pub fn next_timer_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .timers
+            .first()?
+            .map(|(k, _)| i64::from_be_bytes(k[..8].try_into().unwrap())))
+    }
+
+    /// Undelivered side effects, oldest first: `(outbox id, item)`.
+    pub fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((
+                    u64::from_be_bytes(k.as_ref().try_into().unwrap()),
+                    decode("outbox item", &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Number of undelivered side effects.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Signals that started no case, for a tenant.
+    pub fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError> {
+        self.ignored
+            .scan_prefix(pair(tenant, ""))
+            .map(|kv| decode("ignored signal", &kv?.1))
+            .collect()
+    }
+
+    /// A tenant's counters.
+    pub fn counters(&self, tenant: &str) -> Result<TenantCounters, StoreError> {
+        Ok(self
+            .counters
+            .get(tenant)?
+            .map(|v| decode("counters", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The persisted engine clock.
+    pub fn clock_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .meta
+            .get("clock")?
+            .map(|v| i64::from_be_bytes(v.as_ref().try_into().unwrap())))
+    }
+}
+
+fn write_case(
+    step: &Step,
+    cases: &TransactionalTree,
+    journal: &TransactionalTree,
+    timers: &TransactionalTree,
+    open: &TransactionalTree,
+) -> TxResult {
+    let Some(case) = &step.case else {
+        return Ok(());
+    };
+    cases.insert(case.id.as_bytes(), encode(case))?;
+    let first_seq = case.journal_len - step.events.len() as u32;
+    for (i, entry) in step.events.iter().enumerate() {
+        journal.insert(journal_key(&case.id, first_seq + i as u32), encode(entry))?;
+    }
+    if let Some(old) = step.previous_timer {
+        timers.remove(timer_key(old.due_ms, &case.id))?;
+    }
+    if let Some(t) = case.timer {
+        timers.insert(timer_key(t.due_ms, &case.id), encode(&t.kind))?;
+    }
+    let index = pair(&case.tenant, &case.caller);
+    if case.state.is_open() {
+        open.insert(index, case.id.as_bytes())?;
+    } else if open.get(&index)?.is_some_and(|v| v == case.id.as_bytes()) {
+        open.remove(index)?;
+    }
+    Ok(())
+}

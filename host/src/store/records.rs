@@ -1,0 +1,347 @@
+//! What the store holds: case projections, journal events, timers and outbox effects.
+
+use redial_sdk::{Answer, Attempt, AttemptOutcome, Disposition, Field, Script, Signal, SignalKind};
+use serde::{Deserialize, Serialize};
+
+/// Where a case stands. Open states keep the caller's "one open case" slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum CaseState {
+    /// Waiting for its next attempt timer.
+    Waiting,
+    /// A dial is queued or in flight; no other dial may start.
+    Dialing {
+        /// The attempt number (1-based).
+        attempt: u32,
+    },
+    /// With a human owner, SLA running or settled.
+    HandedOff {
+        /// The owner.
+        owner: String,
+        /// SLA deadline (unix ms).
+        sla_deadline_ms: i64,
+        /// The owner acknowledged.
+        acknowledged: bool,
+        /// The SLA was breached and escalated.
+        breached: bool,
+    },
+    /// In the follow-up automation queue.
+    FollowUp {
+        /// What the automation does next.
+        next_step: String,
+        /// When (unix ms).
+        due_ms: i64,
+    },
+    /// Waiting for a person to look at it (bad disposition, plugin failure).
+    HumanReview {
+        /// Why.
+        reason: String,
+    },
+    /// Finished without a conversation (ignored, gave up, fallback sent, opted out).
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl CaseState {
+    /// Open cases absorb further signals from the same caller.
+    pub fn is_open(&self) -> bool {
+        matches!(self, CaseState::Waiting | CaseState::Dialing { .. })
+    }
+
+    /// Short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaseState::Waiting => "waiting",
+            CaseState::Dialing { .. } => "dialing",
+            CaseState::HandedOff { .. } => "handed-off",
+            CaseState::FollowUp { .. } => "follow-up",
+            CaseState::HumanReview { .. } => "human-review",
+            CaseState::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// A timer the scheduler fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimerKind {
+    /// Place the next callback attempt.
+    NextAttempt,
+    /// Ask the cadence plugin again (after a failed decision).
+    Reconsider,
+    /// The handoff SLA runs out.
+    SlaDeadline,
+}
+
+/// A scheduled timer of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    /// When it fires (unix ms).
+    pub due_ms: i64,
+    /// What it does.
+    pub kind: TimerKind,
+}
+
+/// The projection of a case: everything the engine needs to take its next step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// `{tenant}-{n}`.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// The caller (E.164).
+    pub caller: String,
+    /// When the first signal arrived.
+    pub opened_ms: i64,
+    /// The first signal, with later signals' context merged in.
+    pub signal: Signal,
+    /// Signals joined to this case (1 = just the first).
+    pub signals: u32,
+    /// Trigger priority.
+    pub priority: u8,
+    /// Callback attempts so far.
+    pub attempts: Vec<Attempt>,
+    /// Current state.
+    pub state: CaseState,
+    /// The pending timer, if any.
+    pub timer: Option<Timer>,
+    /// The decision fields, once qualified (redacted per retention).
+    pub disposition: Option<Disposition>,
+    /// When the first dial was requested.
+    pub first_dial_ms: Option<i64>,
+    /// Number of CRM operations queued.
+    pub crm_operations: u32,
+    /// Journal length (next sequence number).
+    pub journal_len: u32,
+}
+
+/// One journal entry: what happened to a case, when, and (for decisions) by which plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// When (unix ms, engine clock).
+    pub at_ms: i64,
+    /// What.
+    pub event: Event,
+}
+
+/// Journal events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "event")]
+pub enum Event {
+    /// A signal opened or joined the case.
+    Signal {
+        /// Its kind.
+        kind: SignalKind,
+        /// Whether it joined an open case.
+        joined: bool,
+    },
+    /// A plugin decided.
+    Decision {
+        /// Slot (and function).
+        slot: String,
+        /// sha256 of the component that decided.
+        plugin: String,
+        /// The decision, as JSON.
+        decision: serde_json::Value,
+        /// Cost in µs.
+        cost_us: u64,
+    },
+    /// A plugin failed; the policy's safe default applied.
+    PluginFailed {
+        /// Slot.
+        slot: String,
+        /// sha256 of the component.
+        plugin: String,
+        /// Error kind and message.
+        error: String,
+        /// What the host did instead.
+        fallback: String,
+    },
+    /// The host overrode or adjusted a decision to keep a guarantee.
+    Guard {
+        /// Which guarantee.
+        rule: String,
+        /// What was changed.
+        detail: String,
+    },
+    /// An attempt was scheduled.
+    Scheduled {
+        /// When (unix ms).
+        due_ms: i64,
+    },
+    /// A dial was queued.
+    DialRequested {
+        /// Attempt number.
+        attempt: u32,
+        /// Idempotency key.
+        key: String,
+    },
+    /// A call ended.
+    CallResult {
+        /// Attempt number.
+        attempt: u32,
+        /// Outcome.
+        outcome: AttemptOutcome,
+        /// Answers (kept only under `full` retention).
+        answers: Vec<Answer>,
+        /// Transcript (kept only under `full` retention).
+        transcript: Option<String>,
+    },
+    /// The decision fields (redacted per retention).
+    Disposition {
+        /// The fields.
+        disposition: Disposition,
+    },
+    /// CRM operations were queued for delivery.
+    CrmQueued {
+        /// How many.
+        operations: u32,
+    },
+    /// A side effect was delivered.
+    Delivered {
+        /// Idempotency key.
+        key: String,
+    },
+    /// Handed to a human.
+    HandedOff {
+        /// The owner.
+        owner: String,
+        /// SLA deadline.
+        sla_deadline_ms: i64,
+    },
+    /// The owner acknowledged.
+    Acknowledged,
+    /// The SLA ran out; escalated.
+    SlaBreached {
+        /// Who was alerted.
+        escalated_to: String,
+    },
+    /// Queued for follow-up automation.
+    FollowUp {
+        /// The step.
+        next_step: String,
+        /// When.
+        due_ms: i64,
+    },
+    /// Sent to human review.
+    HumanReview {
+        /// Why.
+        reason: String,
+    },
+    /// A fallback message was queued.
+    FallbackQueued {
+        /// The message.
+        message: String,
+    },
+    /// The caller opted out.
+    OptedOut,
+    /// The case closed.
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A side effect to deliver at least once; the key makes redelivery harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Idempotency key, unique per effect.
+    pub key: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Case.
+    pub case_id: String,
+    /// What to do.
+    pub effect: Effect,
+}
+
+/// Side effects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "effect")]
+pub enum Effect {
+    /// Place a callback.
+    Dial {
+        /// Attempt number.
+        attempt: u32,
+        /// Number to call.
+        to: String,
+        /// Business line to call from.
+        from: String,
+        /// What the AI says.
+        script: Script,
+        /// Known context for the assistant.
+        known: Vec<Field>,
+    },
+    /// Send an SMS (fallback).
+    Sms {
+        /// Recipient.
+        to: String,
+        /// Text (link appended).
+        body: String,
+    },
+    /// One CRM operation.
+    Crm {
+        /// The operation.
+        operation: redial_sdk::CrmOperation,
+    },
+    /// Tell an owner a case is theirs.
+    HandoffNotice {
+        /// The owner.
+        owner: String,
+        /// The packet: decision fields and, retention permitting, what the customer said.
+        packet: serde_json::Value,
+    },
+    /// Tell the escalation contact an SLA was breached.
+    Escalation {
+        /// Who.
+        to: String,
+        /// The owner who missed it.
+        owner: String,
+    },
+}
+
+impl Effect {
+    /// Short name for logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::Dial { .. } => "dial",
+            Effect::Sms { .. } => "sms",
+            Effect::Crm { .. } => "crm",
+            Effect::HandoffNotice { .. } => "handoff",
+            Effect::Escalation { .. } => "escalation",
+        }
+    }
+}
+
+/// A signal that started no case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IgnoredSignal {
+    /// When.
+    pub at_ms: i64,
+    /// Who called.
+    pub caller: String,
+    /// What kind.
+    pub kind: SignalKind,
+    /// Why it was ignored.
+    pub reason: String,
+}
+
+/// Per-tenant counters for the funnel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantCounters {
+    /// Signals received.
+    pub signals: u64,
+    /// Cases opened.
+    pub cases: u64,
+    /// Round-robin position.
+    pub next_owner: u64,
+}
+
+/// Whether an attempt reached the customer.
+pub fn reached(attempts: &[Attempt]) -> bool {
+    attempts
+        .iter()
+        .any(|a| a.outcome == AttemptOutcome::Connected)
+}
