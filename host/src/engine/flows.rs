@@ -186,6 +186,7 @@ pub(super) fn ingest(e: &Engine, t: &Tenant, s: SignalIn) -> Result<Ingested, En
         first_dial_ms: None,
         crm_operations: 0,
         journal_len: 0,
+        plugin_failures: 0,
     };
     let mut d = Draft::new(case, now);
     d.event(Event::Signal {
@@ -203,6 +204,21 @@ pub(super) fn ingest(e: &Engine, t: &Tenant, s: SignalIn) -> Result<Ingested, En
     }
     let case = d.commit(&e.store)?;
     Ok(Ingested::Opened(case.id))
+}
+
+/// Consecutive plugin failures after which "retry later" gives way to human review, so a
+/// broken plugin cannot keep a case cycling for ever.
+const MAX_RETRIES: u32 = 3;
+
+/// Counts a plugin failure and picks the safe default: the policy's, unless retries ran out.
+fn retry_or_review(t: &Tenant, d: &mut Draft) -> FailureDefault {
+    d.case.plugin_failures += 1;
+    match t.policy.on_plugin_failure {
+        FailureDefault::RetryLater if d.case.plugin_failures <= MAX_RETRIES => {
+            FailureDefault::RetryLater
+        }
+        _ => FailureDefault::HumanReview,
+    }
 }
 
 fn human_review(d: &mut Draft, reason: &str) {
@@ -243,7 +259,7 @@ fn plan_next(e: &Engine, t: &Tenant, d: &mut Draft) {
                 CadenceDecision::GiveUp(reason) => d.close(&format!("gave up: {reason}")),
             }
         }
-        Err(err) => match t.policy.on_plugin_failure {
+        Err(err) => match retry_or_review(t, d) {
             FailureDefault::RetryLater => {
                 let due = d.now + i64::from(t.policy.retry_later_minutes) * MINUTE_MS;
                 d.event(failed_event("cadence", plugin, &err, "reconsider later"));
@@ -374,7 +390,7 @@ fn dial(e: &Engine, t: &Tenant, d: &mut Draft) -> Result<(), EngineError> {
             decision.value
         }
         Err(err) => {
-            return Ok(match policy.on_plugin_failure {
+            return Ok(match retry_or_review(t, d) {
                 FailureDefault::RetryLater => {
                     d.event(failed_event(
                         "qualify.script",

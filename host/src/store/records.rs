@@ -115,6 +115,9 @@ pub struct CaseRecord {
     pub crm_operations: u32,
     /// Journal length (next sequence number).
     pub journal_len: u32,
+    /// Plugin failures so far (bounds "retry later").
+    #[serde(default)]
+    pub plugin_failures: u32,
 }
 
 /// One journal entry: what happened to a case, when, and (for decisions) by which plugin.
