@@ -131,7 +131,12 @@ impl Loop {
 
     /// Runs the loop until nothing is left to do.
     pub fn run(&self) {
-        redial::scheduler::run_simulated(&self.engine, &self.sim, &self.clock, |_| {
+        self.run_with(&self.sim);
+    }
+
+    /// Runs the loop delivering through `connectors`.
+    pub fn run_with(&self, connectors: &dyn redial::connectors::Connectors) {
+        redial::scheduler::run_simulated(&self.engine, connectors, &self.clock, |_| {
             Ok::<_, redial::engine::EngineError>(None)
         })
         .unwrap();

@@ -390,7 +390,7 @@ fn dial(e: &Engine, t: &Tenant, d: &mut Draft) -> Result<(), EngineError> {
             decision.value
         }
         Err(err) => {
-            return Ok(match retry_or_review(t, d) {
+            match retry_or_review(t, d) {
                 FailureDefault::RetryLater => {
                     d.event(failed_event(
                         "qualify.script",
@@ -405,7 +405,8 @@ fn dial(e: &Engine, t: &Tenant, d: &mut Draft) -> Result<(), EngineError> {
                     d.event(failed_event("qualify.script", plugin, &err, "human review"));
                     human_review(d, &format!("qualify plugin failed ({})", err.kind()));
                 }
-            });
+            }
+            return Ok(());
         }
     };
     let cap = usize::from(policy.max_questions);

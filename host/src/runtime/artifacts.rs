@@ -8,6 +8,7 @@
 use super::error::RuntimeError;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -60,7 +61,9 @@ impl ArtifactCache {
     /// only saves time.
     pub fn store(&self, hash: &str, component: &Component) {
         let path = self.path(hash);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
         let result = component
             .serialize()
             .map_err(|e| std::io::Error::other(e.to_string()))

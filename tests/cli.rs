@@ -1,4 +1,4 @@
-//! The `redial plugin` commands, run as a user would run them.
+//! The `redial` commands, run as a user would run them.
 
 mod common;
 
@@ -101,4 +101,82 @@ fn plugin_run_reports_a_runaway_plugin_without_hanging() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("deadline"), "{}", stderr(&out));
+}
+
+#[test]
+fn policy_check_prints_the_pilot_sheet_of_every_example_tenant() {
+    for file in [
+        "bright-smile-dental.toml",
+        "lone-star-hvac.toml",
+        "northwind-software.toml",
+    ] {
+        let path = common::policy_file(file);
+        let out = redial(&["policy", "check", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        let text = stdout(&out);
+        for n in 1..=6 {
+            assert!(
+                text.contains(&format!("\n{n}. ")),
+                "{file}: decision {n} missing:\n{text}"
+            );
+        }
+        assert!(text.contains("policy ok"));
+    }
+}
+
+#[test]
+fn policy_check_names_the_bad_key_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = common::policy_text("lone-star-hvac.toml")
+        .replace("sla_minutes = 20", "sla_minutes = 20\nsla_minuets = 5");
+    std::fs::write(&bad, text).unwrap();
+    let out = redial(&["policy", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("sla_minuets") && err.contains("line"), "{err}");
+}
+
+#[test]
+fn policy_check_refuses_a_policy_whose_plugin_fills_another_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = common::policy_text("lone-star-hvac.toml").replace(
+        "[crm]\nplugin = \"hubspot-crm\"",
+        "[crm]\nplugin = \"standard-trigger\"",
+    );
+    std::fs::write(&bad, text).unwrap();
+    let out = redial(&["policy", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("crm slot"), "{}", stderr(&out));
+}
+
+#[test]
+fn demo_runs_the_loop_for_every_tenant_and_prints_funnels() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("demo");
+    let policies = common::policy_file("");
+    let out = redial(&[
+        "demo",
+        "--store",
+        store.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in [
+        "=== Funnels ===",
+        "Bright Smile Dental",
+        "Lone Star Heating & Air",
+        "Northwind Software",
+        "caller is on the do-not-call list",
+        "joined the open case",
+        "host guard calling-window",
+        "caller opted out",
+        "SLA breached",
+        "fallback SMS",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}");
+    }
 }
