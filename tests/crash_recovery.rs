@@ -121,11 +121,6 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
         );
         redeliveries += crash.iter().filter(|e| e.duplicate).count();
     }
-    println!(
-        "crash test: {kills} SIGKILLs survived over {runs} runs in {rounds} rounds; 0 lost cases, 0 duplicate dials, 0 lost or duplicate CRM operations"
-    );
-    println!("crash test: {redeliveries} redeliveries absorbed by idempotency keys");
-
     assert!(expected.len() >= 12, "the demo has its cases");
     let got = &want;
     let dials: usize = expected.values().map(|(_, attempts, _, _)| attempts).sum();
@@ -140,4 +135,8 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
         crm as usize,
         "every CRM operation delivered once"
     );
+    println!(
+        "crash test: {kills} SIGKILLs survived over {runs} runs in {rounds} rounds; 0 lost cases, 0 duplicate dials, 0 lost or duplicate CRM operations"
+    );
+    println!("crash test: {redeliveries} redeliveries absorbed by idempotency keys");
 }
