@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`runtime`]: loads plugin components and runs each decision in a fresh, bounded
 //!   sandbox (deadline, memory and stack caps), compiled once per content hash.
+//! - [`api`]: the HTTP API (axum): webhooks, queries, admin, health.
 //! - [`policy`]: tenant policies (TOML) checked into structs, and the pilot sheet.
 //! - [`engine`]: the recovery loop and the guarantees the host enforces.
 //! - [`store`]: the durable sled store (cases, journals, timers, outbox) and its steps.
@@ -19,6 +20,7 @@
 //! `redial-sdk` crate, which the host and the plugins share.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod builtin;
 pub mod cli;
 pub mod clock;

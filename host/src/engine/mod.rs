@@ -117,6 +117,16 @@ impl Engine {
         Ok(tenant)
     }
 
+    /// Stops serving a tenant (its cases stay in the store).
+    pub fn remove_tenant(&self, id: &str) -> Result<(), EngineError> {
+        self.tenants
+            .write()
+            .unwrap()
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| EngineError::UnknownTenant(id.into()))
+    }
+
     /// A loaded tenant.
     pub fn tenant(&self, id: &str) -> Result<Arc<Tenant>, EngineError> {
         self.tenants

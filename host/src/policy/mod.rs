@@ -93,6 +93,9 @@ pub struct Policy {
     /// `[crm_connector]`: where CRM operations are delivered.
     #[serde(default)]
     pub crm_connector: Connector,
+    /// `[webhooks]`: secrets that authenticate inbound webhooks for this tenant.
+    #[serde(default)]
+    pub webhooks: Webhooks,
     /// `[trigger]`, `[cadence]`, `[qualify]`, `[crm]`: the plugins.
     pub trigger: PluginRef,
     /// The cadence plugin.
@@ -101,6 +104,9 @@ pub struct Policy {
     pub qualify: PluginRef,
     /// The crm plugin.
     pub crm: PluginRef,
+    /// The TOML text this policy was read from (served back by the API).
+    #[serde(skip)]
+    pub source: String,
 }
 
 fn default_max_questions() -> u8 {
@@ -236,6 +242,19 @@ impl Default for Connector {
     }
 }
 
+/// `[webhooks]`. Each value is the secret itself or `env:NAME` to read it from the
+/// environment. A webhook whose secret is not configured is refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    /// `signing_secret`: Standard Webhooks secret (`whsec_...`) for the generic signal endpoint.
+    pub signing_secret: Option<String>,
+    /// `twilio_auth_token`: verifies `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    /// `vapi_secret`: compared with Vapi's `X-Vapi-Secret` header.
+    pub vapi_secret: Option<String>,
+}
+
 /// Where a slot's plugin comes from, and its config table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,11 +306,12 @@ impl Policy {
 
     /// Parses and checks policy text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        let policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+        let mut policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
         policy.check(origin)?;
+        policy.source = text.to_string();
         Ok(policy)
     }
 

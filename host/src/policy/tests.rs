@@ -41,7 +41,7 @@ fn an_unknown_key_is_named_with_its_line() {
     let text = MINIMAL.replace("sla_minutes = 30", "sla_minutes = 30\nsla_minuets = 5");
     let err = Policy::parse(&text, "acme.toml").unwrap_err().to_string();
     assert!(err.contains("sla_minuets"), "{err}");
-    assert!(err.contains("line 17"), "{err}");
+    assert!(err.contains("line 15"), "{err}");
 }
 
 #[test]

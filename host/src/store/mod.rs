@@ -71,6 +71,7 @@ pub struct Store {
     counters: Tree,
     meta: Tree,
     inbound: Tree,
+    tokens: Tree,
 }
 
 fn pair(a: &str, b: &str) -> Vec<u8> {
@@ -122,6 +123,7 @@ impl Store {
             counters: tree("counters")?,
             meta: tree("meta")?,
             inbound: tree("inbound")?,
+            tokens: tree("tokens")?,
             db,
         })
     }
@@ -301,6 +303,33 @@ impl Store {
             .map(|v| decode("counters", &v))
             .transpose()?
             .unwrap_or_default())
+    }
+
+    /// Stores a tenant API token by its hash (the token itself is never stored).
+    pub fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError> {
+        self.tokens.insert(token_hash, tenant.as_bytes())?;
+        self.tokens.flush()?;
+        Ok(())
+    }
+
+    /// The tenant a token hash belongs to.
+    pub fn token_tenant(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tokens
+            .get(token_hash)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Revokes every token of a tenant.
+    pub fn revoke_tokens(&self, tenant: &str) -> Result<(), StoreError> {
+        for kv in self.tokens.iter() {
+            let (k, v) = kv?;
+            if v == tenant.as_bytes() {
+                self.tokens.remove(k)?;
+            }
+        }
+        self.tokens.flush()?;
+        Ok(())
     }
 
     /// The persisted engine clock.

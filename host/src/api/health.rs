@@ -1,0 +1,84 @@
+//! `/healthz` and Prometheus `/metrics`.
+//!
+//! The exposition format is a handful of text lines; writing them directly keeps the
+//! server free of a second metrics registry and HTTP exporter.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+/// Counters the server keeps in memory (the store holds the durable ones).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    signals: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    /// Counts an accepted (authenticated, well-formed) signal.
+    pub fn signal(&self, tenant: &str) {
+        *self
+            .signals
+            .lock()
+            .unwrap()
+            .entry(tenant.to_string())
+            .or_default() += 1;
+    }
+}
+
+/// `GET /healthz`: the store answers.
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.engine.store().next_timer_ms() {
+        Ok(_) => (axum::http::StatusCode::OK, "ok"),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable",
+        ),
+    }
+}
+
+/// `GET /metrics`: per-tenant signal and case counters, outbox depth.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP redial_signals_received_total Signals accepted by the HTTP API."
+    );
+    let _ = writeln!(out, "# TYPE redial_signals_received_total counter");
+    for (tenant, n) in state.metrics.signals.lock().unwrap().iter() {
+        let _ = writeln!(
+            out,
+            "redial_signals_received_total{{tenant=\"{tenant}\"}} {n}"
+        );
+    }
+    let _ = writeln!(out, "# HELP redial_cases Cases by tenant and state.");
+    let _ = writeln!(out, "# TYPE redial_cases gauge");
+    for tenant in state.engine.tenant_ids() {
+        let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
+        for case in state
+            .engine
+            .store()
+            .cases(Some(&tenant))
+            .unwrap_or_default()
+        {
+            *by_state.entry(case.state.name()).or_default() += 1;
+        }
+        for (s, n) in by_state {
+            let _ = writeln!(out, "redial_cases{{tenant=\"{tenant}\",state=\"{s}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP redial_outbox_depth Side effects waiting for delivery."
+    );
+    let _ = writeln!(out, "# TYPE redial_outbox_depth gauge");
+    let _ = writeln!(
+        out,
+        "redial_outbox_depth {}",
+        state.engine.store().outbox_len()
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

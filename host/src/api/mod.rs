@@ -1,0 +1,122 @@
+//! The HTTP API (axum): provider webhooks, case queries, tenant administration, health.
+//!
+//! Only this module knows HTTP and JSON shapes. Handlers authenticate first, then hand
+//! work to the engine on the blocking pool (engine steps do sled I/O and run plugins).
+//! [`serve`] also runs the delivery/timer loop on the system clock, and shuts both down
+//! gracefully: in-flight requests finish, the loop completes its current step.
+
+mod admin;
+pub mod auth;
+mod error;
+mod health;
+mod inbound;
+mod queries;
+
+pub use error::ApiError;
+pub use health::Metrics;
+
+use crate::connectors::Connectors;
+use crate::engine::{Engine, EngineError};
+use axum::Router;
+use axum::routing::{get, post};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// Largest request body accepted (a policy or a webhook; plugins come later, separately).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The loop engine.
+    pub engine: Arc<Engine>,
+    /// sha256 of the agency admin token, if one is configured.
+    pub admin_token_hash: Option<String>,
+    /// The base URL providers use to reach this server (Twilio signs the full URL).
+    pub public_url: String,
+    /// Where tenant policies live (PUT rewrites the tenant's file), if anywhere.
+    pub policies_dir: Option<PathBuf>,
+    /// In-memory counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/tenants", get(admin::tenants))
+        .route(
+            "/v1/tenants/{tenant}",
+            axum::routing::delete(admin::delete_tenant),
+        )
+        .route(
+            "/v1/tenants/{tenant}/policy",
+            get(admin::get_policy).put(admin::put_policy),
+        )
+        .route("/v1/tenants/{tenant}/tokens", post(admin::issue_token))
+        .route("/v1/tenants/{tenant}/signals", post(inbound::signal))
+        .route(
+            "/v1/tenants/{tenant}/twilio/voice-status",
+            post(inbound::twilio_status),
+        )
+        .route("/v1/tenants/{tenant}/vapi", post(inbound::vapi))
+        .route("/v1/tenants/{tenant}/cases", get(queries::list))
+        .route("/v1/tenants/{tenant}/fua", get(queries::fua))
+        .route("/v1/tenants/{tenant}/funnel", get(queries::funnel))
+        .route("/v1/cases/{case}", get(queries::one))
+        .route("/v1/cases/{case}/ack", post(queries::ack))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .with_state(state)
+}
+
+/// Runs engine work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(join) => Err(ApiError::internal(join)),
+    }
+}
+
+/// Serves the API on `listener` and runs the delivery/timer loop until `shutdown`
+/// resolves; then stops accepting, lets in-flight requests finish and the loop complete
+/// its step.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    connectors: Arc<dyn Connectors>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (engine, stop) = (state.engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("redial-loop".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(err) = engine
+                        .fire_due_timers()
+                        .and_then(|_| engine.deliver_outbox(connectors.as_ref()))
+                    {
+                        tracing::error!(cause = %err, "loop step failed; retrying");
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })?
+    };
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = worker.join();
+    result
+}
