@@ -2,7 +2,7 @@
 //! validated (parsed, plugins loaded) before it replaces the live one; a refused policy
 //! leaves the old one serving.
 
-use super::auth::{authenticate, token_hash};
+use super::auth::{authenticate, new_token, token_hash};
 use super::{ApiError, AppState, blocking};
 use crate::policy::Policy;
 use axum::Json;
@@ -105,7 +105,7 @@ pub async fn issue_token(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     authenticate(&state, &headers)?.admin()?;
     state.engine.tenant(&tenant)?;
-    let token = format!("rdl_{}", hex::encode(rand_bytes()));
+    let token = new_token("rdl_");
     state
         .engine
         .store()
@@ -114,11 +114,4 @@ pub async fn issue_token(
         StatusCode::CREATED,
         Json(json!({ "tenant": tenant, "token": token })),
     ))
-}
-
-/// 24 random bytes from the OS.
-fn rand_bytes() -> [u8; 24] {
-    let mut buf = [0u8; 24];
-    getrandom::fill(&mut buf).expect("the OS provides randomness");
-    buf
 }

@@ -13,6 +13,13 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A fresh random token (24 bytes from the OS, hex) with a recognisable prefix.
+pub fn new_token(prefix: &str) -> String {
+    let mut buf = [0u8; 24];
+    getrandom::fill(&mut buf).expect("the OS provides randomness");
+    format!("{prefix}{}", hex::encode(buf))
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {

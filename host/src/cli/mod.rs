@@ -4,6 +4,7 @@
 mod demo;
 mod plugin;
 mod policy;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Command {
     /// Check tenant policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Serve the HTTP API and run the loop (sled store, policies/, simulator dialer).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs a parsed command line.
@@ -38,5 +41,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -1,0 +1,109 @@
+//! `redial serve`: the HTTP API and the loop on the system clock, with the embedded
+//! defaults (sled in a local folder, `policies/` loaded, the simulator dialer).
+
+use crate::api::auth::{new_token, token_hash};
+use crate::api::{self, AppState, Metrics};
+use crate::clock::SystemClock;
+use crate::connectors::Simulator;
+use crate::demo::{default_policies_dir, load_policies};
+use crate::engine::Engine;
+use crate::runtime::{PluginRuntime, RuntimeConfig};
+use crate::store::Store;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Arguments of `redial serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Folder for the sled store and compiled plugins.
+    #[arg(long, default_value = ".redial/serve")]
+    store: PathBuf,
+    /// Folder of tenant policies (default: ./policies, else the repository's).
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// Base URL providers reach this server at (Twilio signs it); default http://<addr>.
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.store)
+        .with_context(|| format!("cannot create {}", args.store.display()))?;
+    let store = Store::open(&args.store.join("db"))?;
+    let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
+        cache_dir: Some(args.store.join("compiled")),
+        ..RuntimeConfig::default()
+    })?);
+    let clock = Arc::new(SystemClock);
+    let engine = Arc::new(Engine::new(store, runtime, clock.clone()));
+    let policies = args.policies.clone().unwrap_or_else(default_policies_dir);
+    for policy in load_policies(&policies)? {
+        let name = policy.tenant.clone();
+        engine
+            .load_tenant(policy)
+            .with_context(|| format!("tenant {name}"))?;
+    }
+    let admin_token = match std::env::var("REDIAL_ADMIN_TOKEN") {
+        Ok(t) if !t.is_empty() => t,
+        _ => {
+            let t = new_token("rdl_admin_");
+            println!("admin token (set REDIAL_ADMIN_TOKEN to choose your own): {t}");
+            t
+        }
+    };
+    let simulator = Simulator::new(
+        clock,
+        HashMap::new(),
+        Some(&args.store.join("simulator-ledger.jsonl")),
+    )?;
+    let state = AppState {
+        engine,
+        admin_token_hash: Some(token_hash(&admin_token)),
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.addr)),
+        policies_dir: Some(policies),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        println!(
+            "redial serving {} tenant(s) on http://{}",
+            state.engine.tenant_ids().len(),
+            listener.local_addr()?
+        );
+        api::serve(listener, state, Arc::new(simulator), shutdown_signal()).await?;
+        println!("redial stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
