@@ -619,3 +619,54 @@ fn health_and_metrics_answer() {
     );
     assert!(body.contains("redial_outbox_depth"));
 }
+
+#[test]
+fn editing_a_policy_file_reloads_the_tenant_and_a_broken_edit_is_refused() {
+    let s = Server::simulated();
+    let dir = s._dir.path().join("policies");
+    let file = dir.join(format!("{HVAC}.toml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut watcher = redial::watch::PolicyWatcher::new(&dir);
+    // A broken edit: refused, the live policy is unchanged.
+    std::fs::write(
+        &file,
+        text.replace("sla_minutes = 20", "sla_minutes = \"soon\""),
+    )
+    .unwrap();
+    bump_mtime(&file);
+    let reloads = watcher.poll(&s.engine);
+    assert!(
+        matches!(&reloads[..], [redial::watch::Reload::Refused { reason, .. }] if reason.contains("sla_minutes")),
+        "{reloads:?}"
+    );
+    assert_eq!(
+        s.engine.tenant(HVAC).unwrap().policy.handoff.sla_minutes,
+        20
+    );
+    // A good edit applies.
+    std::fs::write(&file, text.replace("sla_minutes = 20", "sla_minutes = 35")).unwrap();
+    bump_mtime(&file);
+    let reloads = watcher.poll(&s.engine);
+    assert!(
+        matches!(&reloads[..], [redial::watch::Reload::Applied { .. }]),
+        "{reloads:?}"
+    );
+    assert_eq!(
+        s.engine.tenant(HVAC).unwrap().policy.handoff.sla_minutes,
+        35
+    );
+}
+
+/// Moves a file's modification time forward, so a rewrite within the filesystem's
+/// timestamp granularity still counts as a change.
+fn bump_mtime(path: &std::path::Path) {
+    static BUMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let secs = BUMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let when = std::time::SystemTime::now() + Duration::from_secs(secs);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}

@@ -12,6 +12,7 @@
 //! - [`demo`]: the `redial demo` scenario and driver.
 //! - [`report`]: timelines and funnels.
 //! - [`scheduler`]: drives deliveries and timers (simulated time for the demo and tests).
+//! - [`watch`]: reloads tenant policies when their files change.
 //! - [`clock`]: injectable time.
 //! - [`builtin`]: where the plugins built from `plugins/` live, for the CLI and tests.
 //! - [`cli`]: the `redial` command line (the binary is a thin wrapper around it).
@@ -32,3 +33,4 @@ pub mod report;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod watch;

@@ -17,15 +17,19 @@ pub use health::Metrics;
 
 use crate::connectors::Connectors;
 use crate::engine::{Engine, EngineError};
+use crate::watch::PolicyWatcher;
 use axum::Router;
 use axum::routing::{get, post};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
+
+/// How often the policies folder is checked for edits.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// Largest request body accepted (a policy or a webhook; plugins come later, separately).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -98,15 +102,23 @@ pub async fn serve(
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let (engine, stop) = (state.engine.clone(), stop.clone());
+        let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);
         std::thread::Builder::new()
             .name("redial-loop".into())
             .spawn(move || {
+                let mut last_watch = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     if let Err(err) = engine
                         .fire_due_timers()
                         .and_then(|_| engine.deliver_outbox(connectors.as_ref()))
                     {
                         tracing::error!(cause = %err, "loop step failed; retrying");
+                    }
+                    if let Some(w) = watcher.as_mut()
+                        && last_watch.elapsed() >= WATCH_EVERY
+                    {
+                        w.poll(&engine);
+                        last_watch = Instant::now();
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
