@@ -4,7 +4,7 @@
 use crate::api::auth::{new_token, token_hash};
 use crate::api::{self, AppState, Metrics};
 use crate::clock::SystemClock;
-use crate::connectors::Simulator;
+use crate::connectors::{ProviderConnectors, Simulator};
 use crate::demo::{default_policies_dir, load_policies};
 use crate::engine::Engine;
 use crate::runtime::{PluginRuntime, RuntimeConfig};
@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Arguments of `redial serve`.
 #[derive(Debug, Args)]
@@ -64,6 +65,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         HashMap::new(),
         Some(&args.store.join("simulator-ledger.jsonl")),
     )?;
+    let connectors = Arc::new(ProviderConnectors::new(
+        engine.clone(),
+        simulator,
+        Duration::from_secs(10),
+    ));
     let state = AppState {
         engine,
         admin_token_hash: Some(token_hash(&admin_token)),
@@ -86,7 +92,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             state.engine.tenant_ids().len(),
             listener.local_addr()?
         );
-        api::serve(listener, state, Arc::new(simulator), shutdown_signal()).await?;
+        api::serve(listener, state, connectors, shutdown_signal()).await?;
         println!("redial stopped");
         Ok(())
     })

@@ -2,8 +2,10 @@
 //! [`Connectors::deliver`] and never knows whether a simulator or a real provider is on the
 //! other side.
 
+mod providers;
 pub mod simulator;
 
+pub use providers::ProviderConnectors;
 pub use simulator::{Behaviour, LedgerEntry, Persona, Simulator};
 
 use crate::store::OutboxItem;

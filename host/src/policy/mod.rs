@@ -90,9 +90,15 @@ pub struct Policy {
     /// `[voice]`: the voice-AI connector.
     #[serde(default)]
     pub voice: Connector,
-    /// `[crm_connector]`: where CRM operations are delivered.
+    /// `[crm_connector]`: where CRM operations are delivered (simulator, hubspot, webhook).
     #[serde(default)]
     pub crm_connector: Connector,
+    /// `[sms_connector]`: where fallback messages go (simulator, twilio).
+    #[serde(default)]
+    pub sms_connector: Connector,
+    /// `[notify]`: where handoff notices and escalations go (simulator, webhook).
+    #[serde(default)]
+    pub notify: Connector,
     /// `[webhooks]`: secrets that authenticate inbound webhooks for this tenant.
     #[serde(default)]
     pub webhooks: Webhooks,
@@ -217,7 +223,8 @@ pub enum FailureDefault {
     RetryLater,
 }
 
-/// A connector choice.
+/// A connector choice: `provider` plus its `settings` table (strings; `env:NAME` reads
+/// the environment at use).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connector {
@@ -231,6 +238,17 @@ pub struct Connector {
 
 fn simulator() -> String {
     "simulator".into()
+}
+
+impl Connector {
+    /// A setting, resolved (`env:NAME` reads the environment).
+    pub fn setting(&self, key: &str) -> Option<String> {
+        let raw = self.settings.get(key)?.as_str()?;
+        match raw.strip_prefix("env:") {
+            Some(name) => std::env::var(name).ok(),
+            None => Some(raw.to_string()),
+        }
+    }
 }
 
 impl Default for Connector {
@@ -446,14 +464,50 @@ impl Policy {
                 ));
             }
         }
-        for (key, c) in [
-            ("voice.provider", &self.voice),
-            ("crm_connector.provider", &self.crm_connector),
-        ] {
-            if c.provider != "simulator" {
+        type Providers<'a> = &'a [(&'a str, &'a [&'a str])];
+        let connectors: [(&str, &Connector, Providers); 4] = [
+            (
+                "voice",
+                &self.voice,
+                &[("vapi", &["api_key", "assistant_id", "phone_number_id"])],
+            ),
+            (
+                "sms_connector",
+                &self.sms_connector,
+                &[("twilio", &["account_sid", "auth_token", "from"])],
+            ),
+            (
+                "crm_connector",
+                &self.crm_connector,
+                &[
+                    ("hubspot", &["access_token"]),
+                    ("webhook", &["url", "secret"]),
+                ],
+            ),
+            ("notify", &self.notify, &[("webhook", &["url", "secret"])]),
+        ];
+        for (key, c, providers) in connectors {
+            if c.provider == "simulator" {
+                continue;
+            }
+            let Some((_, required)) = providers.iter().find(|(name, _)| *name == c.provider) else {
+                let names: Vec<&str> = providers.iter().map(|(n, _)| *n).collect();
                 return Err(invalid(
-                    key,
-                    format!("{:?} is not available yet; use \"simulator\"", c.provider),
+                    &format!("{key}.provider"),
+                    format!(
+                        "{:?} is not supported here; use \"simulator\" or {}",
+                        c.provider,
+                        names.join(", ")
+                    ),
+                ));
+            };
+            if let Some(missing) = required
+                .iter()
+                .find(|k| !c.settings.get(**k).is_some_and(|v| v.is_str()))
+            {
+                return Err(invalid(
+                    &format!("{key}.settings.{missing}"),
+                    "required (a string, or \"env:NAME\")".into(),
                 ));
             }
         }
