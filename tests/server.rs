@@ -50,11 +50,10 @@ impl Server {
     ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        let engine = Arc::new(Engine::new(
-            store,
-            Arc::new(common::runtime()),
-            Arc::new(SystemClock),
-        ));
+        let engine = Arc::new(
+            Engine::new(store, Arc::new(common::runtime()), Arc::new(SystemClock))
+                .with_uploads(dir.path().join("plugins")),
+        );
         let connectors = connectors(engine.clone());
         let policies = dir.path().join("policies");
         std::fs::create_dir_all(&policies).unwrap();
@@ -1065,5 +1064,128 @@ fn providers_that_answer_429_and_500_still_get_each_side_effect_exactly_once() {
         s.engine.store().outbox_len(),
         0,
         "nothing left undelivered for {case}"
+    );
+}
+
+fn trigger_hash(s: &Server, case: &str) -> String {
+    let journal = s.engine.store().journal(case).unwrap();
+    journal
+        .iter()
+        .find_map(|e| match &e.event {
+            redial::store::Event::Decision { slot, plugin, .. } if slot == "trigger" => {
+                Some(plugin.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
+    let s = Arc::new(Server::simulated());
+    let standard = std::fs::read(redial::builtin::path("standard-trigger")).unwrap();
+    let eager = std::fs::read(redial::builtin::path("test-eager-trigger")).unwrap();
+    let (standard_hash, eager_hash) = (
+        redial::runtime::content_hash(&standard),
+        redial::runtime::content_hash(&eager),
+    );
+    let auth = format!("Bearer {ADMIN}");
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut results = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 5000 {
+                n += 1;
+                let caller = format!("+1512600{n:04}");
+                let (status, body) = s.signal(HVAC, &format!("load-{n}"), &missed_call(&caller));
+                results.push((status, body["case"].as_str().map(str::to_string)));
+            }
+            results
+        })
+    };
+
+    let mut swap_times = Vec::new();
+    let bad = b"\0asm\x0d\0\x01\0garbage".to_vec();
+    for round in 0..4 {
+        let started = Instant::now();
+        let (status, body) = s.send(
+            "PUT",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(&eager),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (_, next) = s.signal(
+            HVAC,
+            &format!("after-swap-{round}"),
+            &missed_call(&format!("+15127000{round:03}")),
+        );
+        swap_times.push(started.elapsed());
+        assert_eq!(
+            trigger_hash(&s, next["case"].as_str().unwrap()),
+            eager_hash,
+            "the first request after the swap uses the new plugin"
+        );
+
+        let (status, body) = s.send(
+            "PUT",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(&bad),
+        );
+        assert_eq!(status, 422, "a bad component is refused: {body}");
+
+        let (status, body) = s.send(
+            "POST",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger/rollback"),
+            &[("authorization", &auth)],
+            Some(b""),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (_, next) = s.signal(
+            HVAC,
+            &format!("after-rollback-{round}"),
+            &missed_call(&format!("+15127100{round:03}")),
+        );
+        assert_eq!(
+            trigger_hash(&s, next["case"].as_str().unwrap()),
+            standard_hash,
+            "rollback is live at once"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results = load.join().unwrap();
+    assert!(!results.is_empty());
+    assert!(
+        results.iter().all(|(status, _)| *status == 202),
+        "every request under load succeeded"
+    );
+    for (_, case) in &results {
+        let hash = trigger_hash(&s, case.as_deref().unwrap());
+        assert!(
+            hash == standard_hash || hash == eager_hash,
+            "each decision names the plugin that made it: {hash}"
+        );
+    }
+    let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    assert_eq!(
+        listing["slots"]["trigger"]["live"]["sha256"],
+        standard_hash.as_str()
+    );
+    swap_times.sort();
+    println!(
+        "hot swap: {} requests under load, 0 failed; swap-to-live (upload + first decision) median {:?}, max {:?}",
+        results.len(),
+        swap_times[swap_times.len() / 2],
+        swap_times.last().unwrap()
     );
 }

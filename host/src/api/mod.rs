@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod health;
 mod inbound;
+mod plugins;
 mod queries;
 
 pub use error::ApiError;
@@ -31,8 +32,11 @@ use tower_http::limit::RequestBodyLimitLayer;
 /// How often the policies folder is checked for edits.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
-/// Largest request body accepted (a policy or a webhook; plugins come later, separately).
+/// Largest request body accepted (a policy or a webhook).
 pub const MAX_BODY: usize = 256 * 1024;
+
+/// Largest plugin component accepted by the upload route.
+pub const MAX_PLUGIN: usize = 16 << 20;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -51,7 +55,14 @@ pub struct AppState {
 
 /// The routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let uploads = Router::new()
+        .route(
+            "/v1/tenants/{tenant}/plugins/{slot}",
+            axum::routing::put(plugins::upload),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(MAX_PLUGIN));
+    let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/v1/tenants", get(admin::tenants))
@@ -75,8 +86,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants/{tenant}/funnel", get(queries::funnel))
         .route("/v1/cases/{case}", get(queries::one))
         .route("/v1/cases/{case}/ack", post(queries::ack))
+        .route("/v1/tenants/{tenant}/plugins", get(plugins::list))
+        .route(
+            "/v1/tenants/{tenant}/plugins/{slot}/rollback",
+            post(plugins::rollback),
+        )
+        .layer(RequestBodyLimitLayer::new(MAX_BODY));
+    api.merge(uploads)
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(state)
 }
 

@@ -44,7 +44,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         ..RuntimeConfig::default()
     })?);
     let clock = Arc::new(SystemClock);
-    let engine = Arc::new(Engine::new(store, runtime, clock.clone()));
+    let engine = Arc::new(
+        Engine::new(store, runtime, clock.clone()).with_uploads(args.store.join("plugins")),
+    );
     let policies = args.policies.clone().unwrap_or_else(default_policies_dir);
     for policy in load_policies(&policies)? {
         let name = policy.tenant.clone();

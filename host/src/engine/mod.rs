@@ -15,11 +15,13 @@ pub use tenant::Tenant;
 use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors};
 use crate::policy::Policy;
+use crate::runtime::Slot;
 use crate::runtime::{PluginError, PluginRuntime};
-use crate::store::{Store, StoreError};
+use crate::store::{PluginVersion, Store, StoreError};
 use draft::Draft;
 use redial_sdk::{Field, SignalKind};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Engine failures (plugin failures are not among them: they cost one decision and are
@@ -82,6 +84,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     lock: Mutex<()>,
+    uploads: Option<PathBuf>,
 }
 
 impl Engine {
@@ -93,6 +96,7 @@ impl Engine {
             clock,
             tenants: RwLock::default(),
             lock: Mutex::new(()),
+            uploads: None,
         }
     }
 
@@ -109,12 +113,108 @@ impl Engine {
     /// Loads or replaces a tenant's policy. Its plugins are loaded first; on any failure
     /// the previous policy stays live.
     pub fn load_tenant(&self, policy: Policy) -> Result<Arc<Tenant>, EngineError> {
-        let tenant = Arc::new(Tenant::load(policy, &self.runtime)?);
+        let mut tenant = Tenant::load(policy, &self.runtime)?;
+        // Uploaded plugin versions outrank the policy's defaults.
+        let id = tenant.policy.tenant.clone();
+        for slot in Slot::ALL {
+            if let Some(live) = self.store.plugin_versions(&id, slot.name())?.last() {
+                let plugin = tenant::load_by_hash(
+                    &live.sha256,
+                    slot,
+                    &self.runtime,
+                    self.uploads.as_deref(),
+                )
+                .map_err(|source| EngineError::Plugin {
+                    tenant: id.clone(),
+                    source,
+                })?;
+                tenant = tenant.with_plugin(slot, plugin);
+            }
+        }
+        let tenant = Arc::new(tenant);
+        self.tenants.write().unwrap().insert(id, tenant.clone());
+        Ok(tenant)
+    }
+
+    /// Where uploaded components are kept (content-addressed `<sha256>.wasm`).
+    pub fn with_uploads(mut self, dir: PathBuf) -> Self {
+        self.uploads = Some(dir);
+        self
+    }
+
+    /// Validates and compiles a component for a tenant's slot, keeps it, and makes it live
+    /// atomically: the next decision uses it. Returns the new version list. On any error
+    /// nothing changes.
+    pub fn upload_plugin(
+        &self,
+        tenant_id: &str,
+        slot: Slot,
+        bytes: &[u8],
+    ) -> Result<Vec<PluginVersion>, EngineError> {
+        let tenant = self.tenant(tenant_id)?;
+        let plugin = self
+            .runtime
+            .load(&format!("{tenant_id}-{slot}"), bytes, Some(slot))
+            .map_err(|source| EngineError::Plugin {
+                tenant: tenant_id.into(),
+                source,
+            })?;
+        if let Some(dir) = &self.uploads {
+            let path = dir.join(format!("{}.wasm", plugin.id.hash));
+            if !path.exists() {
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&path, bytes))
+                    .map_err(|e| {
+                        EngineError::Store(StoreError::Decode {
+                            what: "plugin file".into(),
+                            cause: e.to_string(),
+                        })
+                    })?;
+            }
+        }
+        let mut versions = self.store.plugin_versions(tenant_id, slot.name())?;
+        versions.push(PluginVersion {
+            sha256: plugin.id.hash.clone(),
+            uploaded_ms: self.clock.now_ms(),
+        });
+        self.store
+            .set_plugin_versions(tenant_id, slot.name(), &versions)?;
         self.tenants
             .write()
             .unwrap()
-            .insert(tenant.policy.tenant.clone(), tenant.clone());
-        Ok(tenant)
+            .insert(tenant_id.into(), Arc::new(tenant.with_plugin(slot, plugin)));
+        Ok(versions)
+    }
+
+    /// Goes back to the previous version of a slot's plugin (the policy's own plugin when
+    /// no upload is left). Returns the remaining versions.
+    pub fn rollback_plugin(
+        &self,
+        tenant_id: &str,
+        slot: Slot,
+    ) -> Result<Vec<PluginVersion>, EngineError> {
+        let tenant = self.tenant(tenant_id)?;
+        let mut versions = self.store.plugin_versions(tenant_id, slot.name())?;
+        if versions.pop().is_none() {
+            return Ok(versions);
+        }
+        let plugin = match versions.last() {
+            Some(v) => {
+                tenant::load_by_hash(&v.sha256, slot, &self.runtime, self.uploads.as_deref())
+            }
+            None => tenant::resolve_slot(&tenant.policy, slot, &self.runtime),
+        }
+        .map_err(|source| EngineError::Plugin {
+            tenant: tenant_id.into(),
+            source,
+        })?;
+        self.store
+            .set_plugin_versions(tenant_id, slot.name(), &versions)?;
+        self.tenants
+            .write()
+            .unwrap()
+            .insert(tenant_id.into(), Arc::new(tenant.with_plugin(slot, plugin)));
+        Ok(versions)
     }
 
     /// Stops serving a tenant (its cases stay in the store).

@@ -22,6 +22,18 @@ fn index(slot: Slot) -> usize {
 }
 
 impl Tenant {
+    /// The same tenant with another plugin in one slot (a hot swap).
+    pub fn with_plugin(&self, slot: Slot, plugin: Arc<Plugin>) -> Tenant {
+        let mut plugins = self.plugins.clone();
+        plugins[index(slot)].0 = plugin;
+        Tenant {
+            policy: self.policy.clone(),
+            plugins,
+            custom_codes: self.custom_codes.clone(),
+            local: self.local,
+        }
+    }
+
     /// Resolves and loads the policy's four plugins.
     pub fn load(policy: Policy, runtime: &PluginRuntime) -> Result<Tenant, EngineError> {
         let load = |slot: Slot| -> Result<(Arc<Plugin>, String), EngineError> {
@@ -51,6 +63,43 @@ impl Tenant {
         let (p, c) = &self.plugins[index(slot)];
         (p, c)
     }
+}
+
+/// Loads a component by content hash: already loaded, uploaded (in `uploads`), or built.
+pub fn load_by_hash(
+    hash: &str,
+    slot: Slot,
+    runtime: &PluginRuntime,
+    uploads: Option<&std::path::Path>,
+) -> Result<Arc<Plugin>, PluginError> {
+    if let Some(p) = runtime.loaded(hash, slot) {
+        return Ok(p);
+    }
+    if let Some(dir) = uploads {
+        let path = dir.join(format!("{hash}.wasm"));
+        if path.exists() {
+            return runtime.load_file(&path, Some(slot));
+        }
+    }
+    resolve(
+        &PluginRef {
+            plugin: None,
+            path: None,
+            sha256: Some(hash.to_string()),
+            config: toml::Table::new(),
+        },
+        slot,
+        runtime,
+    )
+}
+
+/// Loads the plugin the policy itself names for a slot.
+pub fn resolve_slot(
+    policy: &Policy,
+    slot: Slot,
+    runtime: &PluginRuntime,
+) -> Result<Arc<Plugin>, PluginError> {
+    resolve(policy.plugin(slot), slot, runtime)
 }
 
 fn resolve(r: &PluginRef, slot: Slot, runtime: &PluginRuntime) -> Result<Arc<Plugin>, PluginError> {

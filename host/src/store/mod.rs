@@ -72,6 +72,7 @@ pub struct Store {
     meta: Tree,
     inbound: Tree,
     tokens: Tree,
+    plugin_versions: Tree,
 }
 
 fn pair(a: &str, b: &str) -> Vec<u8> {
@@ -124,6 +125,7 @@ impl Store {
             meta: tree("meta")?,
             inbound: tree("inbound")?,
             tokens: tree("tokens")?,
+            plugin_versions: tree("plugin_versions")?,
             db,
         })
     }
@@ -329,6 +331,33 @@ impl Store {
             }
         }
         self.tokens.flush()?;
+        Ok(())
+    }
+
+    /// Uploaded plugin versions of a tenant's slot, oldest first (the last is live).
+    pub fn plugin_versions(
+        &self,
+        tenant: &str,
+        slot: &str,
+    ) -> Result<Vec<PluginVersion>, StoreError> {
+        Ok(self
+            .plugin_versions
+            .get(pair(tenant, slot))?
+            .map(|v| decode("plugin versions", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Replaces the version list of a tenant's slot (durably).
+    pub fn set_plugin_versions(
+        &self,
+        tenant: &str,
+        slot: &str,
+        versions: &[PluginVersion],
+    ) -> Result<(), StoreError> {
+        self.plugin_versions
+            .insert(pair(tenant, slot), encode(&versions))?;
+        self.plugin_versions.flush()?;
         Ok(())
     }
 

@@ -348,3 +348,12 @@ pub fn reached(attempts: &[Attempt]) -> bool {
         .iter()
         .any(|a| a.outcome == AttemptOutcome::Connected)
 }
+
+/// One uploaded plugin version of a tenant's slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginVersion {
+    /// sha256 of the component.
+    pub sha256: String,
+    /// When it was uploaded (unix ms).
+    pub uploaded_ms: i64,
+}
