@@ -712,6 +712,8 @@ struct FakeProviders {
     seen: Arc<std::sync::Mutex<Vec<Seen>>>,
     failures: Arc<std::sync::Mutex<Vec<(String, u16, u32)>>>,
     contacts: Arc<std::sync::Mutex<HashMap<String, String>>>,
+    /// Contacts the CRM already knows: phone → (id, properties, last note).
+    known: Arc<std::sync::Mutex<HashMap<String, (String, Value, String)>>>,
 }
 
 impl FakeProviders {
@@ -783,6 +785,35 @@ impl FakeProviders {
             "/call" => ok(StatusCode::CREATED, json!({ "id": format!("call-{n}") })),
             p if p.ends_with("/Messages.json") => {
                 ok(StatusCode::CREATED, json!({ "sid": format!("SM{n}") }))
+            }
+            "/crm/v3/objects/contacts/search"
+                if let Some((id, props, _)) = body
+                    .pointer("/filterGroups/0/filters/0/value")
+                    .and_then(Value::as_str)
+                    .and_then(|p| self.known.lock().unwrap().get(p).cloned()) =>
+            {
+                ok(
+                    StatusCode::OK,
+                    json!({ "total": 1, "results": [{ "id": id, "properties": props }] }),
+                )
+            }
+            "/crm/v3/objects/notes/search" => {
+                let contact = body
+                    .pointer("/filterGroups/0/filters/0/value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let note = self
+                    .known
+                    .lock()
+                    .unwrap()
+                    .values()
+                    .find(|(id, _, _)| id == contact)
+                    .map(|(_, _, n)| n.clone());
+                let results: Vec<Value> = note
+                    .map(|n| json!({ "id": "note-1", "properties": { "hs_note_body": n } }))
+                    .into_iter()
+                    .collect();
+                ok(StatusCode::OK, json!({ "results": results }))
             }
             "/crm/v3/objects/contacts/search" => {
                 let phone = body
@@ -963,9 +994,12 @@ fn end_to_end_twilio_missed_call_to_vapi_to_hubspot_to_handoff_and_ack() {
     assert_eq!(created.len(), 1);
     let hub = fake.requests("/crm/v3/objects");
     let paths: Vec<&str> = hub.iter().map(|r| r.path.as_str()).collect();
+    // The context lookup at ingest, then the contact upsert (search + create), the call
+    // and the deal.
     assert_eq!(
         paths,
         [
+            "/crm/v3/objects/contacts/search",
             "/crm/v3/objects/contacts/search",
             "/crm/v3/objects/contacts",
             "/crm/v3/objects/calls",
@@ -985,7 +1019,7 @@ fn end_to_end_twilio_missed_call_to_vapi_to_hubspot_to_handoff_and_ack() {
             .position(|r| r.path == "/crm/v3/objects/contacts")
             .unwrap()
     );
-    let call_body = hub[2].json();
+    let call_body = hub[3].json();
     assert_eq!(call_body["properties"]["hs_call_direction"], "OUTBOUND");
     assert_eq!(call_body["associations"][0]["to"]["id"], contact_id);
     assert_eq!(
@@ -993,7 +1027,7 @@ fn end_to_end_twilio_missed_call_to_vapi_to_hubspot_to_handoff_and_ack() {
         194
     );
     assert_eq!(
-        hub[3].json()["associations"][0]["types"][0]["associationTypeId"],
+        hub[4].json()["associations"][0]["types"][0]["associationTypeId"],
         3
     );
 
@@ -1188,4 +1222,103 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
         swap_times[swap_times.len() / 2],
         swap_times.last().unwrap()
     );
+}
+
+#[test]
+fn the_crm_lookup_injects_what_hubspot_knows_into_the_call_script() {
+    let fake = FakeProviders::default();
+    fake.known.lock().unwrap().insert(
+        "+15125550192".into(),
+        (
+            "contact-77".into(),
+            json!({ "firstname": "Dana", "lastname": "Whitfield", "lifecyclestage": "customer", "num_associated_deals": "2" }),
+            "Replaced the blower motor in March".into(),
+        ),
+    );
+    let s = provider_server(&fake);
+    let (status, body) = s.signal(
+        HVAC,
+        "evt-crm",
+        &json!({ "kind": "missed-call", "caller": "+15125550192", "line": "+15125550200" }),
+    );
+    assert_eq!(status, 202, "{body}");
+    let call = fake.wait("/call", 1);
+    let vars = &call[0].json()["assistantOverrides"]["variableValues"];
+    assert!(
+        vars["opening"].as_str().unwrap().starts_with("Hi Dana,"),
+        "{vars}"
+    );
+    let known = vars["known_context"].as_str().unwrap();
+    for needle in [
+        "crm-lifecycle-stage: customer",
+        "crm-open-deals: 2",
+        "crm-last-note: Replaced the blower motor",
+    ] {
+        assert!(known.contains(needle), "{needle} missing from {known}");
+    }
+}
+
+#[test]
+fn a_crm_that_fails_the_lookup_does_not_stop_the_callback() {
+    let fake = FakeProviders::default();
+    fake.failures
+        .lock()
+        .unwrap()
+        .push(("/crm/v3/objects/contacts/search".to_string(), 500, 100));
+    let s = provider_server(&fake);
+    let (status, body) = s.signal(HVAC, "evt-crm-down", &missed_call("+15125550193"));
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (202, Some("opened")),
+        "{body}"
+    );
+    assert_eq!(
+        fake.wait("/call", 1).len(),
+        1,
+        "the callback is placed anyway"
+    );
+}
+
+#[test]
+fn sms_replies_join_the_case_and_stop_opts_the_caller_out() {
+    let s = Server::simulated();
+    let caller = "+15125550194";
+    let (_, body) = s.signal(HVAC, "evt-sms", &missed_call(caller));
+    let case = body["case"].as_str().unwrap().to_string();
+    let path = format!("/v1/tenants/{HVAC}/twilio/sms");
+    let reply = |sid: &str, text: &str, token: &str| {
+        let (owned, form) = twilio_form(&[
+            ("MessageSid", sid),
+            ("From", caller),
+            ("To", "+15125550200"),
+            ("Body", text),
+        ]);
+        let sig = twilio_signature(token, &format!("{}{path}", s.base), &owned);
+        s.send(
+            "POST",
+            &path,
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-twilio-signature", &sig),
+            ],
+            Some(&form),
+        )
+    };
+    let (status, body) = reply("SM1", "Tuesday after 3 works", TWILIO_TOKEN);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Response>"), "{body}");
+    let (_, v) = s.get(&format!("/v1/cases/{case}"), ADMIN);
+    assert!(
+        v["timeline"]
+            .as_str()
+            .unwrap()
+            .contains("caller replied: Tuesday after 3 works"),
+        "{v}"
+    );
+    assert_eq!(reply("SM2", "STOP", "wrong-token").0, 401);
+    assert_eq!(reply("SM2", " Stop ", TWILIO_TOKEN).0, 200);
+    let (status, body) = s.signal(HVAC, "evt-sms-2", &missed_call(caller));
+    assert_eq!(status, 202);
+    assert_eq!(body["result"], "ignored", "{body}");
+    assert_eq!(body["reason"], "caller opted out");
 }

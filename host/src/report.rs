@@ -88,6 +88,10 @@ fn describe(t: &Tenant, e: &Event) -> String {
         Event::HumanReview { reason } => format!("human review: {reason}"),
         Event::FallbackQueued { message } => format!("fallback SMS: {message:?}"),
         Event::OptedOut => "caller opted out".into(),
+        Event::Reply { text } => format!(
+            "caller replied: {}",
+            text.as_deref().unwrap_or("(not kept)")
+        ),
         Event::Closed { reason } => format!("closed: {reason}"),
     }
 }

@@ -6,7 +6,7 @@
 use super::auth::{constant_eq, resolve_secret, twilio_signature, verify_standard_webhook};
 use super::error::field_of;
 use super::{ApiError, AppState, blocking};
-use crate::connectors::CallReport;
+use crate::connectors::{CallReport, hubspot_lookup};
 use crate::engine::{Ingested, SignalIn};
 use axum::Json;
 use axum::body::Bytes;
@@ -53,6 +53,40 @@ fn check_phone(field: &str, value: &str) -> Result<(), ApiError> {
             format!("`{field}` must be an E.164 number like +14155550100"),
         ))
     }
+}
+
+/// How long the CRM lookup before a new case may take; the callback never waits longer.
+const CRM_LOOKUP: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Ingests a signal, first adding what the tenant's CRM knows about the caller (context
+/// injection) when the tenant uses HubSpot and no case is open yet for the caller.
+async fn ingest(
+    state: &AppState,
+    tenant: &str,
+    mut signal: SignalIn,
+) -> Result<Ingested, ApiError> {
+    let t = state.engine.tenant(tenant)?;
+    let fresh = state
+        .engine
+        .store()
+        .open_case(tenant, &signal.caller)?
+        .is_none();
+    if fresh && t.policy.crm_connector.provider == "hubspot" {
+        let (connector, phone) = (t.policy.crm_connector.clone(), signal.caller.clone());
+        let lookup =
+            tokio::task::spawn_blocking(move || hubspot_lookup(&connector, &phone, CRM_LOOKUP));
+        if let Ok(Ok(found)) = tokio::time::timeout(CRM_LOOKUP + CRM_LOOKUP / 4, lookup).await {
+            for f in found {
+                if !signal.context.iter().any(|g| g.key == f.key) {
+                    signal.context.push(f);
+                }
+            }
+        }
+    }
+    state.metrics.signal(tenant);
+    let engine = state.engine.clone();
+    let tenant = tenant.to_string();
+    blocking(move || engine.ingest(&tenant, signal)).await
 }
 
 fn ingested(result: Ingested) -> (StatusCode, Json<Value>) {
@@ -108,11 +142,7 @@ pub async fn signal(
             .map(|(k, v)| Field::new(k, v))
             .collect(),
     };
-    state.metrics.signal(&tenant);
-    let engine = state.engine.clone();
-    Ok(ingested(
-        blocking(move || engine.ingest(&tenant, signal)).await?,
-    ))
+    Ok(ingested(ingest(&state, &tenant, signal).await?))
 }
 
 /// Twilio call statuses that mean nobody answered.
@@ -128,22 +158,7 @@ pub async fn twilio_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let t = state.engine.tenant(&tenant)?;
-    require_content_type(&headers, "application/x-www-form-urlencoded")?;
-    let token = secret(&t.policy.webhooks.twilio_auth_token, "twilio_auth_token")?;
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::bad_request(None, format!("invalid form body: {e}")))?;
-    let url = format!("{}{}", state.public_url.trim_end_matches('/'), uri);
-    let expected = twilio_signature(&token, &url, &params);
-    let given = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !constant_eq(given.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::unauthorized(
-            "`X-Twilio-Signature` does not match",
-        ));
-    }
+    let params = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
     let param = |name: &str| {
         params
             .iter()
@@ -186,11 +201,73 @@ pub async fn twilio_status(
         at_ms: state.engine.now_ms(),
         context,
     };
-    state.metrics.signal(&tenant);
+    Ok(ingested(ingest(&state, &tenant, signal).await?))
+}
+
+/// `POST /v1/tenants/{tenant}/twilio/sms`: replies to fallback messages (Twilio's incoming
+/// message webhook, form-encoded, signed). STOP and the other standard opt-out words opt
+/// the caller out; any other reply joins the caller's case as context. Answers with empty
+/// TwiML so Twilio sends nothing back.
+pub async fn twilio_sms(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, [(&'static str, &'static str); 1], &'static str), ApiError> {
+    let params = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let required = |name: &str| {
+        param(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::bad_request(name.to_string(), format!("missing `{name}`")))
+    };
+    let (sid, from, text) = (
+        required("MessageSid")?,
+        required("From")?,
+        param("Body").unwrap_or_default(),
+    );
+    check_phone("From", &from)?;
     let engine = state.engine.clone();
-    Ok(ingested(
-        blocking(move || engine.ingest(&tenant, signal)).await?,
+    blocking(move || engine.sms_reply(&tenant, &from, &text, &format!("twilio-sms:{sid}"))).await?;
+    Ok((
+        StatusCode::OK,
+        [("content-type", "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
     ))
+}
+
+/// Checks content type and `X-Twilio-Signature` (HMAC-SHA1 over the full URL and the
+/// sorted form parameters, keyed by the tenant's auth token) and returns the parameters.
+fn verified_twilio_form(
+    state: &AppState,
+    tenant: &str,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let t = state.engine.tenant(tenant)?;
+    require_content_type(headers, "application/x-www-form-urlencoded")?;
+    let token = secret(&t.policy.webhooks.twilio_auth_token, "twilio_auth_token")?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::bad_request(None, format!("invalid form body: {e}")))?;
+    let url = format!("{}{}", state.public_url.trim_end_matches('/'), uri);
+    let expected = twilio_signature(&token, &url, &params);
+    let given = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !constant_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::unauthorized(
+            "`X-Twilio-Signature` does not match",
+        ));
+    }
+    Ok(params)
 }
 
 /// Maps Vapi's `endedReason` to an attempt outcome.

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenants/{tenant}/twilio/voice-status",
             post(inbound::twilio_status),
         )
+        .route("/v1/tenants/{tenant}/twilio/sms", post(inbound::twilio_sms))
         .route("/v1/tenants/{tenant}/vapi", post(inbound::vapi))
         .route("/v1/tenants/{tenant}/cases", get(queries::list))
         .route("/v1/tenants/{tenant}/fua", get(queries::fua))

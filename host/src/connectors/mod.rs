@@ -5,7 +5,7 @@
 mod providers;
 pub mod simulator;
 
-pub use providers::ProviderConnectors;
+pub use providers::{ProviderConnectors, hubspot_lookup};
 pub use simulator::{Behaviour, LedgerEntry, Persona, Simulator};
 
 use crate::store::OutboxItem;

@@ -397,3 +397,91 @@ impl Connectors for ProviderConnectors {
         }
     }
 }
+
+/// What the tenant's HubSpot knows about a caller, as context fields for the call script:
+/// `name`, `crm-lifecycle-stage`, `crm-open-deals`, `crm-last-note`. Bounded by `timeout`
+/// overall; a slow or failed lookup returns what it has (possibly nothing), so it never
+/// holds up the callback.
+pub fn hubspot_lookup(c: &Connector, phone: &str, timeout: Duration) -> Vec<redial_sdk::Field> {
+    use redial_sdk::Field;
+    let (Some(token), base) = (
+        c.setting("access_token"),
+        c.setting("base_url")
+            .unwrap_or_else(|| "https://api.hubapi.com".into()),
+    ) else {
+        return Vec::new();
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let search = |path: &str, body: Value| -> Option<Value> {
+        let mut resp = agent
+            .post(format!("{base}{path}"))
+            .header("Authorization", &auth)
+            .send_json(&body)
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.body_mut().read_json::<Value>().ok()
+    };
+    let started = std::time::Instant::now();
+    let Some(found) = search(
+        "/crm/v3/objects/contacts/search",
+        json!({
+            "filterGroups": [{ "filters": [{ "propertyName": "phone", "operator": "EQ", "value": phone }] }],
+            "properties": ["firstname", "lastname", "lifecyclestage", "num_associated_deals"],
+            "limit": 1
+        }),
+    ) else {
+        return Vec::new();
+    };
+    let Some(contact) = found.pointer("/results/0") else {
+        return Vec::new();
+    };
+    let prop = |k: &str| {
+        contact
+            .pointer(&format!("/properties/{k}"))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let mut fields = Vec::new();
+    let name: Vec<&str> = [prop("firstname"), prop("lastname")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !name.is_empty() {
+        fields.push(Field::new("name", name.join(" ")));
+    }
+    if let Some(stage) = prop("lifecyclestage") {
+        fields.push(Field::new("crm-lifecycle-stage", stage));
+    }
+    if let Some(deals) = prop("num_associated_deals") {
+        fields.push(Field::new("crm-open-deals", deals));
+    }
+    if let (Some(id), true) = (
+        contact.get("id").and_then(Value::as_str),
+        started.elapsed() < timeout,
+    ) {
+        let note = search(
+            "/crm/v3/objects/notes/search",
+            json!({
+                "filterGroups": [{ "filters": [{ "propertyName": "associations.contact", "operator": "EQ", "value": id }] }],
+                "sorts": [{ "propertyName": "hs_timestamp", "direction": "DESCENDING" }],
+                "properties": ["hs_note_body"],
+                "limit": 1
+            }),
+        );
+        if let Some(body) = note
+            .as_ref()
+            .and_then(|n| n.pointer("/results/0/properties/hs_note_body"))
+            .and_then(Value::as_str)
+        {
+            fields.push(Field::new("crm-last-note", body));
+        }
+    }
+    fields
+}

@@ -1,7 +1,7 @@
 //! The loop's steps. Each function runs plugin calls, applies the host's guarantees, and
 //! commits one [`Draft`]. Callers hold the engine lock.
 
-use super::{Draft, Engine, EngineError, Ingested, SignalIn, Tenant};
+use super::{Draft, Engine, EngineError, Ingested, SignalIn, SmsReply, Tenant};
 use crate::connectors::{CallReport, Delivery};
 use crate::policy::{FailureDefault, Retention};
 use crate::runtime::{Decision, Plugin, PluginError, Slot};
@@ -717,4 +717,84 @@ pub(super) fn acknowledge(e: &Engine, case_id: &str) -> Result<bool, EngineError
     d.event(Event::Acknowledged);
     d.commit(&e.store)?;
     Ok(true)
+}
+
+/// Standard SMS opt-out keywords (the carriers' and Twilio's list).
+const STOP_WORDS: [&str; 8] = [
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+];
+
+/// Whether a reply is an opt-out keyword.
+pub fn is_stop_word(text: &str) -> bool {
+    let word = text
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .to_ascii_lowercase();
+    STOP_WORDS.contains(&word.as_str())
+}
+
+pub(super) fn sms_reply(
+    e: &Engine,
+    t: &Tenant,
+    caller: &str,
+    text: &str,
+    event_id: &str,
+) -> Result<SmsReply, EngineError> {
+    let tenant = &t.policy.tenant;
+    if e.store.seen_inbound(tenant, event_id)? {
+        return Ok(SmsReply::Duplicate);
+    }
+    let inbound = Some((tenant.clone(), event_id.to_string()));
+    let case_id = match e.store.open_case(tenant, caller)? {
+        Some(id) => Some(id),
+        None => e
+            .store
+            .cases(Some(tenant))?
+            .into_iter()
+            .filter(|c| c.caller == caller)
+            .next_back()
+            .map(|c| c.id),
+    };
+    let Some(case_id) = case_id else {
+        let opt_out = is_stop_word(text).then(|| (tenant.clone(), caller.to_string()));
+        let stop = opt_out.is_some();
+        e.store.commit(&Step {
+            opt_out,
+            inbound,
+            clock_ms: Some(e.clock.now_ms()),
+            ..Step::default()
+        })?;
+        return Ok(if stop {
+            SmsReply::OptedOut(None)
+        } else {
+            SmsReply::NoCase
+        });
+    };
+    let mut d = e.draft(&case_id)?;
+    d.step_mut().inbound = inbound;
+    if is_stop_word(text) {
+        d.opt_out();
+        d.event(Event::OptedOut);
+        if d.case.state.is_open() {
+            d.close("caller opted out by SMS");
+        }
+        d.commit(&e.store)?;
+        return Ok(SmsReply::OptedOut(Some(case_id)));
+    }
+    let keep = t.policy.retention != Retention::Zero;
+    if keep {
+        merge_context(&mut d.case.signal.context, &[Field::new("sms-reply", text)]);
+    }
+    d.event(Event::Reply {
+        text: keep.then(|| text.to_string()),
+    });
+    d.commit(&e.store)?;
+    Ok(SmsReply::Joined(case_id))
 }

@@ -77,6 +77,19 @@ pub enum Ingested {
     Duplicate,
 }
 
+/// What became of an SMS reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsReply {
+    /// A stop word: the caller is opted out (and their open case, if any, closed).
+    OptedOut(Option<String>),
+    /// The text joined this case as context.
+    Joined(String),
+    /// No case for this caller; nothing to join.
+    NoCase,
+    /// Already processed (same provider message id).
+    Duplicate,
+}
+
 /// The loop engine. Share behind an `Arc`.
 pub struct Engine {
     store: Store,
@@ -296,6 +309,19 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let _serial = self.lock.lock().unwrap();
         flows::call_ended(self, case_id, attempt, report, None)
+    }
+
+    /// A caller replied by SMS: a stop word opts them out; anything else joins their case.
+    pub fn sms_reply(
+        &self,
+        tenant: &str,
+        caller: &str,
+        text: &str,
+        event_id: &str,
+    ) -> Result<SmsReply, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        let _serial = self.lock.lock().unwrap();
+        flows::sms_reply(self, &tenant, caller, text, event_id)
     }
 
     /// The owner acknowledged a handoff: the SLA timer stops.

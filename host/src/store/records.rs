@@ -240,6 +240,11 @@ pub enum Event {
     },
     /// The caller opted out.
     OptedOut,
+    /// The caller replied to a message (text kept unless retention is `zero`).
+    Reply {
+        /// What they wrote.
+        text: Option<String>,
+    },
     /// The case closed.
     Closed {
         /// Why.
