@@ -758,8 +758,7 @@ pub(super) fn sms_reply(
             .store
             .cases(Some(tenant))?
             .into_iter()
-            .filter(|c| c.caller == caller)
-            .next_back()
+            .rfind(|c| c.caller == caller)
             .map(|c| c.id),
     };
     let Some(case_id) = case_id else {
