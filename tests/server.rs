@@ -704,6 +704,9 @@ impl Seen {
     }
 }
 
+/// A contact the fake CRM already has: id, properties, last note.
+type KnownContact = (String, Value, String);
+
 /// A local stand-in for Vapi, Twilio, HubSpot and a webhook receiver: records every
 /// request and answers as the provider documents; the first `failures` requests to paths
 /// starting with a prefix get the given status (429 with `Retry-After: 0`, or 500).
@@ -713,7 +716,7 @@ struct FakeProviders {
     failures: Arc<std::sync::Mutex<Vec<(String, u16, u32)>>>,
     contacts: Arc<std::sync::Mutex<HashMap<String, String>>>,
     /// Contacts the CRM already knows: phone → (id, properties, last note).
-    known: Arc<std::sync::Mutex<HashMap<String, (String, Value, String)>>>,
+    known: Arc<std::sync::Mutex<HashMap<String, KnownContact>>>,
 }
 
 impl FakeProviders {
