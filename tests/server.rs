@@ -1325,3 +1325,26 @@ fn sms_replies_join_the_case_and_stop_opts_the_caller_out() {
     assert_eq!(body["result"], "ignored", "{body}");
     assert_eq!(body["reason"], "caller opted out");
 }
+
+#[test]
+fn the_openapi_document_lists_every_route() {
+    let s = Server::simulated();
+    let (status, body) = s.send("GET", "/openapi.json", &[], None);
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let router =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/mod.rs")).unwrap();
+    let routes: Vec<&str> = router
+        .split(".route(")
+        .skip(1)
+        .filter_map(|r| r.split('"').nth(1))
+        .collect();
+    assert!(routes.len() >= 19, "{routes:?}");
+    for route in routes {
+        assert!(
+            doc["paths"].get(route).is_some(),
+            "{route} is served but not documented"
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod health;
 mod inbound;
+pub mod openapi;
 mod plugins;
 mod queries;
 
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve))
         .route("/v1/tenants", get(admin::tenants))
         .route(
             "/v1/tenants/{tenant}",
