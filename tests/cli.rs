@@ -180,3 +180,18 @@ fn demo_runs_the_loop_for_every_tenant_and_prints_funnels() {
         assert!(text.contains(needle), "missing {needle:?}");
     }
 }
+
+#[test]
+fn bench_serve_prints_its_figures_against_the_floor() {
+    let out = redial(&["bench", "serve", "--seconds", "0.5", "--clients", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in [
+        "floor (bare axum endpoint)",
+        "signals:",
+        "0 failed",
+        "signal-to-dial",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}

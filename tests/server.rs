@@ -84,6 +84,7 @@ impl Server {
                     public_url: format!("http://{addr}"),
                     policies_dir: Some(policies),
                     metrics: Arc::new(Metrics::default()),
+                    wake: Arc::default(),
                 };
                 addr_tx.send(addr).unwrap();
                 api::serve(listener, state, connectors, async {

@@ -5,6 +5,7 @@
 //! - [`runtime`]: loads plugin components and runs each decision in a fresh, bounded
 //!   sandbox (deadline, memory and stack caps), compiled once per content hash.
 //! - [`api`]: the HTTP API (axum): webhooks, queries, admin, health.
+//! - [`bench`]: loopback benchmarks of the server.
 //! - [`policy`]: tenant policies (TOML) checked into structs, and the pilot sheet.
 //! - [`engine`]: the recovery loop and the guarantees the host enforces.
 //! - [`store`]: the durable sled store (cases, journals, timers, outbox) and its steps.
@@ -22,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bench;
 pub mod builtin;
 pub mod cli;
 pub mod clock;

@@ -86,7 +86,9 @@ async fn ingest(
     state.metrics.signal(tenant);
     let engine = state.engine.clone();
     let tenant = tenant.to_string();
-    blocking(move || engine.ingest(&tenant, signal)).await
+    let result = blocking(move || engine.ingest(&tenant, signal)).await;
+    state.wake.ring();
+    result
 }
 
 fn ingested(result: Ingested) -> (StatusCode, Json<Value>) {
@@ -393,6 +395,7 @@ pub async fn vapi(
             let engine = state.engine.clone();
             let id = case_id.to_string();
             blocking(move || engine.call_ended(&id, attempt, report)).await?;
+            state.wake.ring();
             Ok((
                 StatusCode::OK,
                 Json(json!({ "result": "recorded", "case": case_id })),

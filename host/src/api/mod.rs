@@ -52,6 +52,35 @@ pub struct AppState {
     pub policies_dir: Option<PathBuf>,
     /// In-memory counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Wakes the delivery/timer loop as soon as a request created work.
+    pub wake: Arc<Wake>,
+}
+
+/// A doorbell for the loop thread: requests ring it, the loop waits on it (or a short
+/// timeout, for timers coming due), so new work starts at once instead of at the next
+/// poll.
+#[derive(Debug, Default)]
+pub struct Wake {
+    rung: std::sync::Mutex<bool>,
+    bell: std::sync::Condvar,
+}
+
+impl Wake {
+    /// Rings the bell.
+    pub fn ring(&self) {
+        *self.rung.lock().unwrap() = true;
+        self.bell.notify_one();
+    }
+
+    /// Waits for a ring or `timeout`, whichever comes first.
+    pub fn wait(&self, timeout: Duration) {
+        let rung = self.rung.lock().unwrap();
+        let (mut rung, _) = self
+            .bell
+            .wait_timeout_while(rung, timeout, |r| !*r)
+            .unwrap();
+        *rung = false;
+    }
 }
 
 /// The routes.
@@ -121,7 +150,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
-        let (engine, stop) = (state.engine.clone(), stop.clone());
+        let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
         let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);
         std::thread::Builder::new()
             .name("redial-loop".into())
@@ -140,15 +169,17 @@ pub async fn serve(
                         w.poll(&engine);
                         last_watch = Instant::now();
                     }
-                    std::thread::sleep(Duration::from_millis(20));
+                    wake.wait(Duration::from_millis(20));
                 }
             })?
     };
+    let wake = state.wake.clone();
     let app = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     stop.store(true, Ordering::Relaxed);
+    wake.ring();
     let _ = worker.join();
     result
 }

@@ -1,6 +1,7 @@
 //! The `redial` command line. `main.rs` only parses arguments and calls [`run`]; each
 //! subcommand lives in its own module and prints its own output.
 
+mod bench;
 mod demo;
 mod plugin;
 mod policy;
@@ -23,6 +24,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure: figures printed against a baseline taken in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Run the whole recovery loop locally on simulated callees and print the results.
     Demo(demo::DemoArgs),
     /// Check or run plugin components offline.
@@ -38,6 +42,7 @@ enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),

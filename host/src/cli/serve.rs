@@ -81,6 +81,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .unwrap_or_else(|| format!("http://{}", args.addr)),
         policies_dir: Some(policies),
         metrics: Arc::new(Metrics::default()),
+        wake: Arc::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
