@@ -553,6 +553,7 @@ fn a_tenant_token_sees_and_changes_only_its_own_tenant() {
         format!("/v1/tenants/{SAAS}/fua"),
         format!("/v1/tenants/{SAAS}/funnel"),
         format!("/v1/tenants/{SAAS}/policy"),
+        format!("/v1/tenants/{SAAS}/plugins"),
         "/v1/tenants".to_string(),
         format!("/v1/cases/{saas_case}"),
     ] {
@@ -567,6 +568,11 @@ fn a_tenant_token_sees_and_changes_only_its_own_tenant() {
         ("PUT", format!("/v1/tenants/{SAAS}/policy")),
         ("POST", format!("/v1/tenants/{SAAS}/tokens")),
         ("DELETE", format!("/v1/tenants/{SAAS}")),
+        ("PUT", format!("/v1/tenants/{SAAS}/plugins/trigger")),
+        (
+            "POST",
+            format!("/v1/tenants/{SAAS}/plugins/trigger/rollback"),
+        ),
     ] {
         let (status, body) = s.send(method, &path, &[("authorization", &auth)], Some(b""));
         assert!(
@@ -637,6 +643,10 @@ fn health_and_metrics_answer() {
         "{body}"
     );
     assert!(body.contains("redial_outbox_depth"));
+    assert!(
+        body.contains("redial_plugin_calls_total{slot=\"trigger\"} 1"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -1348,4 +1358,45 @@ fn the_openapi_document_lists_every_route() {
             "{route} is served but not documented"
         );
     }
+}
+
+#[test]
+fn a_declined_call_sends_the_fallback_sms_through_twilio() {
+    let fake = FakeProviders::default();
+    let s = provider_server(&fake);
+    let (_, body) = s.signal(HVAC, "evt-decline", &missed_call("+15125550195"));
+    let case = body["case"].as_str().unwrap().to_string();
+    let call = fake.wait("/call", 1);
+    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-declined",
+        "call": { "id": "c", "metadata": call[0].json()["metadata"] } } });
+    let (status, _) = s.send(
+        "POST",
+        &format!("/v1/tenants/{HVAC}/vapi"),
+        &[
+            ("content-type", "application/json"),
+            ("x-vapi-secret", VAPI_SECRET),
+        ],
+        Some(&serde_json::to_vec(&report).unwrap()),
+    );
+    assert_eq!(status, 200);
+    let sms = fake.wait("/2010-04-01/Accounts/AC123/Messages.json", 1);
+    assert_eq!(sms.len(), 1);
+    let expected_auth = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "AC123:tw-secret"
+        )
+    );
+    assert_eq!(sms[0].headers["authorization"], expected_auth);
+    let form: HashMap<String, String> = serde_urlencoded::from_str(&sms[0].body).unwrap();
+    assert_eq!(form["To"], "+15125550195");
+    assert_eq!(form["From"], "+15125550200");
+    assert!(
+        form["Body"].contains("https://book.example.com/lone-star"),
+        "{}",
+        form["Body"]
+    );
+    let (_, v) = s.get(&format!("/v1/cases/{case}"), ADMIN);
+    assert_eq!(v["case"]["state"]["state"], "closed");
 }

@@ -1,4 +1,4 @@
-//! `/healthz` and Prometheus `/metrics`.
+//! `/healthz` and Prometheus `/metrics` (signals, cases, plugin calls and time, outbox).
 //!
 //! The exposition format is a handful of text lines; writing them directly keeps the
 //! server free of a second metrics registry and HTTP exporter.
@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Counters the server keeps in memory (the store holds the durable ones).
 #[derive(Debug, Default)]
@@ -69,6 +70,39 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         for (s, n) in by_state {
             let _ = writeln!(out, "redial_cases{{tenant=\"{tenant}\",state=\"{s}\"}} {n}");
         }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP redial_plugin_calls_total Plugin calls by slot."
+    );
+    let _ = writeln!(out, "# TYPE redial_plugin_calls_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP redial_plugin_call_failures_total Plugin calls that failed, by slot."
+    );
+    let _ = writeln!(out, "# TYPE redial_plugin_call_failures_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP redial_plugin_call_seconds_total Time in plugin calls (instantiation included), by slot."
+    );
+    let _ = writeln!(out, "# TYPE redial_plugin_call_seconds_total counter");
+    for slot in crate::runtime::Slot::ALL {
+        let s = state.engine.runtime().stats(slot);
+        let _ = writeln!(
+            out,
+            "redial_plugin_calls_total{{slot=\"{slot}\"}} {}",
+            s.calls.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "redial_plugin_call_failures_total{{slot=\"{slot}\"}} {}",
+            s.failures.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "redial_plugin_call_seconds_total{{slot=\"{slot}\"}} {:.6}",
+            s.micros.load(Relaxed) as f64 / 1e6
+        );
     }
     let _ = writeln!(
         out,

@@ -113,6 +113,11 @@ impl Engine {
         }
     }
 
+    /// The plugin runtime (for metrics).
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
     /// The store (for queries and reports).
     pub fn store(&self) -> &Store {
         &self.store

@@ -31,7 +31,7 @@ use sandbox::Sandbox;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -64,7 +64,19 @@ pub struct PluginRuntime {
     artifacts: Option<ArtifactCache>,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     plugins: Mutex<HashMap<(String, Slot), Arc<Plugin>>>,
+    stats: [CallStats; 4],
     _ticker: EpochTicker,
+}
+
+/// Running totals of one slot's calls, for metrics.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls that failed.
+    pub failures: AtomicU64,
+    /// Total time spent, in microseconds.
+    pub micros: AtomicU64,
 }
 
 impl PluginRuntime {
@@ -104,8 +116,14 @@ impl PluginRuntime {
             artifacts,
             compiled: Mutex::default(),
             plugins: Mutex::default(),
+            stats: Default::default(),
             _ticker: ticker,
         })
+    }
+
+    /// Call totals for a slot (calls, failures, time).
+    pub fn stats(&self, slot: Slot) -> &CallStats {
+        &self.stats[Slot::ALL.iter().position(|s| *s == slot).unwrap()]
     }
 
     /// The limits every call runs under.
@@ -294,6 +312,14 @@ impl PluginRuntime {
             cause: "called through another slot's entry point".into(),
         })?;
         let total = started.elapsed();
+        let stats = self.stats(plugin.slot);
+        stats.calls.fetch_add(1, Ordering::Relaxed);
+        stats
+            .micros
+            .fetch_add(total.as_micros() as u64, Ordering::Relaxed);
+        if !matches!(outcome, Ok((_, Ok(_)))) {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
         match outcome {
             Ok((instantiate, Ok(value))) => Ok(Decision {
                 value,
