@@ -16,7 +16,7 @@ use crate::runtime::{PluginRuntime, RuntimeConfig, RuntimeError};
 use crate::store::{CaseState, Store, StoreError};
 use redial_sdk::{Field, SignalKind};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Demo failures.
@@ -294,26 +294,6 @@ pub fn personas() -> HashMap<String, Persona> {
     .collect()
 }
 
-/// Loads every `*.toml` policy in a folder, sorted by file name.
-pub fn load_policies(dir: &Path) -> Result<Vec<Policy>, DemoError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| {
-            DemoError::Io(format!(
-                "cannot read policies folder {}: {e}",
-                dir.display()
-            ))
-        })?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|f| Policy::load(f).map_err(DemoError::from))
-        .collect()
-}
-
 /// A finished (or resumed-and-finished) demo.
 pub struct Demo {
     /// The engine, for reports.
@@ -339,7 +319,7 @@ pub fn run(opts: &DemoOptions) -> Result<Demo, DemoError> {
         ..RuntimeConfig::default()
     })?);
     let engine = Engine::new(store, runtime, clock.clone());
-    for policy in load_policies(&opts.policies)? {
+    for policy in Policy::load_dir(&opts.policies)? {
         engine.load_tenant(policy)?;
     }
     let simulator = Simulator::new(clock.clone(), personas(), Some(&opts.ledger))
@@ -420,13 +400,4 @@ fn acknowledge_due(engine: &Engine, now: i64) -> Result<Option<i64>, DemoError> 
         }
     }
     Ok(next)
-}
-
-/// The default policies folder: `./policies` if present, else the repository's.
-pub fn default_policies_dir() -> PathBuf {
-    let here = PathBuf::from("policies");
-    if here.is_dir() {
-        return here;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
 }

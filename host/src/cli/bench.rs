@@ -30,7 +30,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Serve { seconds, clients } => {
             let dir = tempfile_dir()?;
             let policy = std::fs::read_to_string(
-                crate::demo::default_policies_dir().join("lone-star-hvac.toml"),
+                crate::policy::Policy::default_dir().join("lone-star-hvac.toml"),
             )?;
             println!(
                 "redial bench serve: {clients} clients, {seconds} s, loopback, store flushed on every step"

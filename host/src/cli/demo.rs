@@ -37,7 +37,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         policies: args
             .policies
             .clone()
-            .unwrap_or_else(demo::default_policies_dir),
+            .unwrap_or_else(crate::policy::Policy::default_dir),
         store: args.store.clone(),
         resume: args.resume,
     };

@@ -5,8 +5,8 @@ use crate::api::auth::{new_token, token_hash};
 use crate::api::{self, AppState, Metrics};
 use crate::clock::SystemClock;
 use crate::connectors::{ProviderConnectors, Simulator};
-use crate::demo::{default_policies_dir, load_policies};
 use crate::engine::Engine;
+use crate::policy::Policy;
 use crate::runtime::{PluginRuntime, RuntimeConfig};
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -47,8 +47,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let engine = Arc::new(
         Engine::new(store, runtime, clock.clone()).with_uploads(args.store.join("plugins")),
     );
-    let policies = args.policies.clone().unwrap_or_else(default_policies_dir);
-    for policy in load_policies(&policies)? {
+    let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
+    for policy in Policy::load_dir(&policies)? {
         let name = policy.tenant.clone();
         engine
             .load_tenant(policy)

@@ -322,6 +322,31 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Reads and checks every `*.toml` policy in a folder, sorted by file name; the first
+    /// bad file refuses the whole folder.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Policy>, PolicyError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        files.iter().map(|f| Policy::load(f)).collect()
+    }
+
+    /// The default policies folder: `./policies` if present, else the repository's.
+    pub fn default_dir() -> PathBuf {
+        let here = PathBuf::from("policies");
+        if here.is_dir() {
+            return here;
+        }
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
+    }
+
     /// Parses and checks policy text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let mut policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
