@@ -1400,3 +1400,33 @@ fn a_declined_call_sends_the_fallback_sms_through_twilio() {
     let (_, v) = s.get(&format!("/v1/cases/{case}"), ADMIN);
     assert_eq!(v["case"]["state"]["state"], "closed");
 }
+
+#[test]
+fn case_queries_filter_by_state_reason_urgency_and_owner() {
+    let s = Server::simulated();
+    let (_, body) = s.signal(HVAC, "evt-q1", &missed_call("+15125550196"));
+    let case = body["case"].as_str().unwrap().to_string();
+    s.settled(&case);
+    let ids = |query: &str| -> Vec<String> {
+        let (status, v) = s.get(&format!("/v1/tenants/{HVAC}/cases{query}"), ADMIN);
+        assert_eq!(status, 200, "{v}");
+        v["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(""), [case.clone()]);
+    assert_eq!(ids("?state=handed-off"), [case.clone()]);
+    assert_eq!(
+        ids("?reason_code=emergency-repair&urgency=same-day"),
+        [case.clone()]
+    );
+    assert_eq!(ids("?owner=mike@lonestar-hvac.example"), [case.clone()]);
+    assert!(ids("?state=follow-up").is_empty());
+    assert!(ids("?owner=jess@lonestar-hvac.example").is_empty());
+    let (status, v) = s.get(&format!("/v1/tenants/{HVAC}/cases?colour=red"), ADMIN);
+    assert_eq!(status, 400, "unknown filters are refused: {v}");
+    assert_eq!(v["error"]["field"], "colour", "{v}");
+}

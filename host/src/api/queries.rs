@@ -6,7 +6,7 @@ use super::{ApiError, AppState, blocking};
 use crate::report;
 use crate::store::CaseState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,10 +25,18 @@ pub struct CaseFilter {
 pub async fn list(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-    Query(filter): Query<CaseFilter>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
+    let filter: CaseFilter =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| {
+            let msg = e.to_string();
+            ApiError::bad_request(
+                super::error::field_of(&msg),
+                format!("invalid filter: {msg}"),
+            )
+        })?;
     state.engine.tenant(&tenant)?;
     let cases: Vec<Value> = state
         .engine
