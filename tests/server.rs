@@ -1407,6 +1407,7 @@ fn case_queries_filter_by_state_reason_urgency_and_owner() {
     let (_, body) = s.signal(HVAC, "evt-q1", &missed_call("+15125550196"));
     let case = body["case"].as_str().unwrap().to_string();
     s.settled(&case);
+    let want = vec![case];
     let ids = |query: &str| -> Vec<String> {
         let (status, v) = s.get(&format!("/v1/tenants/{HVAC}/cases{query}"), ADMIN);
         assert_eq!(status, 200, "{v}");
@@ -1417,13 +1418,13 @@ fn case_queries_filter_by_state_reason_urgency_and_owner() {
             .map(|c| c["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids(""), [case.clone()]);
-    assert_eq!(ids("?state=handed-off"), [case.clone()]);
+    assert_eq!(ids(""), want);
+    assert_eq!(ids("?state=handed-off"), want);
     assert_eq!(
         ids("?reason_code=emergency-repair&urgency=same-day"),
         [case.clone()]
     );
-    assert_eq!(ids("?owner=mike@lonestar-hvac.example"), [case.clone()]);
+    assert_eq!(ids("?owner=mike@lonestar-hvac.example"), want);
     assert!(ids("?state=follow-up").is_empty());
     assert!(ids("?owner=jess@lonestar-hvac.example").is_empty());
     let (status, v) = s.get(&format!("/v1/tenants/{HVAC}/cases?colour=red"), ADMIN);
