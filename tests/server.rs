@@ -1108,6 +1108,11 @@ fn providers_that_answer_429_and_500_still_get_each_side_effect_exactly_once() {
     );
     assert_eq!(fake.requests("FAILED /crm/v3/objects/calls").len(), 3);
     assert_eq!(fake.requests("/hooks/handoff").len(), 1);
+    // The loop records each delivery just after the provider answers: wait for that.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.engine.store().outbox_len() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         s.engine.store().outbox_len(),
         0,

@@ -52,7 +52,10 @@ where
         {
             Some(next) => clock.advance_to(next),
             None if fired > 0 || delivered > 0 || next_timer.is_some_and(|t| t <= now) => continue,
-            None => return Ok(()),
+            None => {
+                engine.store().flush().map_err(EngineError::from)?;
+                return Ok(());
+            }
         }
     }
 }

@@ -266,11 +266,21 @@ impl Engine {
     /// open one (and schedules its first callback).
     pub fn ingest(&self, tenant: &str, signal: SignalIn) -> Result<Ingested, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let _serial = self.lock.lock().unwrap();
         let _span =
             tracing::info_span!("signal", tenant = %tenant.policy.tenant, caller = %signal.caller)
                 .entered();
-        flows::ingest(self, &tenant, signal)
+        self.durably(|| flows::ingest(self, &tenant, signal))
+    }
+
+    /// Runs one step under the engine lock, then makes it durable outside the lock, so
+    /// concurrent requests' fsyncs overlap instead of queueing behind the lock.
+    fn durably<T>(&self, step: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+        let result = {
+            let _serial = self.lock.lock().unwrap();
+            step()?
+        };
+        self.store.flush()?;
+        Ok(result)
     }
 
     /// Fires every timer due now; returns how many fired.
@@ -288,6 +298,8 @@ impl Engine {
     /// Delivers every outbox item once through `connectors`; failures stay queued for the
     /// next round. Returns how many were delivered.
     pub fn deliver_outbox(&self, connectors: &dyn Connectors) -> Result<usize, EngineError> {
+        // Nothing leaves the host before the step that caused it is durable.
+        self.store.flush()?;
         let mut delivered = 0;
         for (id, item) in self.store.outbox()? {
             let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
@@ -312,8 +324,7 @@ impl Engine {
         attempt: u32,
         report: CallReport,
     ) -> Result<(), EngineError> {
-        let _serial = self.lock.lock().unwrap();
-        flows::call_ended(self, case_id, attempt, report, None)
+        self.durably(|| flows::call_ended(self, case_id, attempt, report, None))
     }
 
     /// A caller replied by SMS: a stop word opts them out; anything else joins their case.
@@ -325,14 +336,12 @@ impl Engine {
         event_id: &str,
     ) -> Result<SmsReply, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let _serial = self.lock.lock().unwrap();
-        flows::sms_reply(self, &tenant, caller, text, event_id)
+        self.durably(|| flows::sms_reply(self, &tenant, caller, text, event_id))
     }
 
     /// The owner acknowledged a handoff: the SLA timer stops.
     pub fn acknowledge(&self, case_id: &str) -> Result<bool, EngineError> {
-        let _serial = self.lock.lock().unwrap();
-        flows::acknowledge(self, case_id)
+        self.durably(|| flows::acknowledge(self, case_id))
     }
 
     /// Whether anything is left to do: timers pending or effects undelivered.

@@ -51,38 +51,52 @@ impl CallingWindow {
         )
     }
 
-    /// The earliest unix ms at or after `at_ms` that falls inside the window in `tz`.
-    pub fn next_allowed(&self, tz: Tz, at_ms: i64) -> i64 {
+    /// Whether the local minute of `at_ms` in `tz` is inside the window.
+    fn inside(&self, tz: Tz, at_ms: i64) -> bool {
         let (start, end) = self.bounds();
-        let local = tz
-            .timestamp_millis_opt(at_ms)
-            .single()
-            .unwrap_or_else(|| tz.timestamp_millis_opt(at_ms).earliest().unwrap());
-        let minute = local.hour() * 60 + local.minute();
-        if minute >= start && minute < end {
+        let minute = u32::from(LocalClock(tz).moment(at_ms).local_minute);
+        minute >= start && minute < end
+    }
+
+    /// The earliest unix ms at or after `at_ms` that falls inside the window in `tz`.
+    /// A window opening inside a DST gap opens at the first minute after the gap; a window
+    /// lying wholly inside the gap is skipped to the next day.
+    pub fn next_allowed(&self, tz: Tz, at_ms: i64) -> i64 {
+        if self.inside(tz, at_ms) {
             return at_ms;
         }
-        let day = if minute >= end {
-            local.date_naive().succ_opt().unwrap()
-        } else {
-            local.date_naive()
-        };
-        let open = day.and_hms_opt(start / 60, start % 60, 0).unwrap();
-        // A DST gap at the opening minute: take the first instant after it.
-        let opened = tz
-            .from_local_datetime(&open)
+        let (start, end) = self.bounds();
+        let local = LocalClock(tz).moment(at_ms);
+        let today = tz
+            .timestamp_millis_opt(at_ms)
             .earliest()
-            .or_else(|| {
-                tz.from_local_datetime(&(open + chrono::Duration::hours(1)))
+            .expect("a unix instant maps to a local time")
+            .date_naive();
+        let mut day = if u32::from(local.local_minute) >= end {
+            today.succ_opt().unwrap()
+        } else {
+            today
+        };
+        for _ in 0..4 {
+            let open = day.and_hms_opt(start / 60, start % 60, 0).unwrap();
+            let opened = (0..=180).find_map(|m| {
+                tz.from_local_datetime(&(open + chrono::Duration::minutes(m)))
                     .earliest()
-            })
-            .expect("one of two consecutive hours exists");
-        opened.timestamp_millis().max(at_ms)
+            });
+            if let Some(opened) = opened {
+                let ms = opened.timestamp_millis().max(at_ms);
+                if self.inside(tz, ms) {
+                    return ms;
+                }
+            }
+            day = day.succ_opt().unwrap();
+        }
+        unreachable!("a window of at least one minute opens within four days")
     }
 
     /// Whether `at_ms` is inside the window in `tz`.
     pub fn allows(&self, tz: Tz, at_ms: i64) -> bool {
-        self.next_allowed(tz, at_ms) == at_ms
+        self.inside(tz, at_ms)
     }
 }
 

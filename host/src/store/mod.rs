@@ -2,9 +2,10 @@
 //! indexes and counters.
 //!
 //! Every change the engine makes is one [`Step`], written in one sled transaction across
-//! all trees and flushed before [`Store::commit`] returns: a state change, the timer it
-//! schedules and the side effects it causes are on disk together or not at all. A process
-//! killed at any point restarts with every timer and every undelivered effect intact.
+//! all trees: a state change, the timer it schedules and the side effects it causes are
+//! on disk together or not at all. [`Store::flush`] makes committed steps durable; the
+//! engine calls it before answering and before delivering, so a process killed at any
+//! point restarts with every acknowledged signal, timer and undelivered effect intact.
 
 mod records;
 
@@ -130,7 +131,16 @@ impl Store {
         })
     }
 
-    /// Writes a step atomically and durably.
+    /// Makes every committed step durable (one fsync covers all steps committed so far,
+    /// which is how concurrent requests share the cost: group commit).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes a step atomically. It is crash-consistent at once (all or nothing) and
+    /// durable after the next [`Store::flush`]; the engine flushes before it answers a
+    /// request and before it delivers any side effect.
     pub fn commit(&self, step: &Step) -> Result<(), StoreError> {
         let outbox_ids: Vec<u64> = step
             .effects
@@ -177,7 +187,6 @@ impl Store {
                 if let Some(ms) = step.clock_ms {
                     meta.insert("clock", &ms.to_be_bytes())?;
                 }
-                cases.flush();
                 Ok(())
             },
         );
