@@ -160,28 +160,19 @@ pub async fn twilio_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let params = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let required = |name: &str| {
-        param(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ApiError::bad_request(name.to_string(), format!("missing `{name}`")))
-    };
+    let form = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
     let (sid, from, to, status) = (
-        required("CallSid")?,
-        required("From")?,
-        required("To")?,
-        required("CallStatus")?,
+        form.required("CallSid")?,
+        form.required("From")?,
+        form.required("To")?,
+        form.required("CallStatus")?,
     );
     check_phone("From", from)?;
     check_phone("To", to)?;
-    let missed =
-        MISSED.contains(&status) || param("DialCallStatus").is_some_and(|s| MISSED.contains(&s));
+    let missed = MISSED.contains(&status)
+        || form
+            .get("DialCallStatus")
+            .is_some_and(|s| MISSED.contains(&s));
     if !missed {
         return Ok((
             StatusCode::OK,
@@ -192,7 +183,7 @@ pub async fn twilio_status(
         Field::new("twilio-call-sid", sid),
         Field::new("twilio-status", status),
     ];
-    if let Some(dial) = param("DialCallStatus") {
+    if let Some(dial) = form.get("DialCallStatus") {
         context.push(Field::new("twilio-dial-status", dial));
     }
     let signal = SignalIn {
@@ -217,22 +208,11 @@ pub async fn twilio_sms(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, [(&'static str, &'static str); 1], &'static str), ApiError> {
-    let params = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let required = |name: &str| {
-        param(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ApiError::bad_request(name.to_string(), format!("missing `{name}`")))
-    };
+    let form = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
     let (sid, from, text) = (
-        required("MessageSid")?,
-        required("From")?,
-        param("Body").unwrap_or_default(),
+        form.required("MessageSid")?.to_string(),
+        form.required("From")?.to_string(),
+        form.get("Body").unwrap_or_default().to_string(),
     );
     check_phone("From", &from)?;
     let engine = state.engine.clone();
@@ -252,7 +232,7 @@ fn verified_twilio_form(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<TwilioForm, ApiError> {
     let t = state.engine.tenant(tenant)?;
     require_content_type(headers, "application/x-www-form-urlencoded")?;
     let token = secret(&t.policy.webhooks.twilio_auth_token, "twilio_auth_token")?;
@@ -269,7 +249,27 @@ fn verified_twilio_form(
             "`X-Twilio-Signature` does not match",
         ));
     }
-    Ok(params)
+    Ok(TwilioForm(params))
+}
+
+/// A verified Twilio form body.
+struct TwilioForm(Vec<(String, String)>);
+
+impl TwilioForm {
+    /// A parameter, if present.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter that must be present and non-empty (400 naming it otherwise).
+    fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::bad_request(name.to_string(), format!("missing `{name}`")))
+    }
 }
 
 /// Maps Vapi's `endedReason` to an attempt outcome.

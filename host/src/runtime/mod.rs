@@ -293,6 +293,7 @@ impl PluginRuntime {
     fn call<T>(
         &self,
         plugin: &Plugin,
+        check: impl FnOnce(&T) -> Result<(), validate::Problem>,
         run: impl FnOnce(
             &mut Store<Sandbox>,
             &SlotPre,
@@ -317,24 +318,28 @@ impl PluginRuntime {
         stats
             .micros
             .fetch_add(total.as_micros() as u64, Ordering::Relaxed);
-        if !matches!(outcome, Ok((_, Ok(_)))) {
-            stats.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        match outcome {
-            Ok((instantiate, Ok(value))) => Ok(Decision {
-                value,
-                cost: CallCost {
-                    instantiate,
-                    call: total.saturating_sub(instantiate),
-                },
-            }),
+        let result = match outcome {
+            Ok((instantiate, Ok(value))) => match check(&value) {
+                Ok(()) => Ok(Decision {
+                    value,
+                    cost: CallCost {
+                        instantiate,
+                        call: total.saturating_sub(instantiate),
+                    },
+                }),
+                Err(problem) => Err(Self::invalid(plugin, problem)),
+            },
             Ok((_, Err(message))) => Err(PluginError::Refused {
                 plugin: plugin.id.to_string(),
                 slot: plugin.slot,
                 message,
             }),
             Err(err) => Err(self.classify(plugin, &store, err)),
+        };
+        if result.is_err() {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
         }
+        result
     }
 
     fn classify(
@@ -388,7 +393,7 @@ impl PluginRuntime {
         plugin: &Plugin,
         input: TriggerInput,
     ) -> Result<Decision<TriggerDecision>, PluginError> {
-        let d = self.call(plugin, |store, pre| {
+        self.call(plugin, validate::trigger, |store, pre| {
             let SlotPre::Trigger(pre) = pre else {
                 return None;
             };
@@ -400,9 +405,7 @@ impl PluginRuntime {
                         .call_decide(s, &input.lift())
                 },
             ))
-        })?;
-        validate::trigger(&d.value).map_err(|p| Self::invalid(plugin, p))?;
-        Ok(d)
+        })
     }
 
     /// Asks a cadence plugin for a case's next step.
@@ -412,21 +415,23 @@ impl PluginRuntime {
         input: CadenceInput,
     ) -> Result<Decision<CadenceDecision>, PluginError> {
         let now = input.case.now.unix_ms;
-        let d = self.call(plugin, |store, pre| {
-            let SlotPre::Cadence(pre) = pre else {
-                return None;
-            };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_cadence_policy()
-                        .call_next(s, &input.lift())
-                },
-            ))
-        })?;
-        validate::cadence(&d.value, now).map_err(|p| Self::invalid(plugin, p))?;
-        Ok(d)
+        self.call(
+            plugin,
+            |d| validate::cadence(d, now),
+            |store, pre| {
+                let SlotPre::Cadence(pre) = pre else {
+                    return None;
+                };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_cadence_policy()
+                            .call_next(s, &input.lift())
+                    },
+                ))
+            },
+        )
     }
 
     /// Asks a qualify plugin for the call script.
@@ -435,7 +440,7 @@ impl PluginRuntime {
         plugin: &Plugin,
         input: ScriptInput,
     ) -> Result<Decision<Script>, PluginError> {
-        let d = self.call(plugin, |store, pre| {
+        self.call(plugin, validate::script, |store, pre| {
             let SlotPre::Qualify(pre) = pre else {
                 return None;
             };
@@ -447,9 +452,7 @@ impl PluginRuntime {
                         .call_compose_script(s, &input.lift())
                 },
             ))
-        })?;
-        validate::script(&d.value).map_err(|p| Self::invalid(plugin, p))?;
-        Ok(d)
+        })
     }
 
     /// Asks a qualify plugin to turn answers into decision fields; `allowed_custom` lists
@@ -460,21 +463,23 @@ impl PluginRuntime {
         input: EvaluateInput,
         allowed_custom: &[String],
     ) -> Result<Decision<Disposition>, PluginError> {
-        let d = self.call(plugin, |store, pre| {
-            let SlotPre::Qualify(pre) = pre else {
-                return None;
-            };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_qualify_policy()
-                        .call_evaluate(s, &input.lift())
-                },
-            ))
-        })?;
-        validate::disposition(&d.value, allowed_custom).map_err(|p| Self::invalid(plugin, p))?;
-        Ok(d)
+        self.call(
+            plugin,
+            |d| validate::disposition(d, allowed_custom),
+            |store, pre| {
+                let SlotPre::Qualify(pre) = pre else {
+                    return None;
+                };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_qualify_policy()
+                            .call_evaluate(s, &input.lift())
+                    },
+                ))
+            },
+        )
     }
 
     /// Asks a crm plugin for the operations a disposition causes.
@@ -483,19 +488,21 @@ impl PluginRuntime {
         plugin: &Plugin,
         input: CrmInput,
     ) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
-        let d = self.call(plugin, |store, pre| {
-            let SlotPre::Crm(pre) = pre else { return None };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_crm_policy()
-                        .call_operations(s, &input.lift())
-                },
-            ))
-        })?;
-        validate::crm(&d.value).map_err(|p| Self::invalid(plugin, p))?;
-        Ok(d)
+        self.call(
+            plugin,
+            |ops: &Vec<CrmOperation>| validate::crm(ops),
+            |store, pre| {
+                let SlotPre::Crm(pre) = pre else { return None };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_crm_policy()
+                            .call_operations(s, &input.lift())
+                    },
+                ))
+            },
+        )
     }
 }
 
