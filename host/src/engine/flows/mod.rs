@@ -1,0 +1,96 @@
+//! The loop's steps. Each function runs plugin calls, applies the host's guarantees, and
+//! commits one [`Draft`]. Callers hold the engine lock.
+
+use super::{Draft, Engine, EngineError, Ingested, SignalIn, SmsReply, Tenant};
+use crate::connectors::{CallReport, Delivery};
+use crate::policy::{FailureDefault, Retention};
+use crate::runtime::{Decision, Plugin, PluginError, Slot};
+use crate::store::{
+    CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Step, Timer, TimerKind,
+};
+use redial_sdk::*;
+use serde::Serialize;
+
+const MINUTE_MS: i64 = 60_000;
+
+fn decision_event<T: Serialize>(slot: &str, plugin: &Plugin, d: &Decision<T>) -> Event {
+    Event::Decision {
+        slot: slot.into(),
+        plugin: plugin.id.hash.clone(),
+        decision: serde_json::to_value(&d.value).expect("decisions serialize"),
+        cost_us: d.cost.total().as_micros() as u64,
+    }
+}
+
+fn failed_event(slot: &str, plugin: &Plugin, err: &PluginError, fallback: &str) -> Event {
+    tracing::warn!(slot, plugin = %plugin.id, cause = %err, fallback, "plugin failed; safe default applied");
+    Event::PluginFailed {
+        slot: slot.into(),
+        plugin: plugin.id.hash.clone(),
+        error: format!("{}: {err}", err.kind()),
+        fallback: fallback.into(),
+    }
+}
+
+/// The case as the plugins see it.
+fn view(t: &Tenant, case: &CaseRecord, now: i64) -> CaseView {
+    CaseView {
+        case_id: case.id.clone(),
+        signal: case.signal.clone(),
+        attempts: case.attempts.clone(),
+        now: t.local.moment(now),
+    }
+}
+
+/// The callee's zone: a `timezone` context field, else the tenant's.
+fn callee_tz(t: &Tenant, case: &CaseRecord) -> chrono_tz::Tz {
+    case.signal
+        .context
+        .iter()
+        .find(|f| f.key == "timezone")
+        .and_then(|f| f.value.parse().ok())
+        .unwrap_or_else(|| t.policy.tz())
+}
+
+fn merge_context(into: &mut Vec<Field>, more: &[Field]) {
+    for f in more {
+        match into.iter_mut().find(|g| g.key == f.key) {
+            Some(g) => g.value.clone_from(&f.value),
+            None => into.push(f.clone()),
+        }
+    }
+}
+
+/// Consecutive plugin failures after which "retry later" gives way to human review, so a
+/// broken plugin cannot keep a case cycling for ever.
+const MAX_RETRIES: u32 = 3;
+
+/// Counts a plugin failure and picks the safe default: the policy's, unless retries ran out.
+fn retry_or_review(t: &Tenant, d: &mut Draft) -> FailureDefault {
+    d.case.plugin_failures += 1;
+    match t.policy.on_plugin_failure {
+        FailureDefault::RetryLater if d.case.plugin_failures <= MAX_RETRIES => {
+            FailureDefault::RetryLater
+        }
+        _ => FailureDefault::HumanReview,
+    }
+}
+
+fn human_review(d: &mut Draft, reason: &str) {
+    d.timer(None);
+    d.state(CaseState::HumanReview {
+        reason: reason.into(),
+    });
+    d.event(Event::HumanReview {
+        reason: reason.into(),
+    });
+}
+
+mod callback;
+mod intake;
+mod outcome;
+
+pub(super) use callback::fire_timer;
+use callback::*;
+pub(super) use intake::{ingest, sms_reply};
+pub(super) use outcome::{acknowledge, call_ended, delivered};
