@@ -12,11 +12,13 @@
 
 mod artifacts;
 mod bindings;
+mod calls;
 mod error;
 mod limits;
 mod plugin;
 mod sandbox;
 mod slot;
+mod ticker;
 pub mod validate;
 
 pub use artifacts::ArtifactCache;
@@ -26,15 +28,14 @@ pub use plugin::{CallCost, Decision, Plugin, PluginId};
 pub use slot::{SUPPORTED_VERSIONS, Slot};
 
 use plugin::SlotPre;
-use redial_sdk::*;
 use sandbox::Sandbox;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use ticker::EpochTicker;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
@@ -386,124 +387,6 @@ impl PluginRuntime {
             problem,
         }
     }
-
-    /// Asks a trigger plugin whether a signal starts a case.
-    pub fn trigger(
-        &self,
-        plugin: &Plugin,
-        input: TriggerInput,
-    ) -> Result<Decision<TriggerDecision>, PluginError> {
-        self.call(plugin, validate::trigger, |store, pre| {
-            let SlotPre::Trigger(pre) = pre else {
-                return None;
-            };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_trigger_policy()
-                        .call_decide(s, &input.lift())
-                },
-            ))
-        })
-    }
-
-    /// Asks a cadence plugin for a case's next step.
-    pub fn cadence(
-        &self,
-        plugin: &Plugin,
-        input: CadenceInput,
-    ) -> Result<Decision<CadenceDecision>, PluginError> {
-        let now = input.case.now.unix_ms;
-        self.call(
-            plugin,
-            |d| validate::cadence(d, now),
-            |store, pre| {
-                let SlotPre::Cadence(pre) = pre else {
-                    return None;
-                };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_cadence_policy()
-                            .call_next(s, &input.lift())
-                    },
-                ))
-            },
-        )
-    }
-
-    /// Asks a qualify plugin for the call script.
-    pub fn script(
-        &self,
-        plugin: &Plugin,
-        input: ScriptInput,
-    ) -> Result<Decision<Script>, PluginError> {
-        self.call(plugin, validate::script, |store, pre| {
-            let SlotPre::Qualify(pre) = pre else {
-                return None;
-            };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_qualify_policy()
-                        .call_compose_script(s, &input.lift())
-                },
-            ))
-        })
-    }
-
-    /// Asks a qualify plugin to turn answers into decision fields; `allowed_custom` lists
-    /// the tenant's own reason codes.
-    pub fn evaluate(
-        &self,
-        plugin: &Plugin,
-        input: EvaluateInput,
-        allowed_custom: &[String],
-    ) -> Result<Decision<Disposition>, PluginError> {
-        self.call(
-            plugin,
-            |d| validate::disposition(d, allowed_custom),
-            |store, pre| {
-                let SlotPre::Qualify(pre) = pre else {
-                    return None;
-                };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_qualify_policy()
-                            .call_evaluate(s, &input.lift())
-                    },
-                ))
-            },
-        )
-    }
-
-    /// Asks a crm plugin for the operations a disposition causes.
-    pub fn crm(
-        &self,
-        plugin: &Plugin,
-        input: CrmInput,
-    ) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
-        self.call(
-            plugin,
-            |ops: &Vec<CrmOperation>| validate::crm(ops),
-            |store, pre| {
-                let SlotPre::Crm(pre) = pre else { return None };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_crm_policy()
-                            .call_operations(s, &input.lift())
-                    },
-                ))
-            },
-        )
-    }
 }
 
 /// The sha256 of component bytes, hex: a plugin's identity.
@@ -511,66 +394,10 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Instantiates, then calls, timing the instantiation; lifts the guest's result into the
-/// plain contract types.
-fn timed<I, W, T>(
-    store: &mut Store<Sandbox>,
-    instantiate: impl FnOnce(&mut Store<Sandbox>) -> wasmtime::Result<I>,
-    call: impl FnOnce(&I, &mut Store<Sandbox>) -> wasmtime::Result<Result<W, String>>,
-) -> wasmtime::Result<(Duration, Result<T, String>)>
-where
-    W: Lift<T>,
-{
-    let started = Instant::now();
-    let instance = instantiate(store)?;
-    let instantiated = started.elapsed();
-    let result = call(&instance, store)?;
-    Ok((instantiated, result.map(Lift::lift)))
-}
-
 fn describe_exports(slots: &[String]) -> String {
     if slots.is_empty() {
         "it exports no redial:policy slot interface".into()
     } else {
         format!("it exports {}", slots.join(", "))
-    }
-}
-
-/// Advances the engine's epoch on a timer so deadlines fire; stops with the runtime.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    fn start(engine: &Engine, tick: Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let weak = engine.weak();
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("redial-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
-            .expect("spawn the epoch ticker thread");
-        EpochTicker {
-            stop,
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
     }
 }

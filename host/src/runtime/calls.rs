@@ -1,0 +1,146 @@
+//! The typed entry point of each slot: instantiate fresh, call, lift the result into the
+//! contract types, validate it.
+
+use super::plugin::SlotPre;
+use super::sandbox::Sandbox;
+use super::{Decision, Plugin, PluginError, PluginRuntime, validate};
+use redial_sdk::*;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+impl PluginRuntime {
+    /// Asks a trigger plugin whether a signal starts a case.
+    pub fn trigger(
+        &self,
+        plugin: &Plugin,
+        input: TriggerInput,
+    ) -> Result<Decision<TriggerDecision>, PluginError> {
+        self.call(plugin, validate::trigger, |store, pre| {
+            let SlotPre::Trigger(pre) = pre else {
+                return None;
+            };
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_trigger_policy()
+                        .call_decide(s, &input.lift())
+                },
+            ))
+        })
+    }
+
+    /// Asks a cadence plugin for a case's next step.
+    pub fn cadence(
+        &self,
+        plugin: &Plugin,
+        input: CadenceInput,
+    ) -> Result<Decision<CadenceDecision>, PluginError> {
+        let now = input.case.now.unix_ms;
+        self.call(
+            plugin,
+            |d| validate::cadence(d, now),
+            |store, pre| {
+                let SlotPre::Cadence(pre) = pre else {
+                    return None;
+                };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_cadence_policy()
+                            .call_next(s, &input.lift())
+                    },
+                ))
+            },
+        )
+    }
+
+    /// Asks a qualify plugin for the call script.
+    pub fn script(
+        &self,
+        plugin: &Plugin,
+        input: ScriptInput,
+    ) -> Result<Decision<Script>, PluginError> {
+        self.call(plugin, validate::script, |store, pre| {
+            let SlotPre::Qualify(pre) = pre else {
+                return None;
+            };
+            Some(timed(
+                store,
+                |s| pre.instantiate(s),
+                |inst, s| {
+                    inst.redial_policy_qualify_policy()
+                        .call_compose_script(s, &input.lift())
+                },
+            ))
+        })
+    }
+
+    /// Asks a qualify plugin to turn answers into decision fields; `allowed_custom` lists
+    /// the tenant's own reason codes.
+    pub fn evaluate(
+        &self,
+        plugin: &Plugin,
+        input: EvaluateInput,
+        allowed_custom: &[String],
+    ) -> Result<Decision<Disposition>, PluginError> {
+        self.call(
+            plugin,
+            |d| validate::disposition(d, allowed_custom),
+            |store, pre| {
+                let SlotPre::Qualify(pre) = pre else {
+                    return None;
+                };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_qualify_policy()
+                            .call_evaluate(s, &input.lift())
+                    },
+                ))
+            },
+        )
+    }
+
+    /// Asks a crm plugin for the operations a disposition causes.
+    pub fn crm(
+        &self,
+        plugin: &Plugin,
+        input: CrmInput,
+    ) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
+        self.call(
+            plugin,
+            |ops: &Vec<CrmOperation>| validate::crm(ops),
+            |store, pre| {
+                let SlotPre::Crm(pre) = pre else { return None };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_crm_policy()
+                            .call_operations(s, &input.lift())
+                    },
+                ))
+            },
+        )
+    }
+}
+
+/// Instantiates, then calls, timing the instantiation; lifts the guest's result into the
+/// plain contract types.
+fn timed<I, W, T>(
+    store: &mut Store<Sandbox>,
+    instantiate: impl FnOnce(&mut Store<Sandbox>) -> wasmtime::Result<I>,
+    call: impl FnOnce(&I, &mut Store<Sandbox>) -> wasmtime::Result<Result<W, String>>,
+) -> wasmtime::Result<(Duration, Result<T, String>)>
+where
+    W: Lift<T>,
+{
+    let started = Instant::now();
+    let instance = instantiate(store)?;
+    let instantiated = started.elapsed();
+    let result = call(&instance, store)?;
+    Ok((instantiated, result.map(Lift::lift)))
+}
