@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors};
 use crate::policy::Policy;
 use crate::runtime::Slot;
-use crate::runtime::{PluginError, PluginRuntime};
+use crate::runtime::{Plugin, PluginError, PluginRuntime};
 use crate::store::{PluginVersion, Store, StoreError};
 use draft::Draft;
 use redial_sdk::{Field, SignalKind};
@@ -195,13 +195,7 @@ impl Engine {
             sha256: plugin.id.hash.clone(),
             uploaded_ms: self.clock.now_ms(),
         });
-        self.store
-            .set_plugin_versions(tenant_id, slot.name(), &versions)?;
-        self.tenants
-            .write()
-            .unwrap()
-            .insert(tenant_id.into(), Arc::new(tenant.with_plugin(slot, plugin)));
-        Ok(versions)
+        self.swap_plugin(&tenant, slot, plugin, versions)
     }
 
     /// Goes back to the previous version of a slot's plugin (the policy's own plugin when
@@ -226,12 +220,24 @@ impl Engine {
             tenant: tenant_id.into(),
             source,
         })?;
-        self.store
-            .set_plugin_versions(tenant_id, slot.name(), &versions)?;
+        self.swap_plugin(&tenant, slot, plugin, versions)
+    }
+
+    /// Records a slot's version list, then makes `plugin` live for the tenant: the one place
+    /// upload and rollback change what runs.
+    fn swap_plugin(
+        &self,
+        tenant: &Tenant,
+        slot: Slot,
+        plugin: Arc<Plugin>,
+        versions: Vec<PluginVersion>,
+    ) -> Result<Vec<PluginVersion>, EngineError> {
+        let id = &tenant.policy.tenant;
+        self.store.set_plugin_versions(id, slot.name(), &versions)?;
         self.tenants
             .write()
             .unwrap()
-            .insert(tenant_id.into(), Arc::new(tenant.with_plugin(slot, plugin)));
+            .insert(id.clone(), Arc::new(tenant.with_plugin(slot, plugin)));
         Ok(versions)
     }
 
