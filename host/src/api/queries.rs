@@ -92,8 +92,17 @@ pub async fn one(
     Path(case_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let case = owned_case(&state, &headers, &case_id)?;
-    let journal = state.engine.store().journal(&case_id)?;
+    // The projection and the journal are read separately; re-read until they agree, so a
+    // step committed in between cannot show a journal ahead of its case.
+    let mut case = owned_case(&state, &headers, &case_id)?;
+    let mut journal = state.engine.store().journal(&case_id)?;
+    for _ in 0..10 {
+        if journal.len() == case.journal_len as usize {
+            break;
+        }
+        case = owned_case(&state, &headers, &case_id)?;
+        journal = state.engine.store().journal(&case_id)?;
+    }
     let tenant = state.engine.tenant(&case.tenant)?;
     let timeline = report::timeline(&tenant, &case, &journal);
     Ok(Json(
