@@ -5,27 +5,15 @@
 //!
 //! Run: `cargo bench -p redial --bench plugin_call`
 
+mod common;
+
+use common::{config, example, runtime};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use redial::builtin;
-use redial::runtime::{PluginRuntime, RuntimeConfig, Slot};
+use redial::runtime::{PluginRuntime, Slot};
 use redial_sdk::*;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/examples")
-        .join(file);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn config(plugin: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../plugins/examples/{plugin}.toml"));
-    let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    serde_json::to_string(&table).unwrap()
-}
 
 /// One benchmarked decision: the wasm call, the native call, and the instantiation share.
 struct Case {
@@ -97,12 +85,6 @@ fn cases(rt: &'static PluginRuntime) -> Vec<Case> {
             }),
         },
     ]
-}
-
-fn runtime() -> &'static PluginRuntime {
-    Box::leak(Box::new(
-        PluginRuntime::new(RuntimeConfig::default()).unwrap(),
-    ))
 }
 
 fn bench_calls(c: &mut Criterion) {

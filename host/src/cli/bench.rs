@@ -1,22 +1,53 @@
 //! `redial bench`: measured figures, each against a baseline taken in the same run.
+//! (The per-decision and durable-step figures are criterion benches: `cargo bench`.)
 
-use crate::bench;
-use anyhow::Result;
+use crate::bench::{self, tenants};
+use anyhow::{Context, Result};
 use clap::Subcommand;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Loopback load on `redial serve` (durable store, wasm plugins, Vapi connector to a
-    /// local fake): signals/s, request and signal-to-dial latency, against a bare endpoint.
-    Serve {
+    /// Latency from a signal posted to `redial serve` (durable store, wasm plugins) to the
+    /// dial request reaching a local fake Vapi, against a bare axum endpoint (the floor).
+    SignalToDial {
         /// Seconds of load.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
-        /// Concurrent client threads.
-        #[arg(long, default_value_t = 8)]
+        /// Concurrent closed-loop clients.
+        #[arg(long, default_value_t = 4)]
         clients: usize,
+    },
+    /// Sustained durable signals/s with many clients, and the latencies while sustained.
+    Ingest {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Concurrent closed-loop clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+    },
+    /// Plugin upload → first decision by the new plugin, small and ~1 MB components, while
+    /// load runs; counts failed requests.
+    Swap {
+        /// Uploads per size.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Clients posting signals meanwhile.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// Many tenants sharing the reference plugins: memory, load time, and the first
+    /// decision after a restart with the compiled-artifact cache cold and warm.
+    Tenants {
+        /// Tenants to create.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Internal: run one restart against this folder and print its figures as JSON.
+        #[arg(long, hide = true)]
+        child: Option<PathBuf>,
     },
 }
 
@@ -24,47 +55,139 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn hvac_policy() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        crate::policy::Policy::default_dir().join("lone-star-hvac.toml"),
+    )?)
+}
+
 /// Runs a benchmark and prints its figures.
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Serve { seconds, clients } => {
-            let dir = tempfile_dir()?;
-            let policy = std::fs::read_to_string(
-                crate::policy::Policy::default_dir().join("lone-star-hvac.toml"),
-            )?;
-            println!(
-                "redial bench serve: {clients} clients, {seconds} s, loopback, store flushed on every step"
-            );
-            let r = bench::serve(&dir, &policy, clients, Duration::from_secs_f64(seconds))?;
-            println!(
-                "floor (bare axum endpoint): {:.0} req/s, p50 {}, p99 {}",
-                r.floor_per_sec,
-                ms(r.floor.p50),
-                ms(r.floor.p99)
-            );
-            println!(
-                "signals: {:.0} /s accepted ({:.1}% of the floor's rate), {} failed; request p50 {}, p99 {}",
-                r.signals_per_sec,
-                100.0 * r.signals_per_sec / r.floor_per_sec.max(1.0),
-                r.failed,
-                ms(r.request.p50),
-                ms(r.request.p99)
-            );
-            println!(
-                "signal-to-dial (request sent → Vapi request received): p50 {}, p99 {} over {} calls; {:.1}× the floor's p50",
-                ms(r.signal_to_dial.p50),
-                ms(r.signal_to_dial.p99),
-                r.signal_to_dial.n,
-                r.signal_to_dial.p50.as_secs_f64() / r.floor.p50.as_secs_f64().max(1e-9)
-            );
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(())
-        }
+        BenchCommand::SignalToDial { seconds, clients } => load(clients, seconds, false),
+        BenchCommand::Ingest { seconds, clients } => load(clients, seconds, true),
+        BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
+        BenchCommand::Tenants { count, child } => match child {
+            Some(dir) => {
+                println!("{}", serde_json::to_string(&tenants::child(&dir)?)?);
+                Ok(())
+            }
+            None => tenant_restarts(count),
+        },
     }
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
+fn load(clients: usize, seconds: f64, ingest: bool) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench {}: {clients} clients, {seconds} s, loopback, store flushed before every answer",
+        if ingest { "ingest" } else { "signal-to-dial" }
+    );
+    let r = bench::serve(
+        &dir,
+        &hvac_policy()?,
+        clients,
+        Duration::from_secs_f64(seconds),
+    )?;
+    println!(
+        "floor (bare axum endpoint): {:.0} req/s, p50 {}, p99 {}",
+        r.floor_per_sec,
+        ms(r.floor.p50),
+        ms(r.floor.p99)
+    );
+    println!(
+        "signals: {:.0} /s accepted durably ({:.1}% of the floor's rate), {} failed; request p50 {}, p99 {}",
+        r.signals_per_sec,
+        100.0 * r.signals_per_sec / r.floor_per_sec.max(1.0),
+        r.failed,
+        ms(r.request.p50),
+        ms(r.request.p99)
+    );
+    println!(
+        "signal-to-dial (request sent → Vapi request received): p50 {}, p99 {} over {} calls; p99 is {:.1}× the floor's p99",
+        ms(r.signal_to_dial.p50),
+        ms(r.signal_to_dial.p99),
+        r.signal_to_dial.n,
+        r.signal_to_dial.p99.as_secs_f64() / r.floor.p99.as_secs_f64().max(1e-9)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn swap(rounds: usize, clients: usize) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench swap: {rounds} uploads per size of the trigger plugin, each a new component, while {clients} clients post signals"
+    );
+    let (reports, ok, failed) = bench::swap(&dir, &hvac_policy()?, clients, rounds)?;
+    for r in &reports {
+        println!(
+            "{:>9} bytes: upload p50 {}, max {}; swap-to-live (upload → first decision by the new plugin) p50 {}, max {}",
+            r.bytes,
+            ms(r.upload.p50),
+            ms(r.upload.p99),
+            ms(r.to_live.p50),
+            ms(r.to_live.p99)
+        );
+    }
+    println!("load during the swaps: {ok} requests, {failed} failed");
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(failed == 0, "{failed} requests failed during swaps");
+    Ok(())
+}
+
+fn tenant_restarts(count: usize) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!("redial bench tenants: {count} tenants sharing the reference plugins");
+    let t = Instant::now();
+    tenants::write_policies(&dir, count)?;
+    println!("wrote {count} policy files in {}", ms(t.elapsed()));
+    let exe = std::env::current_exe()?;
+    for label in ["cold cache", "warm cache"] {
+        let started = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "tenants", "--child"])
+            .arg(&dir)
+            .output()
+            .context("cannot start the child process")?;
+        let wall = started.elapsed();
+        anyhow::ensure!(
+            out.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: tenants::StartReport = serde_json::from_slice(&out.stdout)?;
+        println!(
+            "restart, {label}: process start → first decision {} (wall, exec included; in-process {:.0} ms: open {:.0} ms, parse {:.0} ms, load {:.0} ms, first decision {:.1} ms); plugins from cache: {}",
+            ms(wall),
+            r.total_ms,
+            r.open_ms,
+            r.parse_ms,
+            r.load_ms,
+            r.first_decision_ms,
+            r.from_cache
+        );
+        println!(
+            "  resident memory: {} with {} tenants, {} before any tenant (baseline); {:.1} KB per tenant",
+            mb(r.rss_after_bytes),
+            r.tenants,
+            mb(r.rss_before_bytes),
+            (r.rss_after_bytes.saturating_sub(r.rss_before_bytes)) as f64
+                / 1e3
+                / r.tenants.max(1) as f64
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn scratch_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("redial-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

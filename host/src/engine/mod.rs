@@ -17,7 +17,7 @@ use crate::connectors::{CallReport, Connectors};
 use crate::policy::Policy;
 use crate::runtime::Slot;
 use crate::runtime::{Plugin, PluginError, PluginRuntime};
-use crate::store::{PluginVersion, Store, StoreError};
+use crate::store::{OutboxItem, PluginVersion, Store, StoreError};
 use draft::Draft;
 use redial_sdk::{Field, SignalKind};
 use std::collections::HashMap;
@@ -90,6 +90,10 @@ pub enum SmsReply {
     Duplicate,
 }
 
+/// Delivery lanes `redial serve` uses by default: enough to overlap provider round trips
+/// on two cores without a thread per item.
+pub const SERVER_DELIVERY_LANES: usize = 8;
+
 /// The loop engine. Share behind an `Arc`.
 pub struct Engine {
     store: Store,
@@ -98,6 +102,7 @@ pub struct Engine {
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     lock: Mutex<()>,
     uploads: Option<PathBuf>,
+    delivery_lanes: usize,
 }
 
 impl Engine {
@@ -110,6 +115,7 @@ impl Engine {
             tenants: RwLock::default(),
             lock: Mutex::new(()),
             uploads: None,
+            delivery_lanes: 1,
         }
     }
 
@@ -241,6 +247,19 @@ impl Engine {
         Ok(versions)
     }
 
+    /// Makes `plugin` live in its slot for a tenant without recording a version: for
+    /// policies compiled into the host ([`crate::runtime::NativePolicy`]) and experiments.
+    /// The next policy reload replaces it.
+    pub fn use_plugin(&self, tenant_id: &str, plugin: Arc<Plugin>) -> Result<(), EngineError> {
+        let tenant = self.tenant(tenant_id)?;
+        let swapped = Arc::new(tenant.with_plugin(plugin.slot, plugin));
+        self.tenants
+            .write()
+            .unwrap()
+            .insert(tenant_id.to_string(), swapped);
+        Ok(())
+    }
+
     /// Stops serving a tenant (its cases stay in the store).
     pub fn remove_tenant(&self, id: &str) -> Result<(), EngineError> {
         self.tenants
@@ -303,11 +322,41 @@ impl Engine {
 
     /// Delivers every outbox item once through `connectors`; failures stay queued for the
     /// next round. Returns how many were delivered.
+    ///
+    /// Items are spread over the engine's delivery lanes by case: one case's effects go out
+    /// in order, while a slow provider call for one case does not hold up the others.
     pub fn deliver_outbox(&self, connectors: &dyn Connectors) -> Result<usize, EngineError> {
         // Nothing leaves the host before the step that caused it is durable.
         self.store.flush()?;
+        let items = self.store.outbox()?;
+        let lanes = self.delivery_lanes.min(items.len());
+        if lanes <= 1 {
+            return self.deliver_lane(connectors, items);
+        }
+        let mut shards: Vec<Vec<(u64, OutboxItem)>> = (0..lanes).map(|_| Vec::new()).collect();
+        for (id, item) in items {
+            let lane = lane_of(&item.case_id, lanes);
+            shards[lane].push((id, item));
+        }
+        std::thread::scope(|scope| {
+            let running: Vec<_> = shards
+                .into_iter()
+                .map(|shard| scope.spawn(move || self.deliver_lane(connectors, shard)))
+                .collect();
+            running
+                .into_iter()
+                .map(|lane| lane.join().expect("delivery lane panicked"))
+                .sum()
+        })
+    }
+
+    fn deliver_lane(
+        &self,
+        connectors: &dyn Connectors,
+        items: Vec<(u64, OutboxItem)>,
+    ) -> Result<usize, EngineError> {
         let mut delivered = 0;
-        for (id, item) in self.store.outbox()? {
+        for (id, item) in items {
             let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
             match connectors.deliver(&item) {
                 Ok(delivery) => {
@@ -321,6 +370,13 @@ impl Engine {
             }
         }
         Ok(delivered)
+    }
+
+    /// Delivers over `lanes` parallel lanes (default 1, which keeps a simulated run's
+    /// order, and so its round-robin handoffs, reproducible).
+    pub fn with_delivery_lanes(mut self, lanes: usize) -> Self {
+        self.delivery_lanes = lanes.max(1);
+        self
     }
 
     /// A call placed earlier has ended (a provider webhook).
@@ -362,4 +418,12 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownCase(case_id.into()))?;
         Ok(Draft::new(case, self.clock.now_ms()))
     }
+}
+
+/// The delivery lane of a case: stable, so a case's effects always share one lane.
+fn lane_of(case_id: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    case_id.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
 }

@@ -1,9 +1,9 @@
 //! The typed entry point of each slot: instantiate fresh, call, lift the result into the
-//! contract types, validate it.
+//! contract types, validate it. A [`NativePolicy`] takes the same path minus the sandbox.
 
 use super::plugin::SlotPre;
 use super::sandbox::Sandbox;
-use super::{Decision, Plugin, PluginError, PluginRuntime, validate};
+use super::{Decision, NativePolicy, Plugin, PluginError, PluginRuntime, validate};
 use redial_sdk::*;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
@@ -15,19 +15,28 @@ impl PluginRuntime {
         plugin: &Plugin,
         input: TriggerInput,
     ) -> Result<Decision<TriggerDecision>, PluginError> {
-        self.call(plugin, validate::trigger, |store, pre| {
-            let SlotPre::Trigger(pre) = pre else {
-                return None;
-            };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_trigger_policy()
-                        .call_decide(s, &input.lift())
-                },
-            ))
-        })
+        self.call(
+            plugin,
+            input,
+            validate::trigger,
+            |store, pre, input| {
+                let SlotPre::Trigger(pre) = pre else {
+                    return None;
+                };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_trigger_policy()
+                            .call_decide(s, &input.lift())
+                    },
+                ))
+            },
+            |native, input| match native {
+                NativePolicy::Trigger(decide) => Some(decide(input)),
+                _ => None,
+            },
+        )
     }
 
     /// Asks a cadence plugin for a case's next step.
@@ -39,8 +48,9 @@ impl PluginRuntime {
         let now = input.case.now.unix_ms;
         self.call(
             plugin,
+            input,
             |d| validate::cadence(d, now),
-            |store, pre| {
+            |store, pre, input| {
                 let SlotPre::Cadence(pre) = pre else {
                     return None;
                 };
@@ -53,6 +63,10 @@ impl PluginRuntime {
                     },
                 ))
             },
+            |native, input| match native {
+                NativePolicy::Cadence(next) => Some(next(input)),
+                _ => None,
+            },
         )
     }
 
@@ -62,19 +76,28 @@ impl PluginRuntime {
         plugin: &Plugin,
         input: ScriptInput,
     ) -> Result<Decision<Script>, PluginError> {
-        self.call(plugin, validate::script, |store, pre| {
-            let SlotPre::Qualify(pre) = pre else {
-                return None;
-            };
-            Some(timed(
-                store,
-                |s| pre.instantiate(s),
-                |inst, s| {
-                    inst.redial_policy_qualify_policy()
-                        .call_compose_script(s, &input.lift())
-                },
-            ))
-        })
+        self.call(
+            plugin,
+            input,
+            validate::script,
+            |store, pre, input| {
+                let SlotPre::Qualify(pre) = pre else {
+                    return None;
+                };
+                Some(timed(
+                    store,
+                    |s| pre.instantiate(s),
+                    |inst, s| {
+                        inst.redial_policy_qualify_policy()
+                            .call_compose_script(s, &input.lift())
+                    },
+                ))
+            },
+            |native, input| match native {
+                NativePolicy::Qualify { script, .. } => Some(script(input)),
+                _ => None,
+            },
+        )
     }
 
     /// Asks a qualify plugin to turn answers into decision fields; `allowed_custom` lists
@@ -87,8 +110,9 @@ impl PluginRuntime {
     ) -> Result<Decision<Disposition>, PluginError> {
         self.call(
             plugin,
+            input,
             |d| validate::disposition(d, allowed_custom),
-            |store, pre| {
+            |store, pre, input| {
                 let SlotPre::Qualify(pre) = pre else {
                     return None;
                 };
@@ -101,6 +125,10 @@ impl PluginRuntime {
                     },
                 ))
             },
+            |native, input| match native {
+                NativePolicy::Qualify { evaluate, .. } => Some(evaluate(input)),
+                _ => None,
+            },
         )
     }
 
@@ -112,8 +140,9 @@ impl PluginRuntime {
     ) -> Result<Decision<Vec<CrmOperation>>, PluginError> {
         self.call(
             plugin,
+            input,
             |ops: &Vec<CrmOperation>| validate::crm(ops),
-            |store, pre| {
+            |store, pre, input| {
                 let SlotPre::Crm(pre) = pre else { return None };
                 Some(timed(
                     store,
@@ -123,6 +152,10 @@ impl PluginRuntime {
                             .call_operations(s, &input.lift())
                     },
                 ))
+            },
+            |native, input| match native {
+                NativePolicy::Crm(operations) => Some(operations(input)),
+                _ => None,
             },
         )
     }

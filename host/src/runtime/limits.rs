@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_concurrent_calls: u32,
     /// `epoch_tick_ms`: granularity of the deadline clock.
     pub epoch_tick_ms: u64,
+    /// `keep_resident_bytes`: how much of each pooled instance's memory stays mapped
+    /// between calls (zeroed in place instead of returned to the kernel). A decision
+    /// touches well under this, so calls avoid page faults and TLB shootdowns.
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +36,7 @@ impl Default for Limits {
             stderr_bytes: 16 << 10,
             max_concurrent_calls: 64,
             epoch_tick_ms: 1,
+            keep_resident_bytes: 2 << 20,
         }
     }
 }

@@ -15,6 +15,7 @@ mod bindings;
 mod calls;
 mod error;
 mod limits;
+mod native;
 mod plugin;
 mod sandbox;
 mod slot;
@@ -24,6 +25,7 @@ pub mod validate;
 pub use artifacts::ArtifactCache;
 pub use error::{PluginError, RuntimeError};
 pub use limits::Limits;
+pub use native::NativePolicy;
 pub use plugin::{CallCost, Decision, Plugin, PluginId};
 pub use slot::{SUPPORTED_VERSIONS, Slot};
 
@@ -37,7 +39,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use ticker::EpochTicker;
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+};
 
 /// How to build a [`PluginRuntime`].
 #[derive(Debug, Clone, Default)]
@@ -65,6 +69,9 @@ pub struct PluginRuntime {
     artifacts: Option<ArtifactCache>,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     plugins: Mutex<HashMap<(String, Slot), Arc<Plugin>>>,
+    /// Files already loaded, by path and slot, with the size and mtime they had: ten
+    /// thousand tenants naming the same file read and hash it once.
+    files: Mutex<HashMap<(PathBuf, Slot), LoadedFile>>,
     stats: [CallStats; 4],
     _ticker: EpochTicker,
 }
@@ -94,7 +101,10 @@ impl PluginRuntime {
             .max_core_instances_per_component(32)
             .max_memories_per_component(4)
             .max_tables_per_component(8)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            .linear_memory_keep_resident(limits.keep_resident_bytes)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::No);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -117,6 +127,7 @@ impl PluginRuntime {
             artifacts,
             compiled: Mutex::default(),
             plugins: Mutex::default(),
+            files: Mutex::default(),
             stats: Default::default(),
             _ticker: ticker,
         })
@@ -134,6 +145,24 @@ impl PluginRuntime {
 
     /// Loads a component file for `slot` (or for the one slot it exports when `None`).
     pub fn load_file(&self, path: &Path, slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
+        let stamp = FileStamp::of(path);
+        if let (Some(slot), Some(stamp)) = (slot, stamp)
+            && let Some((seen, plugin)) = self.files.lock().unwrap().get(&(path.into(), slot))
+            && *seen == stamp
+        {
+            return Ok(plugin.clone());
+        }
+        let plugin = self.read_and_load(path, slot)?;
+        if let Some(stamp) = stamp {
+            self.files
+                .lock()
+                .unwrap()
+                .insert((path.into(), plugin.slot), (stamp, plugin.clone()));
+        }
+        Ok(plugin)
+    }
+
+    fn read_and_load(&self, path: &Path, slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
             path: path.to_path_buf(),
             source,
@@ -229,6 +258,23 @@ impl PluginRuntime {
         Ok(plugin)
     }
 
+    /// Wraps a policy compiled into the host as a plugin for its slot (see
+    /// [`NativePolicy`]): its calls skip the sandbox but are validated and counted alike.
+    pub fn native(&self, name: &str, policy: NativePolicy) -> Arc<Plugin> {
+        Arc::new(Plugin {
+            id: PluginId {
+                name: name.to_string(),
+                hash: format!("native-{name}"),
+            },
+            slot: policy.slot(),
+            version: SUPPORTED_VERSIONS[0].to_string(),
+            size: 0,
+            compile_time: Duration::ZERO,
+            from_cache: false,
+            pre: SlotPre::Native(policy),
+        })
+    }
+
     /// A plugin already loaded for `slot` with this content hash.
     pub fn loaded(&self, hash: &str, slot: Slot) -> Option<Arc<Plugin>> {
         self.plugins
@@ -291,15 +337,24 @@ impl PluginRuntime {
     }
 
     /// Runs one call in a fresh bounded instance and maps every failure to a typed error.
-    fn call<T>(
+    /// `run` makes the sandboxed call; `native` the direct one for a [`NativePolicy`].
+    fn call<I, T>(
         &self,
         plugin: &Plugin,
+        input: I,
         check: impl FnOnce(&T) -> Result<(), validate::Problem>,
         run: impl FnOnce(
             &mut Store<Sandbox>,
             &SlotPre,
+            I,
         ) -> Option<wasmtime::Result<(Duration, Result<T, String>)>>,
+        native: impl FnOnce(&NativePolicy, I) -> Option<Result<T, String>>,
     ) -> Result<Decision<T>, PluginError> {
+        if let SlotPre::Native(policy) = &plugin.pre {
+            let started = Instant::now();
+            let result = native(policy, input).ok_or_else(|| Self::misrouted(plugin))?;
+            return self.finish(plugin, check, started, Ok((Duration::ZERO, result)), None);
+        }
         let mut store = Store::new(
             &self.engine,
             Sandbox::new(self.limits.memory_bytes, self.limits.stderr_bytes),
@@ -308,11 +363,19 @@ impl PluginRuntime {
         store.set_epoch_deadline(self.limits.deadline_ticks());
         store.epoch_deadline_trap();
         let started = Instant::now();
-        let outcome = run(&mut store, &plugin.pre).ok_or_else(|| PluginError::WrongWorld {
-            plugin: plugin.id.to_string(),
-            slot: plugin.slot.name().into(),
-            cause: "called through another slot's entry point".into(),
-        })?;
+        let outcome = run(&mut store, &plugin.pre, input).ok_or_else(|| Self::misrouted(plugin))?;
+        self.finish(plugin, check, started, outcome, Some(&store))
+    }
+
+    /// Counts a finished call and turns its outcome into a validated decision or an error.
+    fn finish<T>(
+        &self,
+        plugin: &Plugin,
+        check: impl FnOnce(&T) -> Result<(), validate::Problem>,
+        started: Instant,
+        outcome: wasmtime::Result<(Duration, Result<T, String>)>,
+        store: Option<&Store<Sandbox>>,
+    ) -> Result<Decision<T>, PluginError> {
         let total = started.elapsed();
         let stats = self.stats(plugin.slot);
         stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -335,7 +398,7 @@ impl PluginRuntime {
                 slot: plugin.slot,
                 message,
             }),
-            Err(err) => Err(self.classify(plugin, &store, err)),
+            Err(err) => Err(self.classify(plugin, store, err)),
         };
         if result.is_err() {
             stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -343,12 +406,21 @@ impl PluginRuntime {
         result
     }
 
+    fn misrouted(plugin: &Plugin) -> PluginError {
+        PluginError::WrongWorld {
+            plugin: plugin.id.to_string(),
+            slot: plugin.slot.name().into(),
+            cause: "called through another slot's entry point".into(),
+        }
+    }
+
     fn classify(
         &self,
         plugin: &Plugin,
-        store: &Store<Sandbox>,
+        store: Option<&Store<Sandbox>>,
         err: wasmtime::Error,
     ) -> PluginError {
+        let data = store.map(|s| s.data());
         let (id, slot) = (plugin.id.to_string(), plugin.slot);
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PluginError::Deadline {
@@ -361,7 +433,7 @@ impl PluginRuntime {
                 slot,
                 limit_bytes: self.limits.stack_bytes,
             },
-            _ if store.data().memory.exceeded => PluginError::Memory {
+            _ if data.is_some_and(|d| d.memory.exceeded) => PluginError::Memory {
                 plugin: id,
                 slot,
                 limit_bytes: self.limits.memory_bytes,
@@ -370,7 +442,7 @@ impl PluginRuntime {
                 plugin: id,
                 slot,
                 trap: trap.to_string(),
-                stderr: store.data().stderr(),
+                stderr: data.map(|d| d.stderr()).unwrap_or_default(),
             },
             None => PluginError::Instantiate {
                 plugin: id,
@@ -386,6 +458,26 @@ impl PluginRuntime {
             slot: plugin.slot,
             problem,
         }
+    }
+}
+
+/// A plugin loaded from a file, with the file's stamp at the time.
+type LoadedFile = (FileStamp, Arc<Plugin>);
+
+/// A file's size and modification time: when both are unchanged, so is the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: std::time::SystemTime,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+        })
     }
 }
 

@@ -28,6 +28,7 @@ pub(super) enum SlotPre {
     Cadence(CadencePre<Sandbox>),
     Qualify(QualifyPre<Sandbox>),
     Crm(CrmPre<Sandbox>),
+    Native(super::NativePolicy),
 }
 
 /// A plugin ready to serve calls for one slot. Cheap to share: every tenant naming the

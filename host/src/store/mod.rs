@@ -74,6 +74,9 @@ pub struct Store {
     inbound: Tree,
     tokens: Tree,
     plugin_versions: Tree,
+    /// Every case of a caller, oldest first: `tenant\0caller\0<opened_ms BE><case id>` →
+    /// case id. Lets a signal find the caller's history without scanning the tenant.
+    by_caller: Tree,
 }
 
 fn pair(a: &str, b: &str) -> Vec<u8> {
@@ -87,6 +90,14 @@ fn pair(a: &str, b: &str) -> Vec<u8> {
 fn timer_key(due_ms: i64, case_id: &str) -> Vec<u8> {
     let mut k = (due_ms.max(0) as u64).to_be_bytes().to_vec();
     k.extend_from_slice(case_id.as_bytes());
+    k
+}
+
+fn caller_key(case: &CaseRecord) -> Vec<u8> {
+    let mut k = pair(&case.tenant, &case.caller);
+    k.push(0);
+    k.extend_from_slice(&(case.opened_ms.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(case.id.as_bytes());
     k
 }
 
@@ -114,7 +125,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::Config::new().path(dir).open()?;
         let tree = |name: &str| db.open_tree(name);
-        Ok(Store {
+        let store = Store {
             cases: tree("cases")?,
             journal: tree("journal")?,
             timers: tree("timers")?,
@@ -127,8 +138,24 @@ impl Store {
             inbound: tree("inbound")?,
             tokens: tree("tokens")?,
             plugin_versions: tree("plugin_versions")?,
+            by_caller: tree("by_caller")?,
             db,
-        })
+        };
+        store.index_callers()?;
+        Ok(store)
+    }
+
+    /// Builds the caller index for a store written before it existed.
+    fn index_callers(&self) -> Result<(), StoreError> {
+        if !self.by_caller.is_empty() || self.cases.is_empty() {
+            return Ok(());
+        }
+        for case in self.cases(None)? {
+            self.by_caller
+                .insert(caller_key(&case), case.id.as_bytes())?;
+        }
+        self.by_caller.flush()?;
+        Ok(())
     }
 
     /// Makes every committed step durable (one fsync covers all steps committed so far,
@@ -162,10 +189,23 @@ impl Store {
             &self.counters,
             &self.meta,
             &self.inbound,
+            &self.by_caller,
         );
         let result: Result<(), TransactionError<()>> = trees.transaction(
-            |(cases, journal, timers, outbox, open, optout, ignored, counters, meta, inbound)| {
-                write_case(step, cases, journal, timers, open)?;
+            |(
+                cases,
+                journal,
+                timers,
+                outbox,
+                open,
+                optout,
+                ignored,
+                counters,
+                meta,
+                inbound,
+                by_caller,
+            )| {
+                write_case(step, cases, journal, timers, open, by_caller)?;
                 for (item, id) in step.effects.iter().zip(&outbox_ids) {
                     outbox.insert(&id.to_be_bytes(), encode(item))?;
                 }
@@ -246,13 +286,26 @@ impl Store {
         Ok(self.optout.contains_key(pair(tenant, caller))?)
     }
 
+    /// Every case of a caller, oldest first (an index read: cost grows with this caller's
+    /// cases, not the tenant's).
+    pub fn caller_cases(&self, tenant: &str, caller: &str) -> Result<Vec<CaseRecord>, StoreError> {
+        let mut prefix = pair(tenant, caller);
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.by_caller.scan_prefix(prefix) {
+            let id = kv?.1;
+            if let Some(case) = self.case(&String::from_utf8_lossy(&id))? {
+                out.push(case);
+            }
+        }
+        Ok(out)
+    }
+
     /// Closed cases of a caller (for the trigger's caller history), newest last.
     pub fn prior_cases(&self, tenant: &str, caller: &str) -> Result<Vec<CaseRecord>, StoreError> {
-        Ok(self
-            .cases(Some(tenant))?
-            .into_iter()
-            .filter(|c| c.caller == caller && !c.state.is_open())
-            .collect())
+        let mut cases = self.caller_cases(tenant, caller)?;
+        cases.retain(|c| !c.state.is_open());
+        Ok(cases)
     }
 
     /// Timers due at or before `now_ms`, earliest first: `(case id, timer)`.
@@ -385,12 +438,16 @@ fn write_case(
     journal: &TransactionalTree,
     timers: &TransactionalTree,
     open: &TransactionalTree,
+    by_caller: &TransactionalTree,
 ) -> TxResult {
     let Some(case) = &step.case else {
         return Ok(());
     };
     cases.insert(case.id.as_bytes(), encode(case))?;
     let first_seq = case.journal_len - step.events.len() as u32;
+    if first_seq == 0 {
+        by_caller.insert(caller_key(case), case.id.as_bytes())?;
+    }
     for (i, entry) in step.events.iter().enumerate() {
         journal.insert(journal_key(&case.id, first_seq + i as u32), encode(entry))?;
     }

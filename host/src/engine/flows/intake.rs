@@ -147,6 +147,15 @@ pub(in crate::engine) fn ingest(
         Some(kind) => human_review(&mut d, &format!("trigger plugin failed ({kind})")),
         None => plan_next(e, t, &mut d),
     }
+    // A first call due now is placed in this same step: one commit instead of two, and
+    // the dial request is in the outbox the moment the signal is acknowledged.
+    if let Some(timer) = d.case.timer
+        && timer.kind == TimerKind::NextAttempt
+        && timer.due_ms <= now
+    {
+        d.timer(None);
+        dial(e, t, &mut d)?;
+    }
     let case = d.commit(&e.store)?;
     Ok(Ingested::Opened(case.id))
 }
@@ -186,12 +195,7 @@ pub(in crate::engine) fn sms_reply(
     let inbound = Some((tenant.clone(), event_id.to_string()));
     let case_id = match e.store.open_case(tenant, caller)? {
         Some(id) => Some(id),
-        None => e
-            .store
-            .cases(Some(tenant))?
-            .into_iter()
-            .rfind(|c| c.caller == caller)
-            .map(|c| c.id),
+        None => e.store.caller_cases(tenant, caller)?.pop().map(|c| c.id),
     };
     let Some(case_id) = case_id else {
         let opt_out = is_stop_word(text).then(|| (tenant.clone(), caller.to_string()));

@@ -1,0 +1,165 @@
+//! The decision chain and the durable step, each with the reference plugins sandboxed in
+//! wasm versus the same policies compiled natively into the host, measured in one run.
+//!
+//! - decision-chain: the four slots for one case (trigger, cadence, qualify's script and
+//!   evaluation, crm), each call in a fresh instance.
+//! - durable step: a signal in → trigger and cadence decide → the first call is due now,
+//!   so qualify composes the script → case, journal, outbox written in one sled
+//!   transaction and flushed to disk. Every step opens a new case (a new caller).
+//!
+//! Run: `cargo bench -p redial --bench durable_step`
+
+mod common;
+
+use common::{config, example, percentiles, runtime, us};
+use redial::clock::ManualClock;
+use redial::engine::{Engine, SignalIn};
+use redial::policy::Policy;
+use redial::runtime::{NativePolicy, PluginRuntime, Slot};
+use redial::store::Store;
+use redial_sdk::*;
+use std::hint::black_box;
+use std::sync::Arc;
+
+/// The four plugins of a chain: sandboxed or native.
+struct Chain {
+    trigger: Arc<redial::runtime::Plugin>,
+    cadence: Arc<redial::runtime::Plugin>,
+    qualify: Arc<redial::runtime::Plugin>,
+    crm: Arc<redial::runtime::Plugin>,
+}
+
+fn wasm_chain(rt: &PluginRuntime) -> Chain {
+    let load = |name: &str, slot| {
+        rt.load_file(&redial::builtin::path(name), Some(slot))
+            .unwrap()
+    };
+    Chain {
+        trigger: load("standard-trigger", Slot::Trigger),
+        cadence: load("standard-cadence", Slot::Cadence),
+        qualify: load("bant-qualify", Slot::Qualify),
+        crm: load("hubspot-crm", Slot::Crm),
+    }
+}
+
+fn native_chain(rt: &PluginRuntime) -> Chain {
+    Chain {
+        trigger: rt.native(
+            "standard-trigger",
+            NativePolicy::trigger::<standard_trigger::StandardTrigger>(),
+        ),
+        cadence: rt.native(
+            "standard-cadence",
+            NativePolicy::cadence::<standard_cadence::StandardCadence>(),
+        ),
+        qualify: rt.native(
+            "bant-qualify",
+            NativePolicy::qualify::<bant_qualify::BantQualify>(),
+        ),
+        crm: rt.native(
+            "hubspot-crm",
+            NativePolicy::crm::<hubspot_crm::HubspotCrm>(),
+        ),
+    }
+}
+
+fn decision_chain(rt: &'static PluginRuntime) {
+    let mut t: TriggerInput = example("trigger.json");
+    t.config = config("standard-trigger");
+    let mut c: CadenceInput = example("cadence.json");
+    c.config = config("standard-cadence");
+    let mut s: ScriptInput = example("qualify-script.json");
+    s.config = config("bant-qualify");
+    let mut e: EvaluateInput = example("qualify-evaluate.json");
+    e.config = config("bant-qualify");
+    let mut m: CrmInput = example("crm.json");
+    m.config = config("hubspot-crm");
+    let codes = vec!["emergency-repair".to_string()];
+    let run = |chain: &Chain| {
+        black_box(rt.trigger(&chain.trigger, t.clone()).unwrap());
+        black_box(rt.cadence(&chain.cadence, c.clone()).unwrap());
+        black_box(rt.script(&chain.qualify, s.clone()).unwrap());
+        black_box(rt.evaluate(&chain.qualify, e.clone(), &codes).unwrap());
+        black_box(rt.crm(&chain.crm, m.clone()).unwrap());
+    };
+    let (wasm, native) = (wasm_chain(rt), native_chain(rt));
+    let (w50, w99) = percentiles(3000, || run(&wasm));
+    let (n50, n99) = percentiles(3000, || run(&native));
+    println!(
+        "decision-chain (5 decisions: trigger, cadence, script, evaluate, crm; 3000 chains each)"
+    );
+    println!(
+        "  wasm   p50 {:>9} p99 {:>9}  ({} per decision at p50)",
+        us(w50),
+        us(w99),
+        us(w50 / 5)
+    );
+    println!("  native p50 {:>9} p99 {:>9}", us(n50), us(n99));
+    println!(
+        "  ratio wasm/native at p50: {:.1}x",
+        w50.as_secs_f64() / n50.as_secs_f64()
+    );
+}
+
+/// An engine on a fresh store with the lone-star-hvac policy, its clock on a Tuesday
+/// 10:00 in Austin (inside the calling window, so the first call is placed at once).
+fn engine(native: bool, rt: Arc<PluginRuntime>) -> (Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let clock = Arc::new(ManualClock::new(1_764_086_400_000)); // 2025-11-25T16:00Z
+    let engine = Engine::new(store, rt.clone(), clock);
+    let policy = Policy::load_dir(&Policy::default_dir())
+        .unwrap()
+        .into_iter()
+        .find(|p| p.tenant == "lone-star-hvac")
+        .unwrap();
+    engine.load_tenant(policy).unwrap();
+    if native {
+        let chain = native_chain(&rt);
+        for plugin in [chain.trigger, chain.cadence, chain.qualify, chain.crm] {
+            engine.use_plugin("lone-star-hvac", plugin).unwrap();
+        }
+    }
+    (engine, dir)
+}
+
+fn durable_step() {
+    let rt = Arc::new(PluginRuntime::new(redial::runtime::RuntimeConfig::default()).unwrap());
+    let mut results = Vec::new();
+    for native in [false, true] {
+        let (engine, _dir) = engine(native, rt.clone());
+        let mut n = 0u64;
+        let (p50, p99) = percentiles(2000, || {
+            n += 1;
+            let signal = SignalIn {
+                event_id: Some(format!("bench-{n}")),
+                kind: SignalKind::MissedCall,
+                caller: format!("+1512{:07}", n),
+                line: "+15125550200".into(),
+                at_ms: 1_764_086_400_000,
+                context: vec![],
+            };
+            black_box(engine.ingest("lone-star-hvac", signal).unwrap());
+        });
+        assert!(
+            engine.store().outbox_len() > 0,
+            "the step placed the first call"
+        );
+        results.push((p50, p99));
+    }
+    let ((w50, w99), (n50, n99)) = (results[0], results[1]);
+    println!(
+        "durable step (signal → trigger → cadence → script → one sled transaction + flush; 2000 steps each)"
+    );
+    println!("  wasm plugins   p50 {:>9} p99 {:>9}", us(w50), us(w99));
+    println!("  native policy  p50 {:>9} p99 {:>9}", us(n50), us(n99));
+    println!(
+        "  ratio wasm/native at p50: {:.2}x",
+        w50.as_secs_f64() / n50.as_secs_f64()
+    );
+}
+
+fn main() {
+    decision_chain(runtime());
+    durable_step();
+}

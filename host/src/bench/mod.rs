@@ -1,0 +1,460 @@
+//! `redial bench signal-to-dial | ingest | swap`: what the server sustains on loopback, with
+//! durability on.
+//!
+//! Starts the real server (sled store flushed on every step, wasm plugins, the Vapi
+//! connector) on loopback with a local stand-in for Vapi, drives it with signed signals
+//! from several client threads for a fixed time, and reports signals/s, request latency
+//! and signal-to-dial latency (request sent → dial request received by the fake Vapi).
+//! The same load against a bare axum endpoint that does nothing is measured in the same
+//! run as the floor.
+
+pub mod tenants;
+
+use crate::api::auth::{sign_standard_webhook, token_hash};
+use crate::api::{self, AppState, Metrics};
+use crate::clock::SystemClock;
+use crate::connectors::{ProviderConnectors, Simulator};
+use crate::engine::Engine;
+use crate::policy::Policy;
+use crate::runtime::{PluginRuntime, RuntimeConfig};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Percentiles of a set of durations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latency {
+    /// Median.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Samples.
+    pub n: usize,
+}
+
+impl Latency {
+    fn of(mut v: Vec<Duration>) -> Latency {
+        if v.is_empty() {
+            return Latency::default();
+        }
+        v.sort();
+        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        Latency {
+            p50: at(0.5),
+            p99: at(0.99),
+            n: v.len(),
+        }
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, Default)]
+pub struct ServeReport {
+    /// Signals accepted per second.
+    pub signals_per_sec: f64,
+    /// Request latency of signal posts.
+    pub request: Latency,
+    /// Request sent → dial request at the fake Vapi.
+    pub signal_to_dial: Latency,
+    /// Requests that did not get a 2xx.
+    pub failed: u64,
+    /// Floor: the same load against an endpoint that does nothing.
+    pub floor_per_sec: f64,
+    /// Floor request latency.
+    pub floor: Latency,
+}
+
+fn spawn_server(app: axum::Router) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback");
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// What a load run saw: ok count, failed count, request latencies, send time by case id.
+type LoadResult = (u64, u64, Vec<Duration>, HashMap<String, Instant>);
+
+/// Posts signals from `clients` threads for `duration`.
+fn load(url: &str, clients: usize, duration: Duration, signed: bool) -> LoadResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start_load(url, clients, signed, stop.clone(), 0);
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    running.join().unwrap()
+}
+
+/// Posts signed signals (callers numbered from `first`) from `clients` threads until
+/// `stop` is set.
+fn start_load(
+    url: &str,
+    clients: usize,
+    signed: bool,
+    stop: Arc<AtomicBool>,
+    first: u64,
+) -> std::thread::JoinHandle<LoadResult> {
+    let seq = Arc::new(AtomicU64::new(first));
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, seq, stop) = (url.to_string(), seq.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let (mut ok, mut failed, mut lat, mut sent) =
+                    (0u64, 0u64, Vec::new(), HashMap::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let n = seq.fetch_add(1, Ordering::Relaxed);
+                    let body = format!(
+                        r#"{{"kind":"missed-call","caller":"+1512{:07}","line":"+15125550200"}}"#,
+                        n % 10_000_000
+                    );
+                    let id = format!("bench-{n}");
+                    let ts = chrono::Utc::now().timestamp();
+                    let sig = sign_standard_webhook(SECRET, &id, ts, body.as_bytes());
+                    let started = Instant::now();
+                    let mut req = agent.post(&url).header("content-type", "application/json");
+                    if signed {
+                        req = req
+                            .header("webhook-id", &id)
+                            .header("webhook-timestamp", ts.to_string())
+                            .header("webhook-signature", &sig);
+                    }
+                    match req.send(body.as_bytes()) {
+                        Ok(mut resp) if resp.status().is_success() => {
+                            lat.push(started.elapsed());
+                            ok += 1;
+                            let text = resp.body_mut().read_to_string().unwrap_or_default();
+                            if let Some(case) = serde_json::from_str::<serde_json::Value>(&text)
+                                .ok()
+                                .and_then(|v| v["case"].as_str().map(str::to_string))
+                            {
+                                sent.insert(case, started);
+                            }
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (ok, failed, lat, sent)
+            })
+        })
+        .collect::<Vec<_>>();
+        let (mut ok, mut failed, mut lat, mut sent) = (0, 0, Vec::new(), HashMap::new());
+        for h in handles {
+            let (o, f, l, s) = h.join().unwrap();
+            ok += o;
+            failed += f;
+            lat.extend(l);
+            sent.extend(s);
+        }
+        (ok, failed, lat, sent)
+    })
+}
+
+/// `redial serve` in-process on loopback: durable store, wasm plugins, the Vapi connector
+/// pointed at a local fake that records when each case's dial request arrives.
+struct BenchServer {
+    addr: SocketAddr,
+    tenant: String,
+    engine: Arc<Engine>,
+    dials: Arc<Mutex<HashMap<String, Instant>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BenchServer {
+    fn start(dir: &Path, policy_text: &str) -> anyhow::Result<BenchServer> {
+        let dials: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let seen = dials.clone();
+        let vapi = spawn_server(axum::Router::new().route(
+            "/call",
+            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                let seen = seen.clone();
+                async move {
+                    if let Some(case) = body["metadata"]["case_id"].as_str() {
+                        seen.lock()
+                            .unwrap()
+                            .entry(case.to_string())
+                            .or_insert_with(Instant::now);
+                    }
+                    axum::Json(serde_json::json!({ "id": "call" }))
+                }
+            }),
+        ));
+        std::fs::create_dir_all(dir)?;
+        let text = format!(
+            "{policy_text}\n[webhooks]\nsigning_secret = \"{SECRET}\"\n[voice]\nprovider = \"vapi\"\n[voice.settings]\nbase_url = \"http://{vapi}\"\napi_key = \"k\"\nassistant_id = \"a\"\nphone_number_id = \"p\"\n"
+        );
+        let policy = Policy::parse(&text, "bench policy")?;
+        let tenant = policy.tenant.clone();
+        let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
+            cache_dir: Some(dir.join("compiled")),
+            ..RuntimeConfig::default()
+        })?);
+        let engine = Arc::new(
+            Engine::new(
+                Store::open(&dir.join("db"))?,
+                runtime,
+                Arc::new(SystemClock),
+            )
+            .with_uploads(dir.join("plugins"))
+            .with_delivery_lanes(crate::engine::SERVER_DELIVERY_LANES),
+        );
+        engine.load_tenant(policy)?;
+        let simulator = Simulator::new(Arc::new(SystemClock), HashMap::new(), None)?;
+        let connectors = Arc::new(ProviderConnectors::new(
+            engine.clone(),
+            simulator,
+            Duration::from_secs(5),
+        ));
+        let state = AppState {
+            engine: engine.clone(),
+            admin_token_hash: Some(token_hash(ADMIN)),
+            public_url: String::new(),
+            policies_dir: None,
+            metrics: Arc::new(Metrics::default()),
+            wake: Arc::default(),
+        };
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let _ = api::serve(listener, state, connectors, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            });
+        });
+        Ok(BenchServer {
+            addr: addr_rx.recv()?,
+            tenant,
+            engine,
+            dials,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn signals_url(&self) -> String {
+        format!("http://{}/v1/tenants/{}/signals", self.addr, self.tenant)
+    }
+
+    /// Waits (up to a minute) until every case in `sent` has been dialed.
+    fn await_dials(&self, sent: &HashMap<String, Instant>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.dials.lock().unwrap().len() < sent.len() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Request sent → dial received, for every case in `sent` that was dialed.
+    fn signal_to_dial(&self, sent: &HashMap<String, Instant>) -> Latency {
+        let dials = self.dials.lock().unwrap();
+        Latency::of(
+            sent.iter()
+                .filter_map(|(case, at)| dials.get(case).map(|d| d.duration_since(*at)))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+const ADMIN: &str = "bench";
+
+/// Runs the load benchmark in `dir` (a fresh store is made there): `clients` closed-loop
+/// clients for `duration`, then the same load on a bare endpoint as the floor.
+pub fn serve(
+    dir: &Path,
+    policy_text: &str,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<ServeReport> {
+    // The floor: a bare endpoint under the same load.
+    let floor_addr =
+        spawn_server(axum::Router::new().route("/noop", axum::routing::post(|| async { "{}" })));
+    let (floor_ok, _, floor_lat, _) = load(
+        &format!("http://{floor_addr}/noop"),
+        clients,
+        duration,
+        false,
+    );
+
+    let server = BenchServer::start(dir, policy_text)?;
+    let started = Instant::now();
+    let (ok, failed, lat, sent) = load(&server.signals_url(), clients, duration, true);
+    let elapsed = started.elapsed();
+    server.await_dials(&sent);
+    Ok(ServeReport {
+        signals_per_sec: ok as f64 / elapsed.as_secs_f64(),
+        request: Latency::of(lat),
+        signal_to_dial: server.signal_to_dial(&sent),
+        failed,
+        floor_per_sec: floor_ok as f64 / duration.as_secs_f64(),
+        floor: Latency::of(floor_lat),
+    })
+}
+
+/// Swap figures for one component size.
+#[derive(Debug, Clone, Default)]
+pub struct SwapReport {
+    /// Component size in bytes.
+    pub bytes: usize,
+    /// Upload → the first decision by the new plugin (a signal posted after the upload).
+    pub to_live: Latency,
+    /// The upload request alone (validate, compile, swap).
+    pub upload: Latency,
+}
+
+/// `component` with a custom section appended: a distinct, valid component (new hash, so
+/// every upload is compiled afresh) padded by `pad` bytes.
+pub fn with_custom_section(component: &[u8], name: &str, pad: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend((0..pad).map(|i| (i * 31 % 251) as u8));
+    let mut out = component.to_vec();
+    out.push(0);
+    leb(body.len(), &mut out);
+    out.extend(body);
+    out
+}
+
+/// Hot swaps of the trigger plugin while `clients` post signals: for a small component and
+/// one padded to about 1 MB, `rounds` uploads each (every one a new hash). Returns the
+/// figures per size and how many load requests failed during the swaps.
+pub fn swap(
+    dir: &Path,
+    policy_text: &str,
+    clients: usize,
+    rounds: usize,
+) -> anyhow::Result<(Vec<SwapReport>, u64, u64)> {
+    let server = BenchServer::start(dir, policy_text)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start_load(&server.signals_url(), clients, true, stop.clone(), 0);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = std::fs::read(crate::builtin::path("standard-trigger"))?;
+    let upload_url = format!(
+        "http://{}/v1/tenants/{}/plugins/trigger",
+        server.addr, server.tenant
+    );
+    let mut reports = Vec::new();
+    let mut probe = 0u64;
+    for pad in [16usize, 1 << 20] {
+        let (mut to_live, mut upload) = (Vec::new(), Vec::new());
+        let mut bytes = 0;
+        for round in 0..rounds {
+            let component = with_custom_section(&base, &format!("redial-bench-{pad}-{round}"), pad);
+            bytes = component.len();
+            let hash = crate::runtime::content_hash(&component);
+            let started = Instant::now();
+            let resp = agent
+                .put(&upload_url)
+                .header("authorization", &format!("Bearer {ADMIN}"))
+                .header("content-type", "application/wasm")
+                .send(&component[..])?;
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "upload refused: {}",
+                resp.status()
+            );
+            upload.push(started.elapsed());
+            // The first signal after the upload must be decided by the new plugin.
+            probe += 1;
+            let case = post_signal(&agent, &server.signals_url(), 9_000_000 + probe)?;
+            to_live.push(started.elapsed());
+            let decided_by =
+                server
+                    .engine
+                    .store()
+                    .journal(&case)?
+                    .into_iter()
+                    .find_map(|e| match e.event {
+                        crate::store::Event::Decision { slot, plugin, .. } if slot == "trigger" => {
+                            Some(plugin)
+                        }
+                        _ => None,
+                    });
+            anyhow::ensure!(
+                decided_by.as_deref() == Some(hash.as_str()),
+                "the first signal after an upload was decided by {decided_by:?}, not {hash}"
+            );
+        }
+        reports.push(SwapReport {
+            bytes,
+            to_live: Latency::of(to_live),
+            upload: Latency::of(upload),
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed, _, _) = running.join().unwrap();
+    Ok((reports, ok, failed))
+}
+
+/// Posts one signed signal; returns the case it opened.
+fn post_signal(agent: &ureq::Agent, url: &str, n: u64) -> anyhow::Result<String> {
+    let body = format!(
+        r#"{{"kind":"missed-call","caller":"+1737{:07}","line":"+15125550200"}}"#,
+        n % 10_000_000
+    );
+    let id = format!("probe-{n}");
+    let ts = chrono::Utc::now().timestamp();
+    let sig = sign_standard_webhook(SECRET, &id, ts, body.as_bytes());
+    let mut resp = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", &sig)
+        .send(body.as_bytes())?;
+    let text = resp.body_mut().read_to_string()?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    v["case"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no case opened: {text}"))
+}
