@@ -182,8 +182,15 @@ fn demo_runs_the_loop_for_every_tenant_and_prints_funnels() {
 }
 
 #[test]
-fn bench_serve_prints_its_figures_against_the_floor() {
-    let out = redial(&["bench", "serve", "--seconds", "0.5", "--clients", "2"]);
+fn bench_signal_to_dial_prints_its_figures_against_the_floor() {
+    let out = redial(&[
+        "bench",
+        "signal-to-dial",
+        "--seconds",
+        "0.5",
+        "--clients",
+        "2",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     for needle in [
@@ -191,6 +198,26 @@ fn bench_serve_prints_its_figures_against_the_floor() {
         "signals:",
         "0 failed",
         "signal-to-dial",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn bench_swap_and_tenants_print_their_figures() {
+    let out = redial(&["bench", "swap", "--rounds", "1", "--clients", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("swap-to-live"), "{text}");
+    assert!(text.contains(", 0 failed"), "{text}");
+    let out = redial(&["bench", "tenants", "--count", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in [
+        "cold cache",
+        "warm cache",
+        "plugins from cache: true",
+        "with 30 tenants",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

@@ -1,6 +1,8 @@
 //! Crash safety: `redial demo` is killed with SIGKILL at random points, again and again,
 //! and restarted with `--resume` until it finishes. The result must match an undisturbed
 //! run exactly: no case lost, no callback placed twice, no CRM operation lost or doubled.
+//! `redial serve` is also killed in the middle of plugin uploads (hot swaps): after each
+//! restart the slot serves either the old or the new plugin, never a broken record.
 
 mod common;
 
@@ -12,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How many kills the test inflicts (each on a live process).
-const KILLS: u32 = 40;
+/// How many kills the loop test inflicts (each on a live process).
+const KILLS: u32 = 200;
+/// How many uploads the swap test kills.
+const SWAP_KILLS: u32 = 20;
 
 fn demo(store: &Path, resume: bool) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_redial"));
@@ -85,6 +89,8 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     let want = first_deliveries(&ledger(&reference));
     let mut rng = rand::rng();
     let (mut kills, mut runs, mut rounds, mut redeliveries) = (0, 0, 0, 0);
+    let (mut lost_cases, mut duplicate_dials, mut duplicate_crm, mut duplicate_other) =
+        (0, 0, 0, 0);
     while kills < KILLS {
         rounds += 1;
         let crashed: PathBuf = dir.path().join(format!("crashed-{rounds}"));
@@ -94,7 +100,7 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
             resume = true;
             runs += 1;
             let delay =
-                Duration::from_secs_f64(clean_run.as_secs_f64() * rng.random_range(0.02..0.9));
+                Duration::from_secs_f64(clean_run.as_secs_f64() * rng.random_range(0.05..0.4));
             std::thread::sleep(delay);
             match child.try_wait().unwrap() {
                 Some(status) => {
@@ -108,12 +114,24 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
                 }
             }
         }
+        let got = outcome(&crashed);
+        lost_cases += expected.keys().filter(|id| !got.contains_key(*id)).count();
+        let crash = ledger(&crashed);
+        let firsts = crash.iter().filter(|e| !e.duplicate);
+        let mut keys = BTreeSet::new();
+        for e in firsts {
+            if !keys.insert(e.key.clone()) {
+                match e.effect.as_str() {
+                    "dial" => duplicate_dials += 1,
+                    "crm" => duplicate_crm += 1,
+                    _ => duplicate_other += 1,
+                }
+            }
+        }
         assert_eq!(
-            outcome(&crashed),
-            expected,
+            got, expected,
             "round {rounds}: every case ends as in the undisturbed run"
         );
-        let crash = ledger(&crashed);
         assert_eq!(
             first_deliveries(&crash),
             want,
@@ -136,7 +154,107 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
         "every CRM operation delivered once"
     );
     println!(
-        "crash test: {kills} SIGKILLs survived over {runs} runs in {rounds} rounds; 0 lost cases, 0 duplicate dials, 0 lost or duplicate CRM operations"
+        "crash test: {kills} SIGKILLs survived over {runs} runs in {rounds} rounds; {lost_cases} lost cases, {duplicate_dials} duplicate dials, {duplicate_crm} duplicate CRM operations, {duplicate_other} other duplicate effects"
+    );
+    assert_eq!(
+        (lost_cases, duplicate_dials, duplicate_crm, duplicate_other),
+        (0, 0, 0, 0)
     );
     println!("crash test: {redeliveries} redeliveries absorbed by idempotency keys");
+}
+
+/// `redial serve` on a free loopback port; returns the child and its base URL.
+fn serve(store: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .arg("--policies")
+        .arg(common::policy_file(""))
+        .env("REDIAL_ADMIN_TOKEN", ADMIN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .find_map(|l| l.ok().filter(|l| l.contains("http://")))
+        .expect("serve prints its address");
+    let url = line[line.find("http://").unwrap()..].trim().to_string();
+    (child, url)
+}
+
+const ADMIN: &str = "crash-test-admin";
+
+fn live_trigger(agent: &ureq::Agent, url: &str) -> String {
+    let mut resp = agent
+        .get(format!("{url}/v1/tenants/lone-star-hvac/plugins"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .call()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    v["slots"]["trigger"]["live"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("serve");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = std::fs::read(redial::builtin::path("standard-trigger")).unwrap();
+    let mut rng = rand::rng();
+    let (mut kills, mut old_live, mut new_live) = (0, 0, 0);
+    let (mut server, mut url) = serve(&store);
+    let mut live = live_trigger(&agent, &url);
+    let mut round = 0;
+    while kills < SWAP_KILLS {
+        round += 1;
+        // A new component each time (so every upload compiles and writes a file).
+        let component = redial::bench::with_custom_section(&base, &format!("crash-{round}"), 64);
+        let hash = redial::runtime::content_hash(&component);
+        let upload = {
+            let (agent, url, component) = (agent.clone(), url.clone(), component.clone());
+            std::thread::spawn(move || {
+                agent
+                    .put(format!("{url}/v1/tenants/lone-star-hvac/plugins/trigger"))
+                    .header("authorization", format!("Bearer {ADMIN}"))
+                    .header("content-type", "application/wasm")
+                    .send(&component[..])
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
+        server.kill().unwrap(); // SIGKILL, wherever the upload is
+        server.wait().unwrap();
+        let answered = upload.join().unwrap();
+        kills += 1;
+        (server, url) = serve(&store);
+        let now = live_trigger(&agent, &url);
+        if answered == 200 {
+            assert_eq!(now, hash, "an acknowledged upload survives the crash");
+        }
+        assert!(
+            now == hash || now == live,
+            "round {round}: live plugin is the old ({live}) or the new ({hash}), not {now}"
+        );
+        if now == hash {
+            new_live += 1;
+        } else {
+            old_live += 1;
+        }
+        live = now;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    println!(
+        "swap crash test: {kills} SIGKILLs during uploads; after restart {new_live} had the new plugin live, {old_live} the old, 0 broken"
+    );
 }

@@ -3,259 +3,16 @@
 
 mod common;
 
-use redial::api::auth::{sign_standard_webhook, twilio_signature};
-use redial::api::{self, AppState, Metrics};
+use redial::api;
+use redial::api::auth::twilio_signature;
 use redial::clock::{Clock, SystemClock};
-use redial::connectors::{ConnectorError, Connectors, Delivery, Simulator};
-use redial::engine::Engine;
-use redial::policy::Policy;
-use redial::store::{Effect, OutboxItem, Store};
+use redial::connectors::Simulator;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const TWILIO_TOKEN: &str = "twilio-token-123";
-const VAPI_SECRET: &str = "vapi-secret-xyz";
-const ADMIN: &str = "admin-token-for-tests";
-const HVAC: &str = "lone-star-hvac";
-const SAAS: &str = "northwind-software";
-
-fn with_webhooks(policy: &str) -> String {
-    format!(
-        "{policy}\n[webhooks]\nsigning_secret = \"{SECRET}\"\ntwilio_auth_token = \"{TWILIO_TOKEN}\"\nvapi_secret = \"{VAPI_SECRET}\"\n"
-    )
-}
-
-struct Server {
-    base: String,
-    engine: Arc<Engine>,
-    agent: ureq::Agent,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(connectors: Arc<dyn Connectors>) -> Server {
-        Server::start_with(|_| connectors, "")
-    }
-
-    /// A server whose connectors are built from its engine, with `extra` TOML appended to
-    /// the HVAC tenant's policy (provider settings).
-    fn start_with(
-        connectors: impl FnOnce(Arc<Engine>) -> Arc<dyn Connectors>,
-        extra: &str,
-    ) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        let engine = Arc::new(
-            Engine::new(store, Arc::new(common::runtime()), Arc::new(SystemClock))
-                .with_uploads(dir.path().join("plugins")),
-        );
-        let connectors = connectors(engine.clone());
-        let policies = dir.path().join("policies");
-        std::fs::create_dir_all(&policies).unwrap();
-        for (tenant, file) in [
-            (HVAC, "lone-star-hvac.toml"),
-            (SAAS, "northwind-software.toml"),
-        ] {
-            let mut text = with_webhooks(&common::policy_text(file));
-            if tenant == HVAC {
-                text.push_str(extra);
-            }
-            std::fs::write(policies.join(format!("{tenant}.toml")), &text).unwrap();
-            engine
-                .load_tenant(Policy::parse(&text, file).unwrap())
-                .unwrap();
-        }
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let state_engine = engine.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let state = AppState {
-                    engine: state_engine,
-                    admin_token_hash: Some(redial::api::auth::token_hash(ADMIN)),
-                    public_url: format!("http://{addr}"),
-                    policies_dir: Some(policies),
-                    metrics: Arc::new(Metrics::default()),
-                    wake: Arc::default(),
-                };
-                addr_tx.send(addr).unwrap();
-                api::serve(listener, state, connectors, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Server {
-            base: format!("http://{addr}"),
-            engine,
-            agent,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    fn simulated() -> Server {
-        let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-        Server::start(Arc::new(sim))
-    }
-
-    fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
-        let resp = match (method, body) {
-            ("GET", _) => {
-                let mut r = self.agent.get(&url);
-                for (k, v) in headers {
-                    r = r.header(*k, *v);
-                }
-                r.call()
-            }
-            ("DELETE", _) => {
-                let mut r = self.agent.delete(&url);
-                for (k, v) in headers {
-                    r = r.header(*k, *v);
-                }
-                r.call()
-            }
-            (m, body) => {
-                let mut r = if m == "PUT" {
-                    self.agent.put(&url)
-                } else {
-                    self.agent.post(&url)
-                };
-                for (k, v) in headers {
-                    r = r.header(*k, *v);
-                }
-                r.send(body.unwrap_or_default())
-            }
-        };
-        match resp {
-            Ok(mut resp) => (
-                resp.status().as_u16(),
-                resp.body_mut().read_to_string().unwrap_or_default(),
-            ),
-            // The server may answer (413) and close before a huge body is fully sent.
-            Err(e) => (0, e.to_string()),
-        }
-    }
-
-    fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let auth = format!("Bearer {token}");
-        let (status, body) = self.send("GET", path, &[("authorization", &auth)], None);
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
-    }
-
-    fn signal(&self, tenant: &str, id: &str, body: &Value) -> (u16, Value) {
-        let body = serde_json::to_vec(body).unwrap();
-        self.signal_raw(tenant, id, &body, &body, "application/json")
-    }
-
-    /// Posts `sent`, signed as if the body were `signed`.
-    fn signal_raw(
-        &self,
-        tenant: &str,
-        id: &str,
-        signed: &[u8],
-        sent: &[u8],
-        content_type: &str,
-    ) -> (u16, Value) {
-        let ts = SystemClock.now_ms() / 1000;
-        let sig = sign_standard_webhook(SECRET, id, ts, signed);
-        let ts = ts.to_string();
-        let headers = [
-            ("content-type", content_type),
-            ("webhook-id", id),
-            ("webhook-timestamp", &ts),
-            ("webhook-signature", &sig),
-        ];
-        let (status, body) = self.send(
-            "POST",
-            &format!("/v1/tenants/{tenant}/signals"),
-            &headers,
-            Some(sent),
-        );
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
-    }
-
-    fn token_for(&self, tenant: &str) -> String {
-        let auth = format!("Bearer {ADMIN}");
-        let (status, body) = self.send(
-            "POST",
-            &format!("/v1/tenants/{tenant}/tokens"),
-            &[("authorization", &auth)],
-            Some(b""),
-        );
-        assert_eq!(status, 201, "{body}");
-        serde_json::from_str::<Value>(&body).unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Polls a case until `done(case JSON)` holds (bounded; the loop runs in the background).
-    fn wait_for(&self, case: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, v) = self.get(&format!("/v1/cases/{case}"), ADMIN);
-            if done(&v) || Instant::now() > deadline {
-                return v;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Polls a case until it leaves the open states.
-    fn settled(&self, case: &str) -> Value {
-        self.wait_for(case, |v| {
-            !["waiting", "dialing"].contains(&v["case"]["state"]["state"].as_str().unwrap_or(""))
-        })
-    }
-
-    fn signals_recorded(&self, tenant: &str) -> u64 {
-        self.engine.store().counters(tenant).unwrap().signals
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn missed_call(caller: &str) -> Value {
-    json!({ "kind": "missed-call", "caller": caller, "line": "+15125550200", "context": { "name": "Dana", "message": "no heat upstairs" } })
-}
+use common::server::*;
 
 #[test]
 fn a_signed_signal_runs_through_the_loop_to_a_handoff_and_an_ack() {
@@ -390,15 +147,6 @@ fn bad_input_is_refused_with_a_json_error_naming_the_problem_and_nothing_is_reco
     );
 }
 
-fn twilio_form(params: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) {
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let body = serde_urlencoded::to_string(&owned).unwrap().into_bytes();
-    (owned, body)
-}
-
 #[test]
 fn twilio_status_callbacks_are_verified_and_missed_calls_open_cases() {
     let s = Server::simulated();
@@ -458,20 +206,6 @@ fn twilio_status_callbacks_are_verified_and_missed_calls_open_cases() {
     );
     assert_eq!(status, 401, "{body}");
     assert_eq!(s.signals_recorded(HVAC), 2);
-}
-
-/// A dialer that places calls whose reports arrive later by webhook (like Vapi).
-struct PlacesCalls(Simulator);
-
-impl Connectors for PlacesCalls {
-    fn deliver(&self, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
-        match item.effect {
-            Effect::Dial { .. } => Ok(Delivery::CallPlaced {
-                provider_id: format!("vapi-{}", item.key),
-            }),
-            _ => self.0.deliver(item),
-        }
-    }
 }
 
 #[test]
@@ -724,13 +458,37 @@ type KnownContact = (String, Value, String);
 #[derive(Clone, Default)]
 struct FakeProviders {
     seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+    /// `(path prefix, status, times)`: answer that status instead, so many times.
     failures: Arc<std::sync::Mutex<Vec<(String, u16, u32)>>>,
+    /// `(path prefix, misbehaviour, times)`: hang, drop the connection or answer garbage.
+    misbehave: Arc<std::sync::Mutex<Vec<(String, Misbehave, u32)>>>,
     contacts: Arc<std::sync::Mutex<HashMap<String, String>>>,
     /// Contacts the CRM already knows: phone → (id, properties, last note).
     known: Arc<std::sync::Mutex<HashMap<String, KnownContact>>>,
 }
 
+/// Ways a provider fails other than an error status.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Misbehave {
+    /// Holds the request past the client's timeout, then answers 503.
+    Hang,
+    /// Sends the status line, then drops the connection mid-body.
+    Close,
+    /// Answers 200 with a body that is not the provider's JSON.
+    Garbage,
+}
+
 impl FakeProviders {
+    /// The misbehaviour due for `path`, if any (counted down).
+    fn misbehaviour(&self, path: &str) -> Option<Misbehave> {
+        let mut list = self.misbehave.lock().unwrap();
+        let m = list
+            .iter_mut()
+            .find(|(prefix, _, n)| path.starts_with(prefix.as_str()) && *n > 0)?;
+        m.2 -= 1;
+        Some(m.1)
+    }
+
     fn start(self) -> String {
         use axum::extract::Request;
         use axum::response::IntoResponse;
@@ -754,7 +512,14 @@ impl FakeProviders {
                                 .collect(),
                             body: String::from_utf8_lossy(&body).into_owned(),
                         };
-                        fake.answer(seen).into_response()
+                        match fake.misbehaviour(&seen.path) {
+                            None => fake.answer(seen).into_response(),
+                            Some(how) => {
+                                let path = format!("{how:?} {}", seen.path).to_uppercase();
+                                fake.seen.lock().unwrap().push(Seen { path, ..seen });
+                                misbehave(how).await
+                            }
+                        }
                     }
                 });
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -921,15 +686,41 @@ secret = "{SECRET}"
     )
 }
 
+async fn misbehave(how: Misbehave) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match how {
+        Misbehave::Hang => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "late").into_response()
+        }
+        Misbehave::Close => {
+            let broken = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "provider dropped the connection",
+                ))
+            });
+            axum::response::Response::new(axum::body::Body::from_stream(broken))
+        }
+        Misbehave::Garbage => (
+            axum::http::StatusCode::OK,
+            "<html><body>502 Bad Gateway (from a proxy)</body></html>",
+        )
+            .into_response(),
+    }
+}
+
 fn provider_server(fake: &FakeProviders) -> Server {
+    provider_server_with_timeout(fake, Duration::from_secs(5))
+}
+
+fn provider_server_with_timeout(fake: &FakeProviders, timeout: Duration) -> Server {
     let base = fake.clone().start();
     Server::start_with(
         |engine| {
             let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
             Arc::new(redial::connectors::ProviderConnectors::new(
-                engine,
-                sim,
-                Duration::from_secs(5),
+                engine, sim, timeout,
             ))
         },
         &provider_settings(&base),
@@ -1117,6 +908,75 @@ fn providers_that_answer_429_and_500_still_get_each_side_effect_exactly_once() {
         s.engine.store().outbox_len(),
         0,
         "nothing left undelivered for {case}"
+    );
+}
+
+#[test]
+fn providers_that_hang_drop_the_connection_or_answer_garbage_still_get_each_effect_once() {
+    let fake = FakeProviders::default();
+    fake.misbehave.lock().unwrap().extend([
+        ("/call".to_string(), Misbehave::Garbage, 1),
+        ("/call".to_string(), Misbehave::Close, 1),
+        ("/crm/v3/objects/calls".to_string(), Misbehave::Hang, 1),
+        ("/crm/v3/objects/deals".to_string(), Misbehave::Garbage, 1),
+        ("/hooks".to_string(), Misbehave::Close, 1),
+    ]);
+    let s = provider_server_with_timeout(&fake, Duration::from_millis(800));
+    let (_, body) = s.signal(HVAC, "evt-unreliable", &missed_call("+15125550193"));
+    let case = body["case"].as_str().unwrap().to_string();
+    let call = fake.wait("/call", 1);
+    let meta = call[0].json()["metadata"].clone();
+    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-ended-call",
+        "call": { "id": "c", "metadata": meta },
+        "analysis": { "structuredData": { "reason": "no heat", "timeline": "today", "role": "yes" } } } });
+    let (status, _) = s.send(
+        "POST",
+        &format!("/v1/tenants/{HVAC}/vapi"),
+        &[
+            ("content-type", "application/json"),
+            ("x-vapi-secret", VAPI_SECRET),
+        ],
+        Some(&serde_json::to_vec(&report).unwrap()),
+    );
+    assert_eq!(status, 200);
+    fake.wait("/hooks/handoff", 1);
+    fake.wait("/crm/v3/objects/deals", 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.engine.store().outbox_len() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.engine.store().outbox_len(), 0, "all delivered for {case}");
+
+    // Every misbehaviour happened, and each effect was applied exactly once after it.
+    for (seen, n) in [
+        ("GARBAGE /CALL", 1),
+        ("CLOSE /CALL", 1),
+        ("HANG /CRM/V3/OBJECTS/CALLS", 1),
+        ("GARBAGE /CRM/V3/OBJECTS/DEALS", 1),
+        ("CLOSE /HOOKS", 1),
+        ("/call", 1),
+        ("/crm/v3/objects/calls", 1),
+        ("/crm/v3/objects/deals", 1),
+        ("/hooks/handoff", 1),
+    ] {
+        assert_eq!(fake.requests(seen).len(), n, "{seen}");
+    }
+    // Retries reuse the effect's idempotency key, which is what lets a provider that did
+    // act on a lost answer recognise the repeat.
+    let key = |s: &Seen| s.headers.get("idempotency-key").cloned();
+    let calls: Vec<Option<String>> = fake
+        .requests("GARBAGE /CALL")
+        .iter()
+        .chain(&fake.requests("CLOSE /CALL"))
+        .chain(&fake.requests("/call"))
+        .map(key)
+        .collect();
+    assert!(
+        calls[0].is_some() && calls.iter().all(|k| *k == calls[0]),
+        "{calls:?}"
+    );
+    println!(
+        "misbehaving providers: 5 failures (garbage, dropped connections, a hang past the timeout) absorbed; each effect applied once"
     );
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: example inputs and plugin paths.
 #![allow(dead_code)]
 
+pub mod server;
+
 use redial::runtime::{PluginRuntime, RuntimeConfig};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;

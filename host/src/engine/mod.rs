@@ -6,6 +6,7 @@
 //! journalled, and each step is committed atomically through [`Draft`]. One engine lock
 //! serialises steps, so the store never sees two writers for the same case.
 
+pub mod breaker;
 mod draft;
 mod flows;
 mod tenant;

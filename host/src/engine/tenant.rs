@@ -1,6 +1,7 @@
 //! A loaded tenant: its checked policy and its plugins, resolved once.
 
 use super::EngineError;
+use super::breaker::Breaker;
 use crate::builtin;
 use crate::policy::{LocalClock, PluginRef, Policy};
 use crate::runtime::{Plugin, PluginError, PluginRuntime, Slot};
@@ -15,6 +16,7 @@ pub struct Tenant {
     pub custom_codes: Vec<String>,
     /// The tenant's zone, for plugin moments.
     pub local: LocalClock,
+    breakers: [Breaker; 4],
 }
 
 fn index(slot: Slot) -> usize {
@@ -31,6 +33,7 @@ impl Tenant {
             plugins,
             custom_codes: self.custom_codes.clone(),
             local: self.local,
+            breakers: Default::default(),
         }
     }
 
@@ -55,7 +58,13 @@ impl Tenant {
             local: LocalClock(policy.tz()),
             plugins,
             policy,
+            breakers: Default::default(),
         })
+    }
+
+    /// The circuit breaker of a slot's plugin.
+    pub fn breaker(&self, slot: Slot) -> &Breaker {
+        &self.breakers[index(slot)]
     }
 
     /// The plugin for a slot and its config JSON.

@@ -117,6 +117,19 @@ pub enum PluginError {
         /// The cause.
         cause: String,
     },
+    /// Not called: the plugin failed several calls in a row and is benched for a while,
+    /// so a runaway plugin costs its tenant one decision's default, not 100 ms of CPU.
+    #[error(
+        "plugin {plugin} ({slot}) is suspended after {failures} failures in a row; retried after a cool-down"
+    )]
+    Suspended {
+        /// The plugin.
+        plugin: String,
+        /// The slot.
+        slot: Slot,
+        /// Consecutive failures that tripped it.
+        failures: u32,
+    },
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -143,6 +156,7 @@ impl PluginError {
             PluginError::Refused { .. } => "refused",
             PluginError::InvalidOutput { .. } => "invalid-output",
             PluginError::Instantiate { .. } => "instantiate",
+            PluginError::Suspended { .. } => "suspended",
         }
     }
 }

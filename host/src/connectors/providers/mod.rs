@@ -153,10 +153,12 @@ impl ProviderConnectors {
                 .header("Idempotency-Key", &item.key)
                 .send_json(&body)
         })?;
+        // A 2xx without a call id (a proxy's HTML page, a truncated body) is not a placed
+        // call: fail, and the outbox retries under the same idempotency key.
         let id = resp
             .get("id")
             .and_then(Value::as_str)
-            .unwrap_or_default()
+            .ok_or_else(|| err("vapi", "the answer carries no call id"))?
             .to_string();
         Ok(Delivery::CallPlaced { provider_id: id })
     }

@@ -10,7 +10,7 @@ pub(in crate::engine) fn plan_next(e: &Engine, t: &Tenant, d: &mut Draft) {
         case: view(t, &d.case, d.now),
         config: config.into(),
     };
-    match e.runtime.cadence(plugin, input) {
+    match guarded(e, t, Slot::Cadence, || e.runtime.cadence(plugin, input)) {
         Ok(decision) => {
             d.event(decision_event("cadence", plugin, &decision));
             match decision.value {
@@ -160,7 +160,7 @@ pub(in crate::engine) fn dial(e: &Engine, t: &Tenant, d: &mut Draft) -> Result<(
         case: view(t, &d.case, d.now),
         config: config.into(),
     };
-    let mut script = match e.runtime.script(plugin, input) {
+    let mut script = match guarded(e, t, Slot::Qualify, || e.runtime.script(plugin, input)) {
         Ok(decision) => {
             d.event(decision_event("qualify.script", plugin, &decision));
             decision.value

@@ -81,36 +81,37 @@ pub(in crate::engine) fn ingest(
         history,
         config: config.into(),
     };
-    let (priority, known, first_events, review) = match e.runtime.trigger(plugin, input) {
-        Ok(d) => {
-            let event = decision_event("trigger", plugin, &d);
-            match d.value {
-                TriggerDecision::Ignore(reason) => {
-                    return ignore(format!("trigger: {reason}"), counters);
+    let (priority, known, first_events, review) =
+        match guarded(e, t, Slot::Trigger, || e.runtime.trigger(plugin, input)) {
+            Ok(d) => {
+                let event = decision_event("trigger", plugin, &d);
+                match d.value {
+                    TriggerDecision::Ignore(reason) => {
+                        return ignore(format!("trigger: {reason}"), counters);
+                    }
+                    TriggerDecision::Recover(r) => (r.priority, r.known, vec![event], None),
                 }
-                TriggerDecision::Recover(r) => (r.priority, r.known, vec![event], None),
             }
-        }
-        Err(err) => match policy.on_plugin_failure {
-            FailureDefault::RetryLater => (
-                50,
-                vec![],
-                vec![failed_event(
-                    "trigger",
-                    plugin,
-                    &err,
-                    "recover with default priority",
-                )],
-                None,
-            ),
-            FailureDefault::HumanReview => (
-                50,
-                vec![],
-                vec![failed_event("trigger", plugin, &err, "human review")],
-                Some(err.kind()),
-            ),
-        },
-    };
+            Err(err) => match policy.on_plugin_failure {
+                FailureDefault::RetryLater => (
+                    50,
+                    vec![],
+                    vec![failed_event(
+                        "trigger",
+                        plugin,
+                        &err,
+                        "recover with default priority",
+                    )],
+                    None,
+                ),
+                FailureDefault::HumanReview => (
+                    50,
+                    vec![],
+                    vec![failed_event("trigger", plugin, &err, "human review")],
+                    Some(err.kind()),
+                ),
+            },
+        };
 
     counters.cases += 1;
     let id = format!("{}-{:05}", policy.tenant, counters.cases);

@@ -32,6 +32,29 @@ fn failed_event(slot: &str, plugin: &Plugin, err: &PluginError, fallback: &str) 
     }
 }
 
+/// Calls a tenant's plugin through the slot's circuit breaker: a suspended plugin is not
+/// called and the decision fails at once (the caller applies the safe default).
+fn guarded<T>(
+    e: &Engine,
+    t: &Tenant,
+    slot: Slot,
+    call: impl FnOnce() -> Result<Decision<T>, PluginError>,
+) -> Result<Decision<T>, PluginError> {
+    let now = e.clock.now_ms();
+    let breaker = t.breaker(slot);
+    if let Err(failures) = breaker.admit(now) {
+        let (plugin, _) = t.plugin(slot);
+        return Err(PluginError::Suspended {
+            plugin: plugin.id.to_string(),
+            slot,
+            failures,
+        });
+    }
+    let result = call();
+    breaker.record(result.is_ok(), now);
+    result
+}
+
 /// The case as the plugins see it.
 fn view(t: &Tenant, case: &CaseRecord, now: i64) -> CaseView {
     CaseView {

@@ -112,7 +112,9 @@ pub(in crate::engine) fn qualify_and_route(
         transcript: report.transcript.clone(),
         config: config.into(),
     };
-    let disposition = match e.runtime.evaluate(plugin, input, &t.custom_codes) {
+    let disposition = match guarded(e, t, Slot::Qualify, || {
+        e.runtime.evaluate(plugin, input, &t.custom_codes)
+    }) {
         Ok(decision) => {
             let mut ev = decision_event("qualify.evaluate", plugin, &decision);
             if let Event::Decision { decision: v, .. } = &mut ev {
@@ -175,7 +177,7 @@ pub(in crate::engine) fn qualify_and_route(
         answers: if zero { vec![] } else { report.answers.clone() },
         config: config.into(),
     };
-    match e.runtime.crm(plugin, input) {
+    match guarded(e, t, Slot::Crm, || e.runtime.crm(plugin, input)) {
         Ok(decision) => {
             d.event(decision_event("crm", plugin, &decision));
             let n = decision.value.len() as u32;

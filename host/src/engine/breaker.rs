@@ -1,0 +1,82 @@
+//! A circuit breaker per tenant slot: a plugin that fails several calls in a row (a loop
+//! hitting the deadline, a trap on every input) is not called again until a cool-down has
+//! passed; meanwhile each decision takes the policy's failure default at once. One trial
+//! call after the cool-down closes the breaker again if it succeeds.
+//!
+//! Why: a looping plugin burns its whole deadline (100 ms of CPU) on every call; on a
+//! two-core host a few of those per second would slow every other tenant.
+
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
+/// Failures in a row that suspend a plugin.
+pub const TRIP_AFTER: u32 = 3;
+/// How long a suspended plugin is skipped (engine clock).
+pub const COOL_DOWN_MS: i64 = 30_000;
+
+/// One slot's breaker. Lives in the tenant, so a new plugin (a swap) starts closed.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    failures: AtomicU32,
+    open_until_ms: AtomicI64,
+}
+
+impl Breaker {
+    /// `Err(failures)` while the breaker is open; `Ok` when a call may go ahead.
+    pub fn admit(&self, now_ms: i64) -> Result<(), u32> {
+        let failures = self.failures.load(Ordering::Relaxed);
+        if failures >= TRIP_AFTER && now_ms < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(failures);
+        }
+        Ok(())
+    }
+
+    /// Records a call's outcome; trips (or re-trips, after a failed trial) on failure.
+    pub fn record(&self, ok: bool, now_ms: i64) {
+        if ok {
+            self.failures.store(0, Ordering::Relaxed);
+            return;
+        }
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= TRIP_AFTER {
+            self.open_until_ms
+                .store(now_ms + COOL_DOWN_MS, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trips_after_repeated_failures_and_retries_after_the_cool_down() {
+        let b = Breaker::default();
+        for _ in 0..TRIP_AFTER - 1 {
+            b.record(false, 0);
+            assert!(b.admit(0).is_ok(), "a few failures do not suspend");
+        }
+        b.record(false, 0);
+        assert_eq!(b.admit(1), Err(TRIP_AFTER));
+        assert!(
+            b.admit(COOL_DOWN_MS).is_ok(),
+            "one trial after the cool-down"
+        );
+        b.record(false, COOL_DOWN_MS);
+        assert!(
+            b.admit(COOL_DOWN_MS + 1).is_err(),
+            "a failed trial re-trips"
+        );
+        b.record(true, 2 * COOL_DOWN_MS + 1);
+        assert!(b.admit(2 * COOL_DOWN_MS + 2).is_ok());
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let b = Breaker::default();
+        b.record(false, 0);
+        b.record(false, 0);
+        b.record(true, 0);
+        b.record(false, 0);
+        assert!(b.admit(0).is_ok());
+    }
+}

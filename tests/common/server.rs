@@ -1,0 +1,280 @@
+//! A real `redial serve` on loopback for integration tests: two tenants (HVAC, SaaS) with
+//! webhook secrets, an admin token, and helpers to sign and send requests.
+
+use redial::api::auth::sign_standard_webhook;
+use redial::api::{self, AppState, Metrics};
+use redial::clock::{Clock, SystemClock};
+use redial::connectors::{ConnectorError, Connectors, Delivery, Simulator};
+use redial::engine::Engine;
+use redial::policy::Policy;
+use redial::store::{Effect, OutboxItem, Store};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const TWILIO_TOKEN: &str = "twilio-token-123";
+pub const VAPI_SECRET: &str = "vapi-secret-xyz";
+pub const ADMIN: &str = "admin-token-for-tests";
+pub const HVAC: &str = "lone-star-hvac";
+pub const SAAS: &str = "northwind-software";
+
+pub fn with_webhooks(policy: &str) -> String {
+    format!(
+        "{policy}\n[webhooks]\nsigning_secret = \"{SECRET}\"\ntwilio_auth_token = \"{TWILIO_TOKEN}\"\nvapi_secret = \"{VAPI_SECRET}\"\n"
+    )
+}
+
+pub struct Server {
+    pub base: String,
+    pub engine: Arc<Engine>,
+    pub agent: ureq::Agent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(connectors: Arc<dyn Connectors>) -> Server {
+        Server::start_with(|_| connectors, "")
+    }
+
+    /// A server whose connectors are built from its engine, with `extra` TOML appended to
+    /// the HVAC tenant's policy (provider settings).
+    pub fn start_with(
+        connectors: impl FnOnce(Arc<Engine>) -> Arc<dyn Connectors>,
+        extra: &str,
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let engine = Arc::new(
+            Engine::new(store, Arc::new(super::runtime()), Arc::new(SystemClock))
+                .with_uploads(dir.path().join("plugins")),
+        );
+        let connectors = connectors(engine.clone());
+        let policies = dir.path().join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        for (tenant, file) in [
+            (HVAC, "lone-star-hvac.toml"),
+            (SAAS, "northwind-software.toml"),
+        ] {
+            let mut text = with_webhooks(&super::policy_text(file));
+            if tenant == HVAC {
+                text.push_str(extra);
+            }
+            std::fs::write(policies.join(format!("{tenant}.toml")), &text).unwrap();
+            engine
+                .load_tenant(Policy::parse(&text, file).unwrap())
+                .unwrap();
+        }
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let state_engine = engine.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let state = AppState {
+                    engine: state_engine,
+                    admin_token_hash: Some(redial::api::auth::token_hash(ADMIN)),
+                    public_url: format!("http://{addr}"),
+                    policies_dir: Some(policies),
+                    metrics: Arc::new(Metrics::default()),
+                    wake: Arc::default(),
+                };
+                addr_tx.send(addr).unwrap();
+                api::serve(listener, state, connectors, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Server {
+            base: format!("http://{addr}"),
+            engine,
+            agent,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    pub fn simulated() -> Server {
+        let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
+        Server::start(Arc::new(sim))
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let resp = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            ("DELETE", _) => {
+                let mut r = self.agent.delete(&url);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            (m, body) => {
+                let mut r = if m == "PUT" {
+                    self.agent.put(&url)
+                } else {
+                    self.agent.post(&url)
+                };
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.send(body.unwrap_or_default())
+            }
+        };
+        match resp {
+            Ok(mut resp) => (
+                resp.status().as_u16(),
+                resp.body_mut().read_to_string().unwrap_or_default(),
+            ),
+            // The server may answer (413) and close before a huge body is fully sent.
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, body) = self.send("GET", path, &[("authorization", &auth)], None);
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    pub fn signal(&self, tenant: &str, id: &str, body: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(body).unwrap();
+        self.signal_raw(tenant, id, &body, &body, "application/json")
+    }
+
+    /// Posts `sent`, signed as if the body were `signed`.
+    pub fn signal_raw(
+        &self,
+        tenant: &str,
+        id: &str,
+        signed: &[u8],
+        sent: &[u8],
+        content_type: &str,
+    ) -> (u16, Value) {
+        let ts = SystemClock.now_ms() / 1000;
+        let sig = sign_standard_webhook(SECRET, id, ts, signed);
+        let ts = ts.to_string();
+        let headers = [
+            ("content-type", content_type),
+            ("webhook-id", id),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &sig),
+        ];
+        let (status, body) = self.send(
+            "POST",
+            &format!("/v1/tenants/{tenant}/signals"),
+            &headers,
+            Some(sent),
+        );
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    pub fn token_for(&self, tenant: &str) -> String {
+        let auth = format!("Bearer {ADMIN}");
+        let (status, body) = self.send(
+            "POST",
+            &format!("/v1/tenants/{tenant}/tokens"),
+            &[("authorization", &auth)],
+            Some(b""),
+        );
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Polls a case until `done(case JSON)` holds (bounded; the loop runs in the background).
+    pub fn wait_for(&self, case: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, v) = self.get(&format!("/v1/cases/{case}"), ADMIN);
+            if done(&v) || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls a case until it leaves the open states.
+    pub fn settled(&self, case: &str) -> Value {
+        self.wait_for(case, |v| {
+            !["waiting", "dialing"].contains(&v["case"]["state"]["state"].as_str().unwrap_or(""))
+        })
+    }
+
+    pub fn signals_recorded(&self, tenant: &str) -> u64 {
+        self.engine.store().counters(tenant).unwrap().signals
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn missed_call(caller: &str) -> Value {
+    json!({ "kind": "missed-call", "caller": caller, "line": "+15125550200", "context": { "name": "Dana", "message": "no heat upstairs" } })
+}
+
+/// A Twilio form body and its params (for signing).
+pub fn twilio_form(params: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let body = serde_urlencoded::to_string(&owned).unwrap().into_bytes();
+    (owned, body)
+}
+
+/// A dialer that places calls whose reports arrive later by webhook (like Vapi).
+pub struct PlacesCalls(pub Simulator);
+
+impl Connectors for PlacesCalls {
+    fn deliver(&self, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+        match item.effect {
+            Effect::Dial { .. } => Ok(Delivery::CallPlaced {
+                provider_id: format!("vapi-{}", item.key),
+            }),
+            _ => self.0.deliver(item),
+        }
+    }
+}
