@@ -3,8 +3,10 @@
 //! The engine owns the loop and the guarantees no plugin can break (calling window,
 //! do-not-call and opt-out, attempt and question caps, mandatory CRM fields and reason
 //! codes, retention). Plugins only decide; every decision, override and side effect is
-//! journalled, and each step is committed atomically through [`Draft`]. One engine lock
-//! serialises steps, so the store never sees two writers for the same case.
+//! journalled, and each step is committed atomically through [`Draft`]. A lock per tenant
+//! serialises that tenant's steps, so the store never sees two writers for the same case
+//! or counter, while tenants run side by side: one tenant's slow plugin holds up no one
+//! else.
 
 pub mod breaker;
 mod draft;
@@ -101,7 +103,7 @@ pub struct Engine {
     runtime: Arc<PluginRuntime>,
     clock: Arc<dyn Clock>,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
-    lock: Mutex<()>,
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     uploads: Option<PathBuf>,
     delivery_lanes: usize,
 }
@@ -114,7 +116,7 @@ impl Engine {
             runtime,
             clock,
             tenants: RwLock::default(),
-            lock: Mutex::new(()),
+            locks: Mutex::default(),
             uploads: None,
             delivery_lanes: 1,
         }
@@ -295,18 +297,35 @@ impl Engine {
         let _span =
             tracing::info_span!("signal", tenant = %tenant.policy.tenant, caller = %signal.caller)
                 .entered();
-        self.durably(|| flows::ingest(self, &tenant, signal))
+        self.durably(&tenant.policy.tenant, || {
+            flows::ingest(self, &tenant, signal)
+        })
     }
 
-    /// Runs one step under the engine lock, then makes it durable outside the lock, so
+    /// Runs one step under its tenant's lock, then makes it durable outside the lock, so
     /// concurrent requests' fsyncs overlap instead of queueing behind the lock.
-    fn durably<T>(&self, step: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    fn durably<T>(
+        &self,
+        tenant: &str,
+        step: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
         let result = {
-            let _serial = self.lock.lock().unwrap();
+            let lock = self.tenant_lock(tenant);
+            let _serial = lock.lock().unwrap();
             step()?
         };
         self.store.flush()?;
         Ok(result)
+    }
+
+    /// The lock that serialises one tenant's steps.
+    fn tenant_lock(&self, tenant: &str) -> Arc<Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap()
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
     }
 
     /// Fires every timer due now; returns how many fired.
@@ -314,7 +333,8 @@ impl Engine {
         let now = self.clock.now_ms();
         let due = self.store.due_timers(now)?;
         for (case_id, timer) in &due {
-            let _serial = self.lock.lock().unwrap();
+            let lock = self.tenant_lock(tenant_of_case(case_id));
+            let _serial = lock.lock().unwrap();
             let _span = tracing::info_span!("timer", case = %case_id, kind = ?timer.kind).entered();
             flows::fire_timer(self, case_id, *timer)?;
         }
@@ -361,7 +381,8 @@ impl Engine {
             let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
             match connectors.deliver(&item) {
                 Ok(delivery) => {
-                    let _serial = self.lock.lock().unwrap();
+                    let lock = self.tenant_lock(&item.tenant);
+                    let _serial = lock.lock().unwrap();
                     flows::delivered(self, id, &item, delivery)?;
                     delivered += 1;
                 }
@@ -387,7 +408,9 @@ impl Engine {
         attempt: u32,
         report: CallReport,
     ) -> Result<(), EngineError> {
-        self.durably(|| flows::call_ended(self, case_id, attempt, report, None))
+        self.durably(tenant_of_case(case_id), || {
+            flows::call_ended(self, case_id, attempt, report, None)
+        })
     }
 
     /// A caller replied by SMS: a stop word opts them out; anything else joins their case.
@@ -399,12 +422,16 @@ impl Engine {
         event_id: &str,
     ) -> Result<SmsReply, EngineError> {
         let tenant = self.tenant(tenant)?;
-        self.durably(|| flows::sms_reply(self, &tenant, caller, text, event_id))
+        self.durably(&tenant.policy.tenant, || {
+            flows::sms_reply(self, &tenant, caller, text, event_id)
+        })
     }
 
     /// The owner acknowledged a handoff: the SLA timer stops.
     pub fn acknowledge(&self, case_id: &str) -> Result<bool, EngineError> {
-        self.durably(|| flows::acknowledge(self, case_id))
+        self.durably(tenant_of_case(case_id), || {
+            flows::acknowledge(self, case_id)
+        })
     }
 
     /// Whether anything is left to do: timers pending or effects undelivered.
@@ -427,4 +454,11 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     case_id.hash(&mut h);
     (h.finish() % lanes as u64) as usize
+}
+
+/// The tenant a case belongs to: case ids are `<tenant>-<number>`.
+fn tenant_of_case(case_id: &str) -> &str {
+    case_id
+        .rsplit_once('-')
+        .map_or(case_id, |(tenant, _)| tenant)
 }

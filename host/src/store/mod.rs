@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,19 @@ pub struct Store {
     /// Every case of a caller, oldest first: `tenant\0caller\0<opened_ms BE><case id>` →
     /// case id. Lets a signal find the caller's history without scanning the tenant.
     by_caller: Tree,
+    group: Arc<GroupFlush>,
+}
+
+/// Group commit: one fsync covers every step committed before it began, and callers that
+/// arrive while one is running wait for it (or the next) instead of each starting their
+/// own. Under load many requests share one fsync.
+#[derive(Debug, Default)]
+struct GroupFlush {
+    /// Steps committed so far (counted after their transaction applied).
+    committed: AtomicU64,
+    /// `(steps known durable, a flush is running)`.
+    state: Mutex<(u64, bool)>,
+    done: Condvar,
 }
 
 fn pair(a: &str, b: &str) -> Vec<u8> {
@@ -139,6 +154,7 @@ impl Store {
             tokens: tree("tokens")?,
             plugin_versions: tree("plugin_versions")?,
             by_caller: tree("by_caller")?,
+            group: Arc::default(),
             db,
         };
         store.index_callers()?;
@@ -161,8 +177,29 @@ impl Store {
     /// Makes every committed step durable (one fsync covers all steps committed so far,
     /// which is how concurrent requests share the cost: group commit).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        let g = &self.group;
+        let target = g.committed.load(Ordering::SeqCst);
+        let mut state = g.state.lock().unwrap();
+        loop {
+            if state.0 >= target {
+                return Ok(());
+            }
+            if state.1 {
+                state = g.done.wait(state).unwrap();
+                continue;
+            }
+            state.1 = true;
+            let covers = g.committed.load(Ordering::SeqCst);
+            drop(state);
+            let result = self.db.flush();
+            state = g.state.lock().unwrap();
+            state.1 = false;
+            if result.is_ok() {
+                state.0 = state.0.max(covers);
+            }
+            g.done.notify_all();
+            result?;
+        }
     }
 
     /// Writes a step atomically. It is crash-consistent at once (all or nothing) and
@@ -231,7 +268,10 @@ impl Store {
             },
         );
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.group.committed.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
             Err(TransactionError::Storage(e)) => Err(e.into()),
             Err(TransactionError::Abort(())) => unreachable!("steps never abort"),
         }
