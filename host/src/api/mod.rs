@@ -18,7 +18,7 @@ pub use error::ApiError;
 pub use health::Metrics;
 
 use crate::connectors::Connectors;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{DeliveryLanes, Engine, EngineError};
 use crate::watch::PolicyWatcher;
 use axum::Router;
 use axum::routing::{get, post};
@@ -139,6 +139,10 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Outbox deliveries in flight at once: enough to overlap provider round trips on two
+/// cores without a thread per item.
+pub const DELIVERY_LANES: usize = 8;
+
 /// Serves the API on `listener` and runs the delivery/timer loop until `shutdown`
 /// resolves; then stops accepting, lets in-flight requests finish and the loop complete
 /// its step.
@@ -149,6 +153,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
+    let lanes = DeliveryLanes::start(state.engine.clone(), connectors, DELIVERY_LANES);
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
         let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);
@@ -157,10 +162,7 @@ pub async fn serve(
             .spawn(move || {
                 let mut last_watch = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
-                    if let Err(err) = engine
-                        .fire_due_timers()
-                        .and_then(|_| engine.deliver_outbox(connectors.as_ref()))
-                    {
+                    if let Err(err) = engine.fire_due_timers().and_then(|_| lanes.dispatch()) {
                         tracing::error!(cause = %err, "loop step failed; retrying");
                     }
                     if let Some(w) = watcher.as_mut()
@@ -171,6 +173,7 @@ pub async fn serve(
                     }
                     wake.wait(Duration::from_millis(20));
                 }
+                lanes.shutdown();
             })?
     };
     let wake = state.wake.clone();

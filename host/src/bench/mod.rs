@@ -62,6 +62,9 @@ pub struct ServeReport {
     pub request: Latency,
     /// Request sent → dial request at the fake Vapi.
     pub signal_to_dial: Latency,
+    /// Dial requests that reached the fake Vapi per second during the load window: when
+    /// this keeps up with `signals_per_sec`, the rate is sustained end to end.
+    pub dials_per_sec: f64,
     /// Requests that did not get a 2xx.
     pub failed: u64,
     /// Floor: the same load against an endpoint that does nothing.
@@ -213,8 +216,7 @@ impl BenchServer {
                 runtime,
                 Arc::new(SystemClock),
             )
-            .with_uploads(dir.join("plugins"))
-            .with_delivery_lanes(crate::engine::SERVER_DELIVERY_LANES),
+            .with_uploads(dir.join("plugins")),
         );
         engine.load_tenant(policy)?;
         let simulator = Simulator::new(Arc::new(SystemClock), HashMap::new(), None)?;
@@ -314,9 +316,17 @@ pub fn serve(
     let started = Instant::now();
     let (ok, failed, lat, sent) = load(&server.signals_url(), clients, duration, true);
     let elapsed = started.elapsed();
+    let dialed_in_window = server
+        .dials
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|at| at.duration_since(started) <= elapsed)
+        .count();
     server.await_dials(&sent);
     Ok(ServeReport {
         signals_per_sec: ok as f64 / elapsed.as_secs_f64(),
+        dials_per_sec: dialed_in_window as f64 / elapsed.as_secs_f64(),
         request: Latency::of(lat),
         signal_to_dial: server.signal_to_dial(&sent),
         failed,

@@ -108,6 +108,15 @@ fn load(clients: usize, seconds: f64, ingest: bool) -> Result<()> {
         ms(r.request.p99)
     );
     println!(
+        "dials reaching the fake Vapi during the load: {:.0} /s ({})",
+        r.dials_per_sec,
+        if r.dials_per_sec >= 0.95 * r.signals_per_sec {
+            "keeping up: the rate is sustained end to end"
+        } else {
+            "falling behind: accepted faster than dialed, so the dial latency below includes a backlog"
+        }
+    );
+    println!(
         "signal-to-dial (request sent → Vapi request received): p50 {}, p99 {} over {} calls; p99 is {:.1}× the floor's p99",
         ms(r.signal_to_dial.p50),
         ms(r.signal_to_dial.p99),

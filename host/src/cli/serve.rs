@@ -32,9 +32,6 @@ pub struct ServeArgs {
     /// Base URL providers reach this server at (Twilio signs it); default http://<addr>.
     #[arg(long)]
     public_url: Option<String>,
-    /// Outbox deliveries in flight at once (one case's effects always go out in order).
-    #[arg(long, default_value_t = crate::engine::SERVER_DELIVERY_LANES)]
-    delivery_lanes: usize,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -48,9 +45,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     })?);
     let clock = Arc::new(SystemClock);
     let engine = Arc::new(
-        Engine::new(store, runtime, clock.clone())
-            .with_uploads(args.store.join("plugins"))
-            .with_delivery_lanes(args.delivery_lanes),
+        Engine::new(store, runtime, clock.clone()).with_uploads(args.store.join("plugins")),
     );
     let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
     for policy in Policy::load_dir(&policies)? {

@@ -9,10 +9,12 @@
 //! else.
 
 pub mod breaker;
+mod delivery;
 mod draft;
 mod flows;
 mod tenant;
 
+pub use delivery::DeliveryLanes;
 pub use tenant::Tenant;
 
 use crate::clock::Clock;
@@ -93,10 +95,6 @@ pub enum SmsReply {
     Duplicate,
 }
 
-/// Delivery lanes `redial serve` uses by default: enough to overlap provider round trips
-/// on two cores without a thread per item.
-pub const SERVER_DELIVERY_LANES: usize = 8;
-
 /// The loop engine. Share behind an `Arc`.
 pub struct Engine {
     store: Store,
@@ -105,7 +103,6 @@ pub struct Engine {
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     uploads: Option<PathBuf>,
-    delivery_lanes: usize,
 }
 
 impl Engine {
@@ -118,7 +115,6 @@ impl Engine {
             tenants: RwLock::default(),
             locks: Mutex::default(),
             uploads: None,
-            delivery_lanes: 1,
         }
     }
 
@@ -341,64 +337,40 @@ impl Engine {
         Ok(due.len())
     }
 
-    /// Delivers every outbox item once through `connectors`; failures stay queued for the
-    /// next round. Returns how many were delivered.
-    ///
-    /// Items are spread over the engine's delivery lanes by case: one case's effects go out
-    /// in order, while a slow provider call for one case does not hold up the others.
+    /// Delivers every outbox item once through `connectors`, in order, on this thread;
+    /// failures stay queued for the next round. Returns how many were delivered. (The
+    /// server delivers through [`DeliveryLanes`] instead.)
     pub fn deliver_outbox(&self, connectors: &dyn Connectors) -> Result<usize, EngineError> {
         // Nothing leaves the host before the step that caused it is durable.
         self.store.flush()?;
-        let items = self.store.outbox()?;
-        let lanes = self.delivery_lanes.min(items.len());
-        if lanes <= 1 {
-            return self.deliver_lane(connectors, items);
-        }
-        let mut shards: Vec<Vec<(u64, OutboxItem)>> = (0..lanes).map(|_| Vec::new()).collect();
-        for (id, item) in items {
-            let lane = lane_of(&item.case_id, lanes);
-            shards[lane].push((id, item));
-        }
-        std::thread::scope(|scope| {
-            let running: Vec<_> = shards
-                .into_iter()
-                .map(|shard| scope.spawn(move || self.deliver_lane(connectors, shard)))
-                .collect();
-            running
-                .into_iter()
-                .map(|lane| lane.join().expect("delivery lane panicked"))
-                .sum()
-        })
-    }
-
-    fn deliver_lane(
-        &self,
-        connectors: &dyn Connectors,
-        items: Vec<(u64, OutboxItem)>,
-    ) -> Result<usize, EngineError> {
         let mut delivered = 0;
-        for (id, item) in items {
-            let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
-            match connectors.deliver(&item) {
-                Ok(delivery) => {
-                    let lock = self.tenant_lock(&item.tenant);
-                    let _serial = lock.lock().unwrap();
-                    flows::delivered(self, id, &item, delivery)?;
-                    delivered += 1;
-                }
-                Err(err) => {
-                    tracing::warn!(key = %item.key, cause = %err, "delivery failed; will retry")
-                }
-            }
+        for (id, item) in self.store.outbox()? {
+            delivered += usize::from(self.deliver_one(connectors, id, &item)?);
         }
         Ok(delivered)
     }
 
-    /// Delivers over `lanes` parallel lanes (default 1, which keeps a simulated run's
-    /// order, and so its round-robin handoffs, reproducible).
-    pub fn with_delivery_lanes(mut self, lanes: usize) -> Self {
-        self.delivery_lanes = lanes.max(1);
-        self
+    /// Delivers one outbox item and records it; `false` when the connector failed (the item
+    /// stays queued).
+    fn deliver_one(
+        &self,
+        connectors: &dyn Connectors,
+        id: u64,
+        item: &OutboxItem,
+    ) -> Result<bool, EngineError> {
+        let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
+        match connectors.deliver(item) {
+            Ok(delivery) => {
+                let lock = self.tenant_lock(&item.tenant);
+                let _serial = lock.lock().unwrap();
+                flows::delivered(self, id, item, delivery)?;
+                Ok(true)
+            }
+            Err(err) => {
+                tracing::warn!(key = %item.key, cause = %err, "delivery failed; will retry");
+                Ok(false)
+            }
+        }
     }
 
     /// A call placed earlier has ended (a provider webhook).
@@ -446,14 +418,6 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownCase(case_id.into()))?;
         Ok(Draft::new(case, self.clock.now_ms()))
     }
-}
-
-/// The delivery lane of a case: stable, so a case's effects always share one lane.
-fn lane_of(case_id: &str, lanes: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    case_id.hash(&mut h);
-    (h.finish() % lanes as u64) as usize
 }
 
 /// The tenant a case belongs to: case ids are `<tenant>-<number>`.

@@ -374,16 +374,29 @@ impl Store {
 
     /// Undelivered side effects, oldest first: `(outbox id, item)`.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
-        self.outbox
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((
-                    u64::from_be_bytes(k.as_ref().try_into().unwrap()),
-                    decode("outbox item", &v)?,
-                ))
-            })
-            .collect()
+        self.outbox_where(|_| true)
+    }
+
+    /// Undelivered side effects whose id passes `keep`, oldest first (the others are not
+    /// even decoded).
+    pub fn outbox_where(
+        &self,
+        keep: impl Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let id = u64::from_be_bytes(k.as_ref().try_into().unwrap());
+            if keep(id) {
+                out.push((id, decode("outbox item", &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether an outbox item is still undelivered.
+    pub fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.outbox.contains_key(id.to_be_bytes())?)
     }
 
     /// Number of undelivered side effects.

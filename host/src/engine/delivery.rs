@@ -1,0 +1,122 @@
+//! Outbox delivery for the server: long-lived lane threads, one case per lane.
+//!
+//! `dispatch` hands every durable, not-yet-claimed outbox item to the lane its case hashes
+//! to and returns at once, so the loop thread is never stuck behind a slow provider and a
+//! new dial goes out as soon as its step is on disk. A case's effects share a lane, so they
+//! leave in order; other cases overlap. An item is claimed while in flight, so it is never
+//! handed out twice; when delivery fails the claim is dropped and the next round retries
+//! it (under the same idempotency key).
+
+use super::{Engine, EngineError};
+use crate::connectors::Connectors;
+use crate::store::OutboxItem;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// The lanes and what is in flight on them.
+pub struct DeliveryLanes {
+    engine: Arc<Engine>,
+    lanes: Vec<Sender<(u64, OutboxItem)>>,
+    claimed: Arc<Mutex<HashSet<u64>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DeliveryLanes {
+    /// Starts `lanes` delivery threads (at least one).
+    pub fn start(engine: Arc<Engine>, connectors: Arc<dyn Connectors>, lanes: usize) -> Self {
+        let claimed: Arc<Mutex<HashSet<u64>>> = Arc::default();
+        let (mut senders, mut threads) = (Vec::new(), Vec::new());
+        for n in 0..lanes.max(1) {
+            let (tx, rx) = channel::<(u64, OutboxItem)>();
+            let (engine, connectors, claimed) =
+                (engine.clone(), connectors.clone(), claimed.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("redial-lane-{n}"))
+                .spawn(move || {
+                    for (id, item) in rx {
+                        if let Err(err) = engine.deliver_one(connectors.as_ref(), id, &item) {
+                            tracing::error!(key = %item.key, cause = %err, "recording a delivery failed; will retry");
+                        }
+                        claimed.lock().unwrap().remove(&id);
+                    }
+                })
+                .expect("spawn a delivery lane");
+            senders.push(tx);
+            threads.push(thread);
+        }
+        DeliveryLanes {
+            engine,
+            lanes: senders,
+            claimed,
+            threads,
+        }
+    }
+
+    /// Makes every committed step durable, then hands each unclaimed outbox item to its
+    /// lane. Returns how many were handed out.
+    pub fn dispatch(&self) -> Result<usize, EngineError> {
+        // Nothing leaves the host before the step that caused it is durable.
+        self.engine.store.flush()?;
+        let claimed = self.claimed.clone();
+        let fresh = self
+            .engine
+            .store
+            .outbox_where(|id| !claimed.lock().unwrap().contains(&id))?;
+        let mut handed = 0;
+        for (id, item) in fresh {
+            if !self.claimed.lock().unwrap().insert(id) {
+                continue;
+            }
+            // A lane may have delivered it since the read: its claim is released only after
+            // the delivery was recorded, so checking again after claiming is enough.
+            if !self.engine.store.in_outbox(id)? {
+                self.claimed.lock().unwrap().remove(&id);
+                continue;
+            }
+            let lane = lane_of(&item.case_id, self.lanes.len());
+            if self.lanes[lane].send((id, item)).is_err() {
+                self.claimed.lock().unwrap().remove(&id);
+                continue;
+            }
+            handed += 1;
+        }
+        Ok(handed)
+    }
+
+    /// Items in flight right now.
+    pub fn in_flight(&self) -> usize {
+        self.claimed.lock().unwrap().len()
+    }
+
+    /// Lets the lanes finish what they were handed, then stops them.
+    pub fn shutdown(self) {
+        drop(self.lanes);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The lane of a case: stable, so a case's effects always share one lane.
+fn lane_of(case_id: &str, lanes: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    case_id.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_always_maps_to_the_same_lane() {
+        for case in ["acme-00001", "acme-00002", "b-1"] {
+            let lane = lane_of(case, 8);
+            assert!(lane < 8);
+            assert_eq!(lane_of(case, 8), lane);
+        }
+    }
+}
