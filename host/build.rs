@@ -18,7 +18,13 @@ fn main() {
     let root = manifest_dir
         .parent()
         .expect("host/ lives in the workspace root");
-    for watched in ["plugins", "wit", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
