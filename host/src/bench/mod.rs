@@ -92,29 +92,29 @@ fn spawn_server(app: axum::Router) -> SocketAddr {
 type LoadResult = (u64, u64, Vec<Duration>, HashMap<String, Instant>);
 
 /// Posts signals from `clients` threads for `duration`.
-fn load(url: &str, clients: usize, duration: Duration, signed: bool) -> LoadResult {
+fn load(urls: &[String], clients: usize, duration: Duration, signed: bool) -> LoadResult {
     let stop = Arc::new(AtomicBool::new(false));
-    let running = start_load(url, clients, signed, stop.clone(), 0);
+    let running = start_load(urls, clients, signed, stop.clone(), 0);
     std::thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
     running.join().unwrap()
 }
 
-/// Posts signed signals (callers numbered from `first`) from `clients` threads until
-/// `stop` is set.
+/// Posts signed signals (callers numbered from `first`, spread over `urls` in turn) from
+/// `clients` threads until `stop` is set.
 fn start_load(
-    url: &str,
+    urls: &[String],
     clients: usize,
     signed: bool,
     stop: Arc<AtomicBool>,
     first: u64,
 ) -> std::thread::JoinHandle<LoadResult> {
     let seq = Arc::new(AtomicU64::new(first));
-    let url = url.to_string();
+    let urls = urls.to_vec();
     std::thread::spawn(move || {
         let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let (url, seq, stop) = (url.to_string(), seq.clone(), stop.clone());
+            let (urls, seq, stop) = (urls.clone(), seq.clone(), stop.clone());
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -132,7 +132,8 @@ fn start_load(
                     let ts = chrono::Utc::now().timestamp();
                     let sig = sign_standard_webhook(SECRET, &id, ts, body.as_bytes());
                     let started = Instant::now();
-                    let mut req = agent.post(&url).header("content-type", "application/json");
+                    let url = &urls[(n % urls.len() as u64) as usize];
+                    let mut req = agent.post(url).header("content-type", "application/json");
                     if signed {
                         req = req
                             .header("webhook-id", &id)
@@ -175,6 +176,7 @@ fn start_load(
 struct BenchServer {
     addr: SocketAddr,
     tenant: String,
+    tenants: Vec<String>,
     engine: Arc<Engine>,
     dials: Arc<Mutex<HashMap<String, Instant>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -182,7 +184,9 @@ struct BenchServer {
 }
 
 impl BenchServer {
-    fn start(dir: &Path, policy_text: &str) -> anyhow::Result<BenchServer> {
+    /// Starts the server with `tenants` copies of the policy (ids suffixed `-<n>` when more
+    /// than one), each with its own lock, counters and cases.
+    fn start(dir: &Path, policy_text: &str, tenants: usize) -> anyhow::Result<BenchServer> {
         let dials: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let seen = dials.clone();
         let vapi = spawn_server(axum::Router::new().route(
@@ -218,7 +222,20 @@ impl BenchServer {
             )
             .with_uploads(dir.join("plugins")),
         );
-        engine.load_tenant(policy)?;
+        let mut ids = vec![tenant.clone()];
+        if tenants > 1 {
+            ids = (0..tenants).map(|i| format!("{tenant}-{i}")).collect();
+            for id in &ids {
+                let copy = text.replacen(
+                    &format!("tenant = \"{tenant}\""),
+                    &format!("tenant = \"{id}\""),
+                    1,
+                );
+                engine.load_tenant(Policy::parse(&copy, "bench policy")?)?;
+            }
+        } else {
+            engine.load_tenant(policy)?;
+        }
         let simulator = Simulator::new(Arc::new(SystemClock), HashMap::new(), None)?;
         let connectors = Arc::new(ProviderConnectors::new(
             engine.clone(),
@@ -250,7 +267,8 @@ impl BenchServer {
         });
         Ok(BenchServer {
             addr: addr_rx.recv()?,
-            tenant,
+            tenant: ids[0].clone(),
+            tenants: ids,
             engine,
             dials,
             stop: Some(stop_tx),
@@ -260,6 +278,14 @@ impl BenchServer {
 
     fn signals_url(&self) -> String {
         format!("http://{}/v1/tenants/{}/signals", self.addr, self.tenant)
+    }
+
+    /// The signals endpoint of every tenant.
+    fn signals_urls(&self) -> Vec<String> {
+        self.tenants
+            .iter()
+            .map(|t| format!("http://{}/v1/tenants/{t}/signals", self.addr))
+            .collect()
     }
 
     /// Waits (up to a minute) until every case in `sent` has been dialed.
@@ -295,10 +321,12 @@ impl Drop for BenchServer {
 const ADMIN: &str = "bench";
 
 /// Runs the load benchmark in `dir` (a fresh store is made there): `clients` closed-loop
-/// clients for `duration`, then the same load on a bare endpoint as the floor.
+/// clients for `duration` spread over `tenants` tenants, after the same load on a bare
+/// endpoint as the floor.
 pub fn serve(
     dir: &Path,
     policy_text: &str,
+    tenants: usize,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<ServeReport> {
@@ -306,15 +334,15 @@ pub fn serve(
     let floor_addr =
         spawn_server(axum::Router::new().route("/noop", axum::routing::post(|| async { "{}" })));
     let (floor_ok, _, floor_lat, _) = load(
-        &format!("http://{floor_addr}/noop"),
+        &[format!("http://{floor_addr}/noop")],
         clients,
         duration,
         false,
     );
 
-    let server = BenchServer::start(dir, policy_text)?;
+    let server = BenchServer::start(dir, policy_text, tenants)?;
     let started = Instant::now();
-    let (ok, failed, lat, sent) = load(&server.signals_url(), clients, duration, true);
+    let (ok, failed, lat, sent) = load(&server.signals_urls(), clients, duration, true);
     let elapsed = started.elapsed();
     let dialed_in_window = server
         .dials
@@ -380,9 +408,9 @@ pub fn swap(
     clients: usize,
     rounds: usize,
 ) -> anyhow::Result<(Vec<SwapReport>, u64, u64)> {
-    let server = BenchServer::start(dir, policy_text)?;
+    let server = BenchServer::start(dir, policy_text, 1)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let running = start_load(&server.signals_url(), clients, true, stop.clone(), 0);
+    let running = start_load(&server.signals_urls(), clients, true, stop.clone(), 0);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -28,6 +28,9 @@ pub enum BenchCommand {
         /// Concurrent closed-loop clients.
         #[arg(long, default_value_t = 64)]
         clients: usize,
+        /// Tenants the signals are spread over (each has its own lock and counters).
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
     },
     /// Plugin upload → first decision by the new plugin, small and ~1 MB components, while
     /// load runs; counts failed requests.
@@ -68,8 +71,12 @@ fn hvac_policy() -> Result<String> {
 /// Runs a benchmark and prints its figures.
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::SignalToDial { seconds, clients } => load(clients, seconds, false),
-        BenchCommand::Ingest { seconds, clients } => load(clients, seconds, true),
+        BenchCommand::SignalToDial { seconds, clients } => load(clients, 1, seconds, false),
+        BenchCommand::Ingest {
+            seconds,
+            clients,
+            tenants,
+        } => load(clients, tenants, seconds, true),
         BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
         BenchCommand::Tenants { count, child } => match child {
             Some(dir) => {
@@ -81,15 +88,16 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     }
 }
 
-fn load(clients: usize, seconds: f64, ingest: bool) -> Result<()> {
+fn load(clients: usize, tenants: usize, seconds: f64, ingest: bool) -> Result<()> {
     let dir = scratch_dir()?;
     println!(
-        "redial bench {}: {clients} clients, {seconds} s, loopback, store flushed before every answer",
+        "redial bench {}: {clients} clients, {tenants} tenant(s), {seconds} s, loopback, store flushed before every answer",
         if ingest { "ingest" } else { "signal-to-dial" }
     );
     let r = bench::serve(
         &dir,
         &hvac_policy()?,
+        tenants,
         clients,
         Duration::from_secs_f64(seconds),
     )?;
