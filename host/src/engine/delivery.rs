@@ -86,11 +86,6 @@ impl DeliveryLanes {
         Ok(handed)
     }
 
-    /// Items in flight right now.
-    pub fn in_flight(&self) -> usize {
-        self.claimed.lock().unwrap().len()
-    }
-
     /// Lets the lanes finish what they were handed, then stops them.
     pub fn shutdown(self) {
         drop(self.lanes);

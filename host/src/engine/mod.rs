@@ -239,10 +239,7 @@ impl Engine {
     ) -> Result<Vec<PluginVersion>, EngineError> {
         let id = &tenant.policy.tenant;
         self.store.set_plugin_versions(id, slot.name(), &versions)?;
-        self.tenants
-            .write()
-            .unwrap()
-            .insert(id.clone(), Arc::new(tenant.with_plugin(slot, plugin)));
+        self.use_plugin(id, plugin)?;
         Ok(versions)
     }
 

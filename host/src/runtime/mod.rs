@@ -104,7 +104,7 @@ impl PluginRuntime {
             .max_memory_size(limits.memory_bytes)
             .linear_memory_keep_resident(limits.keep_resident_bytes)
             .table_keep_resident(64 << 10)
-            .pagemap_scan(Enabled::No);
+            .pagemap_scan(Enabled::Auto);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
