@@ -871,25 +871,7 @@ fn providers_that_answer_429_and_500_still_get_each_side_effect_exactly_once() {
         ("/hooks".to_string(), 503, 1),
     ]);
     let s = provider_server(&fake);
-    let (_, body) = s.signal(HVAC, "evt-flaky", &missed_call("+15125550191"));
-    let case = body["case"].as_str().unwrap().to_string();
-    let call = fake.wait("/call", 1);
-    let meta = call[0].json()["metadata"].clone();
-    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-ended-call",
-        "call": { "id": "c", "metadata": meta },
-        "analysis": { "structuredData": { "reason": "no heat", "timeline": "today", "role": "yes" } } } });
-    let (status, _) = s.send(
-        "POST",
-        &format!("/v1/tenants/{HVAC}/vapi"),
-        &[
-            ("content-type", "application/json"),
-            ("x-vapi-secret", VAPI_SECRET),
-        ],
-        Some(&serde_json::to_vec(&report).unwrap()),
-    );
-    assert_eq!(status, 200);
-    fake.wait("/hooks/handoff", 1);
-    fake.wait("/crm/v3/objects/deals", 1);
+    let case = qualified_call_to_handoff(&s, &fake, "evt-flaky", "+15125550191");
     assert_eq!(fake.requests("/call").len(), 1, "one placed call");
     assert_eq!(fake.requests("FAILED /call").len(), 2);
     assert_eq!(
@@ -899,16 +881,7 @@ fn providers_that_answer_429_and_500_still_get_each_side_effect_exactly_once() {
     );
     assert_eq!(fake.requests("FAILED /crm/v3/objects/calls").len(), 3);
     assert_eq!(fake.requests("/hooks/handoff").len(), 1);
-    // The loop records each delivery just after the provider answers: wait for that.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while s.engine.store().outbox_len() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(
-        s.engine.store().outbox_len(),
-        0,
-        "nothing left undelivered for {case}"
-    );
+    assert_eq!(drained_outbox(&s), 0, "nothing left undelivered for {case}");
 }
 
 #[test]
@@ -922,30 +895,8 @@ fn providers_that_hang_drop_the_connection_or_answer_garbage_still_get_each_effe
         ("/hooks".to_string(), Misbehave::Close, 1),
     ]);
     let s = provider_server_with_timeout(&fake, Duration::from_millis(800));
-    let (_, body) = s.signal(HVAC, "evt-unreliable", &missed_call("+15125550193"));
-    let case = body["case"].as_str().unwrap().to_string();
-    let call = fake.wait("/call", 1);
-    let meta = call[0].json()["metadata"].clone();
-    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-ended-call",
-        "call": { "id": "c", "metadata": meta },
-        "analysis": { "structuredData": { "reason": "no heat", "timeline": "today", "role": "yes" } } } });
-    let (status, _) = s.send(
-        "POST",
-        &format!("/v1/tenants/{HVAC}/vapi"),
-        &[
-            ("content-type", "application/json"),
-            ("x-vapi-secret", VAPI_SECRET),
-        ],
-        Some(&serde_json::to_vec(&report).unwrap()),
-    );
-    assert_eq!(status, 200);
-    fake.wait("/hooks/handoff", 1);
-    fake.wait("/crm/v3/objects/deals", 1);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while s.engine.store().outbox_len() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(s.engine.store().outbox_len(), 0, "all delivered for {case}");
+    let case = qualified_call_to_handoff(&s, &fake, "evt-unreliable", "+15125550193");
+    assert_eq!(drained_outbox(&s), 0, "all delivered for {case}");
 
     // Every misbehaviour happened, and each effect was applied exactly once after it.
     for (seen, n) in [
@@ -978,6 +929,46 @@ fn providers_that_hang_drop_the_connection_or_answer_garbage_still_get_each_effe
     println!(
         "misbehaving providers: 5 failures (garbage, dropped connections, a hang past the timeout) absorbed; each effect applied once"
     );
+}
+
+/// A missed call from `caller` through the provider fakes: the call is placed, Vapi reports
+/// a qualified lead, and the handoff notice and the deal have arrived. Returns the case.
+fn qualified_call_to_handoff(
+    s: &Server,
+    fake: &FakeProviders,
+    event: &str,
+    caller: &str,
+) -> String {
+    let (_, body) = s.signal(HVAC, event, &missed_call(caller));
+    let case = body["case"].as_str().unwrap().to_string();
+    let call = fake.wait("/call", 1);
+    let meta = call[0].json()["metadata"].clone();
+    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-ended-call",
+        "call": { "id": "c", "metadata": meta },
+        "analysis": { "structuredData": { "reason": "no heat", "timeline": "today", "role": "yes" } } } });
+    let (status, _) = s.send(
+        "POST",
+        &format!("/v1/tenants/{HVAC}/vapi"),
+        &[
+            ("content-type", "application/json"),
+            ("x-vapi-secret", VAPI_SECRET),
+        ],
+        Some(&serde_json::to_vec(&report).unwrap()),
+    );
+    assert_eq!(status, 200);
+    fake.wait("/hooks/handoff", 1);
+    fake.wait("/crm/v3/objects/deals", 1);
+    case
+}
+
+/// Waits (bounded) until the loop has recorded every delivery, which happens just after
+/// each provider answers; returns what is left in the outbox.
+fn drained_outbox(s: &Server) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.engine.store().outbox_len() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.engine.store().outbox_len()
 }
 
 fn trigger_hash(s: &Server, case: &str) -> String {

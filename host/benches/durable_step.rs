@@ -11,39 +11,19 @@
 
 mod common;
 
-use common::{config, example, percentiles, runtime, us};
+use common::{Inputs, Reference, inputs, percentiles, runtime, us, wasm_plugins};
 use redial::clock::ManualClock;
 use redial::engine::{Engine, SignalIn};
 use redial::policy::Policy;
-use redial::runtime::{NativePolicy, PluginRuntime, Slot};
+use redial::runtime::{NativePolicy, PluginRuntime};
 use redial::store::Store;
 use redial_sdk::*;
 use std::hint::black_box;
 use std::sync::Arc;
 
-/// The four plugins of a chain: sandboxed or native.
-struct Chain {
-    trigger: Arc<redial::runtime::Plugin>,
-    cadence: Arc<redial::runtime::Plugin>,
-    qualify: Arc<redial::runtime::Plugin>,
-    crm: Arc<redial::runtime::Plugin>,
-}
-
-fn wasm_chain(rt: &PluginRuntime) -> Chain {
-    let load = |name: &str, slot| {
-        rt.load_file(&redial::builtin::path(name), Some(slot))
-            .unwrap()
-    };
-    Chain {
-        trigger: load("standard-trigger", Slot::Trigger),
-        cadence: load("standard-cadence", Slot::Cadence),
-        qualify: load("bant-qualify", Slot::Qualify),
-        crm: load("hubspot-crm", Slot::Crm),
-    }
-}
-
-fn native_chain(rt: &PluginRuntime) -> Chain {
-    Chain {
+/// The same policies compiled into the host.
+fn native_chain(rt: &PluginRuntime) -> Reference {
+    Reference {
         trigger: rt.native(
             "standard-trigger",
             NativePolicy::trigger::<standard_trigger::StandardTrigger>(),
@@ -64,25 +44,22 @@ fn native_chain(rt: &PluginRuntime) -> Chain {
 }
 
 fn decision_chain(rt: &'static PluginRuntime) {
-    let mut t: TriggerInput = example("trigger.json");
-    t.config = config("standard-trigger");
-    let mut c: CadenceInput = example("cadence.json");
-    c.config = config("standard-cadence");
-    let mut s: ScriptInput = example("qualify-script.json");
-    s.config = config("bant-qualify");
-    let mut e: EvaluateInput = example("qualify-evaluate.json");
-    e.config = config("bant-qualify");
-    let mut m: CrmInput = example("crm.json");
-    m.config = config("hubspot-crm");
-    let codes = vec!["emergency-repair".to_string()];
-    let run = |chain: &Chain| {
+    let Inputs {
+        trigger: t,
+        cadence: c,
+        script: s,
+        evaluate: e,
+        crm: m,
+        codes,
+    } = inputs();
+    let run = |chain: &Reference| {
         black_box(rt.trigger(&chain.trigger, t.clone()).unwrap());
         black_box(rt.cadence(&chain.cadence, c.clone()).unwrap());
         black_box(rt.script(&chain.qualify, s.clone()).unwrap());
         black_box(rt.evaluate(&chain.qualify, e.clone(), &codes).unwrap());
         black_box(rt.crm(&chain.crm, m.clone()).unwrap());
     };
-    let (wasm, native) = (wasm_chain(rt), native_chain(rt));
+    let (wasm, native) = (wasm_plugins(rt), native_chain(rt));
     let (w50, w99) = percentiles(3000, || run(&wasm));
     let (n50, n99) = percentiles(3000, || run(&native));
     println!(

@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::{config, example, runtime};
+use common::{Inputs, Reference, inputs, runtime, wasm_plugins};
 use criterion::{BenchmarkId, Criterion, criterion_group};
-use redial::builtin;
-use redial::runtime::{PluginRuntime, Slot};
+use redial::runtime::PluginRuntime;
 use redial_sdk::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -23,23 +22,20 @@ struct Case {
 }
 
 fn cases(rt: &'static PluginRuntime) -> Vec<Case> {
-    let load = |name: &str, slot| rt.load_file(&builtin::path(name), Some(slot)).unwrap();
-    let trigger = load("standard-trigger", Slot::Trigger);
-    let cadence = load("standard-cadence", Slot::Cadence);
-    let qualify = load("bant-qualify", Slot::Qualify);
-    let crm = load("hubspot-crm", Slot::Crm);
-
-    let mut t: TriggerInput = example("trigger.json");
-    t.config = config("standard-trigger");
-    let mut c: CadenceInput = example("cadence.json");
-    c.config = config("standard-cadence");
-    let mut s: ScriptInput = example("qualify-script.json");
-    s.config = config("bant-qualify");
-    let mut e: EvaluateInput = example("qualify-evaluate.json");
-    e.config = config("bant-qualify");
-    let mut m: CrmInput = example("crm.json");
-    m.config = config("hubspot-crm");
-    let codes = vec!["emergency-repair".to_string()];
+    let Reference {
+        trigger,
+        cadence,
+        qualify,
+        crm,
+    } = wasm_plugins(rt);
+    let Inputs {
+        trigger: t,
+        cadence: c,
+        script: s,
+        evaluate: e,
+        crm: m,
+        codes,
+    } = inputs();
 
     let (t2, c2, s2, e2, m2) = (t.clone(), c.clone(), s.clone(), e.clone(), m.clone());
     let q2 = qualify.clone();

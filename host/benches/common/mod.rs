@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use redial::builtin;
-use redial::runtime::{PluginRuntime, RuntimeConfig};
+use redial::runtime::{Plugin, PluginRuntime, RuntimeConfig, Slot};
+use redial_sdk::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// An example input from `plugins/examples`.
@@ -21,6 +23,58 @@ pub fn config(plugin: &str) -> String {
         .join(format!("../plugins/examples/{plugin}.toml"));
     let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     serde_json::to_string(&table).unwrap()
+}
+
+/// One example input per entry point, each with its reference plugin's example config.
+pub struct Inputs {
+    pub trigger: TriggerInput,
+    pub cadence: CadenceInput,
+    pub script: ScriptInput,
+    pub evaluate: EvaluateInput,
+    pub crm: CrmInput,
+    /// The custom reason codes `evaluate` may return.
+    pub codes: Vec<String>,
+}
+
+/// The example inputs of `plugins/examples`.
+pub fn inputs() -> Inputs {
+    let mut trigger: TriggerInput = example("trigger.json");
+    trigger.config = config("standard-trigger");
+    let mut cadence: CadenceInput = example("cadence.json");
+    cadence.config = config("standard-cadence");
+    let mut script: ScriptInput = example("qualify-script.json");
+    script.config = config("bant-qualify");
+    let mut evaluate: EvaluateInput = example("qualify-evaluate.json");
+    evaluate.config = config("bant-qualify");
+    let mut crm: CrmInput = example("crm.json");
+    crm.config = config("hubspot-crm");
+    Inputs {
+        trigger,
+        cadence,
+        script,
+        evaluate,
+        crm,
+        codes: vec!["emergency-repair".to_string()],
+    }
+}
+
+/// The four reference plugins, one per slot (sandboxed or native).
+pub struct Reference {
+    pub trigger: Arc<Plugin>,
+    pub cadence: Arc<Plugin>,
+    pub qualify: Arc<Plugin>,
+    pub crm: Arc<Plugin>,
+}
+
+/// The reference plugins as wasm components.
+pub fn wasm_plugins(rt: &PluginRuntime) -> Reference {
+    let load = |name: &str, slot| rt.load_file(&builtin::path(name), Some(slot)).unwrap();
+    Reference {
+        trigger: load("standard-trigger", Slot::Trigger),
+        cadence: load("standard-cadence", Slot::Cadence),
+        qualify: load("bant-qualify", Slot::Qualify),
+        crm: load("hubspot-crm", Slot::Crm),
+    }
 }
 
 /// A runtime with the compiled-artifact cache on (as `redial serve` runs it).

@@ -100,7 +100,36 @@ fn load(urls: &[String], clients: usize, duration: Duration, signed: bool) -> Lo
     running.join().unwrap()
 }
 
-/// Posts signed signals (callers numbered from `first`, spread over `urls` in turn) from
+/// Posts a missed-call signal from `caller` with event id `id`, signed with the bench
+/// secret when `signed`; returns the response (any status).
+fn send_signal(
+    agent: &ureq::Agent,
+    url: &str,
+    id: &str,
+    caller: &str,
+    signed: bool,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let body = format!(r#"{{"kind":"missed-call","caller":"{caller}","line":"+15125550200"}}"#);
+    let mut req = agent.post(url).header("content-type", "application/json");
+    if signed {
+        let ts = chrono::Utc::now().timestamp();
+        let sig = sign_standard_webhook(SECRET, id, ts, body.as_bytes());
+        req = req
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", &sig);
+    }
+    req.send(body.as_bytes())
+}
+
+/// The case id in a signal's answer.
+fn case_of(resp: &mut ureq::http::Response<ureq::Body>) -> Option<String> {
+    let text = resp.body_mut().read_to_string().ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["case"].as_str().map(str::to_string)
+}
+
+/// Posts signals (callers numbered from `first`, spread over `urls` in turn) from
 /// `clients` threads until `stop` is set.
 fn start_load(
     urls: &[String],
@@ -112,62 +141,45 @@ fn start_load(
     let seq = Arc::new(AtomicU64::new(first));
     let urls = urls.to_vec();
     std::thread::spawn(move || {
-        let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let (urls, seq, stop) = (urls.clone(), seq.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let (mut ok, mut failed, mut lat, mut sent) =
-                    (0u64, 0u64, Vec::new(), HashMap::new());
-                while !stop.load(Ordering::Relaxed) {
-                    let n = seq.fetch_add(1, Ordering::Relaxed);
-                    let body = format!(
-                        r#"{{"kind":"missed-call","caller":"+1512{:07}","line":"+15125550200"}}"#,
-                        n % 10_000_000
-                    );
-                    let id = format!("bench-{n}");
-                    let ts = chrono::Utc::now().timestamp();
-                    let sig = sign_standard_webhook(SECRET, &id, ts, body.as_bytes());
-                    let started = Instant::now();
-                    let url = &urls[(n % urls.len() as u64) as usize];
-                    let mut req = agent.post(url).header("content-type", "application/json");
-                    if signed {
-                        req = req
-                            .header("webhook-id", &id)
-                            .header("webhook-timestamp", ts.to_string())
-                            .header("webhook-signature", &sig);
-                    }
-                    match req.send(body.as_bytes()) {
-                        Ok(mut resp) if resp.status().is_success() => {
-                            lat.push(started.elapsed());
-                            ok += 1;
-                            let text = resp.body_mut().read_to_string().unwrap_or_default();
-                            if let Some(case) = serde_json::from_str::<serde_json::Value>(&text)
-                                .ok()
-                                .and_then(|v| v["case"].as_str().map(str::to_string))
-                            {
-                                sent.insert(case, started);
-                            }
+        let client = move |urls: Vec<String>, seq: Arc<AtomicU64>, stop: Arc<AtomicBool>| {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut out: LoadResult = (0, 0, Vec::new(), HashMap::new());
+            while !stop.load(Ordering::Relaxed) {
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                let url = &urls[(n % urls.len() as u64) as usize];
+                let caller = format!("+1512{:07}", n % 10_000_000);
+                let started = Instant::now();
+                match send_signal(&agent, url, &format!("bench-{n}"), &caller, signed) {
+                    Ok(mut resp) if resp.status().is_success() => {
+                        out.2.push(started.elapsed());
+                        out.0 += 1;
+                        if let Some(case) = case_of(&mut resp) {
+                            out.3.insert(case, started);
                         }
-                        _ => failed += 1,
                     }
+                    _ => out.1 += 1,
                 }
-                (ok, failed, lat, sent)
+            }
+            out
+        };
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let (urls, seq, stop) = (urls.clone(), seq.clone(), stop.clone());
+                std::thread::spawn(move || client(urls, seq, stop))
             })
-        })
-        .collect::<Vec<_>>();
-        let (mut ok, mut failed, mut lat, mut sent) = (0, 0, Vec::new(), HashMap::new());
+            .collect();
+        let mut total: LoadResult = (0, 0, Vec::new(), HashMap::new());
         for h in handles {
-            let (o, f, l, s) = h.join().unwrap();
-            ok += o;
-            failed += f;
-            lat.extend(l);
-            sent.extend(s);
+            let (ok, failed, lat, sent) = h.join().unwrap();
+            total.0 += ok;
+            total.1 += failed;
+            total.2.extend(lat);
+            total.3.extend(sent);
         }
-        (ok, failed, lat, sent)
+        total
     })
 }
 
@@ -475,24 +487,7 @@ pub fn swap(
 
 /// Posts one signed signal; returns the case it opened.
 fn post_signal(agent: &ureq::Agent, url: &str, n: u64) -> anyhow::Result<String> {
-    let body = format!(
-        r#"{{"kind":"missed-call","caller":"+1737{:07}","line":"+15125550200"}}"#,
-        n % 10_000_000
-    );
-    let id = format!("probe-{n}");
-    let ts = chrono::Utc::now().timestamp();
-    let sig = sign_standard_webhook(SECRET, &id, ts, body.as_bytes());
-    let mut resp = agent
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", &sig)
-        .send(body.as_bytes())?;
-    let text = resp.body_mut().read_to_string()?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    v["case"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("no case opened: {text}"))
+    let caller = format!("+1737{:07}", n % 10_000_000);
+    let mut resp = send_signal(agent, url, &format!("probe-{n}"), &caller, true)?;
+    case_of(&mut resp).ok_or_else(|| anyhow::anyhow!("no case opened (HTTP {})", resp.status()))
 }

@@ -60,11 +60,12 @@ impl DeliveryLanes {
     pub fn dispatch(&self) -> Result<usize, EngineError> {
         // Nothing leaves the host before the step that caused it is durable.
         self.engine.store.flush()?;
-        let claimed = self.claimed.clone();
-        let fresh = self
-            .engine
-            .store
-            .outbox_where(|id| !claimed.lock().unwrap().contains(&id))?;
+        let fresh = {
+            let claimed = self.claimed.lock().unwrap();
+            self.engine
+                .store
+                .outbox_where(|id| !claimed.contains(&id))?
+        };
         let mut handed = 0;
         for (id, item) in fresh {
             if !self.claimed.lock().unwrap().insert(id) {

@@ -313,12 +313,11 @@ impl Engine {
 
     /// The lock that serialises one tenant's steps.
     fn tenant_lock(&self, tenant: &str) -> Arc<Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap()
-            .entry(tenant.to_string())
-            .or_default()
-            .clone()
+        let mut locks = self.locks.lock().unwrap();
+        match locks.get(tenant) {
+            Some(lock) => lock.clone(),
+            None => locks.entry(tenant.to_string()).or_default().clone(),
+        }
     }
 
     /// Fires every timer due now; returns how many fired.
