@@ -5,7 +5,7 @@ mod common;
 
 use common::{config, input, runtime};
 use redial::builtin;
-use redial::runtime::{PluginError, PluginRuntime, RuntimeConfig, Slot};
+use redial::runtime::{PluginError, PluginRuntime, RuntimeConfig, Slot, Tier};
 use redial_sdk::*;
 use std::sync::Arc;
 
@@ -346,4 +346,113 @@ fn a_runaway_plugin_does_not_stop_other_calls_running_beside_it() {
         .count();
     assert_eq!(good_calls, 200);
     assert_eq!(bad_calls.join().unwrap(), 3);
+}
+
+/// A runtime without the shared artifact cache, so every component is new to it.
+fn uncached_runtime() -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig::default()).unwrap()
+}
+
+fn load_quick(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime::Plugin> {
+    let bytes = std::fs::read(builtin::path(name)).unwrap();
+    let plugin = rt.load_quick(name, &bytes, Some(slot)).unwrap();
+    assert_eq!(plugin.tier, Tier::Quick, "{name} was never compiled before");
+    plugin
+}
+
+#[test]
+fn quick_code_decides_exactly_as_optimised_code() {
+    let rt = uncached_runtime();
+    let (quick, optimised) = (
+        load_quick(&rt, "standard-trigger", Slot::Trigger),
+        load(&rt, "standard-trigger", Slot::Trigger),
+    );
+    assert_eq!(optimised.tier, Tier::Optimised);
+    assert_eq!(quick.id, optimised.id, "one plugin identity on either tier");
+    for caller in ["+14155550123", "+14155550999"] {
+        let mut i: TriggerInput = input("trigger.json");
+        i.signal.caller = caller.into();
+        i.config = config("standard-trigger");
+        assert_eq!(
+            rt.trigger(&quick, i.clone()).unwrap().value,
+            rt.trigger(&optimised, i).unwrap().value
+        );
+    }
+    let (quick, optimised) = (
+        load_quick(&rt, "standard-cadence", Slot::Cadence),
+        load(&rt, "standard-cadence", Slot::Cadence),
+    );
+    let mut i = cadence_input("c1");
+    i.config = config("standard-cadence");
+    assert_eq!(
+        rt.cadence(&quick, i.clone()).unwrap().value,
+        rt.cadence(&optimised, i).unwrap().value
+    );
+    let (quick, optimised) = (
+        load_quick(&rt, "bant-qualify", Slot::Qualify),
+        load(&rt, "bant-qualify", Slot::Qualify),
+    );
+    let script: ScriptInput = input("qualify-script.json");
+    assert_eq!(
+        rt.script(&quick, script.clone()).unwrap().value,
+        rt.script(&optimised, script).unwrap().value
+    );
+    let evaluate: EvaluateInput = input("qualify-evaluate.json");
+    assert_eq!(
+        rt.evaluate(&quick, evaluate.clone(), &[]).unwrap().value,
+        rt.evaluate(&optimised, evaluate, &[]).unwrap().value
+    );
+    let (quick, optimised) = (
+        load_quick(&rt, "hubspot-crm", Slot::Crm),
+        load(&rt, "hubspot-crm", Slot::Crm),
+    );
+    let crm: CrmInput = input("crm.json");
+    assert_eq!(
+        rt.crm(&quick, crm.clone()).unwrap().value,
+        rt.crm(&optimised, crm).unwrap().value
+    );
+}
+
+#[test]
+fn quick_code_is_bounded_like_optimised_code() {
+    let rt = uncached_runtime();
+    let looping = load_quick(&rt, "test-loop-forever", Slot::Trigger);
+    let err = rt.trigger(&looping, input("trigger.json")).unwrap_err();
+    assert!(matches!(err, PluginError::Deadline { .. }), "{err}");
+    let bomb = load_quick(&rt, "test-alloc-bomb", Slot::Crm);
+    let err = rt.crm(&bomb, input("crm.json")).unwrap_err();
+    assert!(matches!(err, PluginError::Memory { .. }), "{err}");
+    let trap = load_quick(&rt, "test-trap", Slot::Cadence);
+    let err = rt.cadence(&trap, cadence_input("recurse")).unwrap_err();
+    assert!(matches!(err, PluginError::Stack { .. }), "{err}");
+    let err = rt.cadence(&trap, cadence_input("case-78")).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Trap { stderr, .. } if stderr.contains("deliberate failure on case case-78")),
+        "{err}"
+    );
+    let good = load_quick(&rt, "standard-trigger", Slot::Trigger);
+    assert!(rt.trigger(&good, input("trigger.json")).is_ok());
+}
+
+#[test]
+fn a_component_compiled_before_skips_the_quick_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RuntimeConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let bytes = std::fs::read(builtin::path("standard-cadence")).unwrap();
+    let first = PluginRuntime::new(cfg.clone()).unwrap();
+    let optimised = first.load("cadence", &bytes, None).unwrap();
+    let again = first.load_quick("cadence", &bytes, None).unwrap();
+    assert!(Arc::ptr_eq(&optimised, &again), "compiled in memory");
+    drop(first);
+    let restarted = PluginRuntime::new(cfg).unwrap();
+    let cached = restarted.load_quick("cadence", &bytes, None).unwrap();
+    assert_eq!(cached.tier, Tier::Optimised);
+    assert!(cached.from_cache, "compiled in the artifact cache");
+    let err = restarted
+        .load_quick("junk", b"\0asm not really", None)
+        .unwrap_err();
+    assert!(matches!(err, PluginError::Compile { .. }), "{err}");
 }

@@ -984,6 +984,23 @@ fn trigger_hash(s: &Server, case: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Uploads a trigger plugin for the HVAC tenant as the admin.
+fn upload_trigger(s: &Server, component: &[u8]) -> (u16, Value) {
+    let (status, body) = s.send(
+        "PUT",
+        &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/wasm"),
+        ],
+        Some(component),
+    );
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
 #[test]
 fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
     let s = Arc::new(Server::simulated());
@@ -1015,15 +1032,7 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
     let bad = b"\0asm\x0d\0\x01\0garbage".to_vec();
     for round in 0..4 {
         let started = Instant::now();
-        let (status, body) = s.send(
-            "PUT",
-            &format!("/v1/tenants/{HVAC}/plugins/trigger"),
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/wasm"),
-            ],
-            Some(&eager),
-        );
+        let (status, body) = upload_trigger(&s, &eager);
         assert_eq!(status, 200, "{body}");
         let (_, next) = s.signal(
             HVAC,
@@ -1037,15 +1046,7 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
             "the first request after the swap uses the new plugin"
         );
 
-        let (status, body) = s.send(
-            "PUT",
-            &format!("/v1/tenants/{HVAC}/plugins/trigger"),
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/wasm"),
-            ],
-            Some(&bad),
-        );
+        let (status, body) = upload_trigger(&s, &bad);
         assert_eq!(status, 422, "a bad component is refused: {body}");
 
         let (status, body) = s.send(
@@ -1092,6 +1093,47 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
         swap_times[swap_times.len() / 2],
         swap_times.last().unwrap()
     );
+}
+
+#[test]
+fn a_new_component_goes_live_on_quick_code_then_moves_to_optimised_code() {
+    let s = Server::simulated();
+    // A custom section makes bytes no runtime has compiled, in memory or on disk.
+    let base = std::fs::read(redial::builtin::path("test-eager-trigger")).unwrap();
+    let unique = format!("tiers-{}", std::process::id());
+    let fresh = redial::bench::with_custom_section(&base, &unique, 64);
+    let hash = redial::runtime::content_hash(&fresh);
+    let (status, body) = upload_trigger(&s, &fresh);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tier"], "quick", "{body}");
+    let (_, first) = s.signal(HVAC, "tier-1", &missed_call("+15127200001"));
+    assert_eq!(trigger_hash(&s, first["case"].as_str().unwrap()), hash);
+
+    let waited = Instant::now();
+    loop {
+        let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+        let live = &listing["slots"]["trigger"]["live"];
+        assert_eq!(live["sha256"], hash.as_str(), "the upload stays live");
+        if live["tier"] == "optimised" {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "still on quick code after a minute: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, after) = s.signal(HVAC, "tier-2", &missed_call("+15127200002"));
+    assert_eq!(
+        trigger_hash(&s, after["case"].as_str().unwrap()),
+        hash,
+        "the same plugin, now on optimised code"
+    );
+
+    // The optimised compile is cached: uploading the same bytes again skips the quick tier.
+    let (status, body) = upload_trigger(&s, &fresh);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tier"], "optimised", "{body}");
 }
 
 #[test]

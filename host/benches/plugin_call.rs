@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Inputs, Reference, inputs, runtime, wasm_plugins};
+use common::{Inputs, Reference, inputs, quick_plugins, runtime, uncached_runtime, wasm_plugins};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use redial::runtime::PluginRuntime;
 use redial_sdk::*;
@@ -21,13 +21,13 @@ struct Case {
     native: Box<dyn Fn()>,
 }
 
-fn cases(rt: &'static PluginRuntime) -> Vec<Case> {
+fn cases(rt: &'static PluginRuntime, plugins: Reference) -> Vec<Case> {
     let Reference {
         trigger,
         cadence,
         qualify,
         crm,
-    } = wasm_plugins(rt);
+    } = plugins;
     let Inputs {
         trigger: t,
         cadence: c,
@@ -85,7 +85,7 @@ fn cases(rt: &'static PluginRuntime) -> Vec<Case> {
 
 fn bench_calls(c: &mut Criterion) {
     let rt = runtime();
-    for case in cases(rt) {
+    for case in cases(rt, wasm_plugins(rt)) {
         let mut group = c.benchmark_group(case.name);
         group.bench_function(BenchmarkId::new("wasm", "fresh-instance"), |b| {
             b.iter(|| (case.wasm)())
@@ -112,23 +112,35 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
 }
 
 /// The figures in one table: medians and p99 over the same number of calls each, and the
-/// ratio of wasm to native, all measured in this run.
+/// ratio of wasm to native, all measured in this run; and the same call on quick (Winch)
+/// code, which serves an upload until its optimised code is ready.
 fn summary() {
     let rt = runtime();
+    let quick_rt = uncached_runtime();
     const N: usize = 3000;
     println!("\nplugin-call summary ({N} calls each, same run)");
     println!(
-        "{:<32} {:>12} {:>12} {:>14} {:>12} {:>10}",
-        "decision", "wasm p50", "wasm p99", "instantiate", "native p50", "ratio"
+        "{:<32} {:>12} {:>12} {:>14} {:>12} {:>10} {:>12} {:>12}",
+        "decision",
+        "wasm p50",
+        "wasm p99",
+        "instantiate",
+        "native p50",
+        "ratio",
+        "quick p50",
+        "quick/wasm"
     );
-    for case in cases(rt) {
+    let quick = cases(quick_rt, quick_plugins(quick_rt));
+    for (case, quick) in cases(rt, wasm_plugins(rt)).into_iter().zip(quick) {
         for _ in 0..200 {
             (case.wasm)();
             (case.native)();
+            (quick.wasm)();
         }
         let mut wasm = Vec::with_capacity(N);
         let mut inst = Vec::with_capacity(N);
         let mut native = Vec::with_capacity(N);
+        let mut on_quick = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
             inst.push((case.wasm)());
@@ -136,17 +148,22 @@ fn summary() {
             let t = Instant::now();
             (case.native)();
             native.push(t.elapsed());
+            let t = Instant::now();
+            (quick.wasm)();
+            on_quick.push(t.elapsed());
         }
         let p99 = percentile(&mut wasm, 0.99);
-        let (w, i, n) = (median(wasm), median(inst), median(native));
+        let (w, i, n, q) = (median(wasm), median(inst), median(native), median(on_quick));
         println!(
-            "{:<32} {:>10.1}µs {:>10.1}µs {:>12.1}µs {:>10.2}µs {:>9.0}x",
+            "{:<32} {:>10.1}µs {:>10.1}µs {:>12.1}µs {:>10.2}µs {:>9.0}x {:>10.1}µs {:>11.2}x",
             case.name,
             w.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
             i.as_secs_f64() * 1e6,
             n.as_secs_f64() * 1e6,
-            w.as_secs_f64() / n.as_secs_f64().max(1e-9)
+            w.as_secs_f64() / n.as_secs_f64().max(1e-9),
+            q.as_secs_f64() * 1e6,
+            q.as_secs_f64() / w.as_secs_f64().max(1e-9)
         );
     }
 }

@@ -77,6 +77,23 @@ pub fn wasm_plugins(rt: &PluginRuntime) -> Reference {
     }
 }
 
+/// The reference plugins on quick (Winch) code, as an upload runs until its optimised code
+/// is ready. `rt` must not have compiled them before (see [`uncached_runtime`]).
+pub fn quick_plugins(rt: &PluginRuntime) -> Reference {
+    let load = |name: &str, slot| {
+        let bytes = std::fs::read(builtin::path(name)).unwrap();
+        let plugin = rt.load_quick(name, &bytes, Some(slot)).unwrap();
+        assert_eq!(plugin.tier, redial::runtime::Tier::Quick);
+        plugin
+    };
+    Reference {
+        trigger: load("standard-trigger", Slot::Trigger),
+        cadence: load("standard-cadence", Slot::Cadence),
+        qualify: load("bant-qualify", Slot::Qualify),
+        crm: load("hubspot-crm", Slot::Crm),
+    }
+}
+
 /// A runtime with the compiled-artifact cache on (as `redial serve` runs it).
 pub fn runtime() -> &'static PluginRuntime {
     let cache = PathBuf::from(builtin::PLUGIN_DIR).join("../bench-compiled");
@@ -86,6 +103,13 @@ pub fn runtime() -> &'static PluginRuntime {
             ..RuntimeConfig::default()
         })
         .unwrap(),
+    ))
+}
+
+/// A runtime with no artifact cache: every component is new to it.
+pub fn uncached_runtime() -> &'static PluginRuntime {
+    Box::leak(Box::new(
+        PluginRuntime::new(RuntimeConfig::default()).unwrap(),
     ))
 }
 

@@ -23,7 +23,7 @@ fn listing(state: &AppState, tenant: &str) -> Result<Value, ApiError> {
         let versions = state.engine.store().plugin_versions(tenant, slot.name())?;
         slots.insert(
             slot.name().into(),
-            json!({ "live": { "sha256": plugin.id.hash, "name": plugin.id.name, "wit": plugin.version }, "uploads": versions }),
+            json!({ "live": { "sha256": plugin.id.hash, "name": plugin.id.name, "wit": plugin.version, "tier": plugin.tier }, "uploads": versions }),
         );
     }
     Ok(Value::Object(slots))
@@ -43,7 +43,8 @@ pub async fn list(
 
 /// `PUT /v1/tenants/{tenant}/plugins/{slot}`: upload a component (`application/wasm`).
 /// It is validated and compiled first; only then does the slot switch, atomically. A
-/// refused component leaves the live one serving.
+/// refused component leaves the live one serving. A new component goes live on quick code
+/// (`"tier": "quick"`) and moves to optimised code in the background.
 pub async fn upload(
     State(state): State<AppState>,
     Path((tenant, slot)): Path<(String, String)>,
@@ -62,11 +63,13 @@ pub async fn upload(
     state.engine.tenant(&tenant)?;
     let engine = state.engine.clone();
     let t = tenant.clone();
-    let versions = blocking(move || engine.upload_plugin(&t, slot, &body)).await?;
+    let (versions, tier) = blocking(move || engine.upload_plugin(&t, slot, &body)).await?;
     let live = versions.last().map(|v| v.sha256.clone());
     Ok((
         StatusCode::OK,
-        Json(json!({ "tenant": tenant, "slot": slot.name(), "live": live, "versions": versions })),
+        Json(
+            json!({ "tenant": tenant, "slot": slot.name(), "live": live, "tier": tier, "versions": versions }),
+        ),
     ))
 }
 

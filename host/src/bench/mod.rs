@@ -384,6 +384,9 @@ pub struct SwapReport {
     pub to_live: Latency,
     /// The upload request alone (validate, compile, swap).
     pub upload: Latency,
+    /// Upload → the optimising compile of the new plugin live (what swap-to-live was before
+    /// uploads went live on quick code).
+    pub to_optimised: Latency,
 }
 
 /// `component` with a custom section appended: a distinct, valid component (new hash, so
@@ -435,7 +438,7 @@ pub fn swap(
     let mut reports = Vec::new();
     let mut probe = 0u64;
     for pad in [16usize, 1 << 20] {
-        let (mut to_live, mut upload) = (Vec::new(), Vec::new());
+        let (mut to_live, mut upload, mut to_optimised) = (Vec::new(), Vec::new(), Vec::new());
         let mut bytes = 0;
         for round in 0..rounds {
             let component = with_custom_section(&base, &format!("redial-bench-{pad}-{round}"), pad);
@@ -473,11 +476,26 @@ pub fn swap(
                 decided_by.as_deref() == Some(hash.as_str()),
                 "the first signal after an upload was decided by {decided_by:?}, not {hash}"
             );
+            loop {
+                let tenant = server.engine.tenant(&server.tenant)?;
+                let live = tenant.plugin(crate::runtime::Slot::Trigger).0;
+                anyhow::ensure!(live.id.hash == hash, "the upload is no longer live");
+                if live.tier == crate::runtime::Tier::Optimised {
+                    to_optimised.push(started.elapsed());
+                    break;
+                }
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the optimising compile took over a minute"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
         reports.push(SwapReport {
             bytes,
             to_live: Latency::of(to_live),
             upload: Latency::of(upload),
+            to_optimised: Latency::of(to_optimised),
         });
     }
     stop.store(true, Ordering::Relaxed);

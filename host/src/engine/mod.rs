@@ -12,6 +12,7 @@ pub mod breaker;
 mod delivery;
 mod draft;
 mod flows;
+mod optimiser;
 mod tenant;
 
 pub use delivery::DeliveryLanes;
@@ -21,7 +22,7 @@ use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors};
 use crate::policy::Policy;
 use crate::runtime::Slot;
-use crate::runtime::{Plugin, PluginError, PluginRuntime};
+use crate::runtime::{Plugin, PluginError, PluginRuntime, Tier};
 use crate::store::{OutboxItem, PluginVersion, Store, StoreError};
 use draft::Draft;
 use redial_sdk::{Field, SignalKind};
@@ -103,6 +104,7 @@ pub struct Engine {
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     uploads: Option<PathBuf>,
+    optimiser: optimiser::Optimiser,
 }
 
 impl Engine {
@@ -115,6 +117,7 @@ impl Engine {
             tenants: RwLock::default(),
             locks: Mutex::default(),
             uploads: None,
+            optimiser: Default::default(),
         }
     }
 
@@ -168,16 +171,21 @@ impl Engine {
     /// Validates and compiles a component for a tenant's slot, keeps it, and makes it live
     /// atomically: the next decision uses it. Returns the new version list. On any error
     /// nothing changes.
+    ///
+    /// A component never compiled before goes live on quick code ([`Tier::Quick`]) and is
+    /// recompiled with the optimising compiler in the background, then swapped in again:
+    /// the same bytes and hash throughout, so journals and versions do not change. Returns
+    /// the tier it went live on with the versions.
     pub fn upload_plugin(
-        &self,
+        self: &Arc<Self>,
         tenant_id: &str,
         slot: Slot,
         bytes: &[u8],
-    ) -> Result<Vec<PluginVersion>, EngineError> {
+    ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
         let tenant = self.tenant(tenant_id)?;
         let plugin = self
             .runtime
-            .load(&format!("{tenant_id}-{slot}"), bytes, Some(slot))
+            .load_quick(&format!("{tenant_id}-{slot}"), bytes, Some(slot))
             .map_err(|source| EngineError::Plugin {
                 tenant: tenant_id.into(),
                 source,
@@ -200,7 +208,50 @@ impl Engine {
             sha256: plugin.id.hash.clone(),
             uploaded_ms: self.clock.now_ms(),
         });
-        self.swap_plugin(&tenant, slot, plugin, versions)
+        let versions = self.swap_plugin(&tenant, slot, plugin.clone(), versions)?;
+        let tier = plugin.tier;
+        if tier == Tier::Quick {
+            let job = optimiser::Job {
+                tenant: tenant_id.to_string(),
+                quick: plugin,
+                bytes: bytes.to_vec(),
+            };
+            self.optimiser.submit(self, job);
+        }
+        Ok((versions, tier))
+    }
+
+    /// Compiles a quick-tier upload with the optimising compiler and puts it in place of
+    /// the quick one, unless another plugin has taken the slot meanwhile (then the work is
+    /// skipped or dropped). A failure leaves the quick code serving.
+    fn optimise(&self, job: optimiser::Job) {
+        let slot = job.quick.slot;
+        let is_live = |tenants: &HashMap<String, Arc<Tenant>>| {
+            tenants
+                .get(&job.tenant)
+                .is_some_and(|t| std::ptr::eq(t.plugin(slot).0, &*job.quick))
+        };
+        if !is_live(&self.tenants.read().unwrap()) {
+            return;
+        }
+        let span = tracing::info_span!("optimise", tenant = %job.tenant, plugin = %job.quick.id);
+        let _enter = span.enter();
+        let plugin = match self
+            .runtime
+            .load(&job.quick.id.name, &job.bytes, Some(slot))
+        {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                tracing::warn!(cause = %err, "optimised compile failed; the quick code keeps serving");
+                return;
+            }
+        };
+        let mut tenants = self.tenants.write().unwrap();
+        if is_live(&tenants) {
+            let swapped = Arc::new(tenants[&job.tenant].with_plugin(slot, plugin));
+            tenants.insert(job.tenant.clone(), swapped);
+            tracing::info!("optimised code is live");
+        }
     }
 
     /// Goes back to the previous version of a slot's plugin (the policy's own plugin when
@@ -247,12 +298,12 @@ impl Engine {
     /// policies compiled into the host ([`crate::runtime::NativePolicy`]) and experiments.
     /// The next policy reload replaces it.
     pub fn use_plugin(&self, tenant_id: &str, plugin: Arc<Plugin>) -> Result<(), EngineError> {
-        let tenant = self.tenant(tenant_id)?;
+        let mut tenants = self.tenants.write().unwrap();
+        let tenant = tenants
+            .get(tenant_id)
+            .ok_or_else(|| EngineError::UnknownTenant(tenant_id.into()))?;
         let swapped = Arc::new(tenant.with_plugin(plugin.slot, plugin));
-        self.tenants
-            .write()
-            .unwrap()
-            .insert(tenant_id.to_string(), swapped);
+        tenants.insert(tenant_id.to_string(), swapped);
         Ok(())
     }
 

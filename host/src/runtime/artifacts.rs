@@ -38,12 +38,17 @@ impl ArtifactCache {
         self.dir.join(format!("{hash}-{}.cwasm", self.engine_tag))
     }
 
+    /// Whether a compilation of the component with this sha256 is cached.
+    pub fn contains(&self, hash: &str) -> bool {
+        self.path(hash).exists()
+    }
+
     /// The cached compilation of the component with this sha256, if present and usable.
     pub fn load(&self, engine: &Engine, hash: &str) -> Option<Component> {
-        let path = self.path(hash);
-        if !path.exists() {
+        if !self.contains(hash) {
             return None;
         }
+        let path = self.path(hash);
         // SAFETY: the folder holds only artifacts this host serialized itself (written
         // atomically under the content hash), so the bytes are trusted wasmtime output;
         // wasmtime still checks the engine compatibility header and refuses a mismatch.

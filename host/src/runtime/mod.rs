@@ -3,6 +3,9 @@
 //!
 //! - Components are compiled once per content hash and shared by every tenant using them;
 //!   compilations are cached on disk ([`ArtifactCache`]) so a restart does not recompile.
+//! - Two compilers ([`Tier`]): Cranelift for the code every plugin runs in the steady
+//!   state, and Winch, about five times quicker to compile, so an upload can go live while
+//!   Cranelift compiles it in the background ([`PluginRuntime::load_quick`]).
 //! - Each component is pre-instantiated for its slot at load; a call creates a fresh
 //!   instance from the pooling allocator (no state leaks between calls or tenants).
 //! - Every call has a deadline (epoch interruption), a memory cap and a stack cap
@@ -26,7 +29,7 @@ pub use artifacts::ArtifactCache;
 pub use error::{PluginError, RuntimeError};
 pub use limits::Limits;
 pub use native::NativePolicy;
-pub use plugin::{CallCost, Decision, Plugin, PluginId};
+pub use plugin::{CallCost, Decision, Plugin, PluginId, Tier};
 pub use slot::{SUPPORTED_VERSIONS, Slot};
 
 use plugin::SlotPre;
@@ -40,7 +43,8 @@ use std::time::{Duration, Instant};
 use ticker::EpochTicker;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Strategy,
+    Trap,
 };
 
 /// How to build a [`PluginRuntime`].
@@ -61,10 +65,48 @@ struct Compiled {
     from_cache: bool,
 }
 
-/// Loads plugins and runs their calls. One per host process; share it behind an `Arc`.
-pub struct PluginRuntime {
+/// One compiler's engine and the sandbox linked for it: components compiled by an engine
+/// only run in stores of that engine.
+struct Backend {
     engine: Engine,
     linker: Linker<Sandbox>,
+}
+
+impl Backend {
+    /// An engine with the pooling allocator, epoch deadlines and the stack cap, compiling
+    /// with `strategy`, and WASI linked with the locked-down sandbox.
+    fn new(limits: &Limits, strategy: Strategy) -> Result<Self, RuntimeError> {
+        let n = limits.max_concurrent_calls.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 4)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(limits.memory_bytes)
+            .linear_memory_keep_resident(limits.keep_resident_bytes)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::Auto);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .strategy(strategy)
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.stack_bytes)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        Ok(Backend { engine, linker })
+    }
+}
+
+/// Loads plugins and runs their calls. One per host process; share it behind an `Arc`.
+pub struct PluginRuntime {
+    optimised: Backend,
+    quick: Backend,
     limits: Limits,
     artifacts: Option<ArtifactCache>,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
@@ -88,41 +130,23 @@ pub struct CallStats {
 }
 
 impl PluginRuntime {
-    /// Builds the engine (pooling allocator, epoch deadlines, stack cap) and links WASI
-    /// with the locked-down sandbox.
+    /// Builds the two engines (see [`Tier`]) and starts the deadline clock.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let limits = config.limits;
-        let n = limits.max_concurrent_calls.max(1);
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(n)
-            .total_core_instances(n * 8)
-            .total_memories(n * 2)
-            .total_tables(n * 4)
-            .max_core_instances_per_component(32)
-            .max_memories_per_component(4)
-            .max_tables_per_component(8)
-            .max_memory_size(limits.memory_bytes)
-            .linear_memory_keep_resident(limits.keep_resident_bytes)
-            .table_keep_resident(64 << 10)
-            .pagemap_scan(Enabled::Auto);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(limits.stack_bytes)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let optimised = Backend::new(&limits, Strategy::Cranelift)?;
+        let quick = Backend::new(&limits, Strategy::Winch)?;
+        let engine = &optimised.engine;
         let artifacts = match &config.cache_dir {
-            Some(dir) => Some(ArtifactCache::open(dir, &engine)?),
+            Some(dir) => Some(ArtifactCache::open(dir, engine)?),
             None => None,
         };
-        let ticker =
-            EpochTicker::start(&engine, Duration::from_millis(limits.epoch_tick_ms.max(1)));
+        let ticker = EpochTicker::start(
+            [optimised.engine.weak(), quick.engine.weak()],
+            Duration::from_millis(limits.epoch_tick_ms.max(1)),
+        );
         Ok(PluginRuntime {
-            engine,
-            linker,
+            optimised,
+            quick,
             limits,
             artifacts,
             compiled: Mutex::default(),
@@ -182,12 +206,63 @@ impl PluginRuntime {
         bytes: &[u8],
         slot: Option<Slot>,
     ) -> Result<Arc<Plugin>, PluginError> {
-        let hash = content_hash(bytes);
         let id = PluginId {
             name: name.to_string(),
-            hash: hash.clone(),
+            hash: content_hash(bytes),
         };
         let compiled = self.compile(&id, bytes)?;
+        self.prepare(id, bytes.len(), &compiled, slot, Tier::Optimised)
+    }
+
+    /// Like [`PluginRuntime::load`], but for a component never compiled before it compiles
+    /// with Winch ([`Tier::Quick`]): live in a fifth of the time, to be replaced by
+    /// [`PluginRuntime::load`]'s result once that is ready. A component Cranelift already
+    /// compiled (in memory or in the artifact cache), or one Winch cannot compile, comes
+    /// back optimised.
+    pub fn load_quick(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        slot: Option<Slot>,
+    ) -> Result<Arc<Plugin>, PluginError> {
+        let id = PluginId {
+            name: name.to_string(),
+            hash: content_hash(bytes),
+        };
+        let compiled_before = self.compiled.lock().unwrap().contains_key(&id.hash)
+            || self
+                .artifacts
+                .as_ref()
+                .is_some_and(|a| a.contains(&id.hash));
+        if compiled_before {
+            return self.load(name, bytes, slot);
+        }
+        let started = Instant::now();
+        let quick = Component::new(&self.quick.engine, bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|component| {
+                self.link(&id, component, Tier::Quick, started.elapsed(), false)
+                    .map_err(|e| e.to_string())
+            });
+        match quick {
+            Ok(compiled) => self.prepare(id, bytes.len(), &compiled, slot, Tier::Quick),
+            Err(cause) => {
+                tracing::debug!(plugin = %id, %cause, "winch cannot compile it; compiling with cranelift");
+                self.load(name, bytes, slot)
+            }
+        }
+    }
+
+    /// Checks a compiled component against `slot` and its WIT version, and makes the typed
+    /// pre-instance. Optimised plugins are kept, so tenants sharing bytes share one.
+    fn prepare(
+        &self,
+        id: PluginId,
+        size: usize,
+        compiled: &Compiled,
+        slot: Option<Slot>,
+        tier: Tier,
+    ) -> Result<Arc<Plugin>, PluginError> {
         let wrong_world = |slot: &str, cause: String| PluginError::WrongWorld {
             plugin: id.to_string(),
             slot: slot.to_string(),
@@ -226,7 +301,10 @@ impl PluginRuntime {
                 supported: SUPPORTED_VERSIONS.join(", "),
             });
         }
-        if let Some(plugin) = self.plugins.lock().unwrap().get(&(hash.clone(), slot)) {
+        let key = (id.hash.clone(), slot);
+        if tier == Tier::Optimised
+            && let Some(plugin) = self.plugins.lock().unwrap().get(&key)
+        {
             return Ok(plugin.clone());
         }
         let pre = compiled.pre.clone();
@@ -246,15 +324,15 @@ impl PluginRuntime {
             id,
             slot,
             version,
-            size: bytes.len(),
+            size,
             compile_time: compiled.compile_time,
             from_cache: compiled.from_cache,
+            tier,
             pre: typed,
         });
-        self.plugins
-            .lock()
-            .unwrap()
-            .insert((hash, slot), plugin.clone());
+        if tier == Tier::Optimised {
+            self.plugins.lock().unwrap().insert(key, plugin.clone());
+        }
         Ok(plugin)
     }
 
@@ -271,6 +349,7 @@ impl PluginRuntime {
             size: 0,
             compile_time: Duration::ZERO,
             from_cache: false,
+            tier: Tier::Optimised,
             pre: SlotPre::Native(policy),
         })
     }
@@ -284,21 +363,24 @@ impl PluginRuntime {
             .cloned()
     }
 
+    /// Compiles with Cranelift, once per content hash: from memory, the artifact cache,
+    /// or afresh (then cached).
     fn compile(&self, id: &PluginId, bytes: &[u8]) -> Result<Arc<Compiled>, PluginError> {
         if let Some(c) = self.compiled.lock().unwrap().get(&id.hash) {
             return Ok(c.clone());
         }
         let started = Instant::now();
+        let engine = &self.optimised.engine;
         let cached = self
             .artifacts
             .as_ref()
-            .and_then(|a| a.load(&self.engine, &id.hash));
+            .and_then(|a| a.load(engine, &id.hash));
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
             None => {
                 let component =
-                    Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile {
+                    Component::new(engine, bytes).map_err(|e| PluginError::Compile {
                         plugin: id.to_string(),
                         cause: format!("{e:#}"),
                     })?;
@@ -308,32 +390,58 @@ impl PluginRuntime {
                 component
             }
         };
-        let compile_time = started.elapsed();
-        let exports = component
-            .component_type()
-            .exports(&self.engine)
-            .filter_map(|(name, _)| Slot::from_export(name))
-            .collect();
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::WrongWorld {
-                plugin: id.to_string(),
-                slot: "any".into(),
-                cause: format!("it imports what the sandbox does not provide: {e:#}"),
-            })?;
-        let compiled = Arc::new(Compiled {
-            pre,
-            exports,
-            compile_time,
+        let compiled = Arc::new(self.link(
+            id,
+            component,
+            Tier::Optimised,
+            started.elapsed(),
             from_cache,
-        });
-        tracing::debug!(plugin = %id, ?compile_time, from_cache, "plugin compiled");
+        )?);
         self.compiled
             .lock()
             .unwrap()
             .insert(id.hash.clone(), compiled.clone());
         Ok(compiled)
+    }
+
+    /// Lists a compiled component's slot exports and links it against the sandbox.
+    fn link(
+        &self,
+        id: &PluginId,
+        component: Component,
+        tier: Tier,
+        compile_time: Duration,
+        from_cache: bool,
+    ) -> Result<Compiled, PluginError> {
+        let backend = self.backend(tier);
+        let exports = component
+            .component_type()
+            .exports(&backend.engine)
+            .filter_map(|(name, _)| Slot::from_export(name))
+            .collect();
+        let pre =
+            backend
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::WrongWorld {
+                    plugin: id.to_string(),
+                    slot: "any".into(),
+                    cause: format!("it imports what the sandbox does not provide: {e:#}"),
+                })?;
+        tracing::debug!(plugin = %id, ?compile_time, from_cache, ?tier, "plugin compiled");
+        Ok(Compiled {
+            pre,
+            exports,
+            compile_time,
+            from_cache,
+        })
+    }
+
+    fn backend(&self, tier: Tier) -> &Backend {
+        match tier {
+            Tier::Quick => &self.quick,
+            Tier::Optimised => &self.optimised,
+        }
     }
 
     /// Runs one call in a fresh bounded instance and maps every failure to a typed error.
@@ -356,7 +464,7 @@ impl PluginRuntime {
             return self.finish(plugin, check, started, Ok((Duration::ZERO, result)), None);
         }
         let mut store = Store::new(
-            &self.engine,
+            &self.backend(plugin.tier).engine,
             Sandbox::new(self.limits.memory_bytes, self.limits.stderr_bytes),
         );
         store.limiter(|s| &mut s.memory);

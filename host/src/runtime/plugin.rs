@@ -21,6 +21,17 @@ impl fmt::Display for PluginId {
     }
 }
 
+/// Which compiler made a plugin's code: the host runs uploads on [`Tier::Quick`] code only
+/// while [`Tier::Optimised`] code is being compiled for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Winch, the baseline compiler: about five times quicker to compile, slower to run.
+    Quick,
+    /// Cranelift, the optimising compiler (and policies compiled into the host).
+    Optimised,
+}
+
 /// The per-slot typed pre-instance: export lookups are done once at load, so a call only
 /// instantiates and calls.
 pub(super) enum SlotPre {
@@ -46,6 +57,8 @@ pub struct Plugin {
     pub compile_time: Duration,
     /// Whether the compilation came from the on-disk artifact cache.
     pub from_cache: bool,
+    /// Which compiler made its code.
+    pub tier: Tier,
     pub(super) pre: SlotPre,
 }
 
@@ -56,6 +69,7 @@ impl fmt::Debug for Plugin {
             .field("slot", &self.slot)
             .field("version", &self.version)
             .field("size", &self.size)
+            .field("tier", &self.tier)
             .finish_non_exhaustive()
     }
 }
