@@ -10,6 +10,10 @@
 
 pub mod tenants;
 
+mod cpu;
+
+pub use cpu::CpuSplit;
+
 use crate::api::auth::{sign_standard_webhook, token_hash};
 use crate::api::{self, AppState, Metrics};
 use crate::clock::SystemClock;
@@ -71,12 +75,24 @@ pub struct ServeReport {
     pub floor_per_sec: f64,
     /// Floor request latency.
     pub floor: Latency,
+    /// CPU used during the load window, by the load generator, the fake Vapi and the server.
+    pub cpu: CpuSplit,
 }
 
-fn spawn_server(app: axum::Router) -> SocketAddr {
+/// A multi-threaded tokio runtime whose threads carry `name` (for the CPU split).
+fn named_runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(name)
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Serves `app` on a loopback port from a runtime whose threads are called `name`.
+fn spawn_server(app: axum::Router, name: &'static str) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let rt = named_runtime(name);
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -88,8 +104,17 @@ fn spawn_server(app: axum::Router) -> SocketAddr {
     rx.recv().unwrap()
 }
 
-/// What a load run saw: ok count, failed count, request latencies, send time by case id.
-type LoadResult = (u64, u64, Vec<Duration>, HashMap<String, Instant>);
+/// What a load run saw.
+#[derive(Default)]
+struct LoadResult {
+    ok: u64,
+    failed: u64,
+    latencies: Vec<Duration>,
+    /// When each opened case's signal was sent.
+    sent: HashMap<String, Instant>,
+    /// CPU the client threads used (each reads its own before it ends).
+    cpu: Duration,
+}
 
 /// Posts signals from `clients` threads for `duration`.
 fn load(urls: &[String], clients: usize, duration: Duration, signed: bool) -> LoadResult {
@@ -146,7 +171,7 @@ fn start_load(
                 .http_status_as_error(false)
                 .build()
                 .into();
-            let mut out: LoadResult = (0, 0, Vec::new(), HashMap::new());
+            let mut out = LoadResult::default();
             while !stop.load(Ordering::Relaxed) {
                 let n = seq.fetch_add(1, Ordering::Relaxed);
                 let url = &urls[(n % urls.len() as u64) as usize];
@@ -154,30 +179,35 @@ fn start_load(
                 let started = Instant::now();
                 match send_signal(&agent, url, &format!("bench-{n}"), &caller, signed) {
                     Ok(mut resp) if resp.status().is_success() => {
-                        out.2.push(started.elapsed());
-                        out.0 += 1;
+                        out.latencies.push(started.elapsed());
+                        out.ok += 1;
                         if let Some(case) = case_of(&mut resp) {
-                            out.3.insert(case, started);
+                            out.sent.insert(case, started);
                         }
                     }
-                    _ => out.1 += 1,
+                    _ => out.failed += 1,
                 }
             }
+            out.cpu = cpu::this_thread();
             out
         };
         let handles: Vec<_> = (0..clients)
             .map(|_| {
                 let (urls, seq, stop) = (urls.clone(), seq.clone(), stop.clone());
-                std::thread::spawn(move || client(urls, seq, stop))
+                std::thread::Builder::new()
+                    .name(cpu::LOAD_THREADS.into())
+                    .spawn(move || client(urls, seq, stop))
+                    .expect("spawn a load client")
             })
             .collect();
-        let mut total: LoadResult = (0, 0, Vec::new(), HashMap::new());
+        let mut total = LoadResult::default();
         for h in handles {
-            let (ok, failed, lat, sent) = h.join().unwrap();
-            total.0 += ok;
-            total.1 += failed;
-            total.2.extend(lat);
-            total.3.extend(sent);
+            let one = h.join().unwrap();
+            total.ok += one.ok;
+            total.failed += one.failed;
+            total.latencies.extend(one.latencies);
+            total.sent.extend(one.sent);
+            total.cpu += one.cpu;
         }
         total
     })
@@ -201,21 +231,24 @@ impl BenchServer {
     fn start(dir: &Path, policy_text: &str, tenants: usize) -> anyhow::Result<BenchServer> {
         let dials: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let seen = dials.clone();
-        let vapi = spawn_server(axum::Router::new().route(
-            "/call",
-            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
-                let seen = seen.clone();
-                async move {
-                    if let Some(case) = body["metadata"]["case_id"].as_str() {
-                        seen.lock()
-                            .unwrap()
-                            .entry(case.to_string())
-                            .or_insert_with(Instant::now);
+        let vapi = spawn_server(
+            axum::Router::new().route(
+                "/call",
+                axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                    let seen = seen.clone();
+                    async move {
+                        if let Some(case) = body["metadata"]["case_id"].as_str() {
+                            seen.lock()
+                                .unwrap()
+                                .entry(case.to_string())
+                                .or_insert_with(Instant::now);
+                        }
+                        axum::Json(serde_json::json!({ "id": "call" }))
                     }
-                    axum::Json(serde_json::json!({ "id": "call" }))
-                }
-            }),
-        ));
+                }),
+            ),
+            cpu::FAKE_VAPI_THREADS,
+        );
         std::fs::create_dir_all(dir)?;
         let text = format!(
             "{policy_text}\n[webhooks]\nsigning_secret = \"{SECRET}\"\n[voice]\nprovider = \"vapi\"\n[voice.settings]\nbase_url = \"http://{vapi}\"\napi_key = \"k\"\nassistant_id = \"a\"\nphone_number_id = \"p\"\n"
@@ -265,7 +298,7 @@ impl BenchServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let rt = named_runtime("redial-http");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
@@ -343,9 +376,11 @@ pub fn serve(
     duration: Duration,
 ) -> anyhow::Result<ServeReport> {
     // The floor: a bare endpoint under the same load.
-    let floor_addr =
-        spawn_server(axum::Router::new().route("/noop", axum::routing::post(|| async { "{}" })));
-    let (floor_ok, _, floor_lat, _) = load(
+    let floor_addr = spawn_server(
+        axum::Router::new().route("/noop", axum::routing::post(|| async { "{}" })),
+        cpu::FLOOR_THREADS,
+    );
+    let floor = load(
         &[format!("http://{floor_addr}/noop")],
         clients,
         duration,
@@ -354,7 +389,10 @@ pub fn serve(
 
     let server = BenchServer::start(dir, policy_text, tenants)?;
     let started = Instant::now();
-    let (ok, failed, lat, sent) = load(&server.signals_urls(), clients, duration, true);
+    let cpu_before = cpu::Snapshot::take();
+    let run = load(&server.signals_urls(), clients, duration, true);
+    let mut cpu = cpu::Snapshot::take().since(&cpu_before);
+    cpu.load_generator = run.cpu;
     let elapsed = started.elapsed();
     let dialed_in_window = server
         .dials
@@ -363,15 +401,16 @@ pub fn serve(
         .values()
         .filter(|at| at.duration_since(started) <= elapsed)
         .count();
-    server.await_dials(&sent);
+    server.await_dials(&run.sent);
     Ok(ServeReport {
-        signals_per_sec: ok as f64 / elapsed.as_secs_f64(),
+        signals_per_sec: run.ok as f64 / elapsed.as_secs_f64(),
         dials_per_sec: dialed_in_window as f64 / elapsed.as_secs_f64(),
-        request: Latency::of(lat),
-        signal_to_dial: server.signal_to_dial(&sent),
-        failed,
-        floor_per_sec: floor_ok as f64 / duration.as_secs_f64(),
-        floor: Latency::of(floor_lat),
+        request: Latency::of(run.latencies),
+        signal_to_dial: server.signal_to_dial(&run.sent),
+        failed: run.failed,
+        floor_per_sec: floor.ok as f64 / duration.as_secs_f64(),
+        floor: Latency::of(floor.latencies),
+        cpu,
     })
 }
 
@@ -499,8 +538,8 @@ pub fn swap(
         });
     }
     stop.store(true, Ordering::Relaxed);
-    let (ok, failed, _, _) = running.join().unwrap();
-    Ok((reports, ok, failed))
+    let run = running.join().unwrap();
+    Ok((reports, run.ok, run.failed))
 }
 
 /// Posts one signed signal; returns the case it opened.

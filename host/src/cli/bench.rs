@@ -124,6 +124,23 @@ fn load(clients: usize, tenants: usize, seconds: f64, ingest: bool) -> Result<()
             "falling behind: accepted faster than dialed, so the dial latency below includes a backlog"
         }
     );
+    let per_signal = |d: Duration| d.as_secs_f64() * 1e6 / (r.signals_per_sec * seconds).max(1.0);
+    println!(
+        "CPU during the load, per accepted signal: server {:.0} µs, load generator {:.0} µs, fake Vapi {:.0} µs ({:.0}% of 2 cores in all); the server's share alone would carry about {:.0} signals/s on 2 cores",
+        per_signal(r.cpu.server),
+        per_signal(r.cpu.load_generator),
+        per_signal(r.cpu.fake_vapi),
+        100.0 * r.cpu.total().as_secs_f64() / (2.0 * seconds),
+        2e6 / per_signal(r.cpu.server).max(1.0)
+    );
+    let by_thread: Vec<String> = r
+        .cpu
+        .server_by_thread
+        .iter()
+        .filter(|(_, d)| per_signal(*d) >= 1.0)
+        .map(|(name, d)| format!("{name} {:.0} µs", per_signal(*d)))
+        .collect();
+    println!("  the server's CPU by thread: {}", by_thread.join(", "));
     println!(
         "signal-to-dial (request sent → Vapi request received): p50 {}, p99 {} over {} calls; p99 is {:.1}× the floor's p99",
         ms(r.signal_to_dial.p50),

@@ -1,11 +1,13 @@
 //! Outbox delivery for the server: long-lived lane threads, one case per lane.
 //!
-//! `dispatch` hands every durable, not-yet-claimed outbox item to the lane its case hashes
+//! `dispatch` hands each durable, not-yet-claimed outbox item to the lane its case hashes
 //! to and returns at once, so the loop thread is never stuck behind a slow provider and a
 //! new dial goes out as soon as its step is on disk. A case's effects share a lane, so they
 //! leave in order; other cases overlap. An item is claimed while in flight, so it is never
-//! handed out twice; when delivery fails the claim is dropped and the next round retries
-//! it (under the same idempotency key).
+//! handed out twice. New items come from the store's list of what steps committed, so a
+//! pass costs what is new, not the size of the backlog; a full scan of the outbox every
+//! [`RESCAN_EVERY`] picks up what a failed delivery left behind (retried under the same
+//! idempotency key) and anything committed before the server started.
 
 use super::{Engine, EngineError};
 use crate::connectors::Connectors;
@@ -15,6 +17,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often `dispatch` scans the whole outbox: the delay before an item whose delivery
+/// failed (after the connector's own retries) is tried again.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// The lanes and what is in flight on them.
 pub struct DeliveryLanes {
@@ -22,6 +29,7 @@ pub struct DeliveryLanes {
     lanes: Vec<Sender<(u64, OutboxItem)>>,
     claimed: Arc<Mutex<HashSet<u64>>>,
     threads: Vec<JoinHandle<()>>,
+    last_scan: Mutex<Option<Instant>>,
 }
 
 impl DeliveryLanes {
@@ -47,33 +55,40 @@ impl DeliveryLanes {
             senders.push(tx);
             threads.push(thread);
         }
+        engine.store.track_new_effects();
         DeliveryLanes {
             engine,
             lanes: senders,
             claimed,
             threads,
+            last_scan: Mutex::default(),
         }
     }
 
-    /// Makes every committed step durable, then hands each unclaimed outbox item to its
-    /// lane. Returns how many were handed out.
+    /// Makes every committed step durable, then hands each new outbox item (or, on a scan,
+    /// each unclaimed one) to its lane. Returns how many were handed out.
     pub fn dispatch(&self) -> Result<usize, EngineError> {
-        // Nothing leaves the host before the step that caused it is durable.
-        self.engine.store.flush()?;
-        let fresh = {
-            let claimed = self.claimed.lock().unwrap();
-            self.engine
-                .store
-                .outbox_where(|id| !claimed.contains(&id))?
+        let store = &self.engine.store;
+        // Taken before the flush, so the flush covers every item taken: nothing leaves the
+        // host before the step that caused it is durable.
+        let fresh = store.take_new_effects();
+        store.flush()?;
+        let candidates = match fresh {
+            Some(items) if !self.scan_due() => items,
+            _ => {
+                *self.last_scan.lock().unwrap() = Some(Instant::now());
+                let claimed = self.claimed.lock().unwrap().clone();
+                store.outbox_where(|id| !claimed.contains(&id))?
+            }
         };
         let mut handed = 0;
-        for (id, item) in fresh {
+        for (id, item) in candidates {
             if !self.claimed.lock().unwrap().insert(id) {
                 continue;
             }
-            // A lane may have delivered it since the read: its claim is released only after
-            // the delivery was recorded, so checking again after claiming is enough.
-            if !self.engine.store.in_outbox(id)? {
+            // A lane may have delivered it since it was listed: its claim is released only
+            // after the delivery was recorded, so checking again after claiming is enough.
+            if !store.in_outbox(id)? {
                 self.claimed.lock().unwrap().remove(&id);
                 continue;
             }
@@ -85,6 +100,13 @@ impl DeliveryLanes {
             handed += 1;
         }
         Ok(handed)
+    }
+
+    fn scan_due(&self) -> bool {
+        self.last_scan
+            .lock()
+            .unwrap()
+            .is_none_or(|at| at.elapsed() >= RESCAN_EVERY)
     }
 
     /// Lets the lanes finish what they were handed, then stops them.

@@ -14,6 +14,7 @@ mod draft;
 mod flows;
 mod optimiser;
 mod tenant;
+mod turns;
 
 pub use delivery::DeliveryLanes;
 pub use tenant::Tenant;
@@ -29,6 +30,7 @@ use redial_sdk::{Field, SignalKind};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use turns::{Priority, TenantLock};
 
 /// Engine failures (plugin failures are not among them: they cost one decision and are
 /// journalled).
@@ -102,7 +104,7 @@ pub struct Engine {
     runtime: Arc<PluginRuntime>,
     clock: Arc<dyn Clock>,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    locks: Mutex<HashMap<String, Arc<TenantLock>>>,
     uploads: Option<PathBuf>,
     optimiser: optimiser::Optimiser,
 }
@@ -341,7 +343,7 @@ impl Engine {
         let _span =
             tracing::info_span!("signal", tenant = %tenant.policy.tenant, caller = %signal.caller)
                 .entered();
-        self.durably(&tenant.policy.tenant, || {
+        self.durably(&tenant.policy.tenant, Priority::Admit, || {
             flows::ingest(self, &tenant, signal)
         })
     }
@@ -351,11 +353,12 @@ impl Engine {
     fn durably<T>(
         &self,
         tenant: &str,
+        priority: Priority,
         step: impl FnOnce() -> Result<T, EngineError>,
     ) -> Result<T, EngineError> {
         let result = {
             let lock = self.tenant_lock(tenant);
-            let _serial = lock.lock().unwrap();
+            let _turn = lock.lock(priority);
             step()?
         };
         self.store.flush()?;
@@ -363,7 +366,7 @@ impl Engine {
     }
 
     /// The lock that serialises one tenant's steps.
-    fn tenant_lock(&self, tenant: &str) -> Arc<Mutex<()>> {
+    fn tenant_lock(&self, tenant: &str) -> Arc<TenantLock> {
         let mut locks = self.locks.lock().unwrap();
         match locks.get(tenant) {
             Some(lock) => lock.clone(),
@@ -377,7 +380,7 @@ impl Engine {
         let due = self.store.due_timers(now)?;
         for (case_id, timer) in &due {
             let lock = self.tenant_lock(tenant_of_case(case_id));
-            let _serial = lock.lock().unwrap();
+            let _turn = lock.lock(Priority::Finish);
             let _span = tracing::info_span!("timer", case = %case_id, kind = ?timer.kind).entered();
             flows::fire_timer(self, case_id, *timer)?;
         }
@@ -409,7 +412,7 @@ impl Engine {
         match connectors.deliver(item) {
             Ok(delivery) => {
                 let lock = self.tenant_lock(&item.tenant);
-                let _serial = lock.lock().unwrap();
+                let _turn = lock.lock(Priority::Finish);
                 flows::delivered(self, id, item, delivery)?;
                 Ok(true)
             }
@@ -427,7 +430,7 @@ impl Engine {
         attempt: u32,
         report: CallReport,
     ) -> Result<(), EngineError> {
-        self.durably(tenant_of_case(case_id), || {
+        self.durably(tenant_of_case(case_id), Priority::Finish, || {
             flows::call_ended(self, case_id, attempt, report, None)
         })
     }
@@ -441,14 +444,14 @@ impl Engine {
         event_id: &str,
     ) -> Result<SmsReply, EngineError> {
         let tenant = self.tenant(tenant)?;
-        self.durably(&tenant.policy.tenant, || {
+        self.durably(&tenant.policy.tenant, Priority::Finish, || {
             flows::sms_reply(self, &tenant, caller, text, event_id)
         })
     }
 
     /// The owner acknowledged a handoff: the SLA timer stops.
     pub fn acknowledge(&self, case_id: &str) -> Result<bool, EngineError> {
-        self.durably(tenant_of_case(case_id), || {
+        self.durably(tenant_of_case(case_id), Priority::Finish, || {
             flows::acknowledge(self, case_id)
         })
     }

@@ -21,7 +21,8 @@ const MAX_KNOWN_FIELDS: usize = 64;
 /// Why a decision was refused.
 pub type Problem = String;
 
-fn text(what: &str, value: &str) -> Result<(), Problem> {
+/// `what` names the text in the error; it is formatted only when the check fails.
+fn text(what: impl std::fmt::Display, value: &str) -> Result<(), Problem> {
     if value.len() > MAX_TEXT {
         return Err(format!(
             "{what} is {} bytes, the limit is {MAX_TEXT}",
@@ -47,7 +48,7 @@ pub fn trigger(d: &TriggerDecision) -> Result<(), Problem> {
             }
             r.known
                 .iter()
-                .try_for_each(|f| text(&format!("known field {:?}", f.key), &f.value))
+                .try_for_each(|f| text(format_args!("known field {:?}", f.key), &f.value))
         }
     }
 }
@@ -171,7 +172,7 @@ pub fn crm(ops: &[CrmOperation]) -> Result<(), Problem> {
         }
         op.properties
             .iter()
-            .try_for_each(|f| text(&format!("property {:?}", f.key), &f.value))?;
+            .try_for_each(|f| text(format_args!("property {:?}", f.key), &f.value))?;
         if !earlier.insert(op.id.as_str()) {
             return Err(format!("operation id {:?} appears twice", op.id));
         }

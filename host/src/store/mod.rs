@@ -7,6 +7,7 @@
 //! engine calls it before answering and before delivering, so a process killed at any
 //! point restarts with every acknowledged signal, timer and undelivered effect intact.
 
+mod new_effects;
 mod records;
 
 pub use records::*;
@@ -80,6 +81,7 @@ pub struct Store {
     /// case id. Lets a signal find the caller's history without scanning the tenant.
     by_caller: Tree,
     group: Arc<GroupFlush>,
+    new_effects: Arc<new_effects::NewEffects>,
 }
 
 /// Group commit: one fsync covers every step committed before it began, and callers that
@@ -155,6 +157,7 @@ impl Store {
             plugin_versions: tree("plugin_versions")?,
             by_caller: tree("by_caller")?,
             group: Arc::default(),
+            new_effects: Arc::default(),
             db,
         };
         store.index_callers()?;
@@ -269,7 +272,10 @@ impl Store {
         );
         match result {
             Ok(()) => {
+                // Counted before it is listed: a flush begun after `take_new_effects` covers it.
                 self.group.committed.fetch_add(1, Ordering::SeqCst);
+                self.new_effects
+                    .record(outbox_ids.into_iter().zip(step.effects.iter().cloned()));
                 Ok(())
             }
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -392,6 +398,19 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// From now on, keeps a list of the outbox items each step commits, for
+    /// [`Store::take_new_effects`].
+    pub fn track_new_effects(&self) {
+        self.new_effects.track();
+    }
+
+    /// The outbox items committed since the last call, in commit order, or `None` when
+    /// the list is incomplete (tracking just started, or the list overflowed): then scan
+    /// the outbox. Take them before [`Store::flush`]: that flush makes them all durable.
+    pub fn take_new_effects(&self) -> Option<Vec<(u64, OutboxItem)>> {
+        self.new_effects.take()
     }
 
     /// Whether an outbox item is still undelivered.

@@ -1,0 +1,135 @@
+//! Where the CPU went during a load run: the on-CPU time of this process's threads, read
+//! from `/proc/self/task/*/schedstat` (nanoseconds, Linux) and grouped by thread name. The
+//! bench runs its load generator, the server and the fake Vapi in one process, so the
+//! split tells what the server itself cost per signal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Name prefixes of the bench's own threads; every other thread is the server's.
+pub const LOAD_THREADS: &str = "bench-client";
+/// The fake Vapi's runtime threads.
+pub const FAKE_VAPI_THREADS: &str = "fake-vapi";
+/// The floor endpoint's runtime threads.
+pub const FLOOR_THREADS: &str = "bench-floor";
+
+/// On-CPU time of the calling thread so far (zero where `/proc` is not available).
+pub fn this_thread() -> Duration {
+    schedstat("/proc/thread-self/schedstat").unwrap_or_default()
+}
+
+/// The first field of a `schedstat` file: nanoseconds spent on a CPU.
+fn schedstat(path: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(Duration::from_nanos(
+        text.split_whitespace().next()?.parse().ok()?,
+    ))
+}
+
+/// On-CPU time per thread id, with the thread's name.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot(HashMap<u32, (String, Duration)>);
+
+impl Snapshot {
+    /// The process's threads now (empty where `/proc` is not available).
+    pub fn take() -> Snapshot {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Snapshot::default();
+        };
+        let read = |tid: u32| -> Option<(String, Duration)> {
+            let base = format!("/proc/self/task/{tid}");
+            let name = std::fs::read_to_string(format!("{base}/comm")).ok()?;
+            Some((
+                name.trim().to_string(),
+                schedstat(&format!("{base}/schedstat"))?,
+            ))
+        };
+        Snapshot(
+            tasks
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter_map(|tid| Some((tid, read(tid)?)))
+                .collect(),
+        )
+    }
+
+    /// CPU used since `earlier`, split into load generator, fake Vapi and server.
+    pub fn since(&self, earlier: &Snapshot) -> CpuSplit {
+        let mut split = CpuSplit::default();
+        for (tid, (name, now)) in &self.0 {
+            let before = earlier.0.get(tid).map(|(_, d)| *d).unwrap_or_default();
+            let used = now.saturating_sub(before);
+            if name.starts_with(LOAD_THREADS) {
+                split.load_generator += used;
+            } else if name.starts_with(FAKE_VAPI_THREADS) {
+                split.fake_vapi += used;
+            } else if !name.starts_with(FLOOR_THREADS) {
+                split.server += used;
+                let group = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+                match split.server_by_thread.iter_mut().find(|(g, _)| g == group) {
+                    Some((_, total)) => *total += used,
+                    None => split.server_by_thread.push((group.to_string(), used)),
+                }
+            }
+        }
+        split
+            .server_by_thread
+            .sort_by_key(|(_, used)| std::cmp::Reverse(*used));
+        split
+    }
+}
+
+/// CPU time of a run by who used it.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSplit {
+    /// The closed-loop clients.
+    pub load_generator: Duration,
+    /// The stand-in for Vapi.
+    pub fake_vapi: Duration,
+    /// Everything else: HTTP, engine, plugins, store, delivery.
+    pub server: Duration,
+    /// The server's share by thread name (numbered threads of one kind together, such as
+    /// `redial-lane` or `sled-io`), most first.
+    pub server_by_thread: Vec<(String, Duration)>,
+}
+
+impl CpuSplit {
+    /// All three.
+    pub fn total(&self) -> Duration {
+        self.load_generator + self.fake_vapi + self.server
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_thread_is_counted_in_its_group_and_by_itself() {
+        let busy = |d: Duration| {
+            let started = std::time::Instant::now();
+            let mut x = 0u64;
+            while started.elapsed() < d {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+        let before = Snapshot::take();
+        let worker = std::thread::Builder::new()
+            .name(format!("{FAKE_VAPI_THREADS}-t"))
+            .spawn(move || {
+                busy(Duration::from_millis(30));
+                done_tx.send(this_thread()).unwrap();
+                let _ = exit_rx.recv();
+            })
+            .unwrap();
+        let own = done_rx.recv().unwrap();
+        let split = Snapshot::take().since(&before);
+        drop(exit_tx);
+        worker.join().unwrap();
+        assert!(own >= Duration::from_millis(10), "{own:?}");
+        assert!(split.fake_vapi >= Duration::from_millis(10), "{split:?}");
+        assert!(split.load_generator.is_zero(), "{split:?}");
+    }
+}
