@@ -349,7 +349,8 @@ impl Engine {
     }
 
     /// Runs one step under its tenant's lock, then makes it durable outside the lock, so
-    /// concurrent requests' fsyncs overlap instead of queueing behind the lock.
+    /// concurrent requests share fsyncs instead of queueing behind the lock (the step counts
+    /// as under way from before it waits for the lock: see [`Store::step_started`]).
     fn durably<T>(
         &self,
         tenant: &str,
@@ -357,6 +358,7 @@ impl Engine {
         step: impl FnOnce() -> Result<T, EngineError>,
     ) -> Result<T, EngineError> {
         let result = {
+            let _pending = self.store.step_started();
             let lock = self.tenant_lock(tenant);
             let _turn = lock.lock(priority);
             step()?
