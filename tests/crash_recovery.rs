@@ -2,7 +2,10 @@
 //! and restarted with `--resume` until it finishes. The result must match an undisturbed
 //! run exactly: no case lost, no callback placed twice, no CRM operation lost or doubled.
 //! `redial serve` is also killed in the middle of plugin uploads (hot swaps): after each
-//! restart the slot serves either the old or the new plugin, never a broken record.
+//! restart the slot serves either the old or the new plugin, never a broken record. And it
+//! is killed while clients post signals and its delivery lanes dial: every acknowledged
+//! signal keeps its case, a provider's retry of an unacknowledged one opens no second
+//! case, and every placed attempt is dialed exactly once.
 
 mod common;
 
@@ -18,6 +21,8 @@ use std::time::{Duration, Instant};
 const KILLS: u32 = 200;
 /// How many uploads the swap test kills.
 const SWAP_KILLS: u32 = 20;
+/// SIGKILLs of `redial serve` while clients post signals and the lanes deliver.
+const LOAD_KILLS: u32 = 15;
 
 fn demo(store: &Path, resume: bool) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_redial"));
@@ -165,12 +170,17 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
 
 /// `redial serve` on a free loopback port; returns the child and its base URL.
 fn serve(store: &Path) -> (std::process::Child, String) {
+    serve_policies(store, &common::policy_file(""))
+}
+
+/// `redial serve` with the policies in `policies`.
+fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
         .args(["serve", "--addr", "127.0.0.1:0", "--store"])
         .arg(store)
         .arg("--policies")
-        .arg(common::policy_file(""))
+        .arg(policies)
         .env("REDIAL_ADMIN_TOKEN", ADMIN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -256,5 +266,172 @@ fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin
     server.wait().unwrap();
     println!(
         "swap crash test: {kills} SIGKILLs during uploads; after restart {new_live} had the new plugin live, {old_live} the old, 0 broken"
+    );
+}
+
+/// Posts one signed missed-call signal; the status (0 when the server was gone) and the case.
+fn post_signal(agent: &ureq::Agent, url: &str, id: &str, caller: &str) -> (u16, Option<String>) {
+    let body = format!(r#"{{"kind":"missed-call","caller":"{caller}","line":"+15125550200"}}"#);
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig =
+        redial::api::auth::sign_standard_webhook(common::server::SECRET, id, ts, body.as_bytes());
+    match agent
+        .post(format!("{url}/v1/tenants/lone-star-hvac/signals"))
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", &sig)
+        .send(body.as_bytes())
+    {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            (status, v["case"].as_str().map(str::to_string))
+        }
+        Err(_) => (0, None),
+    }
+}
+
+/// The server's outbox depth, from `/metrics`.
+fn outbox_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
+    let text = agent
+        .get(format!("{url}/metrics"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_to_string()
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("redial_outbox_depth "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, policies) = (dir.path().join("serve"), dir.path().join("policies"));
+    std::fs::create_dir_all(&policies).unwrap();
+    let text = redial::bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
+    std::fs::write(
+        policies.join("lone-star-hvac.toml"),
+        common::server::with_webhooks(&text),
+    )
+    .unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut rng = rand::rng();
+    // Every signal sent: event id → (caller, the case it was acknowledged with).
+    let mut signals: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    let (mut server, mut url) = serve_policies(&store, &policies);
+    let mut next = 0u32;
+    for kill in 0..LOAD_KILLS {
+        let load: Vec<_> = (0..4)
+            .map(|client| {
+                let (agent, url) = (agent.clone(), url.clone());
+                let first = next + client * 10_000;
+                std::thread::spawn(move || {
+                    let mut sent = Vec::new();
+                    for n in first.. {
+                        let (id, caller) = (format!("load-{kill}-{n}"), format!("+1512{n:07}"));
+                        let (status, case) = post_signal(&agent, &url, &id, &caller);
+                        sent.push((id, caller, case.filter(|_| status == 202)));
+                        if status == 0 {
+                            return sent; // the server is gone
+                        }
+                    }
+                    sent
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
+        server.kill().unwrap(); // SIGKILL, mid-step, mid-flush or mid-delivery
+        server.wait().unwrap();
+        for client in load {
+            for (id, caller, case) in client.join().unwrap() {
+                signals.insert(id, (caller, case));
+            }
+        }
+        next += 40_000;
+        (server, url) = serve_policies(&store, &policies);
+        // The provider retries what was not acknowledged, under the same event id.
+        for (id, (caller, case)) in signals.iter_mut().filter(|(_, (_, c))| c.is_none()) {
+            let (status, answer) = post_signal(&agent, &url, id, caller);
+            assert!(
+                status == 202 || status == 200,
+                "a retried signal is taken: {status}"
+            );
+            *case = answer;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while outbox_depth(&agent, &url) != Some(0) {
+        assert!(
+            Instant::now() < deadline,
+            "the outbox drains after the last restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let db = Store::open(&store.join("db")).unwrap();
+    let cases: BTreeMap<String, _> = db
+        .cases(Some("lone-star-hvac"))
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let acknowledged: Vec<_> = signals
+        .values()
+        .filter_map(|(caller, c)| Some((caller, c.as_ref()?)))
+        .collect();
+    let lost = acknowledged
+        .iter()
+        .filter(|(caller, case)| cases.get(*case).is_none_or(|c| &c.caller != *caller))
+        .count();
+    let mut per_caller: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in cases.values() {
+        *per_caller.entry(c.caller.as_str()).or_default() += 1;
+    }
+    let doubled_cases = per_caller.values().filter(|n| **n > 1).count();
+    let ledger = Simulator::read_ledger(&store.join("simulator-ledger.jsonl"));
+    let mut dial_keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for e in ledger.iter().filter(|e| e.effect.starts_with("dial")) {
+        dial_keys
+            .entry(e.case_id.as_str())
+            .or_default()
+            .insert(e.key.as_str());
+    }
+    let (mut undialed, mut extra_dials) = (0, 0);
+    for (id, case) in &cases {
+        let dialed = dial_keys.get(id.as_str()).map_or(0, |k| k.len());
+        undialed += case.attempts.len().saturating_sub(dialed);
+        extra_dials += dialed.saturating_sub(case.attempts.len());
+    }
+    // A dial for a case the store does not have left before its step was durable.
+    let premature = dial_keys
+        .keys()
+        .filter(|id| !cases.contains_key(**id))
+        .count();
+    let redeliveries = ledger.iter().filter(|e| e.duplicate).count();
+    println!(
+        "server crash test: {LOAD_KILLS} SIGKILLs under load; {} signals sent, {} cases; {lost} acknowledged signals lost, {doubled_cases} callers with two cases, {undialed} attempts never dialed, {extra_dials} extra dials, {premature} dials before their step was durable; {redeliveries} redeliveries absorbed by idempotency keys",
+        signals.len(),
+        cases.len()
+    );
+    assert!(cases.len() >= 50, "the load reached the server");
+    assert!(
+        cases.values().all(|c| !c.attempts.is_empty()),
+        "every case's first call was placed at once"
+    );
+    assert_eq!(
+        (lost, doubled_cases, undialed, extra_dials, premature),
+        (0, 0, 0, 0, 0)
     );
 }

@@ -250,6 +250,7 @@ impl BenchServer {
             cpu::FAKE_VAPI_THREADS,
         );
         std::fs::create_dir_all(dir)?;
+        let policy_text = all_day_window(policy_text);
         let text = format!(
             "{policy_text}\n[webhooks]\nsigning_secret = \"{SECRET}\"\n[voice]\nprovider = \"vapi\"\n[voice.settings]\nbase_url = \"http://{vapi}\"\napi_key = \"k\"\nassistant_id = \"a\"\nphone_number_id = \"p\"\n"
         );
@@ -426,6 +427,23 @@ pub struct SwapReport {
     /// Upload → the optimising compile of the new plugin live (what swap-to-live was before
     /// uploads went live on quick code).
     pub to_optimised: Latency,
+}
+
+/// `policy` with its calling window widened to the whole day, so a benchmark or a test on
+/// the system clock places its calls at once whatever the hour (the example policies call
+/// only in business hours).
+pub fn all_day_window(policy: &str) -> String {
+    policy
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("calling_window") {
+                r#"calling_window = { start = "00:00", end = "23:59" }"#
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `component` with a custom section appended: a distinct, valid component (new hash, so
