@@ -63,6 +63,24 @@ fn outcome(store: &Path) -> BTreeMap<String, (String, usize, u32, Option<String>
         .collect()
 }
 
+/// The per-state case counts the store keeps step by step agree with a count of the cases
+/// themselves, for every tenant (they are written in the same transactions, so no crash
+/// can make them drift).
+fn assert_state_counts_agree(db: &Store) {
+    let mut counted: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for case in db.cases(None).unwrap() {
+        *counted
+            .entry(case.tenant.clone())
+            .or_default()
+            .entry(case.state.name().to_string())
+            .or_default() += 1;
+    }
+    for (tenant, want) in counted {
+        let kept: BTreeMap<String, u64> = db.case_states(&tenant).unwrap().into_iter().collect();
+        assert_eq!(kept, want, "state counts of {tenant}");
+    }
+}
+
 fn ledger(store: &Path) -> Vec<LedgerEntry> {
     Simulator::read_ledger(&store.join("simulator-ledger.jsonl"))
 }
@@ -120,6 +138,7 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
             }
         }
         let got = outcome(&crashed);
+        assert_state_counts_agree(&Store::open(&crashed.join("db")).unwrap());
         lost_cases += expected.keys().filter(|id| !got.contains_key(*id)).count();
         let crash = ledger(&crashed);
         let firsts = crash.iter().filter(|e| !e.duplicate);
@@ -381,6 +400,7 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
     server.wait().unwrap();
 
     let db = Store::open(&store.join("db")).unwrap();
+    assert_state_counts_agree(&db);
     let cases: BTreeMap<String, _> = db
         .cases(Some("lone-star-hvac"))
         .unwrap()

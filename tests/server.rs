@@ -381,6 +381,15 @@ fn health_and_metrics_answer() {
         body.contains("redial_plugin_calls_total{slot=\"trigger\"} 1"),
         "{body}"
     );
+    let hvac_cases: u64 = body
+        .lines()
+        .filter(|l| l.starts_with(&format!("redial_cases{{tenant=\"{HVAC}\",")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        hvac_cases, 1,
+        "one case, in whatever state it reached: {body}"
+    );
 }
 
 #[test]

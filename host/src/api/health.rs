@@ -58,15 +58,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "# HELP redial_cases Cases by tenant and state.");
     let _ = writeln!(out, "# TYPE redial_cases gauge");
     for tenant in state.engine.tenant_ids() {
-        let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
-        for case in state
+        let by_state = state
             .engine
             .store()
-            .cases(Some(&tenant))
-            .unwrap_or_default()
-        {
-            *by_state.entry(case.state.name()).or_default() += 1;
-        }
+            .case_states(&tenant)
+            .unwrap_or_default();
         for (s, n) in by_state {
             let _ = writeln!(out, "redial_cases{{tenant=\"{tenant}\",state=\"{s}\"}} {n}");
         }

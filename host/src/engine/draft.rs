@@ -17,6 +17,7 @@ impl Draft {
     pub fn new(case: CaseRecord, now: i64) -> Self {
         let step = Step {
             previous_timer: case.timer,
+            previous_state: Some(case.state.name()),
             ..Step::default()
         };
         Draft { case, now, step }

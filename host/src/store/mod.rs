@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -44,6 +45,9 @@ pub struct Step {
     pub case: Option<CaseRecord>,
     /// The timer the case had before this step (removed from the timer index).
     pub previous_timer: Option<Timer>,
+    /// The state the case had before this step (for the per-state case counts); ignored
+    /// for a case this step opens.
+    pub previous_state: Option<&'static str>,
     /// Journal events to append, in order (numbered from the case's old journal length).
     pub events: Vec<JournalEntry>,
     /// New side effects, each with its idempotency key.
@@ -141,6 +145,15 @@ fn caller_key(case: &CaseRecord) -> Vec<u8> {
     k
 }
 
+/// Where the `counters` tree keeps how many of a tenant's cases are in `state` (beside the
+/// tenant's own counters, which are keyed by the bare tenant id).
+fn state_count_key(tenant: &str, state: &str) -> Vec<u8> {
+    let mut k = pair(tenant, "state");
+    k.push(0);
+    k.extend_from_slice(state.as_bytes());
+    k
+}
+
 fn journal_key(case_id: &str, seq: u32) -> Vec<u8> {
     let mut k = pair(case_id, "");
     k.extend_from_slice(&seq.to_be_bytes());
@@ -184,10 +197,46 @@ impl Store {
             db,
         };
         store.index_callers()?;
+        store.count_states()?;
         Ok(store)
     }
 
     /// Builds the caller index for a store written before it existed.
+    /// How many of a tenant's cases are in each state, kept up to date by every step (so
+    /// `/metrics` does not read every case).
+    pub fn case_states(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let prefix = state_count_key(tenant, "");
+        self.counters
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let state = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                Ok((state, read_count(&v)))
+            })
+            .filter(|r| !matches!(r, Ok((_, 0))))
+            .collect()
+    }
+
+    /// Counts cases by state once for a store written before the counts existed.
+    fn count_states(&self) -> Result<(), StoreError> {
+        const DONE: &[u8] = b"\0state-counts";
+        if self.counters.contains_key(DONE)? {
+            return Ok(());
+        }
+        let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
+        for case in self.cases(None)? {
+            *counts
+                .entry(state_count_key(&case.tenant, case.state.name()))
+                .or_default() += 1;
+        }
+        for (key, n) in counts {
+            self.counters.insert(key, &n.to_be_bytes())?;
+        }
+        self.counters.insert(DONE, &[])?;
+        self.counters.flush()?;
+        Ok(())
+    }
+
     fn index_callers(&self) -> Result<(), StoreError> {
         if !self.by_caller.is_empty() || self.cases.is_empty() {
             return Ok(());
@@ -280,7 +329,7 @@ impl Store {
                 inbound,
                 by_caller,
             )| {
-                write_case(step, cases, journal, timers, open, by_caller)?;
+                write_case(step, cases, journal, timers, open, by_caller, counters)?;
                 for (item, id) in step.effects.iter().zip(&outbox_ids) {
                     outbox.insert(&id.to_be_bytes(), encode(item))?;
                 }
@@ -539,6 +588,22 @@ impl Store {
     }
 }
 
+fn add_to_state_count(
+    counters: &TransactionalTree,
+    tenant: &str,
+    state: &str,
+    by: i64,
+) -> TxResult {
+    let key = state_count_key(tenant, state);
+    let now = counters.get(&key)?.map_or(0, |v| read_count(&v));
+    counters.insert(key, &now.saturating_add_signed(by).to_be_bytes())?;
+    Ok(())
+}
+
+fn read_count(v: &[u8]) -> u64 {
+    v.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
 fn write_case(
     step: &Step,
     cases: &TransactionalTree,
@@ -546,6 +611,7 @@ fn write_case(
     timers: &TransactionalTree,
     open: &TransactionalTree,
     by_caller: &TransactionalTree,
+    counters: &TransactionalTree,
 ) -> TxResult {
     let Some(case) = &step.case else {
         return Ok(());
@@ -554,6 +620,14 @@ fn write_case(
     let first_seq = case.journal_len - step.events.len() as u32;
     if first_seq == 0 {
         by_caller.insert(caller_key(case), case.id.as_bytes())?;
+    }
+    let before = step.previous_state.filter(|_| first_seq > 0);
+    let now = case.state.name();
+    if before != Some(now) {
+        if let Some(before) = before {
+            add_to_state_count(counters, &case.tenant, before, -1)?;
+        }
+        add_to_state_count(counters, &case.tenant, now, 1)?;
     }
     for (i, entry) in step.events.iter().enumerate() {
         journal.insert(journal_key(&case.id, first_seq + i as u32), encode(entry))?;
