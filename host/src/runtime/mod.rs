@@ -206,10 +206,15 @@ impl PluginRuntime {
         bytes: &[u8],
         slot: Option<Slot>,
     ) -> Result<Arc<Plugin>, PluginError> {
-        let id = PluginId {
-            name: name.to_string(),
-            hash: content_hash(bytes),
-        };
+        self.load_optimised(plugin_id(name, bytes), bytes, slot)
+    }
+
+    fn load_optimised(
+        &self,
+        id: PluginId,
+        bytes: &[u8],
+        slot: Option<Slot>,
+    ) -> Result<Arc<Plugin>, PluginError> {
         let compiled = self.compile(&id, bytes)?;
         self.prepare(id, bytes.len(), &compiled, slot, Tier::Optimised)
     }
@@ -225,17 +230,14 @@ impl PluginRuntime {
         bytes: &[u8],
         slot: Option<Slot>,
     ) -> Result<Arc<Plugin>, PluginError> {
-        let id = PluginId {
-            name: name.to_string(),
-            hash: content_hash(bytes),
-        };
+        let id = plugin_id(name, bytes);
         let compiled_before = self.compiled.lock().unwrap().contains_key(&id.hash)
             || self
                 .artifacts
                 .as_ref()
                 .is_some_and(|a| a.contains(&id.hash));
         if compiled_before {
-            return self.load(name, bytes, slot);
+            return self.load_optimised(id, bytes, slot);
         }
         let started = Instant::now();
         let quick = Component::new(&self.quick.engine, bytes)
@@ -248,7 +250,7 @@ impl PluginRuntime {
             Ok(compiled) => self.prepare(id, bytes.len(), &compiled, slot, Tier::Quick),
             Err(cause) => {
                 tracing::debug!(plugin = %id, %cause, "winch cannot compile it; compiling with cranelift");
-                self.load(name, bytes, slot)
+                self.load_optimised(id, bytes, slot)
             }
         }
     }
@@ -586,6 +588,13 @@ impl FileStamp {
             len: meta.len(),
             modified: meta.modified().ok()?,
         })
+    }
+}
+
+fn plugin_id(name: &str, bytes: &[u8]) -> PluginId {
+    PluginId {
+        name: name.to_string(),
+        hash: content_hash(bytes),
     }
 }
 
