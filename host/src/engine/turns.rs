@@ -3,10 +3,16 @@
 //! timer, an acknowledgement) take their turn before steps that accept new work (a new
 //! signal). Under overload new signals then wait longer, instead of accepted callers
 //! waiting ever longer for their dial: measured with `redial bench ingest --clients 64
-//! --tenants 8`, dials fell to a tenth of the accepted rate with one class. Neither std's
-//! nor parking_lot's mutexes have priority classes, hence this small lock.
+//! --tenants 8`, dials fell to a tenth of the accepted rate with one class. Priority is
+//! bounded: after [`MAX_FINISH_STREAK`] finishing steps in a row, a waiting new signal goes
+//! next, so a backlog (timers due after downtime, say) cannot hold new signals off for
+//! long. Neither std's nor parking_lot's mutexes have priority classes, hence this small
+//! lock.
 
 use std::sync::{Condvar, Mutex};
+
+/// Finishing steps in a row while a new signal waits, before the new signal goes.
+pub const MAX_FINISH_STREAK: u32 = 8;
 
 /// Which class a step waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +34,28 @@ pub struct TenantLock {
 struct State {
     held: bool,
     finishers_waiting: usize,
+    admitters_waiting: usize,
+    /// Finishing steps that took the lock in a row while a new signal waited.
+    finish_streak: u32,
+}
+
+impl State {
+    fn waiting(&mut self, priority: Priority) -> &mut usize {
+        match priority {
+            Priority::Finish => &mut self.finishers_waiting,
+            Priority::Admit => &mut self.admitters_waiting,
+        }
+    }
+
+    /// Whether a step of class `priority` must keep waiting.
+    fn must_wait(&self, priority: Priority) -> bool {
+        let admit_due = self.admitters_waiting > 0 && self.finish_streak >= MAX_FINISH_STREAK;
+        self.held
+            || match priority {
+                Priority::Finish => admit_due,
+                Priority::Admit => self.finishers_waiting > 0 && !admit_due,
+            }
+    }
 }
 
 /// The turn of the step holding the lock; the next waiter goes when it drops.
@@ -38,15 +66,15 @@ impl TenantLock {
     /// Waits for this tenant's turn in `priority`'s class.
     pub fn lock(&self, priority: Priority) -> Turn<'_> {
         let mut s = self.state.lock().unwrap();
-        if priority == Priority::Finish {
-            s.finishers_waiting += 1;
-        }
-        while s.held || (priority == Priority::Admit && s.finishers_waiting > 0) {
+        *s.waiting(priority) += 1;
+        while s.must_wait(priority) {
             s = self.released.wait(s).unwrap();
         }
-        if priority == Priority::Finish {
-            s.finishers_waiting -= 1;
-        }
+        *s.waiting(priority) -= 1;
+        s.finish_streak = match priority {
+            Priority::Finish if s.admitters_waiting > 0 => s.finish_streak + 1,
+            _ => 0,
+        };
         s.held = true;
         Turn(self)
     }
@@ -91,6 +119,39 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    #[test]
+    fn a_new_signal_gets_in_within_a_bounded_number_of_finishing_steps() {
+        let lock = Arc::new(TenantLock::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = lock.lock(Priority::Finish);
+        let spawn = |name: &'static str, priority| {
+            let (lock, order) = (lock.clone(), order.clone());
+            std::thread::spawn(move || {
+                let _turn = lock.lock(priority);
+                order.lock().unwrap().push(name);
+            })
+        };
+        let mut waiters = vec![spawn("admit", Priority::Admit)];
+        waiters.extend((0..20).map(|_| spawn("finish", Priority::Finish)));
+        // Everyone is queued before the lock is released.
+        while {
+            let s = lock.state.lock().unwrap();
+            s.admitters_waiting < 1 || s.finishers_waiting < 20
+        } {
+            std::thread::yield_now();
+        }
+        drop(held);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        let order = order.lock().unwrap();
+        let admitted_at = order.iter().position(|n| *n == "admit").unwrap();
+        assert_eq!(
+            admitted_at, MAX_FINISH_STREAK as usize,
+            "the new signal goes right after {MAX_FINISH_STREAK} finishing steps: {order:?}"
+        );
     }
 
     #[test]
