@@ -307,13 +307,18 @@ fn the_same_bytes_compile_once_for_every_tenant() {
     );
 }
 
+/// A runtime configuration with its artifact cache in `dir`.
+fn cached_in(dir: &std::path::Path) -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn compiled_components_are_cached_on_disk_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = RuntimeConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    };
+    let cfg = cached_in(dir.path());
     let first = PluginRuntime::new(cfg.clone()).unwrap();
     let p = first
         .load_file(&builtin::path("bant-qualify"), None)
@@ -360,13 +365,15 @@ fn load_quick(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime
     plugin
 }
 
+/// The same component on quick code and on optimised code.
+fn on_both_tiers(rt: &PluginRuntime, name: &str, slot: Slot) -> [Arc<redial::runtime::Plugin>; 2] {
+    [load_quick(rt, name, slot), load(rt, name, slot)]
+}
+
 #[test]
 fn quick_code_decides_exactly_as_optimised_code() {
     let rt = uncached_runtime();
-    let (quick, optimised) = (
-        load_quick(&rt, "standard-trigger", Slot::Trigger),
-        load(&rt, "standard-trigger", Slot::Trigger),
-    );
+    let [quick, optimised] = on_both_tiers(&rt, "standard-trigger", Slot::Trigger);
     assert_eq!(optimised.tier, Tier::Optimised);
     assert_eq!(quick.id, optimised.id, "one plugin identity on either tier");
     for caller in ["+14155550123", "+14155550999"] {
@@ -378,20 +385,14 @@ fn quick_code_decides_exactly_as_optimised_code() {
             rt.trigger(&optimised, i).unwrap().value
         );
     }
-    let (quick, optimised) = (
-        load_quick(&rt, "standard-cadence", Slot::Cadence),
-        load(&rt, "standard-cadence", Slot::Cadence),
-    );
+    let [quick, optimised] = on_both_tiers(&rt, "standard-cadence", Slot::Cadence);
     let mut i = cadence_input("c1");
     i.config = config("standard-cadence");
     assert_eq!(
         rt.cadence(&quick, i.clone()).unwrap().value,
         rt.cadence(&optimised, i).unwrap().value
     );
-    let (quick, optimised) = (
-        load_quick(&rt, "bant-qualify", Slot::Qualify),
-        load(&rt, "bant-qualify", Slot::Qualify),
-    );
+    let [quick, optimised] = on_both_tiers(&rt, "bant-qualify", Slot::Qualify);
     let script: ScriptInput = input("qualify-script.json");
     assert_eq!(
         rt.script(&quick, script.clone()).unwrap().value,
@@ -402,10 +403,7 @@ fn quick_code_decides_exactly_as_optimised_code() {
         rt.evaluate(&quick, evaluate.clone(), &[]).unwrap().value,
         rt.evaluate(&optimised, evaluate, &[]).unwrap().value
     );
-    let (quick, optimised) = (
-        load_quick(&rt, "hubspot-crm", Slot::Crm),
-        load(&rt, "hubspot-crm", Slot::Crm),
-    );
+    let [quick, optimised] = on_both_tiers(&rt, "hubspot-crm", Slot::Crm);
     let crm: CrmInput = input("crm.json");
     assert_eq!(
         rt.crm(&quick, crm.clone()).unwrap().value,
@@ -437,10 +435,7 @@ fn quick_code_is_bounded_like_optimised_code() {
 #[test]
 fn a_component_compiled_before_skips_the_quick_tier() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = RuntimeConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    };
+    let cfg = cached_in(dir.path());
     let bytes = std::fs::read(builtin::path("standard-cadence")).unwrap();
     let first = PluginRuntime::new(cfg.clone()).unwrap();
     let optimised = first.load("cadence", &bytes, None).unwrap();

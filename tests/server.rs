@@ -980,6 +980,12 @@ fn drained_outbox(s: &Server) -> usize {
     s.engine.store().outbox_len()
 }
 
+/// Posts a missed call and returns the hash of the trigger plugin that decided it.
+fn trigger_of_next_signal(s: &Server, event: &str, caller: &str) -> String {
+    let (_, body) = s.signal(HVAC, event, &missed_call(caller));
+    trigger_hash(s, body["case"].as_str().unwrap())
+}
+
 fn trigger_hash(s: &Server, case: &str) -> String {
     let journal = s.engine.store().journal(case).unwrap();
     journal
@@ -1043,15 +1049,14 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
         let started = Instant::now();
         let (status, body) = upload_trigger(&s, &eager);
         assert_eq!(status, 200, "{body}");
-        let (_, next) = s.signal(
-            HVAC,
+        let next = trigger_of_next_signal(
+            &s,
             &format!("after-swap-{round}"),
-            &missed_call(&format!("+15127000{round:03}")),
+            &format!("+15127000{round:03}"),
         );
         swap_times.push(started.elapsed());
         assert_eq!(
-            trigger_hash(&s, next["case"].as_str().unwrap()),
-            eager_hash,
+            next, eager_hash,
             "the first request after the swap uses the new plugin"
         );
 
@@ -1065,16 +1070,12 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
             Some(b""),
         );
         assert_eq!(status, 200, "{body}");
-        let (_, next) = s.signal(
-            HVAC,
+        let next = trigger_of_next_signal(
+            &s,
             &format!("after-rollback-{round}"),
-            &missed_call(&format!("+15127100{round:03}")),
+            &format!("+15127100{round:03}"),
         );
-        assert_eq!(
-            trigger_hash(&s, next["case"].as_str().unwrap()),
-            standard_hash,
-            "rollback is live at once"
-        );
+        assert_eq!(next, standard_hash, "rollback is live at once");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let results = load.join().unwrap();
@@ -1115,8 +1116,7 @@ fn a_new_component_goes_live_on_quick_code_then_moves_to_optimised_code() {
     let (status, body) = upload_trigger(&s, &fresh);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tier"], "quick", "{body}");
-    let (_, first) = s.signal(HVAC, "tier-1", &missed_call("+15127200001"));
-    assert_eq!(trigger_hash(&s, first["case"].as_str().unwrap()), hash);
+    assert_eq!(trigger_of_next_signal(&s, "tier-1", "+15127200001"), hash);
 
     let waited = Instant::now();
     loop {
@@ -1132,9 +1132,8 @@ fn a_new_component_goes_live_on_quick_code_then_moves_to_optimised_code() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (_, after) = s.signal(HVAC, "tier-2", &missed_call("+15127200002"));
     assert_eq!(
-        trigger_hash(&s, after["case"].as_str().unwrap()),
+        trigger_of_next_signal(&s, "tier-2", "+15127200002"),
         hash,
         "the same plugin, now on optimised code"
     );

@@ -93,7 +93,6 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     #[test]
     fn one_step_at_a_time() {
@@ -121,63 +120,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_new_signal_gets_in_within_a_bounded_number_of_finishing_steps() {
+    /// Holds the lock in class `holder`, queues `waiters` (all registered as waiting before
+    /// the lock is released), and returns the order in which they got their turns.
+    fn grant_order(holder: Priority, waiters: &[Priority]) -> Vec<Priority> {
         let lock = Arc::new(TenantLock::default());
         let order = Arc::new(Mutex::new(Vec::new()));
-        let held = lock.lock(Priority::Finish);
-        let spawn = |name: &'static str, priority| {
-            let (lock, order) = (lock.clone(), order.clone());
-            std::thread::spawn(move || {
-                let _turn = lock.lock(priority);
-                order.lock().unwrap().push(name);
+        let held = lock.lock(holder);
+        let threads: Vec<_> = waiters
+            .iter()
+            .map(|&priority| {
+                let (lock, order) = (lock.clone(), order.clone());
+                std::thread::spawn(move || {
+                    let _turn = lock.lock(priority);
+                    order.lock().unwrap().push(priority);
+                })
             })
-        };
-        let mut waiters = vec![spawn("admit", Priority::Admit)];
-        waiters.extend((0..20).map(|_| spawn("finish", Priority::Finish)));
-        // Everyone is queued before the lock is released.
+            .collect();
+        let count = |p| waiters.iter().filter(|w| **w == p).count();
         while {
             let s = lock.state.lock().unwrap();
-            s.admitters_waiting < 1 || s.finishers_waiting < 20
+            s.admitters_waiting < count(Priority::Admit)
+                || s.finishers_waiting < count(Priority::Finish)
         } {
             std::thread::yield_now();
         }
         drop(held);
-        for w in waiters {
-            w.join().unwrap();
+        for t in threads {
+            t.join().unwrap();
         }
-        let order = order.lock().unwrap();
-        let admitted_at = order.iter().position(|n| *n == "admit").unwrap();
-        assert_eq!(
-            admitted_at, MAX_FINISH_STREAK as usize,
-            "the new signal goes right after {MAX_FINISH_STREAK} finishing steps: {order:?}"
-        );
+        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
     }
 
     #[test]
     fn a_waiting_finisher_goes_before_waiting_admitters() {
-        let lock = Arc::new(TenantLock::default());
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let held = lock.lock(Priority::Admit);
-        let spawn = |name: &'static str, priority| {
-            let (lock, order) = (lock.clone(), order.clone());
-            std::thread::spawn(move || {
-                let _turn = lock.lock(priority);
-                order.lock().unwrap().push(name);
-            })
-        };
-        let admitters: Vec<_> = (0..3).map(|_| spawn("admit", Priority::Admit)).collect();
-        std::thread::sleep(Duration::from_millis(50));
-        let finisher = spawn("finish", Priority::Finish);
-        // Let the finisher register as waiting before the lock is released.
-        while lock.state.lock().unwrap().finishers_waiting == 0 {
-            std::thread::yield_now();
-        }
-        drop(held);
-        finisher.join().unwrap();
-        for a in admitters {
-            a.join().unwrap();
-        }
-        assert_eq!(order.lock().unwrap()[0], "finish");
+        let mut waiters = vec![Priority::Admit; 3];
+        waiters.push(Priority::Finish);
+        assert_eq!(grant_order(Priority::Admit, &waiters)[0], Priority::Finish);
+    }
+
+    #[test]
+    fn a_new_signal_gets_in_within_a_bounded_number_of_finishing_steps() {
+        let mut waiters = vec![Priority::Admit];
+        waiters.extend([Priority::Finish; 20]);
+        let order = grant_order(Priority::Finish, &waiters);
+        let admitted_at = order.iter().position(|p| *p == Priority::Admit);
+        assert_eq!(
+            admitted_at,
+            Some(MAX_FINISH_STREAK as usize),
+            "the new signal goes right after {MAX_FINISH_STREAK} finishing steps: {order:?}"
+        );
     }
 }
