@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::server::{Client, HVAC, missed_call};
 use rand::Rng;
 use redial::connectors::{LedgerEntry, Simulator};
 use redial::store::Store;
@@ -187,13 +188,13 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     println!("crash test: {redeliveries} redeliveries absorbed by idempotency keys");
 }
 
-/// `redial serve` on a free loopback port; returns the child and its base URL.
-fn serve(store: &Path) -> (std::process::Child, String) {
+/// `redial serve` on a free loopback port; returns the child and a client for it.
+fn serve(store: &Path) -> (std::process::Child, Client) {
     serve_policies(store, &common::policy_file(""))
 }
 
 /// `redial serve` with the policies in `policies`.
-fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, String) {
+fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, Client) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
         .args(["serve", "--addr", "127.0.0.1:0", "--store"])
@@ -210,19 +211,13 @@ fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, String
         .find_map(|l| l.ok().filter(|l| l.contains("http://")))
         .expect("serve prints its address");
     let url = line[line.find("http://").unwrap()..].trim().to_string();
-    (child, url)
+    (child, Client::new(&url))
 }
 
 const ADMIN: &str = "crash-test-admin";
 
-fn live_trigger(agent: &ureq::Agent, url: &str) -> String {
-    let mut resp = agent
-        .get(format!("{url}/v1/tenants/lone-star-hvac/plugins"))
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .call()
-        .unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+fn live_trigger(client: &Client) -> String {
+    let (_, v) = client.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
     v["slots"]["trigger"]["live"]["sha256"]
         .as_str()
         .unwrap()
@@ -233,15 +228,11 @@ fn live_trigger(agent: &ureq::Agent, url: &str) -> String {
 fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("serve");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let base = std::fs::read(redial::builtin::path("standard-trigger")).unwrap();
     let mut rng = rand::rng();
     let (mut kills, mut old_live, mut new_live) = (0, 0, 0);
-    let (mut server, mut url) = serve(&store);
-    let mut live = live_trigger(&agent, &url);
+    let (mut server, mut client) = serve(&store);
+    let mut live = live_trigger(&client);
     let mut round = 0;
     while kills < SWAP_KILLS {
         round += 1;
@@ -249,15 +240,15 @@ fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin
         let component = redial::bench::with_custom_section(&base, &format!("crash-{round}"), 64);
         let hash = redial::runtime::content_hash(&component);
         let upload = {
-            let (agent, url, component) = (agent.clone(), url.clone(), component.clone());
+            let (client, component) = (Client::new(&client.base), component.clone());
             std::thread::spawn(move || {
-                agent
-                    .put(format!("{url}/v1/tenants/lone-star-hvac/plugins/trigger"))
-                    .header("authorization", format!("Bearer {ADMIN}"))
-                    .header("content-type", "application/wasm")
-                    .send(&component[..])
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0)
+                let auth = format!("Bearer {ADMIN}");
+                let headers = [
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/wasm"),
+                ];
+                let path = format!("/v1/tenants/{HVAC}/plugins/trigger");
+                client.send("PUT", &path, &headers, Some(&component)).0
             })
         };
         std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
@@ -265,8 +256,8 @@ fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin
         server.wait().unwrap();
         let answered = upload.join().unwrap();
         kills += 1;
-        (server, url) = serve(&store);
-        let now = live_trigger(&agent, &url);
+        (server, client) = serve(&store);
+        let now = live_trigger(&client);
         if answered == 200 {
             assert_eq!(now, hash, "an acknowledged upload survives the crash");
         }
@@ -289,41 +280,14 @@ fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin
 }
 
 /// Posts one signed missed-call signal; the status (0 when the server was gone) and the case.
-fn post_signal(agent: &ureq::Agent, url: &str, id: &str, caller: &str) -> (u16, Option<String>) {
-    let body = format!(r#"{{"kind":"missed-call","caller":"{caller}","line":"+15125550200"}}"#);
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let sig =
-        redial::api::auth::sign_standard_webhook(common::server::SECRET, id, ts, body.as_bytes());
-    match agent
-        .post(format!("{url}/v1/tenants/lone-star-hvac/signals"))
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", &sig)
-        .send(body.as_bytes())
-    {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            let text = resp.body_mut().read_to_string().unwrap_or_default();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            (status, v["case"].as_str().map(str::to_string))
-        }
-        Err(_) => (0, None),
-    }
+fn post_signal(client: &Client, id: &str, caller: &str) -> (u16, Option<String>) {
+    let (status, body) = client.signal(HVAC, id, &missed_call(caller));
+    (status, body["case"].as_str().map(str::to_string))
 }
 
 /// The server's outbox depth, from `/metrics`.
-fn outbox_depth(agent: &ureq::Agent, url: &str) -> Option<u64> {
-    let text = agent
-        .get(format!("{url}/metrics"))
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()?;
+fn outbox_depth(client: &Client) -> Option<u64> {
+    let (_, text) = client.send("GET", "/metrics", &[], None);
     text.lines()
         .find_map(|l| l.strip_prefix("redial_outbox_depth "))
         .and_then(|n| n.trim().parse().ok())
@@ -340,25 +304,21 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         common::server::with_webhooks(&text),
     )
     .unwrap();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let mut rng = rand::rng();
     // Every signal sent: event id → (caller, the case it was acknowledged with).
     let mut signals: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-    let (mut server, mut url) = serve_policies(&store, &policies);
+    let (mut server, mut client) = serve_policies(&store, &policies);
     let mut next = 0u32;
     for kill in 0..LOAD_KILLS {
         let load: Vec<_> = (0..4)
-            .map(|client| {
-                let (agent, url) = (agent.clone(), url.clone());
-                let first = next + client * 10_000;
+            .map(|n| {
+                let client = Client::new(&client.base);
+                let first = next + n * 10_000;
                 std::thread::spawn(move || {
                     let mut sent = Vec::new();
                     for n in first.. {
                         let (id, caller) = (format!("load-{kill}-{n}"), format!("+1512{n:07}"));
-                        let (status, case) = post_signal(&agent, &url, &id, &caller);
+                        let (status, case) = post_signal(&client, &id, &caller);
                         sent.push((id, caller, case.filter(|_| status == 202)));
                         if status == 0 {
                             return sent; // the server is gone
@@ -371,16 +331,16 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
         server.kill().unwrap(); // SIGKILL, mid-step, mid-flush or mid-delivery
         server.wait().unwrap();
-        for client in load {
-            for (id, caller, case) in client.join().unwrap() {
+        for thread in load {
+            for (id, caller, case) in thread.join().unwrap() {
                 signals.insert(id, (caller, case));
             }
         }
         next += 40_000;
-        (server, url) = serve_policies(&store, &policies);
+        (server, client) = serve_policies(&store, &policies);
         // The provider retries what was not acknowledged, under the same event id.
         for (id, (caller, case)) in signals.iter_mut().filter(|(_, (_, c))| c.is_none()) {
-            let (status, answer) = post_signal(&agent, &url, id, caller);
+            let (status, answer) = post_signal(&client, id, caller);
             assert!(
                 status == 202 || status == 200,
                 "a retried signal is taken: {status}"
@@ -389,7 +349,7 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while outbox_depth(&agent, &url) != Some(0) {
+    while outbox_depth(&client) != Some(0) {
         assert!(
             Instant::now() < deadline,
             "the outbox drains after the last restart"

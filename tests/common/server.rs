@@ -26,90 +26,29 @@ pub fn with_webhooks(policy: &str) -> String {
     )
 }
 
-pub struct Server {
+/// Sends requests to a Redial server at `base` (in-process or a child process).
+pub struct Client {
     pub base: String,
-    pub engine: Arc<Engine>,
     pub agent: ureq::Agent,
+}
+
+pub struct Server {
+    pub client: Client,
+    pub engine: Arc<Engine>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     pub _dir: tempfile::TempDir,
 }
 
-impl Server {
-    pub fn start(connectors: Arc<dyn Connectors>) -> Server {
-        Server::start_with(|_| connectors, "")
-    }
-
-    /// A server whose connectors are built from its engine, with `extra` TOML appended to
-    /// the HVAC tenant's policy (provider settings).
-    pub fn start_with(
-        connectors: impl FnOnce(Arc<Engine>) -> Arc<dyn Connectors>,
-        extra: &str,
-    ) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        let engine = Arc::new(
-            Engine::new(store, Arc::new(super::runtime()), Arc::new(SystemClock))
-                .with_uploads(dir.path().join("plugins")),
-        );
-        let connectors = connectors(engine.clone());
-        let policies = dir.path().join("policies");
-        std::fs::create_dir_all(&policies).unwrap();
-        for (tenant, file) in [
-            (HVAC, "lone-star-hvac.toml"),
-            (SAAS, "northwind-software.toml"),
-        ] {
-            let mut text = with_webhooks(&super::policy_text(file));
-            if tenant == HVAC {
-                text.push_str(extra);
-            }
-            std::fs::write(policies.join(format!("{tenant}.toml")), &text).unwrap();
-            engine
-                .load_tenant(Policy::parse(&text, file).unwrap())
-                .unwrap();
+impl Client {
+    pub fn new(base: &str) -> Client {
+        Client {
+            base: base.to_string(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
         }
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let state_engine = engine.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let state = AppState {
-                    engine: state_engine,
-                    admin_token_hash: Some(redial::api::auth::token_hash(ADMIN)),
-                    public_url: format!("http://{addr}"),
-                    policies_dir: Some(policies),
-                    metrics: Arc::new(Metrics::default()),
-                    wake: Arc::default(),
-                };
-                addr_tx.send(addr).unwrap();
-                api::serve(listener, state, connectors, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Server {
-            base: format!("http://{addr}"),
-            engine,
-            agent,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    pub fn simulated() -> Server {
-        let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-        Server::start(Arc::new(sim))
     }
 
     pub fn send(
@@ -199,6 +138,87 @@ impl Server {
             status,
             serde_json::from_str(&body).unwrap_or(Value::String(body)),
         )
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Server {
+    pub fn start(connectors: Arc<dyn Connectors>) -> Server {
+        Server::start_with(|_| connectors, "")
+    }
+
+    /// A server whose connectors are built from its engine, with `extra` TOML appended to
+    /// the HVAC tenant's policy (provider settings).
+    pub fn start_with(
+        connectors: impl FnOnce(Arc<Engine>) -> Arc<dyn Connectors>,
+        extra: &str,
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let engine = Arc::new(
+            Engine::new(store, Arc::new(super::runtime()), Arc::new(SystemClock))
+                .with_uploads(dir.path().join("plugins")),
+        );
+        let connectors = connectors(engine.clone());
+        let policies = dir.path().join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        for (tenant, file) in [
+            (HVAC, "lone-star-hvac.toml"),
+            (SAAS, "northwind-software.toml"),
+        ] {
+            let mut text = with_webhooks(&super::policy_text(file));
+            if tenant == HVAC {
+                text.push_str(extra);
+            }
+            std::fs::write(policies.join(format!("{tenant}.toml")), &text).unwrap();
+            engine
+                .load_tenant(Policy::parse(&text, file).unwrap())
+                .unwrap();
+        }
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let state_engine = engine.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let state = AppState {
+                    engine: state_engine,
+                    admin_token_hash: Some(redial::api::auth::token_hash(ADMIN)),
+                    public_url: format!("http://{addr}"),
+                    policies_dir: Some(policies),
+                    metrics: Arc::new(Metrics::default()),
+                    wake: Arc::default(),
+                };
+                addr_tx.send(addr).unwrap();
+                api::serve(listener, state, connectors, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Server {
+            client: Client::new(&format!("http://{addr}")),
+            engine,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    pub fn simulated() -> Server {
+        let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
+        Server::start(Arc::new(sim))
     }
 
     pub fn token_for(&self, tenant: &str) -> String {

@@ -112,17 +112,23 @@ struct LoadResult {
     latencies: Vec<Duration>,
     /// When each opened case's signal was sent.
     sent: HashMap<String, Instant>,
-    /// CPU the client threads used (each reads its own before it ends).
-    cpu: Duration,
 }
 
-/// Posts signals from `clients` threads for `duration`.
-fn load(urls: &[String], clients: usize, duration: Duration, signed: bool) -> LoadResult {
+/// Posts signals from `clients` threads for `duration`; also returns the CPU every thread
+/// used meanwhile (read while the clients still run, so theirs counts too).
+fn load(
+    urls: &[String],
+    clients: usize,
+    duration: Duration,
+    signed: bool,
+) -> (LoadResult, CpuSplit) {
     let stop = Arc::new(AtomicBool::new(false));
+    let before = cpu::Snapshot::take();
     let running = start_load(urls, clients, signed, stop.clone(), 0);
     std::thread::sleep(duration);
+    let cpu = cpu::Snapshot::take().since(&before);
     stop.store(true, Ordering::Relaxed);
-    running.join().unwrap()
+    (running.join().unwrap(), cpu)
 }
 
 /// Posts a missed-call signal from `caller` with event id `id`, signed with the bench
@@ -188,7 +194,6 @@ fn start_load(
                     _ => out.failed += 1,
                 }
             }
-            out.cpu = cpu::this_thread();
             out
         };
         let handles: Vec<_> = (0..clients)
@@ -207,7 +212,6 @@ fn start_load(
             total.failed += one.failed;
             total.latencies.extend(one.latencies);
             total.sent.extend(one.sent);
-            total.cpu += one.cpu;
         }
         total
     })
@@ -381,7 +385,7 @@ pub fn serve(
         axum::Router::new().route("/noop", axum::routing::post(|| async { "{}" })),
         cpu::FLOOR_THREADS,
     );
-    let floor = load(
+    let (floor, _) = load(
         &[format!("http://{floor_addr}/noop")],
         clients,
         duration,
@@ -390,10 +394,7 @@ pub fn serve(
 
     let server = BenchServer::start(dir, policy_text, tenants)?;
     let started = Instant::now();
-    let cpu_before = cpu::Snapshot::take();
-    let run = load(&server.signals_urls(), clients, duration, true);
-    let mut cpu = cpu::Snapshot::take().since(&cpu_before);
-    cpu.load_generator = run.cpu;
+    let (run, cpu) = load(&server.signals_urls(), clients, duration, true);
     let elapsed = started.elapsed();
     let dialed_in_window = server
         .dials

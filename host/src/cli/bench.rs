@@ -125,13 +125,14 @@ fn load(clients: usize, tenants: usize, seconds: f64, ingest: bool) -> Result<()
         }
     );
     let per_signal = |d: Duration| d.as_secs_f64() * 1e6 / (r.signals_per_sec * seconds).max(1.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
-        "CPU during the load, per accepted signal: server {:.0} µs, load generator {:.0} µs, fake Vapi {:.0} µs ({:.0}% of 2 cores in all); the server's share alone would carry about {:.0} signals/s on 2 cores",
+        "CPU during the load, per accepted signal: server {:.0} µs, load generator {:.0} µs, fake Vapi {:.0} µs ({:.0}% of {cores} cores in all); the server's share alone would carry about {:.0} signals/s on {cores} cores",
         per_signal(r.cpu.server),
         per_signal(r.cpu.load_generator),
         per_signal(r.cpu.fake_vapi),
-        100.0 * r.cpu.total().as_secs_f64() / (2.0 * seconds),
-        2e6 / per_signal(r.cpu.server).max(1.0)
+        100.0 * r.cpu.total().as_secs_f64() / (cores * seconds),
+        cores * 1e6 / per_signal(r.cpu.server).max(1.0)
     );
     let by_thread: Vec<String> = r
         .cpu

@@ -228,12 +228,10 @@ impl Engine {
     /// skipped or dropped). A failure leaves the quick code serving.
     fn optimise(&self, job: optimiser::Job) {
         let slot = job.quick.slot;
-        let is_live = |tenants: &HashMap<String, Arc<Tenant>>| {
-            tenants
-                .get(&job.tenant)
-                .is_some_and(|t| std::ptr::eq(t.plugin(slot).0, &*job.quick))
-        };
-        if !is_live(&self.tenants.read().unwrap()) {
+        let superseded = self
+            .tenant(&job.tenant)
+            .map_or(true, |t| !std::ptr::eq(t.plugin(slot).0, &*job.quick));
+        if superseded {
             return;
         }
         let span = tracing::info_span!("optimise", tenant = %job.tenant, plugin = %job.quick.id);
@@ -248,10 +246,8 @@ impl Engine {
                 return;
             }
         };
-        let mut tenants = self.tenants.write().unwrap();
-        if is_live(&tenants) {
-            let swapped = Arc::new(tenants[&job.tenant].with_plugin(slot, plugin));
-            tenants.insert(job.tenant.clone(), swapped);
+        let still_live = |t: &Tenant| std::ptr::eq(t.plugin(slot).0, &*job.quick);
+        if let Ok(true) = self.swap_in(&job.tenant, plugin, still_live) {
             tracing::info!("optimised code is live");
         }
     }
@@ -300,13 +296,27 @@ impl Engine {
     /// policies compiled into the host ([`crate::runtime::NativePolicy`]) and experiments.
     /// The next policy reload replaces it.
     pub fn use_plugin(&self, tenant_id: &str, plugin: Arc<Plugin>) -> Result<(), EngineError> {
+        self.swap_in(tenant_id, plugin, |_| true).map(|_| ())
+    }
+
+    /// Puts `plugin` in its slot for a tenant if `when` holds for the tenant as it is now,
+    /// checked and swapped under one write lock. Returns whether it swapped.
+    fn swap_in(
+        &self,
+        tenant_id: &str,
+        plugin: Arc<Plugin>,
+        when: impl FnOnce(&Tenant) -> bool,
+    ) -> Result<bool, EngineError> {
         let mut tenants = self.tenants.write().unwrap();
         let tenant = tenants
             .get(tenant_id)
             .ok_or_else(|| EngineError::UnknownTenant(tenant_id.into()))?;
+        if !when(tenant) {
+            return Ok(false);
+        }
         let swapped = Arc::new(tenant.with_plugin(plugin.slot, plugin));
         tenants.insert(tenant_id.to_string(), swapped);
-        Ok(())
+        Ok(true)
     }
 
     /// Stops serving a tenant (its cases stay in the store).
