@@ -7,6 +7,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now_ms(&self) -> i64;
+
+    /// Whether the store must keep this clock's reading so that a restart resumes from it:
+    /// true for a simulated clock, which would otherwise start over; the wall clock needs
+    /// no help, and not writing it saves a store write on every step.
+    fn resumes_from_store(&self) -> bool {
+        false
+    }
 }
 
 /// The real wall clock.
@@ -38,5 +45,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    fn resumes_from_store(&self) -> bool {
+        true
     }
 }

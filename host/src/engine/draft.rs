@@ -83,7 +83,6 @@ impl Draft {
     /// Writes the whole change atomically.
     pub fn commit(mut self, store: &Store) -> Result<CaseRecord, StoreError> {
         self.step.case = Some(self.case.clone());
-        self.step.clock_ms.get_or_insert(self.now);
         store.commit(&self.step)?;
         Ok(self.case)
     }

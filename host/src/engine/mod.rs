@@ -478,7 +478,20 @@ impl Engine {
             .store
             .case(case_id)?
             .ok_or_else(|| EngineError::UnknownCase(case_id.into()))?;
-        Ok(Draft::new(case, self.clock.now_ms()))
+        Ok(self.new_draft(case, self.clock.now_ms()))
+    }
+
+    /// A draft of a step on `case` at `now`, which records the clock if it must survive a
+    /// restart.
+    fn new_draft(&self, case: crate::store::CaseRecord, now: i64) -> Draft {
+        let mut d = Draft::new(case, now);
+        d.step_mut().clock_ms = self.clock_to_keep(now);
+        d
+    }
+
+    /// The clock reading a step stores (see [`Clock::resumes_from_store`]).
+    fn clock_to_keep(&self, now: i64) -> Option<i64> {
+        self.clock.resumes_from_store().then_some(now)
     }
 }
 

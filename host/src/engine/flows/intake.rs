@@ -49,7 +49,7 @@ pub(in crate::engine) fn ingest(
         e.store.commit(&Step {
             ignored: Some((policy.tenant.clone(), record)),
             counters: Some((policy.tenant.clone(), counters)),
-            clock_ms: Some(now),
+            clock_ms: e.clock_to_keep(now),
             inbound: inbound.clone(),
             ..Step::default()
         })?;
@@ -134,7 +134,7 @@ pub(in crate::engine) fn ingest(
         journal_len: 0,
         plugin_failures: 0,
     };
-    let mut d = Draft::new(case, now);
+    let mut d = e.new_draft(case, now);
     d.event(Event::Signal {
         kind: s.kind,
         joined: false,
@@ -204,7 +204,7 @@ pub(in crate::engine) fn sms_reply(
         e.store.commit(&Step {
             opt_out,
             inbound,
-            clock_ms: Some(e.clock.now_ms()),
+            clock_ms: e.clock_to_keep(e.clock.now_ms()),
             ..Step::default()
         })?;
         return Ok(if stop {

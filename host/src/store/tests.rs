@@ -1,0 +1,187 @@
+//! The store's own guarantees, on a real sled database in a temporary folder.
+
+use super::*;
+use redial_sdk::{Moment, Signal, SignalKind};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn case(state: CaseState) -> CaseRecord {
+    CaseRecord {
+        id: "acme-00001".into(),
+        tenant: "acme".into(),
+        caller: "+15550001111".into(),
+        opened_ms: 1_000,
+        signal: Signal {
+            kind: SignalKind::MissedCall,
+            caller: "+15550001111".into(),
+            line: "+15550009999".into(),
+            at: Moment {
+                unix_ms: 1_000,
+                utc_offset_minutes: 0,
+                local_weekday: 0,
+                local_minute: 600,
+            },
+            context: vec![],
+        },
+        signals: 1,
+        priority: 1,
+        attempts: vec![],
+        state,
+        timer: None,
+        disposition: None,
+        first_dial_ms: None,
+        crm_operations: 0,
+        journal_len: 0,
+        plugin_failures: 0,
+    }
+}
+
+fn scheduled(due_ms: i64) -> JournalEntry {
+    JournalEntry {
+        at_ms: due_ms,
+        event: Event::Scheduled { due_ms },
+    }
+}
+
+/// Commits a step that moves `case` to `state` and appends `events`.
+fn step(store: &Store, case: &mut CaseRecord, state: CaseState, events: Vec<JournalEntry>) {
+    let previous_state = Some(case.state.name());
+    case.state = state;
+    case.journal_len += events.len() as u32;
+    store
+        .commit(&Step {
+            case: Some(case.clone()),
+            previous_state,
+            events,
+            ..Step::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_journal_written_step_by_step_reads_back_whole_and_in_order() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(
+        &store,
+        &mut c,
+        CaseState::Waiting,
+        vec![scheduled(1), scheduled(2), scheduled(3)],
+    );
+    step(
+        &store,
+        &mut c,
+        CaseState::Dialing { attempt: 1 },
+        vec![scheduled(4)],
+    );
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, vec![]);
+    step(
+        &store,
+        &mut c,
+        CaseState::Waiting,
+        vec![scheduled(5), scheduled(6)],
+    );
+    let due: Vec<i64> = store
+        .journal(&c.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.at_ms)
+        .collect();
+    assert_eq!(due, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(c.journal_len, 6);
+}
+
+#[test]
+fn a_journal_written_one_record_per_event_still_reads() {
+    let (_dir, store) = open();
+    for seq in 0..3u32 {
+        let entry = scheduled(10 + i64::from(seq));
+        store
+            .journal
+            .insert(journal_key("old-00001", seq), encode(&entry))
+            .unwrap();
+    }
+    let mut c = case(CaseState::Waiting);
+    c.id = "old-00001".into();
+    c.journal_len = 3;
+    step(
+        &store,
+        &mut c,
+        CaseState::Waiting,
+        vec![scheduled(13), scheduled(14)],
+    );
+    let due: Vec<i64> = store
+        .journal(&c.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.at_ms)
+        .collect();
+    assert_eq!(due, [10, 11, 12, 13, 14]);
+}
+
+#[test]
+fn the_open_case_index_follows_the_case_through_open_and_closed_states() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(&store, &mut c, CaseState::Waiting, vec![scheduled(1)]);
+    assert_eq!(
+        store.open_case("acme", &c.caller).unwrap().as_deref(),
+        Some(c.id.as_str())
+    );
+    step(
+        &store,
+        &mut c,
+        CaseState::Dialing { attempt: 1 },
+        vec![scheduled(2)],
+    );
+    step(
+        &store,
+        &mut c,
+        CaseState::Dialing { attempt: 1 },
+        vec![scheduled(3)],
+    );
+    assert_eq!(
+        store.open_case("acme", &c.caller).unwrap().as_deref(),
+        Some(c.id.as_str())
+    );
+    let closed = CaseState::Closed {
+        reason: "done".into(),
+    };
+    step(&store, &mut c, closed, vec![scheduled(4)]);
+    assert_eq!(store.open_case("acme", &c.caller).unwrap(), None);
+    assert_eq!(
+        store.case_states("acme").unwrap(),
+        [("closed".to_string(), 1)]
+    );
+}
+
+#[test]
+fn open_state_names_agree_with_open_states() {
+    let states = [
+        CaseState::Waiting,
+        CaseState::Dialing { attempt: 2 },
+        CaseState::HandedOff {
+            owner: "o".into(),
+            sla_deadline_ms: 0,
+            acknowledged: false,
+            breached: false,
+        },
+        CaseState::FollowUp {
+            next_step: "s".into(),
+            due_ms: 0,
+        },
+        CaseState::HumanReview { reason: "r".into() },
+        CaseState::Closed { reason: "r".into() },
+    ];
+    for state in states {
+        assert_eq!(
+            CaseState::is_open_name(state.name()),
+            state.is_open(),
+            "{state:?}"
+        );
+    }
+}
