@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -145,15 +145,6 @@ fn caller_key(case: &CaseRecord) -> Vec<u8> {
     k
 }
 
-/// Where the `counters` tree keeps how many of a tenant's cases are in `state` (beside the
-/// tenant's own counters, which are keyed by the bare tenant id).
-fn state_count_key(tenant: &str, state: &str) -> Vec<u8> {
-    let mut k = pair(tenant, "state");
-    k.push(0);
-    k.extend_from_slice(state.as_bytes());
-    k
-}
-
 fn journal_key(case_id: &str, seq: u32) -> Vec<u8> {
     let mut k = pair(case_id, "");
     k.extend_from_slice(&seq.to_be_bytes());
@@ -171,7 +162,7 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
-type TxResult = Result<(), ConflictableTransactionError<()>>;
+type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
 
 impl Store {
     /// Opens (or creates) the store in `dir`.
@@ -201,42 +192,49 @@ impl Store {
         Ok(store)
     }
 
-    /// Builds the caller index for a store written before it existed.
     /// How many of a tenant's cases are in each state, kept up to date by every step (so
     /// `/metrics` does not read every case).
     pub fn case_states(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let prefix = state_count_key(tenant, "");
-        self.counters
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, v) = kv?;
-                let state = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                Ok((state, read_count(&v)))
-            })
-            .filter(|r| !matches!(r, Ok((_, 0))))
-            .collect()
+        let states = self.counters(tenant)?.states;
+        Ok(states.into_iter().filter(|(_, n)| *n > 0).collect())
     }
 
-    /// Counts cases by state once for a store written before the counts existed.
+    /// Counts cases by state into each tenant's counters, once, for a store written before
+    /// the counts lived there: older stores kept them under keys of their own
+    /// (`tenant\0state\0name`, dropped here), or had none.
     fn count_states(&self) -> Result<(), StoreError> {
-        const DONE: &[u8] = b"\0state-counts";
+        const DONE: &[u8] = b"\0states-in-counters";
         if self.counters.contains_key(DONE)? {
             return Ok(());
         }
-        let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut counts: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
         for case in self.cases(None)? {
             *counts
-                .entry(state_count_key(&case.tenant, case.state.name()))
+                .entry(case.tenant)
+                .or_default()
+                .entry(case.state.name().to_string())
                 .or_default() += 1;
         }
-        for (key, n) in counts {
-            self.counters.insert(key, &n.to_be_bytes())?;
+        // Tenant ids hold no NUL; every key with one belongs to the old layout.
+        for kv in self.counters.iter() {
+            let key = kv?.0;
+            if key.contains(&0) {
+                self.counters.remove(key)?;
+            }
+        }
+        for (tenant, states) in counts {
+            let counters = TenantCounters {
+                states,
+                ..self.counters(&tenant)?
+            };
+            self.counters.insert(tenant.as_bytes(), encode(&counters))?;
         }
         self.counters.insert(DONE, &[])?;
         self.counters.flush()?;
         Ok(())
     }
 
+    /// Builds the caller index for a store written before it existed.
     fn index_callers(&self) -> Result<(), StoreError> {
         if !self.by_caller.is_empty() || self.cases.is_empty() {
             return Ok(());
@@ -315,7 +313,7 @@ impl Store {
             &self.inbound,
             &self.by_caller,
         );
-        let result: Result<(), TransactionError<()>> = trees.transaction(
+        let result: Result<(), TransactionError<StoreError>> = trees.transaction(
             |(
                 cases,
                 journal,
@@ -329,7 +327,8 @@ impl Store {
                 inbound,
                 by_caller,
             )| {
-                write_case(step, cases, journal, timers, open, by_caller, counters)?;
+                write_case(step, cases, journal, timers, open, by_caller)?;
+                write_counters(step, counters)?;
                 for (item, id) in step.effects.iter().zip(&outbox_ids) {
                     outbox.insert(&id.to_be_bytes(), encode(item))?;
                 }
@@ -341,9 +340,6 @@ impl Store {
                 }
                 if let (Some((tenant, record)), Some(id)) = (&step.ignored, ignored_id) {
                     ignored.insert(pair(tenant, &format!("{id:020}")), encode(record))?;
-                }
-                if let Some((tenant, c)) = &step.counters {
-                    counters.insert(tenant.as_bytes(), encode(c))?;
                 }
                 if let Some((tenant, id)) = &step.inbound {
                     inbound.insert(pair(tenant, id), &[])?;
@@ -363,7 +359,7 @@ impl Store {
                 Ok(())
             }
             Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable!("steps never abort"),
+            Err(TransactionError::Abort(e)) => Err(e),
         }
     }
 
@@ -595,20 +591,46 @@ impl Store {
     }
 }
 
-fn add_to_state_count(
-    counters: &TransactionalTree,
-    tenant: &str,
-    state: &str,
-    by: i64,
-) -> TxResult {
-    let key = state_count_key(tenant, state);
-    let now = counters.get(&key)?.map_or(0, |v| read_count(&v));
-    counters.insert(key, &now.saturating_add_signed(by).to_be_bytes())?;
-    Ok(())
+/// The state a step's case leaves (`None` for a case the step opens).
+fn state_before(step: &Step, case: &CaseRecord) -> Option<&'static str> {
+    let opened_here = case.journal_len as usize == step.events.len();
+    step.previous_state.filter(|_| !opened_here)
 }
 
-fn read_count(v: &[u8]) -> u64 {
-    v.try_into().map(u64::from_be_bytes).unwrap_or(0)
+/// Writes the tenant's counters once: the step's own changes (signals, cases, owners), with
+/// the case's move between states counted in. The per-state counts are read inside the
+/// transaction, so they never rest on a copy read earlier.
+fn write_counters(step: &Step, counters: &TransactionalTree) -> TxResult {
+    let moved = step
+        .case
+        .as_ref()
+        .map(|case| (case, state_before(step, case), case.state.name()))
+        .filter(|(_, before, now)| *before != Some(*now));
+    let tenant = match (&step.counters, &moved) {
+        (Some((tenant, _)), _) => tenant,
+        (None, Some((case, ..))) => &case.tenant,
+        (None, None) => return Ok(()),
+    };
+    let stored: TenantCounters = match counters.get(tenant.as_bytes())? {
+        Some(v) => decode("counters", &v).map_err(ConflictableTransactionError::Abort)?,
+        None => TenantCounters::default(),
+    };
+    let mut updated = match &step.counters {
+        Some((_, c)) => TenantCounters {
+            states: stored.states,
+            ..c.clone()
+        },
+        None => stored,
+    };
+    if let Some((_, before, now)) = moved {
+        if let Some(before) = before {
+            let n = updated.states.entry(before.to_string()).or_default();
+            *n = n.saturating_sub(1);
+        }
+        *updated.states.entry(now.to_string()).or_default() += 1;
+    }
+    counters.insert(tenant.as_bytes(), encode(&updated))?;
+    Ok(())
 }
 
 fn write_case(
@@ -618,7 +640,6 @@ fn write_case(
     timers: &TransactionalTree,
     open: &TransactionalTree,
     by_caller: &TransactionalTree,
-    counters: &TransactionalTree,
 ) -> TxResult {
     let Some(case) = &step.case else {
         return Ok(());
@@ -627,14 +648,6 @@ fn write_case(
     let first_seq = case.journal_len - step.events.len() as u32;
     if first_seq == 0 {
         by_caller.insert(caller_key(case), case.id.as_bytes())?;
-    }
-    let before = step.previous_state.filter(|_| first_seq > 0);
-    let now = case.state.name();
-    if before != Some(now) {
-        if let Some(before) = before {
-            add_to_state_count(counters, &case.tenant, before, -1)?;
-        }
-        add_to_state_count(counters, &case.tenant, now, 1)?;
     }
     if !step.events.is_empty() {
         // A step's events share one record, keyed by the first one's number: a signal's
@@ -648,7 +661,7 @@ fn write_case(
         timers.insert(timer_key(t.due_ms, &case.id), encode(&t.kind))?;
     }
     let index = pair(&case.tenant, &case.caller);
-    let was_open = before.is_some_and(CaseState::is_open_name);
+    let was_open = state_before(step, case).is_some_and(CaseState::is_open_name);
     if case.state.is_open() {
         if !was_open {
             open.insert(index, case.id.as_bytes())?;

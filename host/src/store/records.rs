@@ -2,6 +2,7 @@
 
 use redial_sdk::{Answer, Attempt, AttemptOutcome, Disposition, Field, Script, Signal, SignalKind};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Where a case stands. Open states keep the caller's "one open case" slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,6 +352,10 @@ pub struct TenantCounters {
     pub cases: u64,
     /// Round-robin position.
     pub next_owner: u64,
+    /// How many of the tenant's cases are in each state, by state name: kept by every step
+    /// in this same record (one write), so `/metrics` reads one record, not every case.
+    #[serde(default)]
+    pub states: BTreeMap<String, u64>,
 }
 
 /// Whether an attempt reached the customer.

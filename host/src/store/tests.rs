@@ -185,3 +185,71 @@ fn open_state_names_agree_with_open_states() {
         );
     }
 }
+
+#[test]
+fn state_counts_share_the_tenant_counters_record_and_keep_the_steps_counters() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    c.journal_len = 1;
+    let counters = TenantCounters {
+        signals: 7,
+        cases: 1,
+        ..TenantCounters::default()
+    };
+    store
+        .commit(&Step {
+            case: Some(c.clone()),
+            events: vec![scheduled(1)],
+            counters: Some(("acme".into(), counters)),
+            ..Step::default()
+        })
+        .unwrap();
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, vec![]);
+    let stored = store.counters("acme").unwrap();
+    assert_eq!((stored.signals, stored.cases), (7, 1));
+    assert_eq!(
+        store.case_states("acme").unwrap(),
+        [("dialing".to_string(), 1)]
+    );
+}
+
+#[test]
+fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut c = case(CaseState::Waiting);
+        step(
+            &store,
+            &mut c,
+            CaseState::Dialing { attempt: 1 },
+            vec![scheduled(1)],
+        );
+        // The previous layout: counts under `tenant\0state\0name`, its own marker, and a
+        // counters record without them.
+        let old = TenantCounters {
+            signals: 3,
+            ..TenantCounters::default()
+        };
+        store.counters.insert("acme", encode(&old)).unwrap();
+        store
+            .counters
+            .insert(b"acme\0state\0waiting", &5u64.to_be_bytes())
+            .unwrap();
+        store.counters.insert(b"\0state-counts", &[]).unwrap();
+        store.counters.remove(b"\0states-in-counters").unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.case_states("acme").unwrap(),
+        [("dialing".to_string(), 1)]
+    );
+    assert_eq!(store.counters("acme").unwrap().signals, 3);
+    assert!(
+        !store
+            .counters
+            .contains_key(b"acme\0state\0waiting")
+            .unwrap()
+    );
+}
