@@ -47,51 +47,36 @@ fn scheduled(due_ms: i64) -> JournalEntry {
     }
 }
 
-/// Commits a step that moves `case` to `state` and appends `events`.
-fn step(store: &Store, case: &mut CaseRecord, state: CaseState, events: Vec<JournalEntry>) {
+/// Commits a step that moves `case` to `state` and appends one event per time in `times`.
+fn step(store: &Store, case: &mut CaseRecord, state: CaseState, times: &[i64]) {
     let previous_state = Some(case.state.name());
     case.state = state;
-    case.journal_len += events.len() as u32;
+    case.journal_len += times.len() as u32;
     store
         .commit(&Step {
             case: Some(case.clone()),
             previous_state,
-            events,
+            events: times.iter().map(|&t| scheduled(t)).collect(),
             ..Step::default()
         })
         .unwrap();
+}
+
+/// The times of a case's journal entries, in the order the store returns them.
+fn journal_times(store: &Store, case_id: &str) -> Vec<i64> {
+    let journal = store.journal(case_id).unwrap();
+    journal.iter().map(|e| e.at_ms).collect()
 }
 
 #[test]
 fn a_journal_written_step_by_step_reads_back_whole_and_in_order() {
     let (_dir, store) = open();
     let mut c = case(CaseState::Waiting);
-    step(
-        &store,
-        &mut c,
-        CaseState::Waiting,
-        vec![scheduled(1), scheduled(2), scheduled(3)],
-    );
-    step(
-        &store,
-        &mut c,
-        CaseState::Dialing { attempt: 1 },
-        vec![scheduled(4)],
-    );
-    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, vec![]);
-    step(
-        &store,
-        &mut c,
-        CaseState::Waiting,
-        vec![scheduled(5), scheduled(6)],
-    );
-    let due: Vec<i64> = store
-        .journal(&c.id)
-        .unwrap()
-        .iter()
-        .map(|e| e.at_ms)
-        .collect();
-    assert_eq!(due, [1, 2, 3, 4, 5, 6]);
+    step(&store, &mut c, CaseState::Waiting, &[1, 2, 3]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[4]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[]);
+    step(&store, &mut c, CaseState::Waiting, &[5, 6]);
+    assert_eq!(journal_times(&store, &c.id), [1, 2, 3, 4, 5, 6]);
     assert_eq!(c.journal_len, 6);
 }
 
@@ -108,42 +93,21 @@ fn a_journal_written_one_record_per_event_still_reads() {
     let mut c = case(CaseState::Waiting);
     c.id = "old-00001".into();
     c.journal_len = 3;
-    step(
-        &store,
-        &mut c,
-        CaseState::Waiting,
-        vec![scheduled(13), scheduled(14)],
-    );
-    let due: Vec<i64> = store
-        .journal(&c.id)
-        .unwrap()
-        .iter()
-        .map(|e| e.at_ms)
-        .collect();
-    assert_eq!(due, [10, 11, 12, 13, 14]);
+    step(&store, &mut c, CaseState::Waiting, &[13, 14]);
+    assert_eq!(journal_times(&store, &c.id), [10, 11, 12, 13, 14]);
 }
 
 #[test]
 fn the_open_case_index_follows_the_case_through_open_and_closed_states() {
     let (_dir, store) = open();
     let mut c = case(CaseState::Waiting);
-    step(&store, &mut c, CaseState::Waiting, vec![scheduled(1)]);
+    step(&store, &mut c, CaseState::Waiting, &[1]);
     assert_eq!(
         store.open_case("acme", &c.caller).unwrap().as_deref(),
         Some(c.id.as_str())
     );
-    step(
-        &store,
-        &mut c,
-        CaseState::Dialing { attempt: 1 },
-        vec![scheduled(2)],
-    );
-    step(
-        &store,
-        &mut c,
-        CaseState::Dialing { attempt: 1 },
-        vec![scheduled(3)],
-    );
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[3]);
     assert_eq!(
         store.open_case("acme", &c.caller).unwrap().as_deref(),
         Some(c.id.as_str())
@@ -151,7 +115,7 @@ fn the_open_case_index_follows_the_case_through_open_and_closed_states() {
     let closed = CaseState::Closed {
         reason: "done".into(),
     };
-    step(&store, &mut c, closed, vec![scheduled(4)]);
+    step(&store, &mut c, closed, &[4]);
     assert_eq!(store.open_case("acme", &c.caller).unwrap(), None);
     assert_eq!(
         store.case_states("acme").unwrap(),
@@ -204,7 +168,7 @@ fn state_counts_share_the_tenant_counters_record_and_keep_the_steps_counters() {
             ..Step::default()
         })
         .unwrap();
-    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, vec![]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[]);
     let stored = store.counters("acme").unwrap();
     assert_eq!((stored.signals, stored.cases), (7, 1));
     assert_eq!(
@@ -219,12 +183,7 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
     {
         let store = Store::open(dir.path()).unwrap();
         let mut c = case(CaseState::Waiting);
-        step(
-            &store,
-            &mut c,
-            CaseState::Dialing { attempt: 1 },
-            vec![scheduled(1)],
-        );
+        step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[1]);
         // The previous layout: counts under `tenant\0state\0name`, its own marker, and a
         // counters record without them.
         let old = TenantCounters {
