@@ -95,6 +95,11 @@ impl Backend {
             .epoch_interruption(true)
             .max_wasm_stack(limits.stack_bytes)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // `REDIAL_PERFMAP=1` writes /tmp/perf-<pid>.map as code is loaded, so `perf report`
+        // names guest functions (how BENCHMARKS.md's profiles of plugin calls were taken).
+        if std::env::var_os("REDIAL_PERFMAP").is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)

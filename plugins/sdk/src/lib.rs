@@ -13,6 +13,8 @@
 //! - `export`: the `export_*!` macros that bind a plugin to its slot's world.
 #![deny(missing_docs)]
 
+#[cfg(any(test, all(target_arch = "wasm32", feature = "arena")))]
+mod arena;
 pub mod config;
 pub mod contract;
 mod export;
@@ -20,6 +22,12 @@ mod lift;
 
 pub use contract::*;
 pub use lift::Lift;
+
+/// Every decision runs in a fresh instance, so the guest's heap lives for one call: a bump
+/// arena serves it faster than a general-purpose allocator (see `arena`).
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
+#[global_allocator]
+static ARENA: arena::Arena<arena::LinearMemory> = arena::Arena::new(arena::LinearMemory);
 
 /// Re-exported so the export macros work without plugins naming wit-bindgen themselves.
 #[cfg(target_arch = "wasm32")]
