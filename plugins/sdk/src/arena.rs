@@ -91,13 +91,14 @@ impl<P: Pages> Arena<P> {
             return Some(start);
         }
         let pages = size.checked_add(align)?.div_ceil(PAGE);
+        let bytes = pages.checked_mul(PAGE)?;
         let base = self.pages.grow(pages)?;
         if base != self.end.get() {
             self.next.set(base);
         }
-        self.end.set(base + pages * PAGE);
-        let start = self.next.get().next_multiple_of(align);
-        (start + size <= self.end.get()).then_some(start)
+        self.end.set(base.checked_add(bytes)?);
+        let start = self.next.get().checked_next_multiple_of(align)?;
+        (start.checked_add(size)? <= self.end.get()).then_some(start)
     }
 }
 
@@ -121,8 +122,12 @@ unsafe impl<P: Pages> GlobalAlloc for Arena<P> {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let at = ptr as usize;
-        if at + layout.size() == self.next.get() && at + new_size <= self.end.get() {
-            self.next.set(at + new_size);
+        let on_top = at + layout.size() == self.next.get();
+        if new_size <= layout.size() || (on_top && at + new_size <= self.end.get()) {
+            // Shrinking always fits; growing fits in place only at the top.
+            if on_top {
+                self.next.set(at + new_size);
+            }
             return ptr;
         }
         // SAFETY: `GlobalAlloc::realloc`'s contract makes this layout valid.
@@ -205,6 +210,26 @@ mod tests {
         assert_eq!(grown, x);
         unsafe { a.dealloc(grown, Layout::from_size_align(64, 8).unwrap()) };
         assert_eq!(alloc(&a, 8, 8), x, "the freed top block is reused");
+    }
+
+    #[test]
+    fn shrinks_in_place_and_gives_back_the_top_tail() {
+        let a = arena(4);
+        let x = alloc(&a, 64, 8);
+        let _above = alloc(&a, 8, 8);
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        assert_eq!(
+            unsafe { a.realloc(x, layout, 16) },
+            x,
+            "a block below the top"
+        );
+        let top = alloc(&a, 64, 8);
+        assert_eq!(unsafe { a.realloc(top, layout, 16) }, top);
+        assert_eq!(
+            alloc(&a, 8, 8) as usize,
+            top as usize + 16,
+            "the tail is free again"
+        );
     }
 
     #[test]
