@@ -6,13 +6,14 @@ use redial_sdk::Moment;
 use serde::Deserialize;
 
 /// `calling_window = { start = "08:00", end = "21:00" }`: recipient-local hours in which a
-/// callback may ring. The default is 08:00–21:00.
+/// callback may ring. The default is 08:00–21:00; `end = "24:00"` runs to midnight, so
+/// 00:00–24:00 allows every hour (an emergency line).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CallingWindow {
     /// `start`: first allowed minute, "HH:MM".
     pub start: String,
-    /// `end`: first minute no longer allowed, "HH:MM".
+    /// `end`: first minute no longer allowed, "HH:MM", or "24:00" for midnight.
     pub end: String,
 }
 
@@ -26,6 +27,9 @@ impl Default for CallingWindow {
 }
 
 fn minutes(hhmm: &str) -> Result<u32, String> {
+    if hhmm == "24:00" {
+        return Ok(24 * 60);
+    }
     let t =
         NaiveTime::parse_from_str(hhmm, "%H:%M").map_err(|_| format!("{hhmm:?} is not HH:MM"))?;
     Ok(t.hour() * 60 + t.minute())
@@ -154,6 +158,31 @@ mod tests {
         );
         let inside = ms("2026-11-25T12:00:00-05:00");
         assert_eq!(w.next_allowed(NY, inside), inside);
+    }
+
+    #[test]
+    fn a_window_to_24_00_allows_every_minute_of_the_day() {
+        let w = CallingWindow {
+            start: "00:00".into(),
+            end: "24:00".into(),
+        };
+        assert_eq!(w.check(), Ok(()));
+        for at in ["2026-11-25T00:00:00-05:00", "2026-11-25T23:59:30-05:00"] {
+            assert_eq!(w.next_allowed(NY, ms(at)), ms(at), "{at}");
+        }
+        let evening = CallingWindow {
+            start: "18:00".into(),
+            end: "24:00".into(),
+        };
+        assert_eq!(
+            evening.next_allowed(NY, ms("2026-11-25T12:00:00-05:00")),
+            ms("2026-11-25T18:00:00-05:00")
+        );
+        let late_start = CallingWindow {
+            start: "24:00".into(),
+            end: "24:00".into(),
+        };
+        assert!(late_start.check().is_err());
     }
 
     #[test]
