@@ -20,20 +20,6 @@ pub const ADMIN: &str = "admin-token-for-tests";
 pub const HVAC: &str = "lone-star-hvac";
 pub const SAAS: &str = "northwind-software";
 
-/// The policy with a calling window of every hour: these tests run on the wall clock, and
-/// a first call due outside the window would wait for the morning (the window itself is
-/// tested on a manual clock in `recovery_loop.rs` and `guarantees.rs`).
-pub fn any_hour(policy: &str) -> String {
-    let rest: Vec<&str> = policy
-        .lines()
-        .filter(|l| !l.starts_with("calling_window"))
-        .collect();
-    format!(
-        "calling_window = {{ start = \"00:00\", end = \"24:00\" }}\n{}",
-        rest.join("\n")
-    )
-}
-
 pub fn with_webhooks(policy: &str) -> String {
     format!(
         "{policy}\n[webhooks]\nsigning_secret = \"{SECRET}\"\ntwilio_auth_token = \"{TWILIO_TOKEN}\"\nvapi_secret = \"{VAPI_SECRET}\"\n"
@@ -187,7 +173,7 @@ impl Server {
             (HVAC, "lone-star-hvac.toml"),
             (SAAS, "northwind-software.toml"),
         ] {
-            let mut text = with_webhooks(&any_hour(&super::policy_text(file)));
+            let mut text = with_webhooks(&redial::bench::all_day_window(&super::policy_text(file)));
             if tenant == HVAC {
                 text.push_str(extra);
             }

@@ -435,21 +435,18 @@ pub struct SwapReport {
     pub to_optimised: Latency,
 }
 
-/// `policy` with its calling window widened to the whole day, so a benchmark or a test on
+/// `policy` with a calling window of every hour (00:00–24:00), so a benchmark or a test on
 /// the system clock places its calls at once whatever the hour (the example policies call
-/// only in business hours).
+/// only in business hours, or in the default 08:00–21:00 when they name no window).
 pub fn all_day_window(policy: &str) -> String {
-    policy
+    let rest: Vec<&str> = policy
         .lines()
-        .map(|line| {
-            if line.trim_start().starts_with("calling_window") {
-                r#"calling_window = { start = "00:00", end = "23:59" }"#
-            } else {
-                line
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .filter(|line| !line.trim_start().starts_with("calling_window"))
+        .collect();
+    format!(
+        "calling_window = {{ start = \"00:00\", end = \"24:00\" }}\n{}",
+        rest.join("\n")
+    )
 }
 
 /// `component` with a custom section appended: a distinct, valid component (new hash, so
@@ -571,4 +568,28 @@ fn post_signal(agent: &ureq::Agent, url: &str, n: u64) -> anyhow::Result<String>
     let caller = format!("+1737{:07}", n % 10_000_000);
     let mut resp = send_signal(agent, url, &format!("probe-{n}"), &caller, true)?;
     case_of(&mut resp).ok_or_else(|| anyhow::anyhow!("no case opened (HTTP {})", resp.status()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn all_day_window_replaces_or_adds_the_window() {
+        let with = "tenant = \"a\"\ncalling_window = { start = \"07:00\", end = \"21:00\" }\n";
+        for text in [crate::policy::tests::MINIMAL, with] {
+            let widened = all_day_window(text);
+            assert_eq!(widened.matches("calling_window").count(), 1, "{widened}");
+            assert!(widened.contains(r#"end = "24:00""#));
+        }
+        let p = Policy::parse(&all_day_window(crate::policy::tests::MINIMAL), "t").unwrap();
+        assert_eq!(
+            (
+                p.calling_window.start.as_str(),
+                p.calling_window.end.as_str()
+            ),
+            ("00:00", "24:00")
+        );
+    }
 }

@@ -541,4 +541,4 @@ impl Policy {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
