@@ -127,6 +127,30 @@ pub struct CaseRecord {
     pub plugin_failures: u32,
 }
 
+impl CaseRecord {
+    /// A case just opened by `signal`: waiting, with no attempts, timer or journal yet. The
+    /// one place that knows what a new case starts with.
+    pub fn new(id: String, tenant: String, signal: Signal, priority: u8, opened_ms: i64) -> Self {
+        CaseRecord {
+            id,
+            tenant,
+            caller: signal.caller.clone(),
+            opened_ms,
+            signal,
+            signals: 1,
+            priority,
+            attempts: vec![],
+            state: CaseState::Waiting,
+            timer: None,
+            disposition: None,
+            first_dial_ms: None,
+            crm_operations: 0,
+            journal_len: 0,
+            plugin_failures: 0,
+        }
+    }
+}
+
 /// One journal entry: what happened to a case, when, and (for decisions) by which plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {

@@ -10,33 +10,21 @@ fn open() -> (tempfile::TempDir, Store) {
 }
 
 fn case(state: CaseState) -> CaseRecord {
-    CaseRecord {
-        id: "acme-00001".into(),
-        tenant: "acme".into(),
+    let signal = Signal {
+        kind: SignalKind::MissedCall,
         caller: "+15550001111".into(),
-        opened_ms: 1_000,
-        signal: Signal {
-            kind: SignalKind::MissedCall,
-            caller: "+15550001111".into(),
-            line: "+15550009999".into(),
-            at: Moment {
-                unix_ms: 1_000,
-                utc_offset_minutes: 0,
-                local_weekday: 0,
-                local_minute: 600,
-            },
-            context: vec![],
+        line: "+15550009999".into(),
+        at: Moment {
+            unix_ms: 1_000,
+            utc_offset_minutes: 0,
+            local_weekday: 0,
+            local_minute: 600,
         },
-        signals: 1,
-        priority: 1,
-        attempts: vec![],
+        context: vec![],
+    };
+    CaseRecord {
         state,
-        timer: None,
-        disposition: None,
-        first_dial_ms: None,
-        crm_operations: 0,
-        journal_len: 0,
-        plugin_failures: 0,
+        ..CaseRecord::new("acme-00001".into(), "acme".into(), signal, 1, 1_000)
     }
 }
 

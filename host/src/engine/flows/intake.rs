@@ -117,23 +117,7 @@ pub(in crate::engine) fn ingest(
     let id = format!("{}-{:05}", policy.tenant, counters.cases);
     let mut signal = signal;
     merge_context(&mut signal.context, &known);
-    let case = CaseRecord {
-        id,
-        tenant: policy.tenant.clone(),
-        caller: s.caller.clone(),
-        opened_ms: now,
-        signal,
-        signals: 1,
-        priority,
-        attempts: vec![],
-        state: CaseState::Waiting,
-        timer: None,
-        disposition: None,
-        first_dial_ms: None,
-        crm_operations: 0,
-        journal_len: 0,
-        plugin_failures: 0,
-    };
+    let case = CaseRecord::new(id, policy.tenant.clone(), signal, priority, now);
     let mut d = e.new_draft(case, now);
     d.event(Event::Signal {
         kind: s.kind,
