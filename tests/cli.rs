@@ -204,6 +204,41 @@ fn bench_signal_to_dial_prints_its_figures_against_the_floor() {
 }
 
 #[test]
+fn bench_neighbours_measures_a_tenant_beside_a_looping_and_a_trapping_plugin() {
+    let out = redial(&[
+        "bench",
+        "neighbours",
+        "--seconds",
+        "1",
+        "--rounds",
+        "1",
+        "--quiet-clients",
+        "1",
+        "--noisy-clients",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in [
+        "neighbour idle",
+        "(baseline)",
+        "trigger loops",
+        " deadline",
+        "cadence traps",
+        " trap",
+        "suspended",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains(" 0 requests"), "every phase measured: {text}");
+    assert_eq!(
+        text.matches(", 0 failed").count(),
+        4,
+        "the quiet tenant lost no request: {text}"
+    );
+}
+
+#[test]
 fn bench_swap_and_tenants_print_their_figures() {
     let out = redial(&["bench", "swap", "--rounds", "1", "--clients", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -1,5 +1,5 @@
 //! The fault suite against a real server on loopback: hostile input on every inbound
-//! parser, a tenant whose plugin runs away while others are served, and zero retention
+//! parser, a tenant whose plugin loops or traps while others are served, and zero retention
 //! checked on the store's files themselves. (Provider misbehaviour is in `server.rs`,
 //! crashes in `crash_recovery.rs`.)
 
@@ -315,7 +315,7 @@ fn the_policy_parser_never_panics_and_names_what_is_wrong() {
 }
 
 #[test]
-fn a_runaway_plugin_is_suspended_and_its_tenant_does_not_hold_up_the_others() {
+fn a_looping_or_trapping_plugin_is_suspended_and_its_tenant_does_not_hold_up_the_others() {
     let s = Arc::new(Server::simulated());
     // The quiet tenant's request p99 over 300 signals while the neighbour (SaaS) posts
     // signals as fast as it can, or sits idle.
@@ -355,54 +355,94 @@ fn a_runaway_plugin_is_suspended_and_its_tenant_does_not_hold_up_the_others() {
         lat.sort();
         (lat[(lat.len() - 1) * 99 / 100], sent)
     };
+    let admin = format!("Bearer {ADMIN}");
+    let upload = |slot: &str, test_plugin: &str| {
+        let wasm = std::fs::read(redial::builtin::path(test_plugin)).unwrap();
+        let (status, body) = s.send(
+            "PUT",
+            &format!("/v1/tenants/{SAAS}/plugins/{slot}"),
+            &[
+                ("authorization", &admin),
+                ("content-type", "application/wasm"),
+            ],
+            Some(&wasm),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+
     let (alone, _) = quiet_p99("111", false);
     let (beside_good, _) = quiet_p99("222", true);
-    let looping = std::fs::read(redial::builtin::path("test-loop-forever")).unwrap();
+
+    upload("trigger", "test-loop-forever");
+    let (beside_looping, looping_signals) = quiet_p99("333", true);
+    let looping = failures_of(&s, "+1415333", "trigger");
+    assert_ran_then_suspended(&looping, "deadline", looping_signals);
+
+    // The well-behaved trigger back, then a cadence that traps on every input.
     let (status, body) = s.send(
-        "PUT",
-        &format!("/v1/tenants/{SAAS}/plugins/trigger"),
-        &[
-            ("authorization", &format!("Bearer {ADMIN}")),
-            ("content-type", "application/wasm"),
-        ],
-        Some(&looping),
+        "POST",
+        &format!("/v1/tenants/{SAAS}/plugins/trigger/rollback"),
+        &[("authorization", &admin)],
+        None,
     );
     assert_eq!(status, 200, "{body}");
-    let (beside_runaway, noisy_signals) = quiet_p99("333", true);
+    upload("cadence", "test-trap");
+    let (beside_trapping, trapping_signals) = quiet_p99("444", true);
+    let trapping = failures_of(&s, "+1415444", "cadence");
+    assert_ran_then_suspended(&trapping, "trap", trapping_signals);
 
-    // The runaway plugin ran to its deadline a few times, then was suspended: later
-    // signals took the policy's failure default without calling it.
+    let against_good =
+        |p99: std::time::Duration| 100.0 * (p99.as_secs_f64() / beside_good.as_secs_f64() - 1.0);
+    println!(
+        "looping plugin: {looping_signals} signals to the neighbour ({} ran into the 100 ms deadline, the rest skipped while suspended); trapping plugin: {trapping_signals} signals ({} trapped, the rest skipped while suspended)",
+        looping["deadline"], trapping["trap"]
+    );
+    println!(
+        "the quiet tenant's request p99: {alone:?} alone, {beside_good:?} beside a busy well-behaved neighbour, {beside_looping:?} beside the same load with a looping trigger ({:+.0}%), {beside_trapping:?} with a trapping cadence ({:+.0}%)",
+        against_good(beside_looping),
+        against_good(beside_trapping)
+    );
+}
+
+/// How the `slot` plugin failed, by kind ("deadline", "trap", "suspended"...), over the
+/// cases of callers starting with `caller_prefix`.
+fn failures_of(s: &Server, caller_prefix: &str, slot: &str) -> HashMap<String, usize> {
+    let store = s.engine.store();
     let mut kinds: HashMap<String, usize> = HashMap::new();
-    for case in s
-        .engine
-        .store()
+    for case in store
         .cases(Some(SAAS))
         .unwrap()
         .iter()
-        .filter(|c| c.caller.starts_with("+1415333"))
+        .filter(|c| c.caller.starts_with(caller_prefix))
     {
-        for e in s.engine.store().journal(&case.id).unwrap() {
-            if let redial::store::Event::PluginFailed { slot, error, .. } = e.event
-                && slot == "trigger"
+        for e in store.journal(&case.id).unwrap() {
+            if let redial::store::Event::PluginFailed {
+                slot: failed,
+                error,
+                ..
+            } = e.event
+                && failed == slot
             {
                 let kind = error.split(':').next().unwrap_or_default().to_string();
                 *kinds.entry(kind).or_default() += 1;
             }
         }
     }
-    let deadlines = kinds.get("deadline").copied().unwrap_or(0);
-    assert!(deadlines >= 1, "the loop hit its deadline: {kinds:?}");
+    kinds
+}
+
+/// The failing plugin ran (and failed with `kind`) a few times, then the circuit breaker
+/// kept it from running: later signals took the policy's failure default without a call.
+fn assert_ran_then_suspended(kinds: &HashMap<String, usize>, kind: &str, signals: usize) {
+    let ran = kinds.get(kind).copied().unwrap_or(0);
+    assert!(ran >= 1, "the plugin ran and failed with {kind}: {kinds:?}");
     assert!(
-        deadlines <= 2 * redial::engine::breaker::TRIP_AFTER as usize,
+        ran <= 2 * redial::engine::breaker::TRIP_AFTER as usize,
         "then the breaker kept it from running again: {kinds:?}"
     );
-    if noisy_signals > deadlines {
+    if signals > ran {
         assert!(kinds.get("suspended").is_some_and(|n| *n > 0), "{kinds:?}");
     }
-    println!(
-        "runaway plugin: {noisy_signals} signals to the neighbour ({deadlines} ran into the 100 ms deadline, the rest skipped while suspended); the quiet tenant's request p99: {alone:?} alone, {beside_good:?} beside a busy well-behaved neighbour, {beside_runaway:?} beside the same load with a runaway plugin ({:+.0}% against the well-behaved neighbour)",
-        100.0 * (beside_runaway.as_secs_f64() / beside_good.as_secs_f64() - 1.0)
-    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! The same load against a bare axum endpoint that does nothing is measured in the same
 //! run as the floor.
 
+pub mod neighbours;
 pub mod tenants;
 
 mod cpu;
@@ -38,6 +39,8 @@ pub struct Latency {
     pub p50: Duration,
     /// 99th percentile.
     pub p99: Duration,
+    /// The slowest sample.
+    pub max: Duration,
     /// Samples.
     pub n: usize,
 }
@@ -52,6 +55,7 @@ impl Latency {
         Latency {
             p50: at(0.5),
             p99: at(0.99),
+            max: v[v.len() - 1],
             n: v.len(),
         }
     }

@@ -1,6 +1,7 @@
 //! `redial bench`: measured figures, each against a baseline taken in the same run.
 //! (The per-decision and durable-step figures are criterion benches: `cargo bench`.)
 
+use crate::bench::neighbours::Neighbour;
 use crate::bench::{self, tenants};
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -42,6 +43,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
+    /// A tenant's request latency while its neighbour's plugin loops or traps on every call,
+    /// against the same neighbour load with well-behaved plugins.
+    Neighbours {
+        /// Seconds per phase (a round runs four phases).
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Rounds; the phases alternate within each.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Clients posting to the measured (quiet) tenant.
+        #[arg(long, default_value_t = 2)]
+        quiet_clients: usize,
+        /// Clients posting to the neighbour.
+        #[arg(long, default_value_t = 4)]
+        noisy_clients: usize,
+    },
     /// Many tenants sharing the reference plugins: memory, load time, and the first
     /// decision after a restart with the compiled-artifact cache cold and warm.
     Tenants {
@@ -78,6 +95,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             tenants,
         } => load(clients, tenants, seconds, true),
         BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
+        BenchCommand::Neighbours {
+            seconds,
+            rounds,
+            quiet_clients,
+            noisy_clients,
+        } => neighbours(seconds, rounds, quiet_clients, noisy_clients),
         BenchCommand::Tenants { count, child } => match child {
             Some(dir) => {
                 println!("{}", serde_json::to_string(&tenants::child(&dir)?)?);
@@ -179,6 +202,74 @@ fn swap(rounds: usize, clients: usize) -> Result<()> {
     println!("load during the swaps: {ok} requests, {failed} failed");
     let _ = std::fs::remove_dir_all(&dir);
     anyhow::ensure!(failed == 0, "{failed} requests failed during swaps");
+    Ok(())
+}
+
+fn neighbours(
+    seconds: f64,
+    rounds: usize,
+    quiet_clients: usize,
+    noisy_clients: usize,
+) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench neighbours: {quiet_clients} clients post to a quiet tenant while {noisy_clients} post to its neighbour; {rounds} rounds of four {seconds} s phases"
+    );
+    let reports = bench::neighbours::run(
+        &dir,
+        &hvac_policy()?,
+        quiet_clients,
+        noisy_clients,
+        Duration::from_secs_f64(seconds),
+        rounds,
+    )?;
+    let baseline = reports
+        .iter()
+        .find(|r| r.neighbour == Neighbour::WellBehaved)
+        .map_or(Duration::ZERO, |r| r.quiet.p99);
+    for r in &reports {
+        let against = if r.neighbour == Neighbour::WellBehaved {
+            "(baseline)".to_string()
+        } else {
+            format!(
+                "({:+.0}% against the baseline)",
+                100.0 * (r.quiet.p99.as_secs_f64() / baseline.as_secs_f64().max(1e-9) - 1.0)
+            )
+        };
+        println!(
+            "{:<38} quiet tenant: {} requests, {} failed, p50 {}, p99 {} {against}, max {}",
+            r.neighbour.label(),
+            r.quiet.n,
+            r.quiet_failed,
+            ms(r.quiet.p50),
+            ms(r.quiet.p99),
+            ms(r.quiet.max),
+        );
+        if r.neighbour != Neighbour::Idle {
+            let mut failures: Vec<String> = r
+                .failures
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            failures.sort();
+            println!(
+                "{:<38} neighbour: {} signals accepted{}",
+                "",
+                r.neighbour_signals,
+                if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!("; plugin failures: {}", failures.join(", "))
+                }
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let failed: u64 = reports.iter().map(|r| r.quiet_failed).sum();
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of the quiet tenant's requests failed"
+    );
     Ok(())
 }
 

@@ -31,16 +31,19 @@ impl Breaker {
     }
 
     /// Records a call's outcome; trips (or re-trips, after a failed trial) on failure.
-    pub fn record(&self, ok: bool, now_ms: i64) {
+    /// Returns whether this call opened the breaker, so the suspension is logged once per
+    /// cool-down rather than once per skipped call.
+    pub fn record(&self, ok: bool, now_ms: i64) -> bool {
         if ok {
             self.failures.store(0, Ordering::Relaxed);
-            return;
+            return false;
         }
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= TRIP_AFTER {
             self.open_until_ms
                 .store(now_ms + COOL_DOWN_MS, Ordering::Relaxed);
         }
+        failures >= TRIP_AFTER
     }
 }
 
@@ -52,21 +55,18 @@ mod tests {
     fn trips_after_repeated_failures_and_retries_after_the_cool_down() {
         let b = Breaker::default();
         for _ in 0..TRIP_AFTER - 1 {
-            b.record(false, 0);
+            assert!(!b.record(false, 0), "a few failures do not trip");
             assert!(b.admit(0).is_ok(), "a few failures do not suspend");
         }
-        b.record(false, 0);
+        assert!(b.record(false, 0), "this failure trips the breaker");
         assert_eq!(b.admit(1), Err(TRIP_AFTER));
         assert!(
             b.admit(COOL_DOWN_MS).is_ok(),
             "one trial after the cool-down"
         );
-        b.record(false, COOL_DOWN_MS);
-        assert!(
-            b.admit(COOL_DOWN_MS + 1).is_err(),
-            "a failed trial re-trips"
-        );
-        b.record(true, 2 * COOL_DOWN_MS + 1);
+        assert!(b.record(false, COOL_DOWN_MS), "a failed trial re-trips");
+        assert!(b.admit(COOL_DOWN_MS + 1).is_err());
+        assert!(!b.record(true, 2 * COOL_DOWN_MS + 1));
         assert!(b.admit(2 * COOL_DOWN_MS + 2).is_ok());
     }
 

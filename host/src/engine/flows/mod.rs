@@ -23,7 +23,12 @@ fn decision_event<T: Serialize>(slot: &str, plugin: &Plugin, d: &Decision<T>) ->
 }
 
 fn failed_event(slot: &str, plugin: &Plugin, err: &PluginError, fallback: &str) -> Event {
-    tracing::warn!(slot, plugin = %plugin.id, cause = %err, fallback, "plugin failed; safe default applied");
+    // A suspended plugin's skipped calls were announced when its breaker tripped.
+    if matches!(err, PluginError::Suspended { .. }) {
+        tracing::debug!(slot, plugin = %plugin.id, fallback, "plugin suspended; safe default applied");
+    } else {
+        tracing::warn!(slot, plugin = %plugin.id, cause = %err, fallback, "plugin failed; safe default applied");
+    }
     Event::PluginFailed {
         slot: slot.into(),
         plugin: plugin.id.hash.clone(),
@@ -51,7 +56,16 @@ fn guarded<T>(
         });
     }
     let result = call();
-    breaker.record(result.is_ok(), now);
+    if breaker.record(result.is_ok(), now) {
+        let (plugin, _) = t.plugin(slot);
+        tracing::warn!(
+            slot = slot.name(),
+            plugin = %plugin.id,
+            failures_in_a_row = super::breaker::TRIP_AFTER,
+            cool_down_s = super::breaker::COOL_DOWN_MS / 1000,
+            "plugin suspended: its decisions take the safe default until the cool-down ends, then one call tries it again"
+        );
+    }
     result
 }
 
