@@ -230,7 +230,10 @@ fn bench_neighbours_measures_a_tenant_beside_a_looping_and_a_trapping_plugin() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    assert!(!text.contains(" 0 requests"), "every phase measured: {text}");
+    assert!(
+        !text.contains(" 0 requests"),
+        "every phase measured: {text}"
+    );
     assert_eq!(
         text.matches(", 0 failed").count(),
         4,

@@ -188,6 +188,9 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     println!("crash test: {redeliveries} redeliveries absorbed by idempotency keys");
 }
 
+/// Steps the restarted servers re-applied from their stores' write-ahead records.
+static RECOVERED_STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `redial serve` on a free loopback port; returns the child and a client for it.
 fn serve(store: &Path) -> (std::process::Child, Client) {
     serve_policies(store, &common::policy_file(""))
@@ -208,7 +211,14 @@ fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, Client
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines
-        .find_map(|l| l.ok().filter(|l| l.contains("http://")))
+        .find_map(|l| {
+            let l = l.ok()?;
+            if let Some(n) = l.strip_prefix("store: re-applied ") {
+                let n: usize = n.split(' ').next()?.parse().ok()?;
+                RECOVERED_STEPS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(l).filter(|l| l.contains("http://"))
+        })
         .expect("serve prints its address");
     let url = line[line.find("http://").unwrap()..].trim().to_string();
     (child, Client::new(&url))
@@ -400,12 +410,17 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         .filter(|id| !cases.contains_key(**id))
         .count();
     let redeliveries = ledger.iter().filter(|e| e.duplicate).count();
+    let recovered = RECOVERED_STEPS.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "server crash test: {LOAD_KILLS} SIGKILLs under load; {} signals sent, {} cases; {lost} acknowledged signals lost, {doubled_cases} callers with two cases, {undialed} attempts never dialed, {extra_dials} extra dials, {premature} dials before their step was durable; {redeliveries} redeliveries absorbed by idempotency keys",
+        "server crash test: {LOAD_KILLS} SIGKILLs under load; {} signals sent, {} cases; {lost} acknowledged signals lost, {doubled_cases} callers with two cases, {undialed} attempts never dialed, {extra_dials} extra dials, {premature} dials before their step was durable; {redeliveries} redeliveries absorbed by idempotency keys; {recovered} logged steps re-applied at restarts",
         signals.len(),
         cases.len()
     );
     assert!(cases.len() >= 50, "the load reached the server");
+    assert!(
+        recovered > 0,
+        "kills left logged steps for the restarts to re-apply"
+    );
     assert!(
         cases.values().all(|c| !c.attempts.is_empty()),
         "every case's first call was placed at once"

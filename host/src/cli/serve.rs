@@ -39,6 +39,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.store)
         .with_context(|| format!("cannot create {}", args.store.display()))?;
     let store = Store::open(&args.store.join("db"))?;
+    if store.recovered_steps() > 0 {
+        println!(
+            "store: re-applied {} step(s) logged before an unclean stop",
+            store.recovered_steps()
+        );
+    }
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         cache_dir: Some(args.store.join("compiled")),
         ..RuntimeConfig::default()

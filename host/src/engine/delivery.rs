@@ -78,7 +78,10 @@ impl DeliveryLanes {
             _ => {
                 *self.last_scan.lock().unwrap() = Some(Instant::now());
                 let claimed = self.claimed.lock().unwrap().clone();
-                store.outbox_where(|id| !claimed.contains(&id))?
+                let items = store.outbox_where(|id| !claimed.contains(&id))?;
+                // The scan may see items of steps committed since the flush above.
+                store.sync()?;
+                items
             }
         };
         let mut handed = 0;

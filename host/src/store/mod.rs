@@ -1,26 +1,28 @@
 //! The durable store: sled trees for case projections, journals, timers, the outbox,
 //! indexes and counters.
 //!
-//! Every change the engine makes is one [`Step`], written in one sled transaction across
-//! all trees: a state change, the timer it schedules and the side effects it causes are
-//! on disk together or not at all. [`Store::flush`] makes committed steps durable; the
-//! engine calls it before answering and before delivering, so a process killed at any
-//! point restarts with every acknowledged signal, timer and undelivered effect intact.
+//! Every change the engine makes is one [`Step`], logged as one write-ahead record and then
+//! applied across the trees (see `wal.rs`): a state change, the timer it schedules and the
+//! side effects it causes are on disk together or not at all. [`Store::flush`] makes
+//! committed steps durable; the engine calls it before answering and before delivering, so
+//! a process killed at any point restarts with every acknowledged signal, timer and
+//! undelivered effect intact.
 
 mod new_effects;
 mod records;
+mod wal;
 
 pub use records::*;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::{Transactional, Tree};
+use sled::Tree;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+use wal::{TreeId, WriteSet};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,10 @@ pub struct Store {
     /// Every case of a caller, oldest first: `tenant\0caller\0<opened_ms BE><case id>` →
     /// case id. Lets a signal find the caller's history without scanning the tenant.
     by_caller: Tree,
+    /// Write-ahead records of steps whose writes a flush has not yet covered.
+    wal: Tree,
+    /// Steps re-applied from their write-ahead records when the store opened.
+    recovered: usize,
     group: Arc<GroupFlush>,
     new_effects: Arc<new_effects::NewEffects>,
 }
@@ -112,8 +118,10 @@ impl Drop for PendingStep {
 /// own. Under load many requests share one fsync.
 #[derive(Debug, Default)]
 struct GroupFlush {
-    /// Steps committed so far (counted after their transaction applied).
+    /// Steps committed so far (counted after their writes applied).
     committed: AtomicU64,
+    /// Write-ahead records of applied steps, to remove once a flush covers them.
+    applied: Mutex<Vec<u64>>,
     /// `(steps known durable, a flush is running)`.
     state: Mutex<(u64, bool)>,
     done: Condvar,
@@ -162,14 +170,12 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
-type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
-
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::Config::new().path(dir).open()?;
         let tree = |name: &str| db.open_tree(name);
-        let store = Store {
+        let mut store = Store {
             cases: tree("cases")?,
             journal: tree("journal")?,
             timers: tree("timers")?,
@@ -183,10 +189,13 @@ impl Store {
             tokens: tree("tokens")?,
             plugin_versions: tree("plugin_versions")?,
             by_caller: tree("by_caller")?,
+            wal: tree("wal")?,
+            recovered: 0,
             group: Arc::default(),
             new_effects: Arc::default(),
             db,
         };
+        store.recovered = store.replay_wal()?;
         store.index_callers()?;
         store.count_states()?;
         Ok(store)
@@ -275,8 +284,11 @@ impl Store {
                 .unwrap()
                 .0;
             drop(state);
+            // Taken before `covers`: a step is listed only once its writes are applied.
+            let applied = std::mem::take(&mut *g.applied.lock().unwrap());
             let covers = g.committed.load(Ordering::SeqCst);
             let result = self.db.flush();
+            self.forget_applied(applied, result.is_ok())?;
             state = g.state.lock().unwrap();
             state.1 = false;
             if result.is_ok() {
@@ -287,80 +299,138 @@ impl Store {
         }
     }
 
+    /// Makes everything written so far durable, including steps still applying their
+    /// writes (their write-ahead records were logged first). For readers that scan the
+    /// trees rather than take what [`Store::take_new_effects`] lists.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Writes a step atomically. It is crash-consistent at once (all or nothing) and
     /// durable after the next [`Store::flush`]; the engine flushes before it answers a
-    /// request and before it delivers any side effect.
+    /// request and before it delivers any side effect. Steps that touch the same keys (one
+    /// tenant's) must not commit concurrently: the engine's tenant lock orders them.
     pub fn commit(&self, step: &Step) -> Result<(), StoreError> {
+        let (w, outbox_ids) = self.step_writes(step)?;
+        let record = self.db.generate_id()?;
+        self.wal.insert(record.to_be_bytes(), w.encode())?;
+        self.apply(&w)?;
+        self.group.applied.lock().unwrap().push(record);
+        // Counted before it is listed: a flush begun after `take_new_effects` covers it.
+        self.group.committed.fetch_add(1, Ordering::SeqCst);
+        self.new_effects
+            .record(outbox_ids.into_iter().zip(step.effects.iter().cloned()));
+        Ok(())
+    }
+
+    /// Every write a step makes, and the outbox ids given to its effects.
+    fn step_writes(&self, step: &Step) -> Result<(WriteSet, Vec<u64>), StoreError> {
         let outbox_ids: Vec<u64> = step
             .effects
             .iter()
             .map(|_| self.db.generate_id())
             .collect::<Result<_, _>>()?;
-        let ignored_id = match step.ignored {
-            Some(_) => Some(self.db.generate_id()?),
-            None => None,
-        };
-        let trees = (
-            &self.cases,
-            &self.journal,
-            &self.timers,
-            &self.outbox,
-            &self.open,
-            &self.optout,
-            &self.ignored,
-            &self.counters,
-            &self.meta,
-            &self.inbound,
-            &self.by_caller,
-        );
-        let result: Result<(), TransactionError<StoreError>> = trees.transaction(
-            |(
-                cases,
-                journal,
-                timers,
-                outbox,
-                open,
-                optout,
-                ignored,
-                counters,
-                meta,
-                inbound,
-                by_caller,
-            )| {
-                write_case(step, cases, journal, timers, open, by_caller)?;
-                write_counters(step, counters)?;
-                for (item, id) in step.effects.iter().zip(&outbox_ids) {
-                    outbox.insert(&id.to_be_bytes(), encode(item))?;
-                }
-                if let Some(id) = step.consumed {
-                    outbox.remove(&id.to_be_bytes())?;
-                }
-                if let Some((tenant, caller)) = &step.opt_out {
-                    optout.insert(pair(tenant, caller), &[])?;
-                }
-                if let (Some((tenant, record)), Some(id)) = (&step.ignored, ignored_id) {
-                    ignored.insert(pair(tenant, &format!("{id:020}")), encode(record))?;
-                }
-                if let Some((tenant, id)) = &step.inbound {
-                    inbound.insert(pair(tenant, id), &[])?;
-                }
-                if let Some(ms) = step.clock_ms {
-                    meta.insert("clock", &ms.to_be_bytes())?;
-                }
-                Ok(())
-            },
-        );
-        match result {
-            Ok(()) => {
-                // Counted before it is listed: a flush begun after `take_new_effects` covers it.
-                self.group.committed.fetch_add(1, Ordering::SeqCst);
-                self.new_effects
-                    .record(outbox_ids.into_iter().zip(step.effects.iter().cloned()));
-                Ok(())
-            }
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(e)) => Err(e),
+        let mut w = WriteSet::default();
+        self.write_case(step, &mut w)?;
+        self.write_counters(step, &mut w)?;
+        for (item, id) in step.effects.iter().zip(&outbox_ids) {
+            w.insert(TreeId::Outbox, id.to_be_bytes(), encode(item));
         }
+        if let Some(id) = step.consumed {
+            w.remove(TreeId::Outbox, id.to_be_bytes());
+        }
+        if let Some((tenant, caller)) = &step.opt_out {
+            w.insert(TreeId::Optout, pair(tenant, caller), []);
+        }
+        if let Some((tenant, record)) = &step.ignored {
+            let id = self.db.generate_id()?;
+            w.insert(
+                TreeId::Ignored,
+                pair(tenant, &format!("{id:020}")),
+                encode(record),
+            );
+        }
+        if let Some((tenant, id)) = &step.inbound {
+            w.insert(TreeId::Inbound, pair(tenant, id), []);
+        }
+        if let Some(ms) = step.clock_ms {
+            w.insert(TreeId::Meta, "clock", ms.to_be_bytes());
+        }
+        Ok((w, outbox_ids))
+    }
+
+    fn tree(&self, id: TreeId) -> &Tree {
+        match id {
+            TreeId::Cases => &self.cases,
+            TreeId::Journal => &self.journal,
+            TreeId::Timers => &self.timers,
+            TreeId::Outbox => &self.outbox,
+            TreeId::Open => &self.open,
+            TreeId::Optout => &self.optout,
+            TreeId::Ignored => &self.ignored,
+            TreeId::Counters => &self.counters,
+            TreeId::Meta => &self.meta,
+            TreeId::Inbound => &self.inbound,
+            TreeId::ByCaller => &self.by_caller,
+        }
+    }
+
+    /// A key as the step being written sees it: its own writes first, then the store.
+    fn read(&self, w: &WriteSet, tree: TreeId, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match w.written(tree, key) {
+            Some(value) => Ok(value.map(<[u8]>::to_vec)),
+            None => Ok(self.tree(tree).get(key)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn apply(&self, w: &WriteSet) -> Result<(), StoreError> {
+        for (tree, key, value) in w.iter() {
+            match value {
+                Some(value) => self.tree(tree).insert(key, value)?,
+                None => self.tree(tree).remove(key)?,
+            };
+        }
+        Ok(())
+    }
+
+    /// Removes the write-ahead records of steps a flush has made durable (in the order
+    /// they were made: see `wal.rs`), or keeps them listed for the next flush when this
+    /// one failed.
+    fn forget_applied(&self, mut applied: Vec<u64>, flushed: bool) -> Result<(), StoreError> {
+        if !flushed {
+            self.group.applied.lock().unwrap().extend(applied);
+            return Ok(());
+        }
+        applied.sort_unstable();
+        for record in applied {
+            self.wal.remove(record.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// How many steps [`Store::open`] re-applied from the write-ahead records an unclean
+    /// stop left (0 after a clean one).
+    pub fn recovered_steps(&self) -> usize {
+        self.recovered
+    }
+
+    /// Applies the write-ahead records a crash left (steps logged but perhaps not wholly
+    /// applied), then removes them; returns how many there were.
+    fn replay_wal(&self) -> Result<usize, StoreError> {
+        let mut replayed = 0;
+        for kv in self.wal.iter() {
+            let (_, record) = kv?;
+            self.apply(&WriteSet::decode(&record)?)?;
+            replayed += 1;
+        }
+        if replayed > 0 {
+            self.db.flush()?;
+            self.wal.clear()?;
+            self.db.flush()?;
+            tracing::info!(steps = replayed, "re-applied steps logged before a crash");
+        }
+        Ok(replayed)
     }
 
     /// A case's projection.
@@ -597,79 +667,87 @@ fn state_before(step: &Step, case: &CaseRecord) -> Option<&'static str> {
     step.previous_state.filter(|_| !opened_here)
 }
 
-/// Writes the tenant's counters once: the step's own changes (signals, cases, owners), with
-/// the case's move between states counted in. The per-state counts are read inside the
-/// transaction, so they never rest on a copy read earlier.
-fn write_counters(step: &Step, counters: &TransactionalTree) -> TxResult {
-    let moved = step
-        .case
-        .as_ref()
-        .map(|case| (case, state_before(step, case), case.state.name()))
-        .filter(|(_, before, now)| *before != Some(*now));
-    let tenant = match (&step.counters, &moved) {
-        (Some((tenant, _)), _) => tenant,
-        (None, Some((case, ..))) => &case.tenant,
-        (None, None) => return Ok(()),
-    };
-    let stored: TenantCounters = match counters.get(tenant.as_bytes())? {
-        Some(v) => decode("counters", &v).map_err(ConflictableTransactionError::Abort)?,
-        None => TenantCounters::default(),
-    };
-    let mut updated = match &step.counters {
-        Some((_, c)) => TenantCounters {
-            states: stored.states,
-            ..c.clone()
-        },
-        None => stored,
-    };
-    if let Some((_, before, now)) = moved {
-        if let Some(before) = before {
-            let n = updated.states.entry(before.to_string()).or_default();
-            *n = n.saturating_sub(1);
+/// How a step becomes writes: each is read, where it must be, under the tenant lock that
+/// orders the tenant's steps.
+impl Store {
+    /// Writes the tenant's counters once: the step's own changes (signals, cases, owners), with
+    /// the case's move between states counted in. The per-state counts are read inside the
+    /// step, under the tenant lock, so they never rest on a copy read earlier.
+    fn write_counters(&self, step: &Step, w: &mut WriteSet) -> Result<(), StoreError> {
+        let moved = step
+            .case
+            .as_ref()
+            .map(|case| (case, state_before(step, case), case.state.name()))
+            .filter(|(_, before, now)| *before != Some(*now));
+        let tenant = match (&step.counters, &moved) {
+            (Some((tenant, _)), _) => tenant,
+            (None, Some((case, ..))) => &case.tenant,
+            (None, None) => return Ok(()),
+        };
+        let stored: TenantCounters = match self.read(w, TreeId::Counters, tenant.as_bytes())? {
+            Some(v) => decode("counters", &v)?,
+            None => TenantCounters::default(),
+        };
+        let mut updated = match &step.counters {
+            Some((_, c)) => TenantCounters {
+                states: stored.states,
+                ..c.clone()
+            },
+            None => stored,
+        };
+        if let Some((_, before, now)) = moved {
+            if let Some(before) = before {
+                let n = updated.states.entry(before.to_string()).or_default();
+                *n = n.saturating_sub(1);
+            }
+            *updated.states.entry(now.to_string()).or_default() += 1;
         }
-        *updated.states.entry(now.to_string()).or_default() += 1;
+        w.insert(TreeId::Counters, tenant.as_bytes(), encode(&updated));
+        Ok(())
     }
-    counters.insert(tenant.as_bytes(), encode(&updated))?;
-    Ok(())
-}
 
-fn write_case(
-    step: &Step,
-    cases: &TransactionalTree,
-    journal: &TransactionalTree,
-    timers: &TransactionalTree,
-    open: &TransactionalTree,
-    by_caller: &TransactionalTree,
-) -> TxResult {
-    let Some(case) = &step.case else {
-        return Ok(());
-    };
-    cases.insert(case.id.as_bytes(), encode(case))?;
-    let first_seq = case.journal_len - step.events.len() as u32;
-    if first_seq == 0 {
-        by_caller.insert(caller_key(case), case.id.as_bytes())?;
-    }
-    if !step.events.is_empty() {
-        // A step's events share one record, keyed by the first one's number: a signal's
-        // step appends seven events, and each sled write costs more than its bytes.
-        journal.insert(journal_key(&case.id, first_seq), encode(&step.events))?;
-    }
-    if let Some(old) = step.previous_timer {
-        timers.remove(timer_key(old.due_ms, &case.id))?;
-    }
-    if let Some(t) = case.timer {
-        timers.insert(timer_key(t.due_ms, &case.id), encode(&t.kind))?;
-    }
-    let index = pair(&case.tenant, &case.caller);
-    let was_open = state_before(step, case).is_some_and(CaseState::is_open_name);
-    if case.state.is_open() {
-        if !was_open {
-            open.insert(index, case.id.as_bytes())?;
+    fn write_case(&self, step: &Step, w: &mut WriteSet) -> Result<(), StoreError> {
+        let Some(case) = &step.case else {
+            return Ok(());
+        };
+        w.insert(TreeId::Cases, case.id.as_bytes(), encode(case));
+        let first_seq = case.journal_len - step.events.len() as u32;
+        if first_seq == 0 {
+            w.insert(TreeId::ByCaller, caller_key(case), case.id.as_bytes());
         }
-    } else if open.get(&index)?.is_some_and(|v| v == case.id.as_bytes()) {
-        open.remove(index)?;
+        if !step.events.is_empty() {
+            // A step's events share one record, keyed by the first one's number: a signal's
+            // step appends seven events, and each sled write costs more than its bytes.
+            w.insert(
+                TreeId::Journal,
+                journal_key(&case.id, first_seq),
+                encode(&step.events),
+            );
+        }
+        if let Some(old) = step.previous_timer {
+            w.remove(TreeId::Timers, timer_key(old.due_ms, &case.id));
+        }
+        if let Some(t) = case.timer {
+            w.insert(
+                TreeId::Timers,
+                timer_key(t.due_ms, &case.id),
+                encode(&t.kind),
+            );
+        }
+        let index = pair(&case.tenant, &case.caller);
+        let was_open = state_before(step, case).is_some_and(CaseState::is_open_name);
+        if case.state.is_open() {
+            if !was_open {
+                w.insert(TreeId::Open, index, case.id.as_bytes());
+            }
+        } else if self
+            .read(w, TreeId::Open, &index)?
+            .is_some_and(|v| v == case.id.as_bytes())
+        {
+            w.remove(TreeId::Open, index);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -200,3 +200,60 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
             .unwrap()
     );
 }
+
+#[test]
+fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = case(CaseState::Waiting);
+    c.journal_len = 2;
+    let step = Step {
+        case: Some(c.clone()),
+        events: vec![scheduled(1), scheduled(2)],
+        counters: Some((
+            "acme".into(),
+            TenantCounters {
+                signals: 1,
+                cases: 1,
+                ..TenantCounters::default()
+            },
+        )),
+        ..Step::default()
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        // What a crash between logging the step and applying its writes leaves: the
+        // record, and only the first write applied.
+        let (w, _) = store.step_writes(&step).unwrap();
+        store.wal.insert(7u64.to_be_bytes(), w.encode()).unwrap();
+        let (tree, key, value) = w.iter().next().unwrap();
+        store.tree(tree).insert(key, value.unwrap()).unwrap();
+        store.db.flush().unwrap();
+        assert!(store.counters("acme").unwrap().cases == 0);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.case(&c.id).unwrap().unwrap().state,
+        CaseState::Waiting
+    );
+    assert_eq!(journal_times(&store, &c.id), [1, 2]);
+    assert_eq!(
+        store.open_case("acme", &c.caller).unwrap(),
+        Some(c.id.clone())
+    );
+    let counters = store.counters("acme").unwrap();
+    assert_eq!((counters.signals, counters.cases), (1, 1));
+    assert_eq!(counters.states.get("waiting"), Some(&1));
+    assert!(store.wal.is_empty(), "a replayed record is removed");
+}
+
+#[test]
+fn a_flush_removes_the_write_ahead_records_it_made_durable() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(&store, &mut c, CaseState::Waiting, &[1]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
+    assert_eq!(store.wal.len(), 2, "logged until a flush covers them");
+    store.flush().unwrap();
+    assert!(store.wal.is_empty());
+    assert_eq!(journal_times(&store, &c.id), [1, 2]);
+}
