@@ -3,6 +3,7 @@
 //! other side.
 
 mod providers;
+pub(crate) mod resolver;
 pub mod simulator;
 
 pub use providers::{ProviderConnectors, hubspot_lookup};

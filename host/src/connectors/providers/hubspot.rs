@@ -170,15 +170,23 @@ pub fn hubspot_lookup(c: &Connector, phone: &str, timeout: Duration) -> Vec<redi
     ) else {
         return Vec::new();
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
+    // One agent for every lookup, so they reuse connections (and TLS sessions) to the CRM.
+    static AGENT: std::sync::LazyLock<ureq::Agent> = std::sync::LazyLock::new(|| {
+        crate::connectors::resolver::agent(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        )
+    });
     let auth = format!("Bearer {token}");
+    let started = std::time::Instant::now();
     let search = |path: &str, body: Value| -> Option<Value> {
-        let mut resp = agent
+        let left = timeout.checked_sub(started.elapsed())?;
+        let mut resp = AGENT
             .post(format!("{base}{path}"))
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Authorization", &auth)
             .send_json(&body)
             .ok()?;
@@ -187,7 +195,6 @@ pub fn hubspot_lookup(c: &Connector, phone: &str, timeout: Duration) -> Vec<redi
         }
         resp.body_mut().read_json::<Value>().ok()
     };
-    let started = std::time::Instant::now();
     let Some(found) = search(
         "/crm/v3/objects/contacts/search",
         json!({

@@ -7,6 +7,7 @@
 //! fails stays in the outbox and is tried again on a later round. Every request carries the
 //! outbox item's key as `Idempotency-Key` (or `webhook-id`).
 
+use super::resolver;
 use super::{ConnectorError, Connectors, Delivery, Simulator};
 use crate::api::auth::sign_standard_webhook;
 use crate::engine::Engine;
@@ -58,13 +59,13 @@ fn setting(c: &Connector, key: &str, connector: &str) -> Result<String, Connecto
 impl ProviderConnectors {
     /// Connectors for the engine's tenants, with the simulator for "simulator" channels.
     pub fn new(engine: Arc<Engine>, simulator: Simulator, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .max_idle_connections(4 * IDLE_PER_HOST)
             .max_idle_connections_per_host(IDLE_PER_HOST)
-            .build()
-            .into();
+            .build();
+        let agent = resolver::agent(config);
         ProviderConnectors {
             engine,
             simulator,
