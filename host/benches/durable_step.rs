@@ -4,14 +4,15 @@
 //! - decision-chain: the four slots for one case (trigger, cadence, qualify's script and
 //!   evaluation, crm), each call in a fresh instance.
 //! - durable step: a signal in → trigger and cadence decide → the first call is due now,
-//!   so qualify composes the script → case, journal, outbox written in one sled
-//!   transaction and flushed to disk. Every step opens a new case (a new caller).
+//!   so qualify composes the script → case, journal, timer and outbox written (one
+//!   write-ahead record, then the trees) and flushed to disk. Every step opens a new case
+//!   (a new caller). The wasm and native engines take turns, step by step.
 //!
 //! Run: `cargo bench -p redial --bench durable_step`
 
 mod common;
 
-use common::{Inputs, Reference, inputs, percentiles, runtime, us, wasm_plugins};
+use common::{Inputs, Reference, inputs, p50_p99, percentiles, runtime, us, wasm_plugins};
 use redial::clock::ManualClock;
 use redial::engine::{Engine, SignalIn};
 use redial::policy::Policy;
@@ -20,6 +21,7 @@ use redial::store::Store;
 use redial_sdk::*;
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The same policies compiled into the host.
 fn native_chain(rt: &PluginRuntime) -> Reference {
@@ -102,31 +104,40 @@ fn engine(native: bool, rt: Arc<PluginRuntime>) -> (Engine, tempfile::TempDir) {
 
 fn durable_step() {
     let rt = Arc::new(PluginRuntime::new(redial::runtime::RuntimeConfig::default()).unwrap());
-    let mut results = Vec::new();
-    for native in [false, true] {
-        let (engine, _dir) = engine(native, rt.clone());
-        let mut n = 0u64;
-        let (p50, p99) = percentiles(2000, || {
-            n += 1;
-            let signal = SignalIn {
-                event_id: Some(format!("bench-{n}")),
-                kind: SignalKind::MissedCall,
-                caller: format!("+1512{:07}", n),
-                line: "+15125550200".into(),
-                at_ms: 1_764_086_400_000,
-                context: vec![],
-            };
-            black_box(engine.ingest("lone-star-hvac", signal).unwrap());
-        });
-        assert!(
-            engine.store().outbox_len() > 0,
-            "the step placed the first call"
-        );
-        results.push((p50, p99));
+    let (wasm, _wasm_dir) = engine(false, rt.clone());
+    let (native, _native_dir) = engine(true, rt.clone());
+    // The two engines take turns, step by step, so the machine's drift (this VM's speed
+    // moves by tens of percent over minutes) falls on both alike.
+    let mut n = 0u64;
+    let mut step = |engine: &Engine| {
+        n += 1;
+        let signal = SignalIn {
+            event_id: Some(format!("bench-{n}")),
+            kind: SignalKind::MissedCall,
+            caller: format!("+1512{:07}", n),
+            line: "+15125550200".into(),
+            at_ms: 1_764_086_400_000,
+            context: vec![],
+        };
+        let started = Instant::now();
+        black_box(engine.ingest("lone-star-hvac", signal).unwrap());
+        started.elapsed()
+    };
+    for _ in 0..200 {
+        step(&wasm);
+        step(&native);
     }
-    let ((w50, w99), (n50, n99)) = (results[0], results[1]);
+    let (mut w, mut nat) = (Vec::new(), Vec::new());
+    for _ in 0..2000 {
+        w.push(step(&wasm));
+        nat.push(step(&native));
+    }
+    for e in [&wasm, &native] {
+        assert!(e.store().outbox_len() > 0, "the step placed the first call");
+    }
+    let ((w50, w99), (n50, n99)) = (p50_p99(w), p50_p99(nat));
     println!(
-        "durable step (signal → trigger → cadence → script → one sled transaction + flush; 2000 steps each)"
+        "durable step (signal → trigger → cadence → script → case, journal, timer, outbox written + flush; 2000 steps each, the two taking turns)"
     );
     println!("  wasm plugins   p50 {:>9} p99 {:>9}", us(w50), us(w99));
     println!("  native policy  p50 {:>9} p99 {:>9}", us(n50), us(n99));

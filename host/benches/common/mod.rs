@@ -118,13 +118,19 @@ pub fn percentiles(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
     for _ in 0..n / 10 {
         f();
     }
-    let mut v: Vec<Duration> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
+    p50_p99(
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// p50 and p99 of measured durations.
+pub fn p50_p99(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
     let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
     (at(0.5), at(0.99))
