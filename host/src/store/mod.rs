@@ -38,6 +38,10 @@ pub enum StoreError {
         /// serde's message.
         cause: String,
     },
+    /// A step failed part way; the store takes no more steps until it is reopened, which
+    /// completes that step from its write-ahead record.
+    #[error("store: a step failed part way ({0}); restart to complete it from the log")]
+    Halted(String),
 }
 
 /// One atomic change: written wholly or not at all.
@@ -91,6 +95,8 @@ pub struct Store {
     wal: Tree,
     /// Steps re-applied from their write-ahead records when the store opened.
     recovered: usize,
+    /// Why the store stopped taking steps, once one failed part way (see `commit`).
+    halted: Arc<Mutex<Option<String>>>,
     group: Arc<GroupFlush>,
     new_effects: Arc<new_effects::NewEffects>,
 }
@@ -191,6 +197,7 @@ impl Store {
             by_caller: tree("by_caller")?,
             wal: tree("wal")?,
             recovered: 0,
+            halted: Arc::default(),
             group: Arc::default(),
             new_effects: Arc::default(),
             db,
@@ -312,10 +319,24 @@ impl Store {
     /// request and before it delivers any side effect. Steps that touch the same keys (one
     /// tenant's) must not commit concurrently: the engine's tenant lock orders them.
     pub fn commit(&self, step: &Step) -> Result<(), StoreError> {
+        if let Some(why) = self.halted.lock().unwrap().clone() {
+            return Err(StoreError::Halted(why));
+        }
         let (w, outbox_ids) = self.step_writes(step)?;
         let record = self.db.generate_id()?;
-        self.wal.insert(record.to_be_bytes(), w.encode())?;
-        self.apply(&w)?;
+        // Once the record may be in the log, a failure must stop later steps: they could
+        // write the same keys, and replaying this older record at the next open would then
+        // put back values they replaced.
+        let logged = self
+            .wal
+            .insert(record.to_be_bytes(), w.encode())
+            .map_err(StoreError::from)
+            .and_then(|_| self.apply(&w));
+        if let Err(err) = logged {
+            tracing::error!(cause = %err, "a step failed part way; the store takes no more steps until it is reopened");
+            *self.halted.lock().unwrap() = Some(err.to_string());
+            return Err(err);
+        }
         self.group.applied.lock().unwrap().push(record);
         // Counted before it is listed: a flush begun after `take_new_effects` covers it.
         self.group.committed.fetch_add(1, Ordering::SeqCst);

@@ -257,3 +257,21 @@ fn a_flush_removes_the_write_ahead_records_it_made_durable() {
     assert!(store.wal.is_empty());
     assert_eq!(journal_times(&store, &c.id), [1, 2]);
 }
+
+#[test]
+fn after_a_step_fails_part_way_no_further_step_is_taken() {
+    let (_dir, store) = open();
+    *store.halted.lock().unwrap() = Some("disk full".into());
+    let mut c = case(CaseState::Waiting);
+    c.journal_len = 1;
+    let err = store
+        .commit(&Step {
+            case: Some(c.clone()),
+            events: vec![scheduled(1)],
+            ..Step::default()
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Halted(_)), "{err}");
+    assert!(err.to_string().contains("restart"), "{err}");
+    assert!(store.case(&c.id).unwrap().is_none(), "nothing written");
+}
