@@ -1,5 +1,5 @@
 //! A step in the making: the engine edits a copy of the case, records events and effects,
-//! then commits everything in one store transaction.
+//! then commits everything as one atomic store step.
 
 use crate::store::{
     CaseRecord, CaseState, Effect, Event, JournalEntry, OutboxItem, Step, Store, StoreError, Timer,

@@ -29,7 +29,7 @@ impl NewEffects {
         p.overflowed = true;
     }
 
-    /// Records a step's items, once their transaction has applied.
+    /// Records a step's items, once their writes have applied.
     pub(super) fn record(&self, items: impl IntoIterator<Item = (u64, OutboxItem)>) {
         let mut p = self.0.lock().unwrap();
         if !p.tracking || p.overflowed {
