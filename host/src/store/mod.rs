@@ -295,7 +295,9 @@ impl Store {
             let applied = std::mem::take(&mut *g.applied.lock().unwrap());
             let covers = g.committed.load(Ordering::SeqCst);
             let result = self.db.flush();
-            self.forget_applied(applied, result.is_ok())?;
+            // Before the next flush can begin, so records are removed in the order their
+            // steps applied.
+            self.forget_applied(applied, result.is_ok());
             state = g.state.lock().unwrap();
             state.1 = false;
             if result.is_ok() {
@@ -333,8 +335,7 @@ impl Store {
             .map_err(StoreError::from)
             .and_then(|_| self.apply(&w));
         if let Err(err) = logged {
-            tracing::error!(cause = %err, "a step failed part way; the store takes no more steps until it is reopened");
-            *self.halted.lock().unwrap() = Some(err.to_string());
+            self.halt(&err);
             return Err(err);
         }
         self.group.applied.lock().unwrap().push(record);
@@ -415,19 +416,27 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the write-ahead records of steps a flush has made durable (in the order
-    /// they were made: see `wal.rs`), or keeps them listed for the next flush when this
-    /// one failed.
-    fn forget_applied(&self, mut applied: Vec<u64>, flushed: bool) -> Result<(), StoreError> {
+    /// Takes no more steps until the store is reopened (which replays what the log holds).
+    fn halt(&self, err: &StoreError) {
+        tracing::error!(cause = %err, "the store failed part way through a step; it takes no more steps until it is reopened");
+        *self.halted.lock().unwrap() = Some(err.to_string());
+    }
+
+    /// Removes the write-ahead records of steps a flush has made durable, in the order
+    /// their steps applied (see `wal.rs`), or keeps them listed for the next flush when
+    /// this one failed.
+    fn forget_applied(&self, applied: Vec<u64>, flushed: bool) {
         if !flushed {
             self.group.applied.lock().unwrap().extend(applied);
-            return Ok(());
+            return;
         }
-        applied.sort_unstable();
         for record in applied {
-            self.wal.remove(record.to_be_bytes())?;
+            if let Err(err) = self.wal.remove(record.to_be_bytes()) {
+                // Going on would let an older record outlive a newer one of the same keys.
+                self.halt(&err.into());
+                return;
+            }
         }
-        Ok(())
     }
 
     /// How many steps [`Store::open`] re-applied from the write-ahead records an unclean

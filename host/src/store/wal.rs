@@ -10,10 +10,12 @@
 //! writes durable. A crash in between leaves the record, and [`super::Store::open`] applies
 //! it again: every write sets or removes a whole value, so applying it twice is harmless.
 //!
-//! A record is applied again only with the records after it: the removals of records that a
-//! flush covered are written in the order the records were made, so a surviving record's
-//! successors survive too, and replaying them in order ends on the newest values. Steps of
-//! one tenant, the only ones that write the same keys, are ordered by the tenant lock.
+//! A record is applied again only with the records after it that write the same keys:
+//! steps of one tenant, the only ones that do, are ordered by the tenant lock, and records
+//! are removed in the order their steps applied, one flush's batch after another's. So a
+//! surviving record's successors survive too (sled recovers a prefix), and replaying them
+//! in order ends on the newest values. If a removal fails, the store stops taking steps
+//! rather than remove later records out of order.
 
 use super::StoreError;
 use serde::{Deserialize, Serialize};
