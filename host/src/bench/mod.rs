@@ -342,6 +342,31 @@ impl BenchServer {
             .collect()
     }
 
+    /// Uploads `wasm` to a tenant's plugin slot through the API, as an operator would.
+    fn put_plugin(
+        &self,
+        agent: &ureq::Agent,
+        tenant: &str,
+        slot: crate::runtime::Slot,
+        wasm: &[u8],
+    ) -> anyhow::Result<()> {
+        let resp = agent
+            .put(&format!(
+                "http://{}/v1/tenants/{tenant}/plugins/{}",
+                self.addr,
+                slot.name()
+            ))
+            .header("authorization", &format!("Bearer {ADMIN}"))
+            .header("content-type", "application/wasm")
+            .send(wasm)?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "upload refused: {}",
+            resp.status()
+        );
+        Ok(())
+    }
+
     /// Waits (up to a minute) until every case in `sent` has been dialed.
     fn await_dials(&self, sent: &HashMap<String, Instant>) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -495,10 +520,6 @@ pub fn swap(
         .build()
         .into();
     let base = std::fs::read(crate::builtin::path("standard-trigger"))?;
-    let upload_url = format!(
-        "http://{}/v1/tenants/{}/plugins/trigger",
-        server.addr, server.tenant
-    );
     let mut reports = Vec::new();
     let mut probe = 0u64;
     for pad in [16usize, 1 << 20] {
@@ -509,16 +530,12 @@ pub fn swap(
             bytes = component.len();
             let hash = crate::runtime::content_hash(&component);
             let started = Instant::now();
-            let resp = agent
-                .put(&upload_url)
-                .header("authorization", &format!("Bearer {ADMIN}"))
-                .header("content-type", "application/wasm")
-                .send(&component[..])?;
-            anyhow::ensure!(
-                resp.status().is_success(),
-                "upload refused: {}",
-                resp.status()
-            );
+            server.put_plugin(
+                &agent,
+                &server.tenant,
+                crate::runtime::Slot::Trigger,
+                &component,
+            )?;
             upload.push(started.elapsed());
             // The first signal after the upload must be decided by the new plugin.
             probe += 1;

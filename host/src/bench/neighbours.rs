@@ -152,20 +152,7 @@ fn upload(
     plugin: &str,
 ) -> anyhow::Result<()> {
     let wasm = std::fs::read(crate::builtin::path(plugin))?;
-    let resp = agent
-        .put(&format!(
-            "http://{}/v1/tenants/{tenant}/plugins/{}",
-            server.addr,
-            slot.name()
-        ))
-        .header("authorization", &format!("Bearer {ADMIN}"))
-        .header("content-type", "application/wasm")
-        .send(&wasm[..])?;
-    anyhow::ensure!(
-        resp.status().is_success(),
-        "upload of {plugin} refused: {}",
-        resp.status()
-    );
+    server.put_plugin(agent, tenant, slot, &wasm)?;
     let started = Instant::now();
     while server.engine.tenant(tenant)?.plugin(slot).0.tier != Tier::Optimised {
         anyhow::ensure!(
