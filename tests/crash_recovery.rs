@@ -188,8 +188,19 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
     println!("crash test: {redeliveries} redeliveries absorbed by idempotency keys");
 }
 
-/// Steps the restarted servers re-applied from their stores' write-ahead records.
-static RECOVERED_STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Steps the servers re-applied from their stores' write-ahead records when they started,
+/// by store folder.
+static RECOVERED_STEPS: std::sync::Mutex<BTreeMap<std::path::PathBuf, usize>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn recovered_steps(store: &Path) -> usize {
+    RECOVERED_STEPS
+        .lock()
+        .unwrap()
+        .get(store)
+        .copied()
+        .unwrap_or(0)
+}
 
 /// `redial serve` on a free loopback port; returns the child and a client for it.
 fn serve(store: &Path) -> (std::process::Child, Client) {
@@ -215,11 +226,17 @@ fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, Client
             let l = l.ok()?;
             if let Some(n) = l.strip_prefix("store: re-applied ") {
                 let n: usize = n.split(' ').next()?.parse().ok()?;
-                RECOVERED_STEPS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                *RECOVERED_STEPS
+                    .lock()
+                    .unwrap()
+                    .entry(store.to_path_buf())
+                    .or_default() += n;
             }
             Some(l).filter(|l| l.contains("http://"))
         })
         .expect("serve prints its address");
+    // Keep reading, so what it prints later (on a clean stop) does not meet a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let url = line[line.find("http://").unwrap()..].trim().to_string();
     (child, Client::new(&url))
 }
@@ -410,7 +427,7 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         .filter(|id| !cases.contains_key(**id))
         .count();
     let redeliveries = ledger.iter().filter(|e| e.duplicate).count();
-    let recovered = RECOVERED_STEPS.load(std::sync::atomic::Ordering::Relaxed);
+    let recovered = recovered_steps(&store);
     println!(
         "server crash test: {LOAD_KILLS} SIGKILLs under load; {} signals sent, {} cases; {lost} acknowledged signals lost, {doubled_cases} callers with two cases, {undialed} attempts never dialed, {extra_dials} extra dials, {premature} dials before their step was durable; {redeliveries} redeliveries absorbed by idempotency keys; {recovered} logged steps re-applied at restarts",
         signals.len(),
@@ -429,4 +446,42 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         (lost, doubled_cases, undialed, extra_dials, premature),
         (0, 0, 0, 0, 0)
     );
+}
+
+#[test]
+fn a_clean_stop_leaves_no_logged_step_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, policies) = (dir.path().join("serve"), dir.path().join("policies"));
+    std::fs::create_dir_all(&policies).unwrap();
+    let text = redial::bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
+    std::fs::write(
+        policies.join("lone-star-hvac.toml"),
+        common::server::with_webhooks(&text),
+    )
+    .unwrap();
+    let (server, client) = serve_policies(&store, &policies);
+    for n in 0..30 {
+        let (status, _) = post_signal(&client, &format!("clean-{n}"), &format!("+1512{n:07}"));
+        assert_eq!(status, 202);
+    }
+    // SIGTERM at once, while the lanes are still delivering the dials.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let mut server = server;
+    assert!(server.wait().unwrap().success(), "a clean stop");
+    let (mut again, client) = serve_policies(&store, &policies);
+    assert_eq!(
+        recovered_steps(&store),
+        0,
+        "nothing to complete after a clean stop"
+    );
+    assert!(
+        outbox_depth(&client).is_some(),
+        "the restarted server answers"
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
 }

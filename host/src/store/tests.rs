@@ -275,3 +275,18 @@ fn after_a_step_fails_part_way_no_further_step_is_taken() {
     assert!(err.to_string().contains("restart"), "{err}");
     assert!(store.case(&c.id).unwrap().is_none(), "nothing written");
 }
+
+#[test]
+fn a_store_closed_after_a_flush_reopens_with_nothing_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = case(CaseState::Waiting);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        step(&store, &mut c, CaseState::Waiting, &[1]);
+        step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.recovered_steps(), 0);
+    assert_eq!(journal_times(&store, &c.id), [1, 2]);
+}
