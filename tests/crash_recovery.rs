@@ -320,10 +320,10 @@ fn outbox_depth(client: &Client) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-#[test]
-fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, policies) = (dir.path().join("serve"), dir.path().join("policies"));
+/// A store folder and a policies folder holding the HVAC tenant, signed webhooks on and
+/// calling at any hour, under `dir`.
+fn hvac_server_folders(dir: &Path) -> (PathBuf, PathBuf) {
+    let (store, policies) = (dir.join("serve"), dir.join("policies"));
     std::fs::create_dir_all(&policies).unwrap();
     let text = redial::bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
     std::fs::write(
@@ -331,6 +331,13 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
         common::server::with_webhooks(&text),
     )
     .unwrap();
+    (store, policies)
+}
+
+#[test]
+fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, policies) = hvac_server_folders(dir.path());
     let mut rng = rand::rng();
     // Every signal sent: event id → (caller, the case it was acknowledged with).
     let mut signals: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
@@ -451,14 +458,7 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
 #[test]
 fn a_clean_stop_leaves_no_logged_step_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, policies) = (dir.path().join("serve"), dir.path().join("policies"));
-    std::fs::create_dir_all(&policies).unwrap();
-    let text = redial::bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
-    std::fs::write(
-        policies.join("lone-star-hvac.toml"),
-        common::server::with_webhooks(&text),
-    )
-    .unwrap();
+    let (store, policies) = hvac_server_folders(dir.path());
     let (server, client) = serve_policies(&store, &policies);
     for n in 0..30 {
         let (status, _) = post_signal(&client, &format!("clean-{n}"), &format!("+1512{n:07}"));

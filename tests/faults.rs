@@ -416,15 +416,8 @@ fn failures_of(s: &Server, caller_prefix: &str, slot: &str) -> HashMap<String, u
         .filter(|c| c.caller.starts_with(caller_prefix))
     {
         for e in store.journal(&case.id).unwrap() {
-            if let redial::store::Event::PluginFailed {
-                slot: failed,
-                error,
-                ..
-            } = e.event
-                && failed == slot
-            {
-                let kind = error.split(':').next().unwrap_or_default().to_string();
-                *kinds.entry(kind).or_default() += 1;
+            if let Some(kind) = e.event.plugin_failure_kind(slot) {
+                *kinds.entry(kind.to_string()).or_default() += 1;
             }
         }
     }

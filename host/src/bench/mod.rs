@@ -367,6 +367,29 @@ impl BenchServer {
         Ok(())
     }
 
+    /// Puts a tenant's previous plugin for `slot` back through the API.
+    fn rollback_plugin(
+        &self,
+        agent: &ureq::Agent,
+        tenant: &str,
+        slot: crate::runtime::Slot,
+    ) -> anyhow::Result<()> {
+        let resp = agent
+            .post(&format!(
+                "http://{}/v1/tenants/{tenant}/plugins/{}/rollback",
+                self.addr,
+                slot.name()
+            ))
+            .header("authorization", &format!("Bearer {ADMIN}"))
+            .send_empty()?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "rollback refused: {}",
+            resp.status()
+        );
+        Ok(())
+    }
+
     /// Waits (up to a minute) until every case in `sent` has been dialed.
     fn await_dials(&self, sent: &HashMap<String, Instant>) {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -9,9 +9,8 @@
 //! would see when a broken plugin goes live. Phases alternate over several rounds, so the
 //! machine's drift spreads over all of them alike.
 
-use super::{ADMIN, BenchServer, Latency, start_load};
+use super::{BenchServer, Latency, start_load};
 use crate::runtime::{Slot, Tier};
-use crate::store::Event;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -131,7 +130,7 @@ pub fn run(
                 report.neighbour_signals += load.ok;
                 if let Some((slot, _)) = neighbour.bad_plugin() {
                     count_failures(&server, load.sent.keys(), slot, &mut report.failures)?;
-                    rollback(&agent, &server, &noisy, slot)?;
+                    server.rollback_plugin(&agent, &noisy, slot)?;
                 }
             }
         }
@@ -164,29 +163,6 @@ fn upload(
     Ok(())
 }
 
-/// Puts the neighbour's previous plugin for `slot` back through the API.
-fn rollback(
-    agent: &ureq::Agent,
-    server: &BenchServer,
-    tenant: &str,
-    slot: Slot,
-) -> anyhow::Result<()> {
-    let resp = agent
-        .post(&format!(
-            "http://{}/v1/tenants/{tenant}/plugins/{}/rollback",
-            server.addr,
-            slot.name()
-        ))
-        .header("authorization", &format!("Bearer {ADMIN}"))
-        .send_empty()?;
-    anyhow::ensure!(
-        resp.status().is_success(),
-        "rollback refused: {}",
-        resp.status()
-    );
-    Ok(())
-}
-
 /// Adds the `slot` plugin's failures in `cases`' journals to `kinds`, by kind.
 fn count_failures<'a>(
     server: &BenchServer,
@@ -196,15 +172,8 @@ fn count_failures<'a>(
 ) -> anyhow::Result<()> {
     for case in cases {
         for entry in server.engine.store().journal(case)? {
-            if let Event::PluginFailed {
-                slot: failed,
-                error,
-                ..
-            } = entry.event
-                && failed == slot.name()
-            {
-                let kind = error.split(':').next().unwrap_or_default().to_string();
-                *kinds.entry(kind).or_default() += 1;
+            if let Some(kind) = entry.event.plugin_failure_kind(slot.name()) {
+                *kinds.entry(kind.to_string()).or_default() += 1;
             }
         }
     }

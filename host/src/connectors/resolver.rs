@@ -37,7 +37,7 @@ pub struct CachingResolver {
 }
 
 impl CachingResolver {
-    /// The cached answer for `uri`'s host, if it is fresh.
+    /// The cached answer for `key` (`host:port`), if it is fresh.
     fn cached(&self, key: &str) -> Option<ResolvedSocketAddrs> {
         let answers = self.answers.lock().unwrap();
         let (at, addrs) = answers.get(key)?;

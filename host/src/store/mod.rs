@@ -16,7 +16,7 @@ pub use records::*;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Tree;
+use sled::{IVec, Tree};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,7 +96,7 @@ pub struct Store {
     /// Steps re-applied from their write-ahead records when the store opened.
     recovered: usize,
     /// Why the store stopped taking steps, once one failed part way (see `commit`).
-    halted: Arc<Mutex<Option<String>>>,
+    halted: Arc<std::sync::OnceLock<String>>,
     group: Arc<GroupFlush>,
     new_effects: Arc<new_effects::NewEffects>,
 }
@@ -321,8 +321,8 @@ impl Store {
     /// request and before it delivers any side effect. Steps that touch the same keys (one
     /// tenant's) must not commit concurrently: the engine's tenant lock orders them.
     pub fn commit(&self, step: &Step) -> Result<(), StoreError> {
-        if let Some(why) = self.halted.lock().unwrap().clone() {
-            return Err(StoreError::Halted(why));
+        if let Some(why) = self.halted.get() {
+            return Err(StoreError::Halted(why.clone()));
         }
         let (w, outbox_ids) = self.step_writes(step)?;
         let record = self.db.generate_id()?;
@@ -399,10 +399,10 @@ impl Store {
     }
 
     /// A key as the step being written sees it: its own writes first, then the store.
-    fn read(&self, w: &WriteSet, tree: TreeId, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn read(&self, w: &WriteSet, tree: TreeId, key: &[u8]) -> Result<Option<IVec>, StoreError> {
         match w.written(tree, key) {
-            Some(value) => Ok(value.map(<[u8]>::to_vec)),
-            None => Ok(self.tree(tree).get(key)?.map(|v| v.to_vec())),
+            Some(value) => Ok(value.map(IVec::from)),
+            None => Ok(self.tree(tree).get(key)?),
         }
     }
 
@@ -419,7 +419,8 @@ impl Store {
     /// Takes no more steps until the store is reopened (which replays what the log holds).
     fn halt(&self, err: &StoreError) {
         tracing::error!(cause = %err, "the store failed part way through a step; it takes no more steps until it is reopened");
-        *self.halted.lock().unwrap() = Some(err.to_string());
+        // The first failure is the one a reopen must complete.
+        let _ = self.halted.set(err.to_string());
     }
 
     /// Removes the write-ahead records of steps a flush has made durable, in the order

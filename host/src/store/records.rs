@@ -283,6 +283,21 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// For a failure of `slot`'s plugin, its kind ("deadline", "trap", "suspended"...): the
+    /// part of the recorded error before the first colon.
+    pub fn plugin_failure_kind(&self, slot: &str) -> Option<&str> {
+        match self {
+            Event::PluginFailed {
+                slot: failed,
+                error,
+                ..
+            } if failed == slot => error.split(':').next(),
+            _ => None,
+        }
+    }
+}
+
 /// A side effect to deliver at least once; the key makes redelivery harmless.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem {

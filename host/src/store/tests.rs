@@ -261,7 +261,7 @@ fn a_flush_removes_the_write_ahead_records_it_made_durable() {
 #[test]
 fn after_a_step_fails_part_way_no_further_step_is_taken() {
     let (_dir, store) = open();
-    *store.halted.lock().unwrap() = Some("disk full".into());
+    store.halted.set("disk full".into()).unwrap();
     let mut c = case(CaseState::Waiting);
     c.journal_len = 1;
     let err = store
