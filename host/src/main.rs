@@ -3,6 +3,14 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than glibc's allocator: a request frees many small blocks (sled's nodes,
+/// JSON) and then allocates large ones (a wasmtime store per decision), and glibc merges its
+/// fast bins on every such large request (`malloc_consolidate`, about 5% of a request
+/// thread's time under `redial bench ingest`). Measured in alternating runs: 9-13% more
+/// signals/s and 8-10% less server CPU per signal (BENCHMARKS.md). mimalloc was slower.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
