@@ -2,6 +2,11 @@
 
 #![allow(dead_code)]
 
+/// The allocator the `redial` binary uses (see `host/src/main.rs`), so the benches measure
+/// what the server runs.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use redial::builtin;
 use redial::runtime::{Plugin, PluginRuntime, RuntimeConfig, Slot};
 use redial_sdk::*;
