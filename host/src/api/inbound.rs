@@ -66,12 +66,13 @@ async fn ingest(
     mut signal: SignalIn,
 ) -> Result<Ingested, ApiError> {
     let t = state.engine.tenant(tenant)?;
-    let fresh = state
-        .engine
-        .store()
-        .open_case(tenant, &signal.caller)?
-        .is_none();
-    if fresh && t.policy.crm_connector.provider == "hubspot" {
+    if t.policy.crm_connector.provider == "hubspot"
+        && state
+            .engine
+            .store()
+            .open_case(tenant, &signal.caller)?
+            .is_none()
+    {
         let (connector, phone) = (t.policy.crm_connector.clone(), signal.caller.clone());
         let lookup =
             tokio::task::spawn_blocking(move || hubspot_lookup(&connector, &phone, CRM_LOOKUP));

@@ -80,7 +80,6 @@ pub struct Store {
     journal: Tree,
     timers: Tree,
     outbox: Tree,
-    open: Tree,
     optout: Tree,
     ignored: Tree,
     counters: Tree,
@@ -137,6 +136,10 @@ struct GroupFlush {
     gathered: Condvar,
 }
 
+/// The tree where versions before the open-case lookup moved to `by_caller` kept each
+/// caller's open case; only their write-ahead records still name it.
+const LEGACY_OPEN_TREE: &str = "open";
+
 fn pair(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + b.len() + 1);
     k.extend_from_slice(a.as_bytes());
@@ -151,9 +154,15 @@ fn timer_key(due_ms: i64, case_id: &str) -> Vec<u8> {
     k
 }
 
-fn caller_key(case: &CaseRecord) -> Vec<u8> {
-    let mut k = pair(&case.tenant, &case.caller);
+/// Where a caller's entries in `by_caller` start.
+fn caller_prefix(tenant: &str, caller: &str) -> Vec<u8> {
+    let mut k = pair(tenant, caller);
     k.push(0);
+    k
+}
+
+fn caller_key(case: &CaseRecord) -> Vec<u8> {
+    let mut k = caller_prefix(&case.tenant, &case.caller);
     k.extend_from_slice(&(case.opened_ms.max(0) as u64).to_be_bytes());
     k.extend_from_slice(case.id.as_bytes());
     k
@@ -186,7 +195,6 @@ impl Store {
             journal: tree("journal")?,
             timers: tree("timers")?,
             outbox: tree("outbox")?,
-            open: tree("open")?,
             optout: tree("optout")?,
             ignored: tree("ignored")?,
             counters: tree("counters")?,
@@ -203,6 +211,8 @@ impl Store {
             db,
         };
         store.recovered = store.replay_wal()?;
+        // The open-case index of earlier versions: `by_caller` answers it now.
+        store.db.drop_tree(LEGACY_OPEN_TREE)?;
         store.index_callers()?;
         store.count_states()?;
         Ok(store)
@@ -382,35 +392,50 @@ impl Store {
         Ok((w, outbox_ids))
     }
 
-    fn tree(&self, id: TreeId) -> &Tree {
-        match id {
+    /// The tree a write goes to; `None` for [`TreeId::Open`], which only records logged by
+    /// earlier versions name (see [`Store::apply`]).
+    fn tree(&self, id: TreeId) -> Option<&Tree> {
+        Some(match id {
             TreeId::Cases => &self.cases,
             TreeId::Journal => &self.journal,
             TreeId::Timers => &self.timers,
             TreeId::Outbox => &self.outbox,
-            TreeId::Open => &self.open,
+            TreeId::Open => return None,
             TreeId::Optout => &self.optout,
             TreeId::Ignored => &self.ignored,
             TreeId::Counters => &self.counters,
             TreeId::Meta => &self.meta,
             TreeId::Inbound => &self.inbound,
             TreeId::ByCaller => &self.by_caller,
-        }
+        })
     }
 
     /// A key as the step being written sees it: its own writes first, then the store.
     fn read(&self, w: &WriteSet, tree: TreeId, key: &[u8]) -> Result<Option<IVec>, StoreError> {
         match w.written(tree, key) {
             Some(value) => Ok(value.map(IVec::from)),
-            None => Ok(self.tree(tree).get(key)?),
+            None => match self.tree(tree) {
+                Some(t) => Ok(t.get(key)?),
+                None => Ok(None),
+            },
         }
     }
 
     fn apply(&self, w: &WriteSet) -> Result<(), StoreError> {
-        for (tree, key, value) in w.iter() {
+        for (id, key, value) in w.iter() {
+            let legacy;
+            let tree = match self.tree(id) {
+                Some(tree) => tree,
+                None => {
+                    // Replaying an earlier version's record: the tree is dropped once the
+                    // replay is done.
+                    legacy = self.db.open_tree(LEGACY_OPEN_TREE)?;
+                    &legacy
+                }
+            };
             match value {
-                Some(value) => self.tree(tree).insert(key, value)?,
-                None => self.tree(tree).remove(key)?,
+                Some(value) => tree.insert(key, value)?,
+                None => tree.remove(key)?,
             };
         }
         Ok(())
@@ -502,12 +527,22 @@ impl Store {
         Ok(entries)
     }
 
-    /// The open case of a caller, if any.
-    pub fn open_case(&self, tenant: &str, caller: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .open
-            .get(pair(tenant, caller))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    /// The open case of a caller, if any: a caller has at most one, and it is usually the
+    /// newest, so the caller's cases are read newest first.
+    pub fn open_case(&self, tenant: &str, caller: &str) -> Result<Option<CaseRecord>, StoreError> {
+        for kv in self
+            .by_caller
+            .scan_prefix(caller_prefix(tenant, caller))
+            .rev()
+        {
+            let id = kv?.1;
+            if let Some(case) = self.case(&String::from_utf8_lossy(&id))?
+                && case.state.is_open()
+            {
+                return Ok(Some(case));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether an inbound event (by provider event id) was already processed.
@@ -523,23 +558,14 @@ impl Store {
     /// Every case of a caller, oldest first (an index read: cost grows with this caller's
     /// cases, not the tenant's).
     pub fn caller_cases(&self, tenant: &str, caller: &str) -> Result<Vec<CaseRecord>, StoreError> {
-        let mut prefix = pair(tenant, caller);
-        prefix.push(0);
         let mut out = Vec::new();
-        for kv in self.by_caller.scan_prefix(prefix) {
+        for kv in self.by_caller.scan_prefix(caller_prefix(tenant, caller)) {
             let id = kv?.1;
             if let Some(case) = self.case(&String::from_utf8_lossy(&id))? {
                 out.push(case);
             }
         }
         Ok(out)
-    }
-
-    /// Closed cases of a caller (for the trigger's caller history), newest last.
-    pub fn prior_cases(&self, tenant: &str, caller: &str) -> Result<Vec<CaseRecord>, StoreError> {
-        let mut cases = self.caller_cases(tenant, caller)?;
-        cases.retain(|c| !c.state.is_open());
-        Ok(cases)
     }
 
     /// Timers due at or before `now_ms`, earliest first: `(case id, timer)`.
@@ -764,18 +790,6 @@ impl Store {
                 timer_key(t.due_ms, &case.id),
                 encode(&t.kind),
             );
-        }
-        let index = pair(&case.tenant, &case.caller);
-        let was_open = state_before(step, case).is_some_and(CaseState::is_open_name);
-        if case.state.is_open() {
-            if !was_open {
-                w.insert(TreeId::Open, index, case.id.as_bytes());
-            }
-        } else if self
-            .read(w, TreeId::Open, &index)?
-            .is_some_and(|v| v == case.id.as_bytes())
-        {
-            w.remove(TreeId::Open, index);
         }
         Ok(())
     }

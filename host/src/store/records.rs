@@ -51,12 +51,6 @@ impl CaseState {
         matches!(self, CaseState::Waiting | CaseState::Dialing { .. })
     }
 
-    /// [`CaseState::is_open`] for a state known by its [`CaseState::name`] (a step keeps only
-    /// the name of the state it leaves).
-    pub fn is_open_name(name: &str) -> bool {
-        matches!(name, "waiting" | "dialing")
-    }
-
     /// Short name for reports.
     pub fn name(&self) -> &'static str {
         match self {

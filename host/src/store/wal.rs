@@ -27,6 +27,8 @@ pub(super) enum TreeId {
     Journal,
     Timers,
     Outbox,
+    /// The open-case index of earlier versions, kept so their records still decode and
+    /// replay (the variants are encoded by position).
     Open,
     Optout,
     Ignored,

@@ -25,8 +25,15 @@ pub(in crate::engine) fn ingest(
         context: s.context,
     };
 
-    if let Some(case_id) = e.store.open_case(&policy.tenant, &s.caller)? {
-        let mut d = e.draft(&case_id)?;
+    // One read of the caller's cases answers both "is one open?" and the trigger's history.
+    let (open, prior): (Vec<_>, Vec<_>) = e
+        .store
+        .caller_cases(&policy.tenant, &s.caller)?
+        .into_iter()
+        .partition(|c| c.state.is_open());
+    if let Some(case) = open.into_iter().next() {
+        let case_id = case.id.clone();
+        let mut d = e.new_draft(case, now);
         merge_context(&mut d.case.signal.context, &signal.context);
         d.case.signals += 1;
         d.event(Event::Signal {
@@ -68,7 +75,6 @@ pub(in crate::engine) fn ingest(
         return ignore("caller opted out".into(), counters);
     }
 
-    let prior = e.store.prior_cases(&policy.tenant, &s.caller)?;
     let history = CallerHistory {
         open_case: false,
         prior_cases: prior.len() as u32,
@@ -178,11 +184,12 @@ pub(in crate::engine) fn sms_reply(
         return Ok(SmsReply::Duplicate);
     }
     let inbound = Some((tenant.clone(), event_id.to_string()));
-    let case_id = match e.store.open_case(tenant, caller)? {
-        Some(id) => Some(id),
-        None => e.store.caller_cases(tenant, caller)?.pop().map(|c| c.id),
+    let mut cases = e.store.caller_cases(tenant, caller)?;
+    let case = match cases.iter().position(|c| c.state.is_open()) {
+        Some(open) => Some(cases.swap_remove(open)),
+        None => cases.pop(),
     };
-    let Some(case_id) = case_id else {
+    let Some(case) = case else {
         let opt_out = is_stop_word(text).then(|| (tenant.clone(), caller.to_string()));
         let stop = opt_out.is_some();
         e.store.commit(&Step {
@@ -197,7 +204,8 @@ pub(in crate::engine) fn sms_reply(
             SmsReply::NoCase
         });
     };
-    let mut d = e.draft(&case_id)?;
+    let case_id = case.id.clone();
+    let mut d = e.new_draft(case, e.clock.now_ms());
     d.step_mut().inbound = inbound;
     if is_stop_word(text) {
         d.opt_out();
