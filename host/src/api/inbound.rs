@@ -87,9 +87,15 @@ async fn ingest(
     state.metrics.signal(tenant);
     let engine = state.engine.clone();
     let tenant = tenant.to_string();
-    let result = blocking(move || engine.ingest(&tenant, signal)).await;
+    // The step runs on a blocking thread; the fsync that makes it durable is awaited here,
+    // so neither that thread nor its engine-work slot sits idle meanwhile. The dispatcher
+    // is woken first: it flushes before it hands out the step's effects, so its flush and
+    // this request's can be one.
+    let committed = blocking(move || engine.ingest_committed(&tenant, signal)).await;
     state.wake.ring();
-    result
+    let (ingested, ticket) = committed?;
+    state.engine.store().durable(ticket).await?;
+    Ok(ingested)
 }
 
 fn ingested(result: Ingested) -> (StatusCode, Json<Value>) {

@@ -142,13 +142,13 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// Requests doing engine work at once, per process; the rest wait, in arrival order,
-/// without a thread.
-/// Enough for group commit to gather several steps per fsync, few enough that two cores
-/// are not shared by dozens of runnable threads. Measured with `redial bench ingest
-/// --clients 64 --tenants 8` against no limit (a thread per request), three alternating
-/// pairs: the same signals/s, request p99 23-29 against 40-56 ms, signal-to-dial p99
-/// 24-31 against 59-84 ms. 16 gave a p99 between the two.
-pub const ENGINE_WORKERS: usize = 8;
+/// without a thread. A signal holds its slot only for its step, not for the fsync after
+/// it (see `Store::durable`). Measured with `redial bench ingest --clients 64 --tenants 8`:
+/// a slot per request (no limit) had request p99 40-56 ms against 23-29 ms with 8 slots
+/// held through the fsync; once the fsync was awaited without a slot, 4 slots gave about
+/// the same signals/s as 8 (median 4,068 against 3,940 /s) with a signal-to-dial p99 of
+/// 28-34 against 36-67 ms, and 2 fell behind (3,384-3,824 /s).
+pub const ENGINE_WORKERS: usize = 4;
 
 /// Outbox deliveries in flight at once: enough to overlap provider round trips on two
 /// cores without a thread per item. 16 kept dials level with accepted signals under

@@ -24,7 +24,7 @@ use crate::connectors::{CallReport, Connectors};
 use crate::policy::Policy;
 use crate::runtime::Slot;
 use crate::runtime::{Plugin, PluginError, PluginRuntime, Tier};
-use crate::store::{OutboxItem, PluginVersion, Store, StoreError};
+use crate::store::{OutboxItem, PluginVersion, Store, StoreError, Ticket};
 use draft::Draft;
 use redial_sdk::{Field, SignalKind};
 use std::collections::HashMap;
@@ -349,32 +349,54 @@ impl Engine {
     /// Takes in a signal: joins the caller's open case, or asks the trigger whether to
     /// open one (and schedules its first callback).
     pub fn ingest(&self, tenant: &str, signal: SignalIn) -> Result<Ingested, EngineError> {
+        let (ingested, _) = self.ingest_committed(tenant, signal)?;
+        self.store.flush()?;
+        Ok(ingested)
+    }
+
+    /// [`Engine::ingest`] up to its commit: the step is crash-consistent but not yet
+    /// durable, and must not be acknowledged before [`Store::durable`] resolves for the
+    /// ticket returned. The server waits for it without holding a thread.
+    pub fn ingest_committed(
+        &self,
+        tenant: &str,
+        signal: SignalIn,
+    ) -> Result<(Ingested, Ticket), EngineError> {
         let tenant = self.tenant(tenant)?;
         let _span =
             tracing::info_span!("signal", tenant = %tenant.policy.tenant, caller = %signal.caller)
                 .entered();
-        self.durably(&tenant.policy.tenant, Priority::Admit, || {
+        let ingested = self.committed(&tenant.policy.tenant, Priority::Admit, || {
             flows::ingest(self, &tenant, signal)
-        })
+        })?;
+        Ok((ingested, self.store.ticket()))
     }
 
     /// Runs one step under its tenant's lock, then makes it durable outside the lock, so
-    /// concurrent requests share fsyncs instead of queueing behind the lock (the step counts
-    /// as under way from before it waits for the lock: see [`Store::step_started`]).
+    /// concurrent requests share fsyncs instead of queueing behind the lock.
     fn durably<T>(
         &self,
         tenant: &str,
         priority: Priority,
         step: impl FnOnce() -> Result<T, EngineError>,
     ) -> Result<T, EngineError> {
-        let result = {
-            let _pending = self.store.step_started();
-            let lock = self.tenant_lock(tenant);
-            let _turn = lock.lock(priority);
-            step()?
-        };
+        let result = self.committed(tenant, priority, step)?;
         self.store.flush()?;
         Ok(result)
+    }
+
+    /// Runs one step under its tenant's lock; it counts as under way from before it waits
+    /// for the lock (see [`Store::step_started`]), so a flush meanwhile can wait for it.
+    fn committed<T>(
+        &self,
+        tenant: &str,
+        priority: Priority,
+        step: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let _pending = self.store.step_started();
+        let lock = self.tenant_lock(tenant);
+        let _turn = lock.lock(priority);
+        step()
     }
 
     /// The lock that serialises one tenant's steps.

@@ -8,9 +8,12 @@
 //! a process killed at any point restarts with every acknowledged signal, timer and
 //! undelivered effect intact.
 
+mod durable;
 mod new_effects;
 mod records;
 mod wal;
+
+pub use durable::Ticket;
 
 pub use records::*;
 
@@ -42,6 +45,9 @@ pub enum StoreError {
     /// completes that step from its write-ahead record.
     #[error("store: a step failed part way ({0}); restart to complete it from the log")]
     Halted(String),
+    /// A flush failed while a request waited for it (see [`Store::durable`]).
+    #[error("store: flush failed: {0}")]
+    Flush(String),
 }
 
 /// One atomic change: written wholly or not at all.
@@ -70,6 +76,15 @@ pub struct Step {
     pub clock_ms: Option<i64>,
     /// An inbound event id now processed: `(tenant, provider event id)`.
     pub inbound: Option<(String, String)>,
+}
+
+/// A caller's cases, as a new signal or an SMS reply needs them.
+#[derive(Debug, Default)]
+pub struct CallerCases {
+    /// The case still waiting or dialing, which absorbs the caller's signals.
+    pub open: Option<CaseRecord>,
+    /// The rest, oldest first: the caller's history.
+    pub others: Vec<CaseRecord>,
 }
 
 /// The embedded database.
@@ -123,6 +138,8 @@ impl Drop for PendingStep {
 /// own. Under load many requests share one fsync.
 #[derive(Debug, Default)]
 struct GroupFlush {
+    /// What the flushes so far have made durable, for waiters without a thread.
+    published: durable::Published,
     /// Steps committed so far (counted after their writes applied).
     committed: AtomicU64,
     /// Write-ahead records of applied steps, to remove once a flush covers them.
@@ -313,6 +330,7 @@ impl Store {
             if result.is_ok() {
                 state.0 = state.0.max(covers);
             }
+            g.published.flushed(&result, state.0);
             g.done.notify_all();
             result?;
         }
@@ -555,17 +573,19 @@ impl Store {
         Ok(self.optout.contains_key(pair(tenant, caller))?)
     }
 
-    /// Every case of a caller, oldest first (an index read: cost grows with this caller's
-    /// cases, not the tenant's).
-    pub fn caller_cases(&self, tenant: &str, caller: &str) -> Result<Vec<CaseRecord>, StoreError> {
-        let mut out = Vec::new();
+    /// Every case of a caller, its open one (at most one) apart from the rest (an index
+    /// read: cost grows with this caller's cases, not the tenant's).
+    pub fn caller_cases(&self, tenant: &str, caller: &str) -> Result<CallerCases, StoreError> {
+        let mut cases = CallerCases::default();
         for kv in self.by_caller.scan_prefix(caller_prefix(tenant, caller)) {
             let id = kv?.1;
-            if let Some(case) = self.case(&String::from_utf8_lossy(&id))? {
-                out.push(case);
+            match self.case(&String::from_utf8_lossy(&id))? {
+                Some(case) if case.state.is_open() => cases.open = Some(case),
+                Some(case) => cases.others.push(case),
+                None => {}
             }
         }
-        Ok(out)
+        Ok(cases)
     }
 
     /// Timers due at or before `now_ms`, earliest first: `(case id, timer)`.

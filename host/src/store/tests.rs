@@ -86,36 +86,57 @@ fn a_journal_written_one_record_per_event_still_reads() {
 }
 
 #[test]
-fn a_callers_open_case_is_found_until_it_closes() {
+fn a_callers_open_case_is_found_apart_from_its_history_until_it_closes() {
     let (_dir, store) = open();
-    let mut c = case(CaseState::Waiting);
-    step(&store, &mut c, CaseState::Waiting, &[1]);
-    assert_eq!(
-        store
-            .open_case("acme", &c.caller)
-            .unwrap()
-            .map(|c| c.id)
-            .as_deref(),
-        Some(c.id.as_str())
+    let ids = |cases: &[CaseRecord]| cases.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let mut first = case(CaseState::Waiting);
+    step(&store, &mut first, CaseState::Waiting, &[1]);
+    step(
+        &store,
+        &mut first,
+        CaseState::Closed {
+            reason: "done".into(),
+        },
+        &[2],
     );
-    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
-    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[3]);
-    assert_eq!(
-        store
-            .open_case("acme", &c.caller)
-            .unwrap()
-            .map(|c| c.id)
-            .as_deref(),
-        Some(c.id.as_str())
-    );
-    let closed = CaseState::Closed {
-        reason: "done".into(),
+    let mut second = CaseRecord {
+        id: "acme-00002".into(),
+        opened_ms: 3_000,
+        ..case(CaseState::Waiting)
     };
-    step(&store, &mut c, closed, &[4]);
-    assert_eq!(store.open_case("acme", &c.caller).unwrap(), None);
+    step(&store, &mut second, CaseState::Waiting, &[3]);
+    step(&store, &mut second, CaseState::Dialing { attempt: 1 }, &[4]);
+
+    let open_id = |store: &Store| {
+        store
+            .open_case("acme", &first.caller)
+            .unwrap()
+            .map(|c| c.id)
+    };
+    assert_eq!(open_id(&store), Some(second.id.clone()));
+    let cases = store.caller_cases("acme", &first.caller).unwrap();
+    assert_eq!(cases.open.map(|c| c.id), Some(second.id.clone()));
+    assert_eq!(ids(&cases.others), [first.id.clone()]);
+
+    step(
+        &store,
+        &mut second,
+        CaseState::Closed {
+            reason: "done".into(),
+        },
+        &[5],
+    );
+    assert_eq!(open_id(&store), None);
+    let cases = store.caller_cases("acme", &first.caller).unwrap();
+    assert!(cases.open.is_none());
+    assert_eq!(
+        ids(&cases.others),
+        [first.id.clone(), second.id.clone()],
+        "oldest first"
+    );
     assert_eq!(
         store.case_states("acme").unwrap(),
-        [("closed".to_string(), 1)]
+        [("closed".to_string(), 2)]
     );
 }
 
@@ -295,4 +316,54 @@ fn a_store_closed_after_a_flush_reopens_with_nothing_to_replay() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.recovered_steps(), 0);
     assert_eq!(journal_times(&store, &c.id), [1, 2]);
+}
+
+/// Awaits `future`, failing the test instead of hanging when it never resolves.
+async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), future)
+        .await
+        .expect("resolved within 30 s")
+}
+
+#[tokio::test]
+async fn a_ticket_resolves_once_the_steps_it_covers_are_flushed() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(&store, &mut c, CaseState::Waiting, &[1]);
+    let ticket = store.ticket();
+    assert_eq!(store.wal.len(), 1, "logged, not yet flushed");
+    within(store.durable(ticket)).await.unwrap();
+    assert!(
+        store.wal.is_empty(),
+        "the flush that made it durable removed its record"
+    );
+    within(store.durable(ticket)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_waiting_at_once_all_see_their_steps_durable() {
+    let (_dir, store) = open();
+    let waiters: Vec<_> = (0..64)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let committer = store.clone();
+                let ticket = tokio::task::spawn_blocking(move || {
+                    let mut c = CaseRecord {
+                        id: format!("acme-{n:05}"),
+                        ..case(CaseState::Waiting)
+                    };
+                    step(&committer, &mut c, CaseState::Waiting, &[n]);
+                    committer.ticket()
+                })
+                .await
+                .unwrap();
+                store.durable(ticket).await.unwrap();
+            })
+        })
+        .collect();
+    for waited in within(futures_util::future::join_all(waiters)).await {
+        waited.unwrap();
+    }
+    assert_eq!(store.cases(Some("acme")).unwrap().len(), 64);
 }

@@ -26,12 +26,11 @@ pub(in crate::engine) fn ingest(
     };
 
     // One read of the caller's cases answers both "is one open?" and the trigger's history.
-    let (open, prior): (Vec<_>, Vec<_>) = e
-        .store
-        .caller_cases(&policy.tenant, &s.caller)?
-        .into_iter()
-        .partition(|c| c.state.is_open());
-    if let Some(case) = open.into_iter().next() {
+    let CallerCases {
+        open,
+        others: prior,
+    } = e.store.caller_cases(&policy.tenant, &s.caller)?;
+    if let Some(case) = open {
         let case_id = case.id.clone();
         let mut d = e.new_draft(case, now);
         merge_context(&mut d.case.signal.context, &signal.context);
@@ -184,12 +183,8 @@ pub(in crate::engine) fn sms_reply(
         return Ok(SmsReply::Duplicate);
     }
     let inbound = Some((tenant.clone(), event_id.to_string()));
-    let mut cases = e.store.caller_cases(tenant, caller)?;
-    let case = match cases.iter().position(|c| c.state.is_open()) {
-        Some(open) => Some(cases.swap_remove(open)),
-        None => cases.pop(),
-    };
-    let Some(case) = case else {
+    let CallerCases { open, mut others } = e.store.caller_cases(tenant, caller)?;
+    let Some(case) = open.or_else(|| others.pop()) else {
         let opt_out = is_stop_word(text).then(|| (tenant.clone(), caller.to_string()));
         let stop = opt_out.is_some();
         e.store.commit(&Step {

@@ -6,7 +6,8 @@ use crate::connectors::{CallReport, Delivery};
 use crate::policy::{FailureDefault, Retention};
 use crate::runtime::{Decision, Plugin, PluginError, Slot};
 use crate::store::{
-    CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Step, Timer, TimerKind,
+    CallerCases, CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Step, Timer,
+    TimerKind,
 };
 use redial_sdk::*;
 use serde::Serialize;
