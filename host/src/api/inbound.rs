@@ -5,7 +5,7 @@
 
 use super::auth::{constant_eq, resolve_secret, twilio_signature, verify_standard_webhook};
 use super::error::field_of;
-use super::{ApiError, AppState, blocking};
+use super::{ApiError, AppState, blocking_for};
 use crate::connectors::{CallReport, hubspot_lookup};
 use crate::engine::{Ingested, SignalIn};
 use axum::Json;
@@ -86,12 +86,12 @@ async fn ingest(
     }
     state.metrics.signal(tenant);
     let engine = state.engine.clone();
-    let tenant = tenant.to_string();
+    let id = tenant.to_string();
     // The step runs on a blocking thread; the fsync that makes it durable is awaited here,
     // so neither that thread nor its engine-work slot sits idle meanwhile. The dispatcher
     // is woken first: it flushes before it hands out the step's effects, so its flush and
     // this request's can be one.
-    let committed = blocking(move || engine.ingest_committed(&tenant, signal)).await;
+    let committed = blocking_for(tenant, move || engine.ingest_committed(&id, signal)).await;
     state.wake.ring();
     let (ingested, ticket) = committed?;
     state.engine.store().durable(ticket).await?;
@@ -223,7 +223,11 @@ pub async fn twilio_sms(
     );
     check_phone("From", &from)?;
     let engine = state.engine.clone();
-    blocking(move || engine.sms_reply(&tenant, &from, &text, &format!("twilio-sms:{sid}"))).await?;
+    let id = tenant.clone();
+    blocking_for(&tenant, move || {
+        engine.sms_reply(&id, &from, &text, &format!("twilio-sms:{sid}"))
+    })
+    .await?;
     Ok((
         StatusCode::OK,
         [("content-type", "text/xml")],
@@ -401,7 +405,7 @@ pub async fn vapi(
             }
             let engine = state.engine.clone();
             let id = case_id.to_string();
-            blocking(move || engine.call_ended(&id, attempt, report)).await?;
+            blocking_for(&tenant, move || engine.call_ended(&id, attempt, report)).await?;
             state.wake.ring();
             Ok((
                 StatusCode::OK,
