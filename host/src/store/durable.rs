@@ -4,7 +4,7 @@
 //!
 //! Why: a request waiting for the fsync on a blocking thread held that thread, and one of
 //! the server's engine-work slots, idle while it waited, and cost two more context switches.
-//! With the wait moved here, `redial bench ingest` at 64 clients took 19-34% more signals/s
+//! With the wait moved here, `redial bench ingest` at 64 clients took 19-27% more signals/s
 //! (BENCHMARKS.md).
 //!
 //! The flushes are [`Store::flush`]'s group commit. The first waiter that finds no flush
