@@ -545,22 +545,9 @@ impl Store {
         Ok(entries)
     }
 
-    /// The open case of a caller, if any: a caller has at most one, and it is usually the
-    /// newest, so the caller's cases are read newest first.
+    /// The open case of a caller, if any (see [`Store::caller_cases`]).
     pub fn open_case(&self, tenant: &str, caller: &str) -> Result<Option<CaseRecord>, StoreError> {
-        for kv in self
-            .by_caller
-            .scan_prefix(caller_prefix(tenant, caller))
-            .rev()
-        {
-            let id = kv?.1;
-            if let Some(case) = self.case(&String::from_utf8_lossy(&id))?
-                && case.state.is_open()
-            {
-                return Ok(Some(case));
-            }
-        }
-        Ok(None)
+        Ok(self.caller_cases(tenant, caller)?.open)
     }
 
     /// Whether an inbound event (by provider event id) was already processed.
