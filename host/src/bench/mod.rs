@@ -12,10 +12,13 @@ pub mod neighbours;
 pub mod tenants;
 
 mod cpu;
+mod load;
 
 pub use cpu::CpuSplit;
 
-use crate::api::auth::{sign_standard_webhook, token_hash};
+use load::{LoadResult, case_of, signal, start_load};
+
+use crate::api::auth::token_hash;
 use crate::api::{self, AppState, Metrics};
 use crate::clock::SystemClock;
 use crate::connectors::{ProviderConnectors, Simulator};
@@ -23,10 +26,11 @@ use crate::engine::Engine;
 use crate::policy::Policy;
 use crate::runtime::{PluginRuntime, RuntimeConfig};
 use crate::store::Store;
+use axum::http::header::CONTENT_TYPE;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,43 +87,48 @@ pub struct ServeReport {
     pub cpu: CpuSplit,
 }
 
-/// A multi-threaded tokio runtime whose threads carry `name` (for the CPU split).
-fn named_runtime(name: &str) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+/// A tokio runtime whose threads carry `name` (for the CPU split): multi-threaded like the
+/// server's, or one thread for a stand-in whose cost is the bench's, not the server's.
+fn named_runtime(name: &str, threads: Threads) -> tokio::runtime::Runtime {
+    let mut builder = match threads {
+        Threads::Many => tokio::runtime::Builder::new_multi_thread(),
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder
         .enable_all()
         .thread_name(name)
         .build()
         .expect("tokio runtime")
 }
 
+/// How many threads a [`named_runtime`] runs.
+#[derive(Clone, Copy)]
+enum Threads {
+    Many,
+    One,
+}
+
 /// Serves `app` on a loopback port from a runtime whose threads are called `name`.
-fn spawn_server(app: axum::Router, name: &'static str) -> SocketAddr {
+fn spawn_server(app: axum::Router, name: &'static str, threads: Threads) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = named_runtime(name);
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let rt = named_runtime(name, threads);
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        })
+        .expect("spawn a bench server");
     rx.recv().unwrap()
 }
 
-/// What a load run saw.
-#[derive(Default)]
-struct LoadResult {
-    ok: u64,
-    failed: u64,
-    latencies: Vec<Duration>,
-    /// When each opened case's signal was sent.
-    sent: HashMap<String, Instant>,
-}
-
-/// Posts signals from `clients` threads for `duration`; also returns the CPU every thread
-/// used meanwhile (read while the clients still run, so theirs counts too).
+/// Posts signals from `clients` connections for `duration`; also returns the CPU every
+/// thread used meanwhile (read while the clients still run, so theirs counts too).
 fn load(
     urls: &[String],
     clients: usize,
@@ -128,97 +137,38 @@ fn load(
 ) -> (LoadResult, CpuSplit) {
     let stop = Arc::new(AtomicBool::new(false));
     let before = cpu::Snapshot::take();
-    let running = start_load(urls, clients, signed, stop.clone(), 0);
+    let running = start_load(urls, clients, signed.then_some(SECRET), stop.clone(), 0);
     std::thread::sleep(duration);
     let cpu = cpu::Snapshot::take().since(&before);
     stop.store(true, Ordering::Relaxed);
     (running.join().unwrap(), cpu)
 }
 
-/// Posts a missed-call signal from `caller` with event id `id`, signed with the bench
-/// secret when `signed`; returns the response (any status).
+/// Posts a signed missed-call signal from `caller` with event id `id`; returns the
+/// response (any status).
 fn send_signal(
     agent: &ureq::Agent,
     url: &str,
     id: &str,
     caller: &str,
-    signed: bool,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-    let body = format!(r#"{{"kind":"missed-call","caller":"{caller}","line":"+15125550200"}}"#);
-    let mut req = agent.post(url).header("content-type", "application/json");
-    if signed {
-        let ts = chrono::Utc::now().timestamp();
-        let sig = sign_standard_webhook(SECRET, id, ts, body.as_bytes());
-        req = req
-            .header("webhook-id", id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", &sig);
+    let (body, headers) = signal(id, caller, Some(SECRET));
+    let mut req = agent.post(url);
+    for (name, value) in headers {
+        req = req.header(name, value);
     }
     req.send(body.as_bytes())
 }
 
-/// The case id in a signal's answer.
-fn case_of(resp: &mut ureq::http::Response<ureq::Body>) -> Option<String> {
-    let text = resp.body_mut().read_to_string().ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["case"].as_str().map(str::to_string)
+/// What the fake Vapi reads of a dial request: the case it is for.
+#[derive(serde::Deserialize)]
+struct FakeDial {
+    metadata: FakeDialMetadata,
 }
 
-/// Posts signals (callers numbered from `first`, spread over `urls` in turn) from
-/// `clients` threads until `stop` is set.
-fn start_load(
-    urls: &[String],
-    clients: usize,
-    signed: bool,
-    stop: Arc<AtomicBool>,
-    first: u64,
-) -> std::thread::JoinHandle<LoadResult> {
-    let seq = Arc::new(AtomicU64::new(first));
-    let urls = urls.to_vec();
-    std::thread::spawn(move || {
-        let client = move |urls: Vec<String>, seq: Arc<AtomicU64>, stop: Arc<AtomicBool>| {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let mut out = LoadResult::default();
-            while !stop.load(Ordering::Relaxed) {
-                let n = seq.fetch_add(1, Ordering::Relaxed);
-                let url = &urls[(n % urls.len() as u64) as usize];
-                let caller = format!("+1512{:07}", n % 10_000_000);
-                let started = Instant::now();
-                match send_signal(&agent, url, &format!("bench-{n}"), &caller, signed) {
-                    Ok(mut resp) if resp.status().is_success() => {
-                        out.latencies.push(started.elapsed());
-                        out.ok += 1;
-                        if let Some(case) = case_of(&mut resp) {
-                            out.sent.insert(case, started);
-                        }
-                    }
-                    _ => out.failed += 1,
-                }
-            }
-            out
-        };
-        let handles: Vec<_> = (0..clients)
-            .map(|_| {
-                let (urls, seq, stop) = (urls.clone(), seq.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(cpu::LOAD_THREADS.into())
-                    .spawn(move || client(urls, seq, stop))
-                    .expect("spawn a load client")
-            })
-            .collect();
-        let mut total = LoadResult::default();
-        for h in handles {
-            let one = h.join().unwrap();
-            total.ok += one.ok;
-            total.failed += one.failed;
-            total.latencies.extend(one.latencies);
-            total.sent.extend(one.sent);
-        }
-        total
-    })
+#[derive(serde::Deserialize)]
+struct FakeDialMetadata {
+    case_id: String,
 }
 
 /// `redial serve` in-process on loopback: durable store, wasm plugins, the Vapi connector
@@ -242,20 +192,19 @@ impl BenchServer {
         let vapi = spawn_server(
             axum::Router::new().route(
                 "/call",
-                axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                axum::routing::post(move |axum::Json(dial): axum::Json<FakeDial>| {
                     let seen = seen.clone();
                     async move {
-                        if let Some(case) = body["metadata"]["case_id"].as_str() {
-                            seen.lock()
-                                .unwrap()
-                                .entry(case.to_string())
-                                .or_insert_with(Instant::now);
-                        }
-                        axum::Json(serde_json::json!({ "id": "call" }))
+                        seen.lock()
+                            .unwrap()
+                            .entry(dial.metadata.case_id)
+                            .or_insert_with(Instant::now);
+                        ([(CONTENT_TYPE, "application/json")], r#"{"id":"call"}"#)
                     }
                 }),
             ),
             cpu::FAKE_VAPI_THREADS,
+            Threads::One,
         );
         std::fs::create_dir_all(dir)?;
         let policy_text = all_day_window(policy_text);
@@ -307,7 +256,7 @@ impl BenchServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = named_runtime("redial-http");
+            let rt = named_runtime("redial-http", Threads::Many);
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
@@ -441,6 +390,7 @@ pub fn serve(
             axum::routing::post(|_body: axum::body::Bytes| async { "{}" }),
         ),
         cpu::FLOOR_THREADS,
+        Threads::Many,
     );
     let (floor, _) = load(
         &[format!("http://{floor_addr}/noop")],
@@ -537,7 +487,13 @@ pub fn swap(
 ) -> anyhow::Result<(Vec<SwapReport>, u64, u64)> {
     let server = BenchServer::start(dir, policy_text, 1)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let running = start_load(&server.signals_urls(), clients, true, stop.clone(), 0);
+    let running = start_load(
+        &server.signals_urls(),
+        clients,
+        Some(SECRET),
+        stop.clone(),
+        0,
+    );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -610,8 +566,10 @@ pub fn swap(
 /// Posts one signed signal; returns the case it opened.
 fn post_signal(agent: &ureq::Agent, url: &str, n: u64) -> anyhow::Result<String> {
     let caller = format!("+1737{:07}", n % 10_000_000);
-    let mut resp = send_signal(agent, url, &format!("probe-{n}"), &caller, true)?;
-    case_of(&mut resp).ok_or_else(|| anyhow::anyhow!("no case opened (HTTP {})", resp.status()))
+    let mut resp = send_signal(agent, url, &format!("probe-{n}"), &caller)?;
+    let status = resp.status();
+    let answer = resp.body_mut().read_to_vec().unwrap_or_default();
+    case_of(&answer).ok_or_else(|| anyhow::anyhow!("no case opened (HTTP {status})"))
 }
 
 #[cfg(test)]

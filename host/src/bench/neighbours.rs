@@ -9,7 +9,7 @@
 //! would see when a broken plugin goes live. Phases alternate over several rounds, so the
 //! machine's drift spreads over all of them alike.
 
-use super::{BenchServer, Latency, start_load};
+use super::{BenchServer, Latency, SECRET, start_load};
 use crate::runtime::{Slot, Tier};
 use std::collections::HashMap;
 use std::path::Path;
@@ -117,9 +117,22 @@ pub fn run(
                 upload(&agent, &server, &noisy, slot, plugin)?;
             }
             let stop = Arc::new(AtomicBool::new(false));
-            let noisy_load = (neighbour != Neighbour::Idle)
-                .then(|| start_load(noisy_url, noisy_clients, true, stop.clone(), next_first()));
-            let quiet_load = start_load(quiet_url, quiet_clients, true, stop.clone(), next_first());
+            let noisy_load = (neighbour != Neighbour::Idle).then(|| {
+                start_load(
+                    noisy_url,
+                    noisy_clients,
+                    Some(SECRET),
+                    stop.clone(),
+                    next_first(),
+                )
+            });
+            let quiet_load = start_load(
+                quiet_url,
+                quiet_clients,
+                Some(SECRET),
+                stop.clone(),
+                next_first(),
+            );
             std::thread::sleep(phase);
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let quiet = quiet_load.join().expect("quiet load");
