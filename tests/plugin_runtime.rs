@@ -451,3 +451,28 @@ fn a_component_compiled_before_skips_the_quick_tier() {
         .unwrap_err();
     assert!(matches!(err, PluginError::Compile { .. }), "{err}");
 }
+
+#[test]
+fn the_reference_plugins_import_nothing_but_the_contract() {
+    // They are `no_std` guests: without the standard library's WASI imports a fresh
+    // instance costs about 2 µs less per decision (BENCHMARKS.md, plugin-call).
+    let engine = wasmtime::Engine::default();
+    for name in [
+        "standard-trigger",
+        "standard-cadence",
+        "bant-qualify",
+        "hubspot-crm",
+    ] {
+        let bytes = std::fs::read(builtin::path(name)).unwrap();
+        let component = wasmtime::component::Component::new(&engine, &bytes).unwrap();
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&engine)
+            .map(|(import, _)| import.to_string())
+            .collect();
+        assert!(
+            imports.iter().all(|i| i.starts_with("redial:policy/")),
+            "{name} imports {imports:?}"
+        );
+    }
+}

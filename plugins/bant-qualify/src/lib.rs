@@ -31,6 +31,12 @@
 //! existing_system = "current_system"
 //! budget_range = "budget"
 //! ```
+#![no_std]
+#[cfg(test)]
+extern crate std;
+
+use redial_sdk::prelude::*;
+redial_sdk::trap_on_panic!();
 use redial_sdk::{
     Answer, AnswerKind, CaseView, Disposition, EvaluateInput, Field, NextAction, Qualification,
     QualifiedValue, QualifyPlugin, Question, ReasonCode, Script, ScriptInput, Urgency, config,

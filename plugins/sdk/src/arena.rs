@@ -144,6 +144,7 @@ unsafe impl<P: Pages> GlobalAlloc for Arena<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
 
     /// Pages from a buffer on the host heap, with a cap, and a way to let "someone else"
     /// take pages in between.

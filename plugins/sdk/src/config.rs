@@ -4,6 +4,8 @@
 //! policy load, and hands it to every call. Plugins parse it into their own config struct;
 //! an empty string means "no table", so defaults apply.
 
+use crate::prelude::*;
+
 use serde::de::DeserializeOwned;
 
 /// Parses the plugin's config, or its `Default` when the policy gave none. The error

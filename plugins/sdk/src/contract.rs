@@ -5,6 +5,8 @@
 //! native baseline). Generated bindings on either side convert to and from them through
 //! [`crate::contract_conversions!`]. Field names and JSON spellings follow the WIT names.
 
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 /// What kind of event may warrant a callback.

@@ -20,6 +20,8 @@ macro_rules! __export_world {
                 runtime_path: "redial_sdk::wit_bindgen::rt",
             });
             use redial::policy::types as wit;
+            #[allow(unused_imports)]
+            use $crate::prelude::*;
             $crate::contract_conversions!(wit);
             use $crate::Lift as _;
             struct Export;

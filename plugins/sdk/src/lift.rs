@@ -7,6 +7,8 @@
 //! WIT changes, this list and `contract.rs` change with it, and the compiler finds every
 //! place that disagrees.
 
+use crate::prelude::*;
+
 /// Converts a value into its counterpart type (generated binding <-> plain contract).
 pub trait Lift<T> {
     /// Performs the conversion.

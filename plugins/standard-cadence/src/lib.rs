@@ -11,6 +11,12 @@
 //! booking_link = "https://book.example.com/acme"
 //! fallback_after_max_attempts = true    # send the fallback when attempts run out
 //! ```
+#![no_std]
+#[cfg(test)]
+extern crate std;
+
+use redial_sdk::prelude::*;
+redial_sdk::trap_on_panic!();
 use redial_sdk::{
     AttemptOutcome, CadenceDecision, CadenceInput, CadencePlugin, Fallback, FallbackChannel, config,
 };

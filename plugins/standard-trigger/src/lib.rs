@@ -14,6 +14,12 @@
 //! spam_prefixes = ["+1900"]                  # premium-rate and known spam ranges
 //! ignore_open_case = true                    # the host joins such signals to the case
 //! ```
+#![no_std]
+#[cfg(test)]
+extern crate std;
+
+use redial_sdk::prelude::*;
+redial_sdk::trap_on_panic!();
 use redial_sdk::{
     Field, Recovery, SignalKind, TriggerDecision, TriggerInput, TriggerPlugin, config,
 };
