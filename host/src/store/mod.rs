@@ -70,7 +70,9 @@ pub struct Step {
     pub opt_out: Option<(String, String)>,
     /// A signal that started no case: `(tenant, record)`.
     pub ignored: Option<(String, IgnoredSignal)>,
-    /// The tenant's counters after this step.
+    /// The tenant's counters after this step, read from the store in this step (under the
+    /// tenant's lock), so their per-state counts are current; the store moves the case's
+    /// state in them.
     pub counters: Option<(String, TenantCounters)>,
     /// The engine clock to persist (the demo's accelerated clock survives restarts).
     pub clock_ms: Option<i64>,
@@ -111,6 +113,11 @@ pub struct Store {
     recovered: usize,
     /// Why the store stopped taking steps, once one failed part way (see `commit`).
     halted: Arc<std::sync::OnceLock<String>>,
+    /// The cases the latest steps wrote, decoded: a delivery reads back the case its
+    /// signal's step wrote a moment before, and is spared the read and the JSON decode.
+    /// Only a step that applied all its writes fills it (steps of one case are ordered by
+    /// the tenant lock, so it never goes back to an older version); a failed step empties it.
+    recent: Arc<quick_cache::sync::Cache<String, CaseRecord>>,
     group: Arc<GroupFlush>,
     new_effects: Arc<new_effects::NewEffects>,
 }
@@ -153,6 +160,9 @@ struct GroupFlush {
     gathered: Condvar,
 }
 
+/// How many recently written cases [`Store::case`] answers from memory (about 1 KB each).
+const RECENT_CASES: usize = 4096;
+
 /// The tree where versions before the open-case lookup moved to `by_caller` kept each
 /// caller's open case; only their write-ahead records still name it.
 const LEGACY_OPEN_TREE: &str = "open";
@@ -192,7 +202,11 @@ fn journal_key(case_id: &str, seq: u32) -> Vec<u8> {
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("records serialize")
+    // Most records are a few hundred bytes to a few KB: start at 1 KiB rather than grow
+    // from serde_json's 128 bytes by doubling.
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, v).expect("records serialize");
+    out
 }
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -223,6 +237,7 @@ impl Store {
             wal: tree("wal")?,
             recovered: 0,
             halted: Arc::default(),
+            recent: Arc::new(quick_cache::sync::Cache::new(RECENT_CASES)),
             group: Arc::default(),
             new_effects: Arc::default(),
             db,
@@ -366,6 +381,9 @@ impl Store {
             self.halt(&err);
             return Err(err);
         }
+        if let Some(case) = &step.case {
+            self.recent.insert(case.id.clone(), case.clone());
+        }
         self.group.applied.lock().unwrap().push(record);
         // Counted before it is listed: a flush begun after `take_new_effects` covers it.
         self.group.committed.fetch_add(1, Ordering::SeqCst);
@@ -464,6 +482,8 @@ impl Store {
         tracing::error!(cause = %err, "the store failed part way through a step; it takes no more steps until it is reopened");
         // The first failure is the one a reopen must complete.
         let _ = self.halted.set(err.to_string());
+        // The trees may now hold some of the step's writes and not others: read them.
+        self.recent.clear();
     }
 
     /// Removes the write-ahead records of steps a flush has made durable, in the order
@@ -509,6 +529,9 @@ impl Store {
 
     /// A case's projection.
     pub fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        if let Some(case) = self.recent.get(id) {
+            return Ok(Some(case));
+        }
         self.cases.get(id)?.map(|v| decode("case", &v)).transpose()
     }
 
@@ -748,16 +771,14 @@ impl Store {
             (None, Some((case, ..))) => &case.tenant,
             (None, None) => return Ok(()),
         };
-        let stored: TenantCounters = match self.read(w, TreeId::Counters, tenant.as_bytes())? {
-            Some(v) => decode("counters", &v)?,
-            None => TenantCounters::default(),
-        };
+        // A step's own counters were read in the step, under the tenant's lock: they are
+        // current, states included, and need no second read.
         let mut updated = match &step.counters {
-            Some((_, c)) => TenantCounters {
-                states: stored.states,
-                ..c.clone()
+            Some((_, c)) => c.clone(),
+            None => match self.read(w, TreeId::Counters, tenant.as_bytes())? {
+                Some(v) => decode("counters", &v)?,
+                None => TenantCounters::default(),
             },
-            None => stored,
         };
         if let Some((_, before, now)) = moved {
             if let Some(before) = before {

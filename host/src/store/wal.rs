@@ -42,18 +42,29 @@ pub(super) enum TreeId {
 /// removes it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct WriteSet {
-    writes: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>,
+    writes: Vec<Write>,
 }
+
+/// One write. Keys and values are byte strings to serde (`serde_bytes`), so postcard copies
+/// them whole instead of pushing one `u8` at a time; the encoding is the same either way,
+/// so records logged by earlier versions still decode.
+#[derive(Debug, Serialize, Deserialize)]
+struct Write(
+    TreeId,
+    #[serde(with = "serde_bytes")] Vec<u8>,
+    #[serde(with = "serde_bytes")] Option<Vec<u8>>,
+);
 
 impl WriteSet {
     /// Sets `key` in `tree`.
     pub fn insert(&mut self, tree: TreeId, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.writes.push((tree, key.into(), Some(value.into())));
+        self.writes
+            .push(Write(tree, key.into(), Some(value.into())));
     }
 
     /// Removes `key` from `tree`.
     pub fn remove(&mut self, tree: TreeId, key: impl Into<Vec<u8>>) {
-        self.writes.push((tree, key.into(), None));
+        self.writes.push(Write(tree, key.into(), None));
     }
 
     /// What this step has set `key` in `tree` to so far: `Some(None)` when it removed it,
@@ -62,20 +73,26 @@ impl WriteSet {
         self.writes
             .iter()
             .rev()
-            .find(|(t, k, _)| *t == tree && k == key)
-            .map(|(_, _, v)| v.as_deref())
+            .find(|Write(t, k, _)| *t == tree && k == key)
+            .map(|Write(_, _, v)| v.as_deref())
     }
 
     /// The writes, in order.
     pub fn iter(&self) -> impl Iterator<Item = (TreeId, &[u8], Option<&[u8]>)> {
         self.writes
             .iter()
-            .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref()))
+            .map(|Write(t, k, v)| (*t, k.as_slice(), v.as_deref()))
     }
 
     /// The record logged for these writes (compact binary: it is written on every step).
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("a write set serializes")
+        // Sized up front: a length prefix and a tag per write, besides the bytes.
+        let size: usize = self
+            .writes
+            .iter()
+            .map(|Write(_, k, v)| 16 + k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        postcard::to_extend(self, Vec::with_capacity(size + 8)).expect("a write set serializes")
     }
 
     /// Reads a logged record back.
@@ -113,6 +130,27 @@ mod tests {
         );
         assert_eq!(back.written(TreeId::Timers, b"old"), Some(None));
         assert_eq!(back.written(TreeId::Open, b"t-1"), None);
+    }
+
+    #[test]
+    fn a_record_logged_before_keys_were_byte_strings_still_decodes() {
+        // How earlier versions encoded a record: plain tuples of byte vectors.
+        type Old = Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>;
+        let old: Old = vec![
+            (TreeId::Cases, b"t-1".to_vec(), Some(b"{}".to_vec())),
+            (TreeId::Timers, b"old".to_vec(), None),
+        ];
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        let mut now = WriteSet::default();
+        now.insert(TreeId::Cases, b"t-1".to_vec(), b"{}".to_vec());
+        now.remove(TreeId::Timers, b"old".to_vec());
+        assert_eq!(now.encode(), bytes);
+        let back: Vec<_> = WriteSet::decode(&bytes)
+            .unwrap()
+            .iter()
+            .map(|(t, k, v)| (t, k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect();
+        assert_eq!(back, old);
     }
 
     #[test]
