@@ -19,7 +19,7 @@ pub use records::*;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::{IVec, Tree};
+use sled::Tree;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,6 +118,9 @@ pub struct Store {
     /// Only a step that applied all its writes fills it (steps of one case are ordered by
     /// the tenant lock, so it never goes back to an older version); a failed step empties it.
     recent: Arc<quick_cache::sync::Cache<String, CaseRecord>>,
+    /// Each tenant's counters as the latest step left them, kept the same way: every
+    /// signal's step reads them.
+    recent_counters: Arc<quick_cache::sync::Cache<String, TenantCounters>>,
     group: Arc<GroupFlush>,
     new_effects: Arc<new_effects::NewEffects>,
 }
@@ -160,8 +163,16 @@ struct GroupFlush {
     gathered: Condvar,
 }
 
-/// How many recently written cases [`Store::case`] answers from memory (about 1 KB each).
+/// How many recently written cases [`Store::case`] answers from memory (about 1 KB each),
+/// and tenants whose counters [`Store::counters`] does.
 const RECENT_CASES: usize = 4096;
+
+/// What [`Store::commit`] writes for a step.
+struct StepWrites {
+    set: WriteSet,
+    outbox_ids: Vec<u64>,
+    counters: Option<(String, TenantCounters)>,
+}
 
 /// The tree where versions before the open-case lookup moved to `by_caller` kept each
 /// caller's open case; only their write-ahead records still name it.
@@ -238,6 +249,7 @@ impl Store {
             recovered: 0,
             halted: Arc::default(),
             recent: Arc::new(quick_cache::sync::Cache::new(RECENT_CASES)),
+            recent_counters: Arc::new(quick_cache::sync::Cache::new(RECENT_CASES)),
             group: Arc::default(),
             new_effects: Arc::default(),
             db,
@@ -367,7 +379,11 @@ impl Store {
         if let Some(why) = self.halted.get() {
             return Err(StoreError::Halted(why.clone()));
         }
-        let (w, outbox_ids) = self.step_writes(step)?;
+        let StepWrites {
+            set: w,
+            outbox_ids,
+            counters,
+        } = self.step_writes(step)?;
         let record = self.db.generate_id()?;
         // Once the record may be in the log, a failure must stop later steps: they could
         // write the same keys, and replaying this older record at the next open would then
@@ -384,6 +400,9 @@ impl Store {
         if let Some(case) = &step.case {
             self.recent.insert(case.id.clone(), case.clone());
         }
+        if let Some((tenant, counters)) = counters {
+            self.recent_counters.insert(tenant, counters);
+        }
         self.group.applied.lock().unwrap().push(record);
         // Counted before it is listed: a flush begun after `take_new_effects` covers it.
         self.group.committed.fetch_add(1, Ordering::SeqCst);
@@ -392,8 +411,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every write a step makes, and the outbox ids given to its effects.
-    fn step_writes(&self, step: &Step) -> Result<(WriteSet, Vec<u64>), StoreError> {
+    /// Every write a step makes, the outbox ids given to its effects, and the tenant's
+    /// counters as the step leaves them.
+    fn step_writes(&self, step: &Step) -> Result<StepWrites, StoreError> {
         let outbox_ids: Vec<u64> = step
             .effects
             .iter()
@@ -401,7 +421,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut w = WriteSet::default();
         self.write_case(step, &mut w)?;
-        self.write_counters(step, &mut w)?;
+        let counters = self.write_counters(step, &mut w)?;
         for (item, id) in step.effects.iter().zip(&outbox_ids) {
             w.insert(TreeId::Outbox, id.to_be_bytes(), encode(item));
         }
@@ -425,7 +445,11 @@ impl Store {
         if let Some(ms) = step.clock_ms {
             w.insert(TreeId::Meta, "clock", ms.to_be_bytes());
         }
-        Ok((w, outbox_ids))
+        Ok(StepWrites {
+            set: w,
+            outbox_ids,
+            counters,
+        })
     }
 
     /// The tree a write goes to; `None` for [`TreeId::Open`], which only records logged by
@@ -444,17 +468,6 @@ impl Store {
             TreeId::Inbound => &self.inbound,
             TreeId::ByCaller => &self.by_caller,
         })
-    }
-
-    /// A key as the step being written sees it: its own writes first, then the store.
-    fn read(&self, w: &WriteSet, tree: TreeId, key: &[u8]) -> Result<Option<IVec>, StoreError> {
-        match w.written(tree, key) {
-            Some(value) => Ok(value.map(IVec::from)),
-            None => match self.tree(tree) {
-                Some(t) => Ok(t.get(key)?),
-                None => Ok(None),
-            },
-        }
     }
 
     fn apply(&self, w: &WriteSet) -> Result<(), StoreError> {
@@ -484,6 +497,7 @@ impl Store {
         let _ = self.halted.set(err.to_string());
         // The trees may now hold some of the step's writes and not others: read them.
         self.recent.clear();
+        self.recent_counters.clear();
     }
 
     /// Removes the write-ahead records of steps a flush has made durable, in the order
@@ -677,6 +691,9 @@ impl Store {
 
     /// A tenant's counters.
     pub fn counters(&self, tenant: &str) -> Result<TenantCounters, StoreError> {
+        if let Some(counters) = self.recent_counters.get(tenant) {
+            return Ok(counters);
+        }
         Ok(self
             .counters
             .get(tenant)?
@@ -758,9 +775,12 @@ fn state_before(step: &Step, case: &CaseRecord) -> Option<&'static str> {
 /// orders the tenant's steps.
 impl Store {
     /// Writes the tenant's counters once: the step's own changes (signals, cases, owners), with
-    /// the case's move between states counted in. The per-state counts are read inside the
-    /// step, under the tenant lock, so they never rest on a copy read earlier.
-    fn write_counters(&self, step: &Step, w: &mut WriteSet) -> Result<(), StoreError> {
+    /// the case's move between states counted in. Returns them as written.
+    fn write_counters(
+        &self,
+        step: &Step,
+        w: &mut WriteSet,
+    ) -> Result<Option<(String, TenantCounters)>, StoreError> {
         let moved = step
             .case
             .as_ref()
@@ -769,16 +789,13 @@ impl Store {
         let tenant = match (&step.counters, &moved) {
             (Some((tenant, _)), _) => tenant,
             (None, Some((case, ..))) => &case.tenant,
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(None),
         };
         // A step's own counters were read in the step, under the tenant's lock: they are
         // current, states included, and need no second read.
         let mut updated = match &step.counters {
             Some((_, c)) => c.clone(),
-            None => match self.read(w, TreeId::Counters, tenant.as_bytes())? {
-                Some(v) => decode("counters", &v)?,
-                None => TenantCounters::default(),
-            },
+            None => self.counters(tenant)?,
         };
         if let Some((_, before, now)) = moved {
             if let Some(before) = before {
@@ -788,7 +805,7 @@ impl Store {
             *updated.states.entry(now.to_string()).or_default() += 1;
         }
         w.insert(TreeId::Counters, tenant.as_bytes(), encode(&updated));
-        Ok(())
+        Ok(Some((tenant.clone(), updated)))
     }
 
     fn write_case(&self, step: &Step, w: &mut WriteSet) -> Result<(), StoreError> {

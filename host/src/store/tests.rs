@@ -225,7 +225,7 @@ fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
         let store = Store::open(dir.path()).unwrap();
         // What a crash between logging the step and applying its writes leaves: the
         // record, and only the first write applied.
-        let (w, _) = store.step_writes(&step).unwrap();
+        let w = store.step_writes(&step).unwrap().set;
         store.wal.insert(7u64.to_be_bytes(), w.encode()).unwrap();
         let (tree, key, value) = w.iter().next().unwrap();
         store

@@ -67,16 +67,6 @@ impl WriteSet {
         self.writes.push(Write(tree, key.into(), None));
     }
 
-    /// What this step has set `key` in `tree` to so far: `Some(None)` when it removed it,
-    /// `None` when it has not written it.
-    pub fn written(&self, tree: TreeId, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.writes
-            .iter()
-            .rev()
-            .find(|Write(t, k, _)| *t == tree && k == key)
-            .map(|Write(_, _, v)| v.as_deref())
-    }
-
     /// The writes, in order.
     pub fn iter(&self) -> impl Iterator<Item = (TreeId, &[u8], Option<&[u8]>)> {
         self.writes
@@ -124,12 +114,6 @@ mod tests {
                 (TreeId::Cases, &b"t-1"[..], Some(&b"{\"v\":2}"[..])),
             ]
         );
-        assert_eq!(
-            back.written(TreeId::Cases, b"t-1"),
-            Some(Some(&b"{\"v\":2}"[..]))
-        );
-        assert_eq!(back.written(TreeId::Timers, b"old"), Some(None));
-        assert_eq!(back.written(TreeId::Open, b"t-1"), None);
     }
 
     #[test]
