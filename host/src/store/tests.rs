@@ -9,6 +9,25 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// Opens the store again after a `Store` on the same folder was dropped in this process.
+/// sled releases its lock on the folder once its last handle is gone, which can trail the
+/// drop while its I/O threads finish (a test once failed with "could not acquire lock"
+/// under load); a real restart is a new process.
+fn reopen(dir: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Err(e)
+                if e.to_string().contains("acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 fn case(state: CaseState) -> CaseRecord {
     let signal = Signal {
         kind: SignalKind::MissedCall,
@@ -189,7 +208,7 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
         store.counters.remove(b"\0states-in-counters").unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(
         store.case_states("acme").unwrap(),
         [("dialing".to_string(), 1)]
@@ -236,7 +255,7 @@ fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
         store.db.flush().unwrap();
         assert!(store.counters("acme").unwrap().cases == 0);
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(
         store.case(&c.id).unwrap().unwrap().state,
         CaseState::Waiting
@@ -264,7 +283,7 @@ fn a_record_logged_by_an_earlier_version_with_the_open_index_still_replays() {
         store.wal.insert(9u64.to_be_bytes(), w.encode()).unwrap();
         store.db.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(store.recovered_steps(), 1);
     assert_eq!(store.case(&c.id).unwrap(), Some(c));
     assert!(
@@ -313,7 +332,7 @@ fn a_store_closed_after_a_flush_reopens_with_nothing_to_replay() {
         step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(store.recovered_steps(), 0);
     assert_eq!(journal_times(&store, &c.id), [1, 2]);
 }
