@@ -440,3 +440,87 @@ fn full_retention_keeps_the_answers_in_the_journal() {
     let journal = serde_json::to_string(&l.journal(&id)).unwrap();
     assert!(journal.contains("gas furnace"));
 }
+
+#[test]
+fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
+    use redial::connectors::{ConnectorError, Connectors, Delivery};
+    use redial::engine::{DeliveryLanes, Engine, SignalIn};
+    use redial::store::{OutboxItem, Store};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::{Duration, Instant};
+
+    /// A provider that takes 100 ms to answer, counting the requests it holds at once.
+    #[derive(Default)]
+    struct Slow {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+        done: AtomicUsize,
+    }
+    impl Connectors for Slow {
+        fn deliver(&self, _item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+            let held = self.now.fetch_add(1, SeqCst) + 1;
+            self.peak.fetch_max(held, SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            self.now.fetch_sub(1, SeqCst);
+            self.done.fetch_add(1, SeqCst);
+            Ok(Delivery::CallPlaced {
+                provider_id: "call".into(),
+            })
+        }
+    }
+
+    const DIALS: usize = 24;
+    let mut peaks = vec![];
+    for lanes in [2, 8] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(redial::clock::ManualClock::new(START_MS));
+        let engine = Arc::new(Engine::new(
+            Store::open(&dir.path().join("db")).unwrap(),
+            Arc::new(runtime()),
+            clock.clone(),
+        ));
+        engine
+            .load_tenant(redial::policy::Policy::parse(&hvac(), "test policy").unwrap())
+            .unwrap();
+        for n in 0..DIALS {
+            opened(
+                engine
+                    .ingest(
+                        HVAC,
+                        SignalIn {
+                            event_id: Some(format!("evt-{n}")),
+                            kind: MissedCall,
+                            caller: format!("+1512555{n:04}"),
+                            line: "+15125550200".into(),
+                            at_ms: START_MS,
+                            context: vec![],
+                        },
+                    )
+                    .unwrap(),
+            );
+        }
+        let provider = Arc::new(Slow::default());
+        let delivery = DeliveryLanes::start(engine.clone(), provider.clone(), lanes);
+        assert_eq!(
+            delivery.dispatch().unwrap(),
+            DIALS,
+            "every first dial handed out"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while provider.done.load(SeqCst) < DIALS && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        delivery.shutdown();
+        assert_eq!(provider.done.load(SeqCst), DIALS, "every dial delivered");
+        let peak = provider.peak.load(SeqCst);
+        assert!(
+            peak <= lanes,
+            "{peak} dials waited at once on {lanes} lanes"
+        );
+        peaks.push(peak);
+    }
+    // More lanes, more dials waiting on the provider at once: dials/s = lanes ÷ latency.
+    assert_eq!(peaks[0], 2, "{peaks:?}");
+    assert!(peaks[1] > 4, "{peaks:?}");
+}

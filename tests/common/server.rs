@@ -199,7 +199,7 @@ impl Server {
                     wake: Arc::default(),
                 };
                 addr_tx.send(addr).unwrap();
-                api::serve(listener, state, connectors, async {
+                api::serve(listener, state, connectors, api::DELIVERY_LANES, async {
                     let _ = stop_rx.await;
                 })
                 .await

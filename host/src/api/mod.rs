@@ -178,22 +178,29 @@ pub const ENGINE_WORKERS: usize = 4;
 /// when the lock passes to it, and half the slots stay free for the other tenants.
 pub const TENANT_SLOTS: usize = ENGINE_WORKERS / 2;
 
-/// Outbox deliveries in flight at once: enough to overlap provider round trips on two
-/// cores without a thread per item. 16 kept dials level with accepted signals under
-/// `redial bench ingest --clients 64 --tenants 8`, where 8 fell behind.
+/// Outbox deliveries in flight at once, by default: enough to overlap provider round trips
+/// on two cores without a thread per item. 16 kept dials level with accepted signals under
+/// `redial bench ingest --clients 64 --tenants 8`, where 8 fell behind. Each lane waits for
+/// its provider's answer, so dials/s stay under lanes ÷ the provider's latency (16 lanes
+/// at 200 ms: 80 /s); `redial serve --delivery-lanes` raises it.
 pub const DELIVERY_LANES: usize = 16;
 
-/// Serves the API on `listener` and runs the delivery/timer loop until `shutdown`
-/// resolves; then stops accepting, lets in-flight requests finish and the loop complete
-/// its step.
+/// The most delivery lanes `redial serve` starts (a thread each, and an idle connection
+/// each kept per provider host).
+pub const MAX_DELIVERY_LANES: usize = 256;
+
+/// Serves the API on `listener` and runs the delivery/timer loop, with `lanes` deliveries
+/// in flight at most, until `shutdown` resolves; then stops accepting, lets in-flight
+/// requests finish and the loop complete its step.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     connectors: Arc<dyn Connectors>,
+    lanes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    let lanes = DeliveryLanes::start(state.engine.clone(), connectors, DELIVERY_LANES);
+    let lanes = DeliveryLanes::start(state.engine.clone(), connectors, lanes);
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
         let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);

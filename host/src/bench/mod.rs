@@ -171,6 +171,25 @@ struct FakeDialMetadata {
     case_id: String,
 }
 
+/// How the bench server delivers dials.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// Delivery lanes (`redial serve --delivery-lanes`).
+    pub lanes: usize,
+    /// How long the fake Vapi takes to answer each dial request. It is instant by default;
+    /// a real provider's API takes a few hundred ms, and each lane waits that long.
+    pub provider_latency: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            lanes: api::DELIVERY_LANES,
+            provider_latency: Duration::ZERO,
+        }
+    }
+}
+
 /// `redial serve` in-process on loopback: durable store, wasm plugins, the Vapi connector
 /// pointed at a local fake that records when each case's dial request arrives.
 struct BenchServer {
@@ -186,7 +205,12 @@ struct BenchServer {
 impl BenchServer {
     /// Starts the server with `tenants` copies of the policy (ids suffixed `-<n>` when more
     /// than one), each with its own lock, counters and cases.
-    fn start(dir: &Path, policy_text: &str, tenants: usize) -> anyhow::Result<BenchServer> {
+    fn start(
+        dir: &Path,
+        policy_text: &str,
+        tenants: usize,
+        delivery: Delivery,
+    ) -> anyhow::Result<BenchServer> {
         let dials: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let seen = dials.clone();
         let vapi = spawn_server(
@@ -199,6 +223,9 @@ impl BenchServer {
                             .unwrap()
                             .entry(dial.metadata.case_id)
                             .or_insert_with(Instant::now);
+                        if !delivery.provider_latency.is_zero() {
+                            tokio::time::sleep(delivery.provider_latency).await;
+                        }
                         ([(CONTENT_TYPE, "application/json")], r#"{"id":"call"}"#)
                     }
                 }),
@@ -262,7 +289,7 @@ impl BenchServer {
                     .await
                     .expect("bind loopback");
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let _ = api::serve(listener, state, connectors, async {
+                let _ = api::serve(listener, state, connectors, delivery.lanes, async {
                     let _ = stop_rx.await;
                 })
                 .await;
@@ -380,6 +407,7 @@ pub fn serve(
     tenants: usize,
     clients: usize,
     duration: Duration,
+    delivery: Delivery,
 ) -> anyhow::Result<ServeReport> {
     // The floor: a bare endpoint under the same load. It reads the request body, as the
     // signal endpoint does: hyper closes a connection whose request body was left unread,
@@ -399,7 +427,7 @@ pub fn serve(
         false,
     );
 
-    let server = BenchServer::start(dir, policy_text, tenants)?;
+    let server = BenchServer::start(dir, policy_text, tenants, delivery)?;
     let started = Instant::now();
     let (run, cpu) = load(&server.signals_urls(), clients, duration, true);
     let elapsed = started.elapsed();
@@ -485,7 +513,7 @@ pub fn swap(
     clients: usize,
     rounds: usize,
 ) -> anyhow::Result<(Vec<SwapReport>, u64, u64)> {
-    let server = BenchServer::start(dir, policy_text, 1)?;
+    let server = BenchServer::start(dir, policy_text, 1, Delivery::default())?;
     let stop = Arc::new(AtomicBool::new(false));
     let running = start_load(
         &server.signals_urls(),

@@ -9,7 +9,7 @@
 //! would see when a broken plugin goes live. Phases alternate over several rounds, so the
 //! machine's drift spreads over all of them alike.
 
-use super::{BenchServer, Latency, SECRET, start_load};
+use super::{BenchServer, Delivery, Latency, SECRET, start_load};
 use crate::runtime::{Slot, Tier};
 use std::collections::HashMap;
 use std::path::Path;
@@ -84,7 +84,7 @@ pub fn run(
     phase: Duration,
     rounds: usize,
 ) -> anyhow::Result<Vec<PhaseReport>> {
-    let server = BenchServer::start(dir, policy_text, 2)?;
+    let server = BenchServer::start(dir, policy_text, 2, Delivery::default())?;
     let urls = server.signals_urls();
     let (quiet_url, noisy_url) = (&urls[0..1], &urls[1..2]);
     let noisy = server.tenants[1].clone();

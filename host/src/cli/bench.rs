@@ -20,6 +20,13 @@ pub enum BenchCommand {
         /// Concurrent closed-loop clients.
         #[arg(long, default_value_t = 4)]
         clients: usize,
+        /// Delivery lanes (`redial serve --delivery-lanes`).
+        #[arg(long, default_value_t = crate::api::DELIVERY_LANES)]
+        lanes: usize,
+        /// Milliseconds the fake Vapi takes to answer each dial request (a real provider
+        /// takes a few hundred); 0 answers at once.
+        #[arg(long, default_value_t = 0)]
+        provider_latency_ms: u64,
     },
     /// Sustained durable signals/s with many clients, and the latencies while sustained.
     Ingest {
@@ -32,6 +39,13 @@ pub enum BenchCommand {
         /// Tenants the signals are spread over (each has its own lock and counters).
         #[arg(long, default_value_t = 1)]
         tenants: usize,
+        /// Delivery lanes (`redial serve --delivery-lanes`).
+        #[arg(long, default_value_t = crate::api::DELIVERY_LANES)]
+        lanes: usize,
+        /// Milliseconds the fake Vapi takes to answer each dial request (a real provider
+        /// takes a few hundred); 0 answers at once.
+        #[arg(long, default_value_t = 0)]
+        provider_latency_ms: u64,
     },
     /// Plugin upload → first decision by the new plugin, small and ~1 MB components, while
     /// load runs; counts failed requests.
@@ -88,12 +102,31 @@ fn hvac_policy() -> Result<String> {
 /// Runs a benchmark and prints its figures.
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::SignalToDial { seconds, clients } => load(clients, 1, seconds, false),
+        BenchCommand::SignalToDial {
+            seconds,
+            clients,
+            lanes,
+            provider_latency_ms,
+        } => load(
+            clients,
+            1,
+            seconds,
+            delivery(lanes, provider_latency_ms),
+            false,
+        ),
         BenchCommand::Ingest {
             seconds,
             clients,
             tenants,
-        } => load(clients, tenants, seconds, true),
+            lanes,
+            provider_latency_ms,
+        } => load(
+            clients,
+            tenants,
+            seconds,
+            delivery(lanes, provider_latency_ms),
+            true,
+        ),
         BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
         BenchCommand::Neighbours {
             seconds,
@@ -111,11 +144,26 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     }
 }
 
-fn load(clients: usize, tenants: usize, seconds: f64, ingest: bool) -> Result<()> {
+fn delivery(lanes: usize, provider_latency_ms: u64) -> bench::Delivery {
+    bench::Delivery {
+        lanes: lanes.max(1),
+        provider_latency: Duration::from_millis(provider_latency_ms),
+    }
+}
+
+fn load(
+    clients: usize,
+    tenants: usize,
+    seconds: f64,
+    delivery: bench::Delivery,
+    ingest: bool,
+) -> Result<()> {
     let dir = scratch_dir()?;
     println!(
-        "redial bench {}: {clients} clients, {tenants} tenant(s), {seconds} s, loopback, store flushed before every answer",
-        if ingest { "ingest" } else { "signal-to-dial" }
+        "redial bench {}: {clients} clients, {tenants} tenant(s), {seconds} s, loopback, store flushed before every answer; {} delivery lanes, the fake Vapi answering in {} ms",
+        if ingest { "ingest" } else { "signal-to-dial" },
+        delivery.lanes,
+        delivery.provider_latency.as_millis()
     );
     let r = bench::serve(
         &dir,
@@ -123,6 +171,7 @@ fn load(clients: usize, tenants: usize, seconds: f64, ingest: bool) -> Result<()
         tenants,
         clients,
         Duration::from_secs_f64(seconds),
+        delivery,
     )?;
     println!(
         "floor (bare axum endpoint): {:.0} req/s, p50 {}, p99 {}",

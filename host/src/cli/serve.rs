@@ -11,6 +11,7 @@ use crate::runtime::{PluginRuntime, RuntimeConfig};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use clap::Args;
+use clap::builder::TypedValueParser as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +33,12 @@ pub struct ServeArgs {
     /// Base URL providers reach this server at (Twilio signs it); default http://<addr>.
     #[arg(long)]
     public_url: Option<String>,
+    /// Outbox deliveries (dials, SMS, CRM requests) in flight at once. Each waits for its
+    /// provider's answer, so dials/s stay under this ÷ the provider's latency: raise it
+    /// when a provider takes long to answer and calls back up.
+    #[arg(long, default_value_t = api::DELIVERY_LANES,
+          value_parser = clap::value_parser!(u16).range(1..=api::MAX_DELIVERY_LANES as i64).map(usize::from))]
+    delivery_lanes: usize,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -101,7 +108,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
             state.engine.tenant_ids().len(),
             listener.local_addr()?
         );
-        api::serve(listener, state, connectors, shutdown_signal()).await?;
+        api::serve(
+            listener,
+            state,
+            connectors,
+            args.delivery_lanes,
+            shutdown_signal(),
+        )
+        .await?;
         println!("redial stopped");
         Ok(())
     })

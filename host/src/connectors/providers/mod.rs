@@ -28,12 +28,13 @@ pub use hubspot::hubspot_lookup;
 const TRIES: u32 = 4;
 /// The longest `Retry-After` honoured inside one delivery.
 const MAX_WAIT: Duration = Duration::from_secs(2);
-/// Idle connections kept open per provider host: more than there are delivery lanes.
+/// Idle connections kept open per provider host: as many as there can be delivery lanes.
 /// ureq keeps 3 by default, and with 16 lanes dialling one provider the ones past the
 /// third were closed after use: `redial bench ingest` saw about 75 new connections a
 /// second to the fake Vapi at 1,750 dials/s (none with this setting). Against a real
-/// provider each of those is a TCP and TLS handshake.
-const IDLE_PER_HOST: usize = 32;
+/// provider each of those is a TCP and TLS handshake. Only connections once in use are
+/// kept, so fewer lanes keep fewer.
+const IDLE_PER_HOST: usize = crate::api::MAX_DELIVERY_LANES;
 
 /// Routes each outbox item to the tenant's chosen provider.
 pub struct ProviderConnectors {
