@@ -4,7 +4,7 @@
 //! It shares the machine's two cores with the server it measures, so what it costs per
 //! request is taken from the server. One event loop waking for many ready connections
 //! costs a fraction of one blocking thread per client, each woken for every answer (see
-//! BENCHMARKS.md, "the load generator"); the floor is measured with the same generator.
+//! BENCHMARKS.md, "signal-to-dial and ingest"); the floor is measured with the same generator.
 
 use super::cpu;
 use crate::api::auth::sign_standard_webhook;
