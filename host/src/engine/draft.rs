@@ -82,8 +82,9 @@ impl Draft {
 
     /// Writes the whole change atomically.
     pub fn commit(mut self, store: &Store) -> Result<CaseRecord, StoreError> {
-        self.step.case = Some(self.case.clone());
+        // Moved, not cloned: the store keeps its own copy of what it wrote.
+        self.step.case = Some(self.case);
         store.commit(&self.step)?;
-        Ok(self.case)
+        Ok(self.step.case.take().expect("set above"))
     }
 }
