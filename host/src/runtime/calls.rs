@@ -1,12 +1,14 @@
 //! The typed entry point of each slot: instantiate fresh, call, lift the result into the
 //! contract types, validate it. A [`NativePolicy`] takes the same path minus the sandbox.
 
+use super::exports::SlotExports;
 use super::plugin::SlotPre;
 use super::sandbox::Sandbox;
 use super::{Decision, NativePolicy, Plugin, PluginError, PluginRuntime, validate};
 use redial_sdk::*;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
 
 impl PluginRuntime {
     /// Asks a trigger plugin whether a signal starts a case.
@@ -20,17 +22,16 @@ impl PluginRuntime {
             input,
             validate::trigger,
             |store, pre, input| {
-                let SlotPre::Trigger(pre) = pre else {
+                let SlotPre::Wasm {
+                    instance,
+                    exports: SlotExports::Trigger(decide),
+                } = pre
+                else {
                     return None;
                 };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_trigger_policy()
-                            .call_decide(s, &input.lift())
-                    },
-                ))
+                Some(timed(store, instance, |s, inst| {
+                    decide.call(s, inst, (input.lift(),))
+                }))
             },
             |native, input| match native {
                 NativePolicy::Trigger(decide) => Some(decide(input)),
@@ -51,17 +52,16 @@ impl PluginRuntime {
             input,
             |d| validate::cadence(d, now),
             |store, pre, input| {
-                let SlotPre::Cadence(pre) = pre else {
+                let SlotPre::Wasm {
+                    instance,
+                    exports: SlotExports::Cadence(next),
+                } = pre
+                else {
                     return None;
                 };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_cadence_policy()
-                            .call_next(s, &input.lift())
-                    },
-                ))
+                Some(timed(store, instance, |s, inst| {
+                    next.call(s, inst, (input.lift(),))
+                }))
             },
             |native, input| match native {
                 NativePolicy::Cadence(next) => Some(next(input)),
@@ -81,17 +81,16 @@ impl PluginRuntime {
             input,
             validate::script,
             |store, pre, input| {
-                let SlotPre::Qualify(pre) = pre else {
+                let SlotPre::Wasm {
+                    instance,
+                    exports: SlotExports::Qualify { script, .. },
+                } = pre
+                else {
                     return None;
                 };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_qualify_policy()
-                            .call_compose_script(s, &input.lift())
-                    },
-                ))
+                Some(timed(store, instance, |s, inst| {
+                    script.call(s, inst, (input.lift(),))
+                }))
             },
             |native, input| match native {
                 NativePolicy::Qualify { script, .. } => Some(script(input)),
@@ -113,17 +112,16 @@ impl PluginRuntime {
             input,
             |d| validate::disposition(d, allowed_custom),
             |store, pre, input| {
-                let SlotPre::Qualify(pre) = pre else {
+                let SlotPre::Wasm {
+                    instance,
+                    exports: SlotExports::Qualify { evaluate, .. },
+                } = pre
+                else {
                     return None;
                 };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_qualify_policy()
-                            .call_evaluate(s, &input.lift())
-                    },
-                ))
+                Some(timed(store, instance, |s, inst| {
+                    evaluate.call(s, inst, (input.lift(),))
+                }))
             },
             |native, input| match native {
                 NativePolicy::Qualify { evaluate, .. } => Some(evaluate(input)),
@@ -143,15 +141,16 @@ impl PluginRuntime {
             input,
             |ops: &Vec<CrmOperation>| validate::crm(ops),
             |store, pre, input| {
-                let SlotPre::Crm(pre) = pre else { return None };
-                Some(timed(
-                    store,
-                    |s| pre.instantiate(s),
-                    |inst, s| {
-                        inst.redial_policy_crm_policy()
-                            .call_operations(s, &input.lift())
-                    },
-                ))
+                let SlotPre::Wasm {
+                    instance,
+                    exports: SlotExports::Crm(operations),
+                } = pre
+                else {
+                    return None;
+                };
+                Some(timed(store, instance, |s, inst| {
+                    operations.call(s, inst, (input.lift(),))
+                }))
             },
             |native, input| match native {
                 NativePolicy::Crm(operations) => Some(operations(input)),
@@ -163,17 +162,17 @@ impl PluginRuntime {
 
 /// Instantiates, then calls, timing the instantiation; lifts the guest's result into the
 /// plain contract types.
-fn timed<I, W, T>(
+fn timed<W, T>(
     store: &mut Store<Sandbox>,
-    instantiate: impl FnOnce(&mut Store<Sandbox>) -> wasmtime::Result<I>,
-    call: impl FnOnce(&I, &mut Store<Sandbox>) -> wasmtime::Result<Result<W, String>>,
+    pre: &InstancePre<Sandbox>,
+    call: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<(Result<W, String>,)>,
 ) -> wasmtime::Result<(Duration, Result<T, String>)>
 where
     W: Lift<T>,
 {
     let started = Instant::now();
-    let instance = instantiate(store)?;
+    let instance = pre.instantiate(&mut *store)?;
     let instantiated = started.elapsed();
-    let result = call(&instance, store)?;
+    let (result,) = call(store, &instance)?;
     Ok((instantiated, result.map(Lift::lift)))
 }

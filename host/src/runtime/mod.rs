@@ -17,6 +17,7 @@ mod artifacts;
 mod bindings;
 mod calls;
 mod error;
+mod exports;
 mod limits;
 mod native;
 mod plugin;
@@ -32,6 +33,7 @@ pub use native::NativePolicy;
 pub use plugin::{CallCost, Decision, Plugin, PluginId, Tier};
 pub use slot::{SUPPORTED_VERSIONS, Slot};
 
+use exports::SlotExports;
 use plugin::SlotPre;
 use sandbox::Sandbox;
 use sha2::{Digest, Sha256};
@@ -314,19 +316,16 @@ impl PluginRuntime {
         {
             return Ok(plugin.clone());
         }
-        let pre = compiled.pre.clone();
-        let typed = match slot {
-            Slot::Trigger => bindings::trigger::TriggerPre::new(pre).map(SlotPre::Trigger),
-            Slot::Cadence => bindings::cadence::CadencePre::new(pre).map(SlotPre::Cadence),
-            Slot::Qualify => bindings::qualify::QualifyPre::new(pre).map(SlotPre::Qualify),
-            Slot::Crm => bindings::crm::CrmPre::new(pre).map(SlotPre::Crm),
-        }
-        .map_err(|e| {
+        let exports = SlotExports::find(&compiled.pre, slot, &version).map_err(|e| {
             wrong_world(
                 slot.name(),
-                format!("its exports do not match the contract: {e:#}"),
+                format!("its exports do not match the contract: {e}"),
             )
         })?;
+        let typed = SlotPre::Wasm {
+            instance: compiled.pre.clone(),
+            exports,
+        };
         let plugin = Arc::new(Plugin {
             id,
             slot,

@@ -1,7 +1,7 @@
 //! A loaded plugin: one compiled component, pre-instantiated for its slot.
 
 use super::Slot;
-use super::bindings::{cadence::CadencePre, crm::CrmPre, qualify::QualifyPre, trigger::TriggerPre};
+use super::exports::SlotExports;
 use super::sandbox::Sandbox;
 use std::fmt;
 use std::time::Duration;
@@ -32,13 +32,15 @@ pub enum Tier {
     Optimised,
 }
 
-/// The per-slot typed pre-instance: export lookups are done once at load, so a call only
-/// instantiates and calls.
+/// How a plugin's calls run: export lookups and type checks are done once at load, so a
+/// call only instantiates and calls.
 pub(super) enum SlotPre {
-    Trigger(TriggerPre<Sandbox>),
-    Cadence(CadencePre<Sandbox>),
-    Qualify(QualifyPre<Sandbox>),
-    Crm(CrmPre<Sandbox>),
+    /// A component: pre-instantiated against the sandbox, its slot's functions found.
+    Wasm {
+        instance: wasmtime::component::InstancePre<Sandbox>,
+        exports: SlotExports,
+    },
+    /// A policy compiled into the host.
     Native(super::NativePolicy),
 }
 
