@@ -32,27 +32,75 @@
 //! budget_range = "budget"
 //! ```
 #![no_std]
-#[cfg(test)]
-extern crate std;
 
 use redial_sdk::prelude::*;
 redial_sdk::trap_on_panic!();
+use core::cell::OnceCell;
 use redial_sdk::{
     Answer, AnswerKind, CaseView, Disposition, EvaluateInput, Field, NextAction, Qualification,
     QualifiedValue, QualifyPlugin, Question, ReasonCode, Script, ScriptInput, Urgency, config,
 };
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-/// The plugin's config; see the crate docs for the TOML keys.
+/// The config as `script` reads it (see the crate docs for the TOML keys). Every decision
+/// parses the config afresh, so each entry point skips the other's part unparsed: its keys
+/// are still checked, its contents are checked by the entry point that reads them.
 #[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
+#[serde(deny_unknown_fields)]
+struct ScriptConfig {
+    #[serde(default = "our_team")]
     business_name: String,
+    #[serde(default = "the_assistant")]
     agent_name: String,
+    #[serde(default = "default_questions")]
     questions: Vec<QuestionCfg>,
+    #[serde(default, rename = "rules")]
+    _rules: IgnoredAny,
+    #[serde(default, rename = "default")]
+    _default: IgnoredAny,
+    #[serde(default, rename = "fields")]
+    _fields: IgnoredAny,
+}
+
+/// The config as `evaluate` reads it; see [`ScriptConfig`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateConfig {
+    #[serde(default, rename = "business_name")]
+    _business_name: IgnoredAny,
+    #[serde(default, rename = "agent_name")]
+    _agent_name: IgnoredAny,
+    #[serde(default, rename = "questions")]
+    _questions: IgnoredAny,
+    #[serde(default)]
     rules: Vec<Rule>,
+    #[serde(default)]
     default: Outcome,
+    #[serde(default)]
     fields: FieldMap,
+}
+
+fn our_team() -> String {
+    "our team".into()
+}
+
+fn the_assistant() -> String {
+    "the assistant".into()
+}
+
+fn default_questions() -> Vec<QuestionCfg> {
+    let q = |id: &str, text: &str| QuestionCfg {
+        field_id: id.into(),
+        text: text.into(),
+        kind: AnswerKind::FreeText,
+        skip_if_known: vec![],
+    };
+    vec![
+        q("reason", "What were you calling about?"),
+        q("timeline", "When are you hoping to get this sorted?"),
+        q("role", "Are you the person who decides on this?"),
+    ]
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,8 +125,21 @@ struct Rule {
     #[serde(default = "any_field")]
     field: String,
     contains: Vec<String>,
-    #[serde(flatten)]
-    outcome: Outcome,
+    reason_code: String,
+    urgency: Urgency,
+    next_action: NextAction,
+    intent: u8,
+}
+
+impl Rule {
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            reason_code: self.reason_code.clone(),
+            urgency: self.urgency,
+            next_action: self.next_action,
+            intent: self.intent,
+        }
+    }
 }
 
 fn any_field() -> String {
@@ -124,29 +185,6 @@ impl Default for FieldMap {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        let q = |id: &str, text: &str| QuestionCfg {
-            field_id: id.into(),
-            text: text.into(),
-            kind: AnswerKind::FreeText,
-            skip_if_known: vec![],
-        };
-        Config {
-            business_name: "our team".into(),
-            agent_name: "the assistant".into(),
-            questions: vec![
-                q("reason", "What were you calling about?"),
-                q("timeline", "When are you hoping to get this sorted?"),
-                q("role", "Are you the person who decides on this?"),
-            ],
-            rules: vec![],
-            default: Outcome::default(),
-            fields: FieldMap::default(),
-        }
-    }
-}
-
 /// Questions used to reach the contract's minimum of two when the context answered most.
 const PADDING: [(&str, &str); 2] = [
     (
@@ -158,6 +196,15 @@ const PADDING: [(&str, &str); 2] = [
         "What is the best time to reach you if we need to follow up?",
     ),
 ];
+
+/// `s` in lower case, copied only when it has upper-case letters.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
 
 fn known<'a>(case: &'a CaseView, key: &str) -> Option<&'a str> {
     case.signal
@@ -172,7 +219,7 @@ pub struct BantQualify;
 
 impl QualifyPlugin for BantQualify {
     fn script(input: ScriptInput) -> Result<Script, String> {
-        let cfg: Config = config::parse(&input.config)?;
+        let cfg: ScriptConfig = config::parse(&input.config)?;
         let case = &input.case;
         let greeting = match known(case, "name") {
             Some(name) => format!("Hi {}, ", name.split_whitespace().next().unwrap_or(name)),
@@ -218,7 +265,7 @@ impl QualifyPlugin for BantQualify {
     }
 
     fn evaluate(input: EvaluateInput) -> Result<Disposition, String> {
-        let cfg: Config = config::parse(&input.config)?;
+        let cfg: EvaluateConfig = config::parse(&input.config)?;
         let value = |id: &str| -> Option<&str> {
             input
                 .answers
@@ -227,23 +274,30 @@ impl QualifyPlugin for BantQualify {
                 .map(|a| a.text.as_str())
                 .or_else(|| known(&input.case, id))
         };
+        // Every "*" rule reads the same text: lower-case it once.
+        let everything = OnceCell::new();
         let matches = |rule: &Rule| {
-            let haystack = if rule.field == "*" {
-                let mut all: Vec<&str> = input.answers.iter().map(|a| a.text.as_str()).collect();
-                all.extend(input.case.signal.context.iter().map(|f| f.value.as_str()));
-                all.join(" ").to_lowercase()
+            let one_field;
+            let haystack: &str = if rule.field == "*" {
+                everything.get_or_init(|| {
+                    let mut all: Vec<&str> =
+                        input.answers.iter().map(|a| a.text.as_str()).collect();
+                    all.extend(input.case.signal.context.iter().map(|f| f.value.as_str()));
+                    all.join(" ").to_lowercase()
+                })
             } else {
-                value(&rule.field).unwrap_or_default().to_lowercase()
+                one_field = lowercase(value(&rule.field).unwrap_or_default());
+                &one_field
             };
             rule.contains
                 .iter()
-                .any(|w| haystack.contains(&w.to_lowercase()))
+                .any(|w| haystack.contains(&*lowercase(w)))
         };
         let outcome = cfg
             .rules
             .iter()
             .find(|r| matches(r))
-            .map(|r| r.outcome.clone())
+            .map(Rule::outcome)
             .unwrap_or_else(|| cfg.default.clone());
 
         let qualified = |id: &str| {
@@ -447,5 +501,35 @@ mod tests {
         .unwrap();
         assert_eq!(d.reason_code, ReasonCode::Custom("emergency-repair".into()));
         assert_eq!(d.urgency, Urgency::SameDay);
+    }
+
+    #[test]
+    fn each_entry_point_checks_every_key_and_the_part_it_reads() {
+        let script = |config: &str| {
+            BantQualify::script(ScriptInput {
+                case: case(vec![]),
+                config: config.into(),
+            })
+        };
+        let evaluate = |config: &str| {
+            BantQualify::evaluate(EvaluateInput {
+                case: case(vec![]),
+                answers: vec![],
+                transcript: None,
+                config: config.into(),
+            })
+        };
+        for run in [script(""), script(CFG)] {
+            assert!(run.is_ok());
+        }
+        assert!(evaluate("").is_ok());
+        let typo = r#"{"busines_name": "Acme"}"#;
+        assert!(script(typo).unwrap_err().contains("busines_name"));
+        assert!(evaluate(typo).unwrap_err().contains("busines_name"));
+        let bad_rule = r#"{"rules": [{"contains": ["x"], "reason_code": "r",
+            "urgency": "someday", "next_action": "seller-callback", "intent": 1}]}"#;
+        assert!(evaluate(bad_rule).unwrap_err().contains("someday"));
+        let bad_question = r#"{"questions": [{"field_id": "a"}]}"#;
+        assert!(script(bad_question).unwrap_err().contains("text"));
     }
 }

@@ -14,8 +14,6 @@
 //! task_due_hours = { same-day = 2, this-week = 48, long-term-nurture = 336 }
 //! ```
 #![no_std]
-#[cfg(test)]
-extern crate std;
 
 use redial_sdk::prelude::*;
 redial_sdk::trap_on_panic!();

@@ -39,7 +39,7 @@ pub use lift::Lift;
 
 /// What the standard library's prelude adds over `core`'s, for `no_std` plugins.
 pub mod prelude {
-    pub use alloc::borrow::ToOwned;
+    pub use alloc::borrow::{Cow, ToOwned};
     pub use alloc::boxed::Box;
     pub use alloc::string::{String, ToString};
     pub use alloc::vec::Vec;
@@ -48,8 +48,9 @@ pub mod prelude {
 
 /// The panic handler of a `no_std` plugin: the instance traps, and the host reports the
 /// trap as the plugin's failure (without a message: there is no stderr to write it to).
-/// Call once, at the crate root; it expands to nothing off wasm32, where `std` handles
-/// panics.
+/// Call once, at the crate root. Off wasm32 it links `std` instead, which handles panics
+/// and allocation there, so the plugin builds natively as it is (for its unit tests, and
+/// for the host's native benches) and can name `std` in its tests.
 #[macro_export]
 macro_rules! trap_on_panic {
     () => {
@@ -58,6 +59,8 @@ macro_rules! trap_on_panic {
         fn __redial_panic(_: &core::panic::PanicInfo) -> ! {
             core::arch::wasm32::unreachable()
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        extern crate std;
     };
 }
 

@@ -12,8 +12,6 @@
 //! fallback_after_max_attempts = true    # send the fallback when attempts run out
 //! ```
 #![no_std]
-#[cfg(test)]
-extern crate std;
 
 use redial_sdk::prelude::*;
 redial_sdk::trap_on_panic!();

@@ -15,8 +15,6 @@
 //! ignore_open_case = true                    # the host joins such signals to the case
 //! ```
 #![no_std]
-#[cfg(test)]
-extern crate std;
 
 use redial_sdk::prelude::*;
 redial_sdk::trap_on_panic!();
