@@ -1,14 +1,13 @@
 //! The typed entry point of each slot: instantiate fresh, call, lift the result into the
 //! contract types, validate it. A [`NativePolicy`] takes the same path minus the sandbox.
 
-use super::exports::SlotExports;
-use super::plugin::SlotPre;
+use super::exports::{Export, SlotExports};
 use super::sandbox::Sandbox;
 use super::{Decision, NativePolicy, Plugin, PluginError, PluginRuntime, validate};
 use redial_sdk::*;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::{ComponentType, InstancePre, Lower};
 
 impl PluginRuntime {
     /// Asks a trigger plugin whether a signal starts a case.
@@ -21,17 +20,9 @@ impl PluginRuntime {
             plugin,
             input,
             validate::trigger,
-            |store, pre, input| {
-                let SlotPre::Wasm {
-                    instance,
-                    exports: SlotExports::Trigger(decide),
-                } = pre
-                else {
-                    return None;
-                };
-                Some(timed(store, instance, |s, inst| {
-                    decide.call(s, inst, (input.lift(),))
-                }))
+            |store, pre, exports, input| match exports {
+                SlotExports::Trigger(decide) => Some(timed(store, pre, decide, input.lift())),
+                _ => None,
             },
             |native, input| match native {
                 NativePolicy::Trigger(decide) => Some(decide(input)),
@@ -51,17 +42,9 @@ impl PluginRuntime {
             plugin,
             input,
             |d| validate::cadence(d, now),
-            |store, pre, input| {
-                let SlotPre::Wasm {
-                    instance,
-                    exports: SlotExports::Cadence(next),
-                } = pre
-                else {
-                    return None;
-                };
-                Some(timed(store, instance, |s, inst| {
-                    next.call(s, inst, (input.lift(),))
-                }))
+            |store, pre, exports, input| match exports {
+                SlotExports::Cadence(next) => Some(timed(store, pre, next, input.lift())),
+                _ => None,
             },
             |native, input| match native {
                 NativePolicy::Cadence(next) => Some(next(input)),
@@ -80,17 +63,11 @@ impl PluginRuntime {
             plugin,
             input,
             validate::script,
-            |store, pre, input| {
-                let SlotPre::Wasm {
-                    instance,
-                    exports: SlotExports::Qualify { script, .. },
-                } = pre
-                else {
-                    return None;
-                };
-                Some(timed(store, instance, |s, inst| {
-                    script.call(s, inst, (input.lift(),))
-                }))
+            |store, pre, exports, input| match exports {
+                SlotExports::Qualify { script, .. } => {
+                    Some(timed(store, pre, script, input.lift()))
+                }
+                _ => None,
             },
             |native, input| match native {
                 NativePolicy::Qualify { script, .. } => Some(script(input)),
@@ -111,17 +88,11 @@ impl PluginRuntime {
             plugin,
             input,
             |d| validate::disposition(d, allowed_custom),
-            |store, pre, input| {
-                let SlotPre::Wasm {
-                    instance,
-                    exports: SlotExports::Qualify { evaluate, .. },
-                } = pre
-                else {
-                    return None;
-                };
-                Some(timed(store, instance, |s, inst| {
-                    evaluate.call(s, inst, (input.lift(),))
-                }))
+            |store, pre, exports, input| match exports {
+                SlotExports::Qualify { evaluate, .. } => {
+                    Some(timed(store, pre, evaluate, input.lift()))
+                }
+                _ => None,
             },
             |native, input| match native {
                 NativePolicy::Qualify { evaluate, .. } => Some(evaluate(input)),
@@ -140,17 +111,9 @@ impl PluginRuntime {
             plugin,
             input,
             |ops: &Vec<CrmOperation>| validate::crm(ops),
-            |store, pre, input| {
-                let SlotPre::Wasm {
-                    instance,
-                    exports: SlotExports::Crm(operations),
-                } = pre
-                else {
-                    return None;
-                };
-                Some(timed(store, instance, |s, inst| {
-                    operations.call(s, inst, (input.lift(),))
-                }))
+            |store, pre, exports, input| match exports {
+                SlotExports::Crm(operations) => Some(timed(store, pre, operations, input.lift())),
+                _ => None,
             },
             |native, input| match native {
                 NativePolicy::Crm(operations) => Some(operations(input)),
@@ -162,17 +125,19 @@ impl PluginRuntime {
 
 /// Instantiates, then calls, timing the instantiation; lifts the guest's result into the
 /// plain contract types.
-fn timed<W, T>(
+fn timed<P, W, T>(
     store: &mut Store<Sandbox>,
     pre: &InstancePre<Sandbox>,
-    call: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<(Result<W, String>,)>,
+    export: &Export<(P,), (Result<W, String>,)>,
+    input: P,
 ) -> wasmtime::Result<(Duration, Result<T, String>)>
 where
-    W: Lift<T>,
+    P: ComponentType + Lower + 'static,
+    W: ComponentType + wasmtime::component::Lift + Lift<T> + 'static,
 {
     let started = Instant::now();
     let instance = pre.instantiate(&mut *store)?;
     let instantiated = started.elapsed();
-    let (result,) = call(store, &instance)?;
+    let (result,) = export.call(store, &instance, (input,))?;
     Ok((instantiated, result.map(Lift::lift)))
 }

@@ -451,7 +451,9 @@ impl PluginRuntime {
     }
 
     /// Runs one call in a fresh bounded instance and maps every failure to a typed error.
-    /// `run` makes the sandboxed call; `native` the direct one for a [`NativePolicy`].
+    /// `run` picks the slot's function from `exports` and calls it in a fresh instance of
+    /// `pre`; `native` makes the direct call for a [`NativePolicy`]. Either returns `None`
+    /// when the plugin serves another slot.
     fn call<I, T>(
         &self,
         plugin: &Plugin,
@@ -459,16 +461,20 @@ impl PluginRuntime {
         check: impl FnOnce(&T) -> Result<(), validate::Problem>,
         run: impl FnOnce(
             &mut Store<Sandbox>,
-            &SlotPre,
+            &InstancePre<Sandbox>,
+            &SlotExports,
             I,
         ) -> Option<wasmtime::Result<(Duration, Result<T, String>)>>,
         native: impl FnOnce(&NativePolicy, I) -> Option<Result<T, String>>,
     ) -> Result<Decision<T>, PluginError> {
-        if let SlotPre::Native(policy) = &plugin.pre {
-            let started = Instant::now();
-            let result = native(policy, input).ok_or_else(|| Self::misrouted(plugin))?;
-            return self.finish(plugin, check, started, Ok((Duration::ZERO, result)), None);
-        }
+        let (pre, exports) = match &plugin.pre {
+            SlotPre::Wasm { instance, exports } => (instance, exports),
+            SlotPre::Native(policy) => {
+                let started = Instant::now();
+                let result = native(policy, input).ok_or_else(|| Self::misrouted(plugin))?;
+                return self.finish(plugin, check, started, Ok((Duration::ZERO, result)), None);
+            }
+        };
         let mut store = Store::new(
             &self.backend(plugin.tier).engine,
             Sandbox::new(self.limits.memory_bytes, self.limits.stderr_bytes),
@@ -477,7 +483,8 @@ impl PluginRuntime {
         store.set_epoch_deadline(self.limits.deadline_ticks());
         store.epoch_deadline_trap();
         let started = Instant::now();
-        let outcome = run(&mut store, &plugin.pre, input).ok_or_else(|| Self::misrouted(plugin))?;
+        let outcome =
+            run(&mut store, pre, exports, input).ok_or_else(|| Self::misrouted(plugin))?;
         self.finish(plugin, check, started, outcome, Some(&store))
     }
 
