@@ -198,8 +198,17 @@ fn bench_signal_to_dial_prints_its_figures_against_the_floor() {
         "signals:",
         "0 failed",
         "signal-to-dial",
+        "plugin decisions during the load",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // Each signal's step asked the trigger, the cadence and the script once.
+    let decisions = text
+        .lines()
+        .find(|l| l.contains("plugin decisions during the load"))
+        .unwrap();
+    for slot in ["trigger", "cadence", "qualify"] {
+        assert!(decisions.contains(&format!("{slot} ")), "{decisions}");
     }
 }
 

@@ -97,7 +97,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(
             out,
             "redial_plugin_call_seconds_total{{slot=\"{slot}\"}} {:.6}",
-            s.micros.load(Relaxed) as f64 / 1e6
+            s.nanos.load(Relaxed) as f64 / 1e9
         );
     }
     let _ = writeln!(

@@ -24,7 +24,7 @@ use crate::clock::SystemClock;
 use crate::connectors::{ProviderConnectors, Simulator};
 use crate::engine::Engine;
 use crate::policy::Policy;
-use crate::runtime::{PluginRuntime, RuntimeConfig};
+use crate::runtime::{PluginRuntime, RuntimeConfig, Slot};
 use crate::store::Store;
 use axum::http::header::CONTENT_TYPE;
 use std::collections::HashMap;
@@ -85,6 +85,57 @@ pub struct ServeReport {
     pub floor: Latency,
     /// CPU used during the load window, by the load generator, the fake Vapi and the server.
     pub cpu: CpuSplit,
+    /// Each slot's decisions during the load window: what a decision costs under load, next
+    /// to `plugin_call`'s figure for one in isolation.
+    pub decisions: Vec<SlotCalls>,
+}
+
+/// One slot's plugin calls over a stretch of time.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotCalls {
+    /// The slot.
+    pub slot: Slot,
+    /// Calls made.
+    pub calls: u64,
+    /// Their mean wall time, from instantiation to the validated decision (the memory
+    /// reset when the instance is dropped comes after).
+    pub mean: Duration,
+    /// Of that, the mean instantiation.
+    pub instantiate: Duration,
+}
+
+/// Every slot's running call totals: calls, nanoseconds, of which instantiating.
+fn call_totals(engine: &Engine) -> Vec<(Slot, [u64; 3])> {
+    Slot::ALL
+        .into_iter()
+        .map(|slot| {
+            let s = engine.runtime().stats(slot);
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            (
+                slot,
+                [load(&s.calls), load(&s.nanos), load(&s.instantiate_nanos)],
+            )
+        })
+        .collect()
+}
+
+/// The calls made between two [`call_totals`].
+fn calls_since(now: &[(Slot, [u64; 3])], before: &[(Slot, [u64; 3])]) -> Vec<SlotCalls> {
+    now.iter()
+        .zip(before)
+        .map(
+            |(&(slot, [calls, nanos, inst]), &(_, [calls0, nanos0, inst0]))| {
+                let calls = calls - calls0;
+                let mean = |total: u64| Duration::from_nanos(total / calls.max(1));
+                SlotCalls {
+                    slot,
+                    calls,
+                    mean: mean(nanos - nanos0),
+                    instantiate: mean(inst - inst0),
+                }
+            },
+        )
+        .collect()
 }
 
 /// A tokio runtime whose threads carry `name` (for the CPU split): multi-threaded like the
@@ -429,7 +480,9 @@ pub fn serve(
 
     let server = BenchServer::start(dir, policy_text, tenants, delivery)?;
     let started = Instant::now();
+    let calls_before = call_totals(&server.engine);
     let (run, cpu) = load(&server.signals_urls(), clients, duration, true);
+    let decisions = calls_since(&call_totals(&server.engine), &calls_before);
     let elapsed = started.elapsed();
     let dialed_in_window = server
         .dials
@@ -448,6 +501,7 @@ pub fn serve(
         floor_per_sec: floor.ok as f64 / duration.as_secs_f64(),
         floor: Latency::of(floor.latencies),
         cpu,
+        decisions,
     })
 }
 

@@ -214,6 +214,24 @@ fn load(
         .map(|(name, d)| format!("{name} {:.0} µs", per_signal(*d)))
         .collect();
     println!("  the server's CPU by thread: {}", by_thread.join(", "));
+    let decisions: Vec<String> = r
+        .decisions
+        .iter()
+        .filter(|d| d.calls > 0)
+        .map(|d| {
+            format!(
+                "{} {:.1} µs, instantiation {:.1} µs ({} calls)",
+                d.slot,
+                d.mean.as_secs_f64() * 1e6,
+                d.instantiate.as_secs_f64() * 1e6,
+                d.calls
+            )
+        })
+        .collect();
+    println!(
+        "  plugin decisions during the load, mean wall time each (isolated: cargo bench --bench plugin_call): {}",
+        decisions.join(", ")
+    );
     println!(
         "signal-to-dial (request sent → Vapi request received): p50 {}, p99 {} over {} calls; p99 is {:.1}× the floor's p99",
         ms(r.signal_to_dial.p50),
