@@ -1,6 +1,6 @@
 //! The functions a plugin exports for its slot, found and type-checked once, at load.
 //!
-//! The bindings' own `instantiate` looks every export of the slot's world up and type-checks
+//! wasmtime's generated per-world bindings look every export of the world up and type-check
 //! it again on each instantiation: for a qualify plugin, both entry points' records, about
 //! 0.5 µs of every decision (BENCHMARKS.md). A call here fetches its one function from the
 //! fresh instance by index and calls it unchecked, which is sound because [`Export::find`]
