@@ -277,6 +277,21 @@ fn a_component_of_another_world_is_refused_for_every_slot() {
 }
 
 #[test]
+fn a_slot_interface_with_the_wrong_signature_is_refused_at_load() {
+    // Calls skip the per-call type check (runtime/exports.rs), so the check at load must
+    // catch an export that has a slot's name but not its types.
+    let rt = runtime();
+    let path = builtin::path("test-wrong-signature");
+    for slot in [Some(Slot::Trigger), None] {
+        let err = rt.load_file(&path, slot).unwrap_err();
+        assert!(matches!(err, PluginError::WrongWorld { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("do not match the contract"), "{text}");
+        assert!(text.contains("trigger-policy@0.1.0#decide"), "{text}");
+    }
+}
+
+#[test]
 fn a_plugin_loaded_for_the_wrong_slot_is_refused() {
     let rt = runtime();
     let err = rt
