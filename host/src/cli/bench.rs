@@ -4,9 +4,30 @@
 use crate::bench::neighbours::Neighbour;
 use crate::bench::{self, tenants};
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// How the bench server delivers dials (`signal-to-dial` and `ingest`).
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// Delivery lanes (`redial serve --delivery-lanes`).
+    #[arg(long, default_value_t = crate::api::DELIVERY_LANES, value_parser = super::serve::lanes())]
+    lanes: usize,
+    /// Milliseconds the fake Vapi takes to answer each dial request (a real provider takes
+    /// a few hundred); 0 answers at once.
+    #[arg(long, default_value_t = 0)]
+    provider_latency_ms: u64,
+}
+
+impl DeliveryArgs {
+    fn delivery(&self) -> bench::Delivery {
+        bench::Delivery {
+            lanes: self.lanes,
+            provider_latency: Duration::from_millis(self.provider_latency_ms),
+        }
+    }
+}
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -20,13 +41,8 @@ pub enum BenchCommand {
         /// Concurrent closed-loop clients.
         #[arg(long, default_value_t = 4)]
         clients: usize,
-        /// Delivery lanes (`redial serve --delivery-lanes`).
-        #[arg(long, default_value_t = crate::api::DELIVERY_LANES)]
-        lanes: usize,
-        /// Milliseconds the fake Vapi takes to answer each dial request (a real provider
-        /// takes a few hundred); 0 answers at once.
-        #[arg(long, default_value_t = 0)]
-        provider_latency_ms: u64,
+        #[command(flatten)]
+        delivery: DeliveryArgs,
     },
     /// Sustained durable signals/s with many clients, and the latencies while sustained.
     Ingest {
@@ -39,13 +55,8 @@ pub enum BenchCommand {
         /// Tenants the signals are spread over (each has its own lock and counters).
         #[arg(long, default_value_t = 1)]
         tenants: usize,
-        /// Delivery lanes (`redial serve --delivery-lanes`).
-        #[arg(long, default_value_t = crate::api::DELIVERY_LANES)]
-        lanes: usize,
-        /// Milliseconds the fake Vapi takes to answer each dial request (a real provider
-        /// takes a few hundred); 0 answers at once.
-        #[arg(long, default_value_t = 0)]
-        provider_latency_ms: u64,
+        #[command(flatten)]
+        delivery: DeliveryArgs,
     },
     /// Plugin upload → first decision by the new plugin, small and ~1 MB components, while
     /// load runs; counts failed requests.
@@ -105,28 +116,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::SignalToDial {
             seconds,
             clients,
-            lanes,
-            provider_latency_ms,
-        } => load(
-            clients,
-            1,
-            seconds,
-            delivery(lanes, provider_latency_ms),
-            false,
-        ),
+            delivery,
+        } => load(clients, 1, seconds, delivery.delivery(), false),
         BenchCommand::Ingest {
             seconds,
             clients,
             tenants,
-            lanes,
-            provider_latency_ms,
-        } => load(
-            clients,
-            tenants,
-            seconds,
-            delivery(lanes, provider_latency_ms),
-            true,
-        ),
+            delivery,
+        } => load(clients, tenants, seconds, delivery.delivery(), true),
         BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
         BenchCommand::Neighbours {
             seconds,
@@ -141,13 +138,6 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             }
             None => tenant_restarts(count),
         },
-    }
-}
-
-fn delivery(lanes: usize, provider_latency_ms: u64) -> bench::Delivery {
-    bench::Delivery {
-        lanes: lanes.max(1),
-        provider_latency: Duration::from_millis(provider_latency_ms),
     }
 }
 

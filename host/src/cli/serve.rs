@@ -11,7 +11,7 @@ use crate::runtime::{PluginRuntime, RuntimeConfig};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use clap::Args;
-use clap::builder::TypedValueParser as _;
+use clap::builder::TypedValueParser;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,9 +36,15 @@ pub struct ServeArgs {
     /// Outbox deliveries (dials, SMS, CRM requests) in flight at once. Each waits for its
     /// provider's answer, so dials/s stay under this ÷ the provider's latency: raise it
     /// when a provider takes long to answer and calls back up.
-    #[arg(long, default_value_t = api::DELIVERY_LANES,
-          value_parser = clap::value_parser!(u16).range(1..=api::MAX_DELIVERY_LANES as i64).map(usize::from))]
+    #[arg(long, default_value_t = api::DELIVERY_LANES, value_parser = lanes())]
     delivery_lanes: usize,
+}
+
+/// Parses a delivery lane count: 1 to [`api::MAX_DELIVERY_LANES`] (`serve` and `bench`).
+pub(super) fn lanes() -> impl TypedValueParser<Value = usize> {
+    clap::value_parser!(u16)
+        .range(1..=api::MAX_DELIVERY_LANES as i64)
+        .map(usize::from)
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
