@@ -36,6 +36,7 @@
 use redial_sdk::prelude::*;
 redial_sdk::trap_on_panic!();
 use core::cell::OnceCell;
+use redial_sdk::text::concat;
 use redial_sdk::{
     Answer, AnswerKind, CaseView, Disposition, EvaluateInput, Field, NextAction, Qualification,
     QualifiedValue, QualifyPlugin, Question, ReasonCode, Script, ScriptInput, Urgency, config,
@@ -197,9 +198,16 @@ const PADDING: [(&str, &str); 2] = [
     ),
 ];
 
-/// `s` in lower case, copied only when it has upper-case letters.
+/// `s` in lower case, copied only when it has upper-case letters. Answers are mostly ASCII,
+/// which lower-cases without the Unicode tables.
 fn lowercase(s: &str) -> Cow<'_, str> {
-    if s.chars().any(char::is_uppercase) {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    } else if s.chars().any(char::is_uppercase) {
         Cow::Owned(s.to_lowercase())
     } else {
         Cow::Borrowed(s)
@@ -221,17 +229,25 @@ impl QualifyPlugin for BantQualify {
     fn script(input: ScriptInput) -> Result<Script, String> {
         let cfg: ScriptConfig = config::parse(&input.config)?;
         let case = &input.case;
-        let greeting = match known(case, "name") {
-            Some(name) => format!("Hi {}, ", name.split_whitespace().next().unwrap_or(name)),
-            None => "Hi, ".to_string(),
-        };
-        let mut opening = format!(
-            "{greeting}this is {} from {}, returning your call.",
-            cfg.agent_name, cfg.business_name
-        );
-        if let Some(topic) = known(case, "message").or_else(|| known(case, "reason")) {
-            opening.push_str(&format!(" I see you got in touch about: {topic}."));
-        }
+        let first_name = known(case, "name").map(|n| n.split_whitespace().next().unwrap_or(n));
+        let topic = known(case, "message").or_else(|| known(case, "reason"));
+        let opening = concat(&[
+            "Hi",
+            if first_name.is_some() { " " } else { "" },
+            first_name.unwrap_or_default(),
+            ", this is ",
+            &cfg.agent_name,
+            " from ",
+            &cfg.business_name,
+            ", returning your call.",
+            if topic.is_some() {
+                " I see you got in touch about: "
+            } else {
+                ""
+            },
+            topic.unwrap_or_default(),
+            if topic.is_some() { "." } else { "" },
+        ]);
 
         let mut questions: Vec<Question> = cfg
             .questions
@@ -283,7 +299,7 @@ impl QualifyPlugin for BantQualify {
                     let mut all: Vec<&str> =
                         input.answers.iter().map(|a| a.text.as_str()).collect();
                     all.extend(input.case.signal.context.iter().map(|f| f.value.as_str()));
-                    all.join(" ").to_lowercase()
+                    lowercase(&all.join(" ")).into_owned()
                 })
             } else {
                 one_field = lowercase(value(&rule.field).unwrap_or_default());
@@ -303,7 +319,7 @@ impl QualifyPlugin for BantQualify {
         let qualified = |id: &str| {
             let v = value(id);
             let unsure = v.is_none_or(|v| {
-                let v = v.to_lowercase();
+                let v = lowercase(v);
                 v.trim().is_empty() || v.contains("not sure") || v.contains("don't know")
             });
             QualifiedValue {
@@ -327,12 +343,7 @@ impl QualifyPlugin for BantQualify {
         .filter(|q| q.confirmed)
         .count() as u8;
 
-        let timeline = qualification
-            .timeline
-            .value
-            .clone()
-            .unwrap_or_default()
-            .to_lowercase();
+        let timeline = lowercase(qualification.timeline.value.as_deref().unwrap_or_default());
         let urgency = if ["today", "asap", "urgent", "emergency", "right away"]
             .iter()
             .any(|w| timeline.contains(w))
@@ -358,7 +369,7 @@ impl QualifyPlugin for BantQualify {
 fn summarize(reason: &ReasonCode, answers: &[Answer], context: &[Field]) -> String {
     let said: Vec<String> = answers
         .iter()
-        .map(|a| format!("{}: {}", a.field_id, a.text))
+        .map(|a| concat(&[&a.field_id, ": ", &a.text]))
         .chain(
             context
                 .iter()
@@ -367,9 +378,9 @@ fn summarize(reason: &ReasonCode, answers: &[Answer], context: &[Field]) -> Stri
         )
         .collect();
     if said.is_empty() {
-        reason.name().to_string()
+        reason.name().into()
     } else {
-        format!("{} — {}", reason.name(), said.join("; "))
+        concat(&[reason.name(), " — ", &said.join("; ")])
     }
 }
 
@@ -501,6 +512,14 @@ mod tests {
         .unwrap();
         assert_eq!(d.reason_code, ReasonCode::Custom("emergency-repair".into()));
         assert_eq!(d.urgency, Urgency::SameDay);
+    }
+
+    #[test]
+    fn lowercase_copies_only_what_has_capitals_and_keeps_unicode_rules() {
+        assert!(matches!(lowercase("no heat"), Cow::Borrowed("no heat")));
+        assert_eq!(lowercase("No HEAT upstairs"), "no heat upstairs");
+        assert_eq!(lowercase("ÖLHEIZUNG kaputt"), "ölheizung kaputt");
+        assert!(matches!(lowercase("ölheizung"), Cow::Borrowed(_)));
     }
 
     #[test]

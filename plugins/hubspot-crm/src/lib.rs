@@ -17,6 +17,7 @@
 
 use redial_sdk::prelude::*;
 redial_sdk::trap_on_panic!();
+use redial_sdk::text::{concat, decimal};
 use redial_sdk::{
     CrmAction, CrmInput, CrmOperation, CrmPlugin, Disposition, Field, NextAction, Urgency, config,
 };
@@ -25,16 +26,40 @@ use serde::Deserialize;
 /// HubSpot's built-in call disposition id for "Connected".
 const DISPOSITION_CONNECTED: &str = "f240bbac-87c9-4f6e-bf70-924b57d47db7";
 
-/// The plugin's config; see the crate docs for the TOML keys.
+/// The plugin's config; see the crate docs for the TOML keys. Every decision parses it
+/// afresh, so defaults are given per field: a struct-wide default would build all of them
+/// (allocations included) before reading a key.
 #[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
+    #[serde(default)]
     owner_id: Option<String>,
+    #[serde(default = "lead")]
     lifecycle_stage: String,
+    #[serde(default = "seller_callback")]
     deal_for: Vec<NextAction>,
+    #[serde(default = "default_pipeline")]
     pipeline: String,
+    #[serde(default = "appointment_scheduled")]
     deal_stage: String,
+    #[serde(default)]
     task_due_hours: DueHours,
+}
+
+fn lead() -> String {
+    "lead".into()
+}
+
+fn seller_callback() -> Vec<NextAction> {
+    vec![NextAction::SellerCallback]
+}
+
+fn default_pipeline() -> String {
+    "default".into()
+}
+
+fn appointment_scheduled() -> String {
+    "appointmentscheduled".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,19 +76,6 @@ impl Default for DueHours {
             same_day: 2,
             this_week: 48,
             long_term_nurture: 336,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            owner_id: None,
-            lifecycle_stage: "lead".into(),
-            deal_for: vec![NextAction::SellerCallback],
-            pipeline: "default".into(),
-            deal_stage: "appointmentscheduled".into(),
-            task_due_hours: DueHours::default(),
         }
     }
 }
@@ -89,19 +101,23 @@ fn priority(urgency: Urgency) -> &'static str {
 }
 
 fn call_body(d: &Disposition, input: &CrmInput) -> String {
+    let intent = decimal(d.intent_score);
     let mut lines = vec![
-        format!("Reason: {}", d.reason_code.name()),
-        format!(
-            "Next action: {:?}; intent {}/100",
-            d.next_action, d.intent_score
-        ),
-        format!("Summary: {}", d.summary),
+        concat(&["Reason: ", d.reason_code.name()]),
+        concat(&[
+            "Next action: ",
+            d.next_action.name(),
+            "; intent ",
+            &intent,
+            "/100",
+        ]),
+        concat(&["Summary: ", &d.summary]),
     ];
     lines.extend(
         input
             .answers
             .iter()
-            .map(|a| format!("{}: {}", a.field_id, a.text)),
+            .map(|a| concat(&[&a.field_id, ": ", &a.text])),
     );
     lines.join("\n")
 }
@@ -115,7 +131,7 @@ impl CrmPlugin for HubspotCrm {
         let d = &input.disposition;
         let case = &input.case;
         let caller = &case.signal.caller;
-        let now = case.now.unix_ms.to_string();
+        let now = decimal(case.now.unix_ms);
         let owner = |props: &mut Vec<Field>| {
             if let Some(owner) = &cfg.owner_id {
                 props.push(Field::new("hubspot_owner_id", owner));
@@ -147,7 +163,7 @@ impl CrmPlugin for HubspotCrm {
             Field::new("hs_timestamp", &now),
             Field::new(
                 "hs_call_title",
-                format!("Missed-call recovery: {}", d.reason_code.name()),
+                concat(&["Missed-call recovery: ", d.reason_code.name()]),
             ),
             Field::new("hs_call_body", call_body(d, &input)),
             Field::new("hs_call_direction", "OUTBOUND"),
@@ -162,7 +178,7 @@ impl CrmPlugin for HubspotCrm {
 
         let mut follow_up = if cfg.deal_for.contains(&d.next_action) {
             let mut props = vec![
-                Field::new("dealname", format!("{} — {}", d.reason_code.name(), caller)),
+                Field::new("dealname", concat(&[d.reason_code.name(), " — ", caller])),
                 Field::new("pipeline", &cfg.pipeline),
                 Field::new("dealstage", &cfg.deal_stage),
             ];
@@ -176,10 +192,10 @@ impl CrmPlugin for HubspotCrm {
             };
             let due = case.now.unix_ms + i64::from(hours) * 3_600_000;
             let mut props = vec![
-                Field::new("hs_timestamp", due.to_string()),
+                Field::new("hs_timestamp", decimal(due)),
                 Field::new(
                     "hs_task_subject",
-                    format!("Follow up: {}", d.reason_code.name()),
+                    concat(&["Follow up: ", d.reason_code.name()]),
                 ),
                 Field::new("hs_task_body", &d.summary),
                 Field::new("hs_task_status", "NOT_STARTED"),

@@ -397,6 +397,18 @@ pub enum NextAction {
     AutomatedFollowUp,
 }
 
+impl NextAction {
+    /// The kebab-case name configs use ("seller-callback").
+    pub fn name(self) -> &'static str {
+        match self {
+            NextAction::SellerCallback => "seller-callback",
+            NextAction::MaterialSend => "material-send",
+            NextAction::BookingLink => "booking-link",
+            NextAction::AutomatedFollowUp => "automated-follow-up",
+        }
+    }
+}
+
 /// The decision fields that leave a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

@@ -10,6 +10,7 @@
 //! - `contract`: the WIT records and variants as serde-friendly Rust types.
 //! - `lift`: conversions between these and any generated bindings of the WIT.
 //! - `config`: reading the plugin's JSON config with clear errors.
+//! - `text`: building strings without `core::fmt`, which costs a fresh instance more.
 //! - `export`: the `export_*!` macros that bind a plugin to its slot's world.
 //!
 //! # `no_std`
@@ -33,6 +34,7 @@ mod export;
 #[cfg(target_arch = "wasm32")]
 mod guest;
 mod lift;
+pub mod text;
 
 pub use contract::*;
 pub use lift::Lift;
