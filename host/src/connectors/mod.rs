@@ -2,6 +2,7 @@
 //! [`Connectors::deliver`] and never knows whether a simulator or a real provider is on the
 //! other side.
 
+mod coalesce;
 mod providers;
 pub(crate) mod resolver;
 pub mod simulator;

@@ -8,23 +8,25 @@
 //! a DNS round trip. ureq's own resolver still does the lookup (with its timeout) when a
 //! host is new or its answer is older than [`TTL`].
 
+use super::coalesce::CoalescingConnector;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::NextTimeout;
+use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
 
 /// How long an answer is used before the host is looked up again (providers move hosts
 /// behind DNS; a minute bounds how long a stale address is tried).
 pub const TTL: Duration = Duration::from_secs(60);
 
-/// An HTTP agent with `config` whose host lookups go through a [`CachingResolver`].
+/// An HTTP agent with `config` whose host lookups go through a [`CachingResolver`] and
+/// whose requests each leave in one write ([`CoalescingConnector`]).
 pub fn agent(config: Config) -> ureq::Agent {
     ureq::Agent::with_parts(
         config,
-        ureq::unversioned::transport::DefaultConnector::default(),
+        DefaultConnector::default().chain(CoalescingConnector),
         CachingResolver::default(),
     )
 }

@@ -38,7 +38,7 @@ impl ProviderConnectors {
                 a.post(format!("{base}{path}"))
                     .header("Authorization", &token)
                     .header("Idempotency-Key", &item.key)
-                    .send_json(&body)
+                    .send_compact_json(&body)
             })
         };
         let id = match op.action {
@@ -57,7 +57,7 @@ impl ProviderConnectors {
                         self.request("hubspot", |a| {
                             a.patch(format!("{base}/crm/v3/objects/{}/{id}", op.object))
                                 .header("Authorization", &token)
-                                .send_json(&body)
+                                .send_compact_json(&body)
                         })?;
                         id.to_string()
                     }
@@ -135,7 +135,7 @@ impl ProviderConnectors {
         let found = self.request("hubspot", |a| {
             a.post(format!("{base}/crm/v3/objects/contacts/search"))
                 .header("Authorization", &token)
-                .send_json(&body)
+                .send_compact_json(&body)
         })?;
         found
             .pointer("/results/0/id")
@@ -188,7 +188,7 @@ pub fn hubspot_lookup(c: &Connector, phone: &str, timeout: Duration) -> Vec<redi
             .timeout_global(Some(left))
             .build()
             .header("Authorization", &auth)
-            .send_json(&body)
+            .send_compact_json(&body)
             .ok()?;
         if !resp.status().is_success() {
             return None;
