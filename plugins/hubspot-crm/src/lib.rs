@@ -269,6 +269,17 @@ mod tests {
         assert_eq!(prop(&ops[0], "firstname"), Some("Dana"));
         assert_eq!(prop(&ops[0], "lastname"), Some("Smith"));
         assert_eq!(prop(&ops[1], "hubspot_owner_id"), Some("42"));
+        assert_eq!(
+            prop(&ops[1], "hs_call_body"),
+            Some(
+                "Reason: demo-request\nNext action: seller-callback; intent 80/100\nSummary: wants a demo"
+            )
+        );
+        assert_eq!(prop(&ops[1], "hs_timestamp"), Some("1700000000000"));
+        assert_eq!(
+            prop(&ops[2], "dealname"),
+            Some("demo-request — +15551230000")
+        );
         assert_eq!(ops[2].associate, ["contact"]);
     }
 
