@@ -294,7 +294,11 @@ impl QualifyPlugin for BantQualify {
                     let mut all: Vec<&str> =
                         input.answers.iter().map(|a| a.text.as_str()).collect();
                     all.extend(input.case.signal.context.iter().map(|f| f.value.as_str()));
-                    lowercase(&all.join(" ")).into_owned()
+                    let joined = all.join(" ");
+                    match lowercase(&joined) {
+                        Cow::Owned(lower) => lower,
+                        Cow::Borrowed(_) => joined,
+                    }
                 })
             } else {
                 one_field = lowercase(value(&rule.field).unwrap_or_default());
