@@ -67,6 +67,7 @@ fn plugin_run_prints_the_decision_and_its_cost_as_json() {
     assert_eq!(json["slot"], "cadence");
     assert_eq!(json["decision"], serde_json::json!({"call-after": 120}));
     assert!(json["cost"]["instantiate_us"].as_f64().unwrap() > 0.0);
+    assert!(json["cost"]["teardown_us"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -35,6 +35,23 @@ fn standard_trigger_recovers_a_returning_caller_with_context() {
 }
 
 #[test]
+fn a_calls_cost_and_the_slot_totals_include_the_instance_teardown() {
+    let rt = runtime();
+    let plugin = load(&rt, "standard-trigger", Slot::Trigger);
+    let mut i: TriggerInput = input("trigger.json");
+    i.config = config("standard-trigger");
+    let d = rt.trigger(&plugin, i).unwrap();
+    let cost = d.cost;
+    assert!(cost.teardown > std::time::Duration::ZERO, "{cost:?}");
+    assert_eq!(cost.total(), cost.instantiate + cost.call + cost.teardown);
+    let stats = rt.stats(Slot::Trigger);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&stats.calls), 1);
+    assert_eq!(load(&stats.nanos), cost.total().as_nanos() as u64);
+    assert_eq!(load(&stats.teardown_nanos), cost.teardown.as_nanos() as u64);
+}
+
+#[test]
 fn standard_trigger_ignores_blocked_numbers() {
     let rt = runtime();
     let plugin = load(&rt, "standard-trigger", Slot::Trigger);

@@ -1,7 +1,8 @@
 //! Per-call cost of each slot through wasmtime (fresh instance per call) versus the same
 //! plugin logic compiled natively into the host, measured in one run; plus the cost of
 //! the fresh instance alone. Criterion reports each figure; a summary table at the end
-//! prints the medians and the wasm/native ratio.
+//! prints the medians, the wasm/native ratio, and how much of a call is creating the
+//! instance and tearing it down (resetting its pooled memory), as the runtime times them.
 //!
 //! Run: `cargo bench -p redial --bench plugin_call`
 
@@ -9,15 +10,16 @@ mod common;
 
 use common::{Inputs, Reference, inputs, quick_plugins, runtime, uncached_runtime, wasm_plugins};
 use criterion::{BenchmarkId, Criterion, criterion_group};
-use redial::runtime::PluginRuntime;
+use redial::runtime::{CallCost, PluginRuntime};
 use redial_sdk::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// One benchmarked decision: the wasm call, the native call, and the instantiation share.
+/// One benchmarked decision: the wasm call (returning the runtime's own split of its cost)
+/// and the native call.
 struct Case {
     name: &'static str,
-    wasm: Box<dyn Fn() -> Duration>,
+    wasm: Box<dyn Fn() -> CallCost>,
     native: Box<dyn Fn()>,
 }
 
@@ -42,40 +44,35 @@ fn cases(rt: &'static PluginRuntime, plugins: Reference) -> Vec<Case> {
     vec![
         Case {
             name: "trigger/standard-trigger",
-            wasm: Box::new(move || rt.trigger(&trigger, t.clone()).unwrap().cost.instantiate),
+            wasm: Box::new(move || rt.trigger(&trigger, t.clone()).unwrap().cost),
             native: Box::new(move || {
                 black_box(standard_trigger::StandardTrigger::decide(t2.clone()).unwrap());
             }),
         },
         Case {
             name: "cadence/standard-cadence",
-            wasm: Box::new(move || rt.cadence(&cadence, c.clone()).unwrap().cost.instantiate),
+            wasm: Box::new(move || rt.cadence(&cadence, c.clone()).unwrap().cost),
             native: Box::new(move || {
                 black_box(standard_cadence::StandardCadence::next(c2.clone()).unwrap());
             }),
         },
         Case {
             name: "qualify-script/bant-qualify",
-            wasm: Box::new(move || rt.script(&qualify, s.clone()).unwrap().cost.instantiate),
+            wasm: Box::new(move || rt.script(&qualify, s.clone()).unwrap().cost),
             native: Box::new(move || {
                 black_box(bant_qualify::BantQualify::script(s2.clone()).unwrap());
             }),
         },
         Case {
             name: "qualify-evaluate/bant-qualify",
-            wasm: Box::new(move || {
-                rt.evaluate(&q2, e.clone(), &codes)
-                    .unwrap()
-                    .cost
-                    .instantiate
-            }),
+            wasm: Box::new(move || rt.evaluate(&q2, e.clone(), &codes).unwrap().cost),
             native: Box::new(move || {
                 black_box(bant_qualify::BantQualify::evaluate(e2.clone()).unwrap());
             }),
         },
         Case {
             name: "crm/hubspot-crm",
-            wasm: Box::new(move || rt.crm(&crm, m.clone()).unwrap().cost.instantiate),
+            wasm: Box::new(move || rt.crm(&crm, m.clone()).unwrap().cost),
             native: Box::new(move || {
                 black_box(hubspot_crm::HubspotCrm::operations(m2.clone()).unwrap());
             }),
@@ -95,7 +92,7 @@ fn bench_calls(c: &mut Criterion) {
         });
         group.bench_function(
             BenchmarkId::new("instantiate-only", "fresh-instance"),
-            |b| b.iter_custom(|iters| (0..iters).map(|_| (case.wasm)()).sum()),
+            |b| b.iter_custom(|iters| (0..iters).map(|_| (case.wasm)().instantiate).sum()),
         );
         group.finish();
     }
@@ -120,11 +117,12 @@ fn summary() {
     const N: usize = 3000;
     println!("\nplugin-call summary ({N} calls each, same run)");
     println!(
-        "{:<32} {:>12} {:>12} {:>14} {:>12} {:>10} {:>12} {:>12}",
+        "{:<32} {:>12} {:>12} {:>14} {:>12} {:>12} {:>10} {:>12} {:>12}",
         "decision",
         "wasm p50",
         "wasm p99",
         "instantiate",
+        "teardown",
         "native p50",
         "ratio",
         "quick p50",
@@ -139,12 +137,15 @@ fn summary() {
         }
         let mut wasm = Vec::with_capacity(N);
         let mut inst = Vec::with_capacity(N);
+        let mut teardown = Vec::with_capacity(N);
         let mut native = Vec::with_capacity(N);
         let mut on_quick = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
-            inst.push((case.wasm)());
+            let cost = (case.wasm)();
             wasm.push(t.elapsed());
+            inst.push(cost.instantiate);
+            teardown.push(cost.teardown);
             let t = Instant::now();
             (case.native)();
             native.push(t.elapsed());
@@ -154,12 +155,14 @@ fn summary() {
         }
         let p99 = percentile(&mut wasm, 0.99);
         let (w, i, n, q) = (median(wasm), median(inst), median(native), median(on_quick));
+        let d = median(teardown);
         println!(
-            "{:<32} {:>10.1}µs {:>10.1}µs {:>12.1}µs {:>10.2}µs {:>9.0}x {:>10.1}µs {:>11.2}x",
+            "{:<32} {:>10.1}µs {:>10.1}µs {:>12.1}µs {:>10.1}µs {:>10.2}µs {:>9.0}x {:>10.1}µs {:>11.2}x",
             case.name,
             w.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
             i.as_secs_f64() * 1e6,
+            d.as_secs_f64() * 1e6,
             n.as_secs_f64() * 1e6,
             w.as_secs_f64() / n.as_secs_f64().max(1e-9),
             q.as_secs_f64() * 1e6,

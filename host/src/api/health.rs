@@ -79,7 +79,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "# TYPE redial_plugin_call_failures_total counter");
     let _ = writeln!(
         out,
-        "# HELP redial_plugin_call_seconds_total Time in plugin calls (instantiation included), by slot."
+        "# HELP redial_plugin_call_seconds_total Time in plugin calls (instantiation and teardown included), by slot."
     );
     let _ = writeln!(out, "# TYPE redial_plugin_call_seconds_total counter");
     for slot in crate::runtime::Slot::ALL {

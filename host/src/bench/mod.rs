@@ -97,44 +97,43 @@ pub struct SlotCalls {
     pub slot: Slot,
     /// Calls made.
     pub calls: u64,
-    /// Their mean wall time, from instantiation to the validated decision (the memory
-    /// reset when the instance is dropped comes after).
+    /// Their mean wall time, from instantiation to the instance's teardown.
     pub mean: Duration,
     /// Of that, the mean instantiation.
     pub instantiate: Duration,
+    /// Of that, the mean teardown (resetting the instance's pooled memory).
+    pub teardown: Duration,
 }
 
-/// Every slot's running call totals: calls, nanoseconds, of which instantiating.
-fn call_totals(engine: &Engine) -> Vec<(Slot, [u64; 3])> {
+/// Every slot's running call totals: calls, then nanoseconds in all, instantiating and
+/// tearing down.
+fn call_totals(engine: &Engine) -> Vec<(Slot, [u64; 4])> {
     Slot::ALL
         .into_iter()
         .map(|slot| {
             let s = engine.runtime().stats(slot);
             let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            (
-                slot,
-                [load(&s.calls), load(&s.nanos), load(&s.instantiate_nanos)],
-            )
+            let totals = [&s.calls, &s.nanos, &s.instantiate_nanos, &s.teardown_nanos];
+            (slot, totals.map(load))
         })
         .collect()
 }
 
 /// The calls made between two [`call_totals`].
-fn calls_since(now: &[(Slot, [u64; 3])], before: &[(Slot, [u64; 3])]) -> Vec<SlotCalls> {
+fn calls_since(now: &[(Slot, [u64; 4])], before: &[(Slot, [u64; 4])]) -> Vec<SlotCalls> {
     now.iter()
         .zip(before)
-        .map(
-            |(&(slot, [calls, nanos, inst]), &(_, [calls0, nanos0, inst0]))| {
-                let calls = calls - calls0;
-                let mean = |total: u64| Duration::from_nanos(total / calls.max(1));
-                SlotCalls {
-                    slot,
-                    calls,
-                    mean: mean(nanos - nanos0),
-                    instantiate: mean(inst - inst0),
-                }
-            },
-        )
+        .map(|(&(slot, now), &(_, before))| {
+            let [calls, nanos, instantiate, teardown] = [0, 1, 2, 3].map(|i| now[i] - before[i]);
+            let mean = |total: u64| Duration::from_nanos(total / calls.max(1));
+            SlotCalls {
+                slot,
+                calls,
+                mean: mean(nanos),
+                instantiate: mean(instantiate),
+                teardown: mean(teardown),
+            }
+        })
         .collect()
 }
 

@@ -210,10 +210,11 @@ fn load(
         .filter(|d| d.calls > 0)
         .map(|d| {
             format!(
-                "{} {:.1} µs, instantiation {:.1} µs ({} calls)",
+                "{} {:.1} µs (instantiation {:.1}, teardown {:.1}; {} calls)",
                 d.slot,
                 d.mean.as_secs_f64() * 1e6,
                 d.instantiate.as_secs_f64() * 1e6,
+                d.teardown.as_secs_f64() * 1e6,
                 d.calls
             )
         })

@@ -85,12 +85,16 @@ pub struct CallCost {
     /// Running the exported function, converting input and output included.
     #[serde(rename = "call_us", with = "micros")]
     pub call: Duration,
+    /// Dropping the instance: wasmtime resets its pooled memory for the next call. Zero
+    /// for a native policy.
+    #[serde(rename = "teardown_us", with = "micros")]
+    pub teardown: Duration,
 }
 
 impl CallCost {
-    /// Instantiation plus call.
+    /// The whole call: instantiation, call and teardown.
     pub fn total(&self) -> Duration {
-        self.instantiate + self.call
+        self.instantiate + self.call + self.teardown
     }
 }
 
