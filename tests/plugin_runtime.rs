@@ -13,6 +13,13 @@ fn load(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime::Plug
     rt.load_file(&builtin::path(name), Some(slot)).unwrap()
 }
 
+/// The example trigger input with the standard trigger's example config.
+fn trigger_input() -> TriggerInput {
+    let mut i: TriggerInput = input("trigger.json");
+    i.config = config("standard-trigger");
+    i
+}
+
 fn cadence_input(case_id: &str) -> CadenceInput {
     let mut i: CadenceInput = input("cadence.json");
     i.case.case_id = case_id.into();
@@ -23,9 +30,7 @@ fn cadence_input(case_id: &str) -> CadenceInput {
 fn standard_trigger_recovers_a_returning_caller_with_context() {
     let rt = runtime();
     let plugin = load(&rt, "standard-trigger", Slot::Trigger);
-    let mut i: TriggerInput = input("trigger.json");
-    i.config = config("standard-trigger");
-    let d = rt.trigger(&plugin, i).unwrap();
+    let d = rt.trigger(&plugin, trigger_input()).unwrap();
     let TriggerDecision::Recover(r) = d.value else {
         panic!("{:?}", d.value)
     };
@@ -38,9 +43,7 @@ fn standard_trigger_recovers_a_returning_caller_with_context() {
 fn a_calls_cost_and_the_slot_totals_include_the_instance_teardown() {
     let rt = runtime();
     let plugin = load(&rt, "standard-trigger", Slot::Trigger);
-    let mut i: TriggerInput = input("trigger.json");
-    i.config = config("standard-trigger");
-    let d = rt.trigger(&plugin, i).unwrap();
+    let d = rt.trigger(&plugin, trigger_input()).unwrap();
     let cost = d.cost;
     assert!(cost.teardown > std::time::Duration::ZERO, "{cost:?}");
     assert_eq!(cost.total(), cost.instantiate + cost.call + cost.teardown);
@@ -55,9 +58,8 @@ fn a_calls_cost_and_the_slot_totals_include_the_instance_teardown() {
 fn standard_trigger_ignores_blocked_numbers() {
     let rt = runtime();
     let plugin = load(&rt, "standard-trigger", Slot::Trigger);
-    let mut i: TriggerInput = input("trigger.json");
+    let mut i = trigger_input();
     i.signal.caller = "+14155550999".into();
-    i.config = config("standard-trigger");
     let d = rt.trigger(&plugin, i).unwrap();
     assert!(matches!(d.value, TriggerDecision::Ignore(r) if r.contains("blocked")));
 }
@@ -409,9 +411,8 @@ fn quick_code_decides_exactly_as_optimised_code() {
     assert_eq!(optimised.tier, Tier::Optimised);
     assert_eq!(quick.id, optimised.id, "one plugin identity on either tier");
     for caller in ["+14155550123", "+14155550999"] {
-        let mut i: TriggerInput = input("trigger.json");
+        let mut i = trigger_input();
         i.signal.caller = caller.into();
-        i.config = config("standard-trigger");
         assert_eq!(
             rt.trigger(&quick, i.clone()).unwrap().value,
             rt.trigger(&optimised, i).unwrap().value

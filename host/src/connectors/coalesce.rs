@@ -22,11 +22,7 @@ impl<In: Transport> Connector<In> for CoalescingConnector {
         _: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, Error> {
-        Ok(chained.map(|inner| Coalesce {
-            inner,
-            held: Vec::new(),
-            hold_next: true,
-        }))
+        Ok(chained.map(Coalesce::new))
     }
 }
 
@@ -41,6 +37,15 @@ pub struct Coalesce<T> {
 }
 
 impl<T: Transport> Coalesce<T> {
+    /// A fresh connection: its first write is a request's head.
+    fn new(inner: T) -> Self {
+        Coalesce {
+            inner,
+            held: Vec::new(),
+            hold_next: true,
+        }
+    }
+
     /// Sends the held head on its own (ureq is about to wait for an answer, or the next
     /// write does not fit beside it). ureq has handed over all it wrote, so the output
     /// buffer is free to carry it.
@@ -138,15 +143,10 @@ mod tests {
     }
 
     fn coalesce(output: usize) -> Coalesce<Recorder> {
-        let inner = Recorder {
+        Coalesce::new(Recorder {
             buffers: LazyBuffers::new(64, output),
             sent: Vec::new(),
-        };
-        Coalesce {
-            inner,
-            held: Vec::new(),
-            hold_next: true,
-        }
+        })
     }
 
     /// What ureq does for each part of a request: write it into the output, hand it over.
