@@ -11,8 +11,9 @@ mod common;
 
 use common::server::{Client, HVAC, missed_call};
 use rand::Rng;
-use redial::connectors::{LedgerEntry, Simulator};
-use redial::store::Store;
+use redial_connectors::{LedgerEntry, Simulator};
+use redial_core::store::Store;
+use redial_store_sled::SledStore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,7 +42,7 @@ fn demo(store: &Path, resume: bool) -> Command {
 
 /// Per case: final state, attempts, CRM operations, reason code.
 fn outcome(store: &Path) -> BTreeMap<String, (String, usize, u32, Option<String>)> {
-    let store = Store::open(&store.join("db")).unwrap();
+    let store = SledStore::open(&store.join("db")).unwrap();
     store
         .cases(None)
         .unwrap()
@@ -67,7 +68,7 @@ fn outcome(store: &Path) -> BTreeMap<String, (String, usize, u32, Option<String>
 /// The per-state case counts the store keeps step by step agree with a count of the cases
 /// themselves, for every tenant (they are written in the same transactions, so no crash
 /// can make them drift).
-fn assert_state_counts_agree(db: &Store) {
+fn assert_state_counts_agree(db: &dyn Store) {
     let mut counted: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for case in db.cases(None).unwrap() {
         *counted
@@ -139,7 +140,7 @@ fn the_loop_survives_repeated_sigkill_with_nothing_lost_or_doubled() {
             }
         }
         let got = outcome(&crashed);
-        assert_state_counts_agree(&Store::open(&crashed.join("db")).unwrap());
+        assert_state_counts_agree(&SledStore::open(&crashed.join("db")).unwrap());
         lost_cases += expected.keys().filter(|id| !got.contains_key(*id)).count();
         let crash = ledger(&crashed);
         let firsts = crash.iter().filter(|e| !e.duplicate);
@@ -255,7 +256,7 @@ fn live_trigger(client: &Client) -> String {
 fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("serve");
-    let base = std::fs::read(redial::builtin::path("standard-trigger")).unwrap();
+    let base = std::fs::read(redial_builtin::path("standard-trigger")).unwrap();
     let mut rng = rand::rng();
     let (mut kills, mut old_live, mut new_live) = (0, 0, 0);
     let (mut server, mut client) = serve(&store);
@@ -264,8 +265,8 @@ fn a_server_killed_during_plugin_uploads_restarts_with_the_old_or_the_new_plugin
     while kills < SWAP_KILLS {
         round += 1;
         // A new component each time (so every upload compiles and writes a file).
-        let component = redial::bench::with_custom_section(&base, &format!("crash-{round}"), 64);
-        let hash = redial::runtime::content_hash(&component);
+        let component = redial_bench::with_custom_section(&base, &format!("crash-{round}"), 64);
+        let hash = redial_runtime::content_hash(&component);
         let upload = {
             let (client, component) = (Client::new(&client.base), component.clone());
             std::thread::spawn(move || {
@@ -325,7 +326,7 @@ fn outbox_depth(client: &Client) -> Option<u64> {
 fn hvac_server_folders(dir: &Path) -> (PathBuf, PathBuf) {
     let (store, policies) = (dir.join("serve"), dir.join("policies"));
     std::fs::create_dir_all(&policies).unwrap();
-    let text = redial::bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
+    let text = redial_bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
     std::fs::write(
         policies.join("lone-star-hvac.toml"),
         common::server::with_webhooks(&text),
@@ -393,7 +394,7 @@ fn a_server_killed_under_load_loses_no_signal_and_dials_each_attempt_once() {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let db = Store::open(&store.join("db")).unwrap();
+    let db = SledStore::open(&store.join("db")).unwrap();
     assert_state_counts_agree(&db);
     let cases: BTreeMap<String, _> = db
         .cases(Some("lone-star-hvac"))

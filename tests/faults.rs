@@ -8,10 +8,11 @@ mod common;
 use common::server::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use redial::api::auth::{sign_standard_webhook, twilio_signature};
-use redial::clock::{Clock, SystemClock};
-use redial::connectors::Simulator;
-use redial::policy::Policy;
+use redial_connectors::Simulator;
+use redial_connectors::webhooks::sign_standard_webhook;
+use redial_core::clock::{Clock, SystemClock};
+use redial_core::policy::Policy;
+use redial_server::auth::twilio_signature;
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -357,7 +358,7 @@ fn a_looping_or_trapping_plugin_is_suspended_and_its_tenant_does_not_hold_up_the
     };
     let admin = format!("Bearer {ADMIN}");
     let upload = |slot: &str, test_plugin: &str| {
-        let wasm = std::fs::read(redial::builtin::path(test_plugin)).unwrap();
+        let wasm = std::fs::read(redial_builtin::path(test_plugin)).unwrap();
         let (status, body) = s.send(
             "PUT",
             &format!("/v1/tenants/{SAAS}/plugins/{slot}"),
@@ -430,7 +431,7 @@ fn assert_ran_then_suspended(kinds: &HashMap<String, usize>, kind: &str, signals
     let ran = kinds.get(kind).copied().unwrap_or(0);
     assert!(ran >= 1, "the plugin ran and failed with {kind}: {kinds:?}");
     assert!(
-        ran <= 2 * redial::engine::breaker::TRIP_AFTER as usize,
+        ran <= 2 * redial_core::engine::breaker::TRIP_AFTER as usize,
         "then the breaker kept it from running again: {kinds:?}"
     );
     if signals > ran {

@@ -6,10 +6,11 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use redial::clock::{Clock, ManualClock};
-use redial::connectors::{Behaviour, ConnectorError, Connectors, Delivery, Persona, Simulator};
-use redial::policy::{CallingWindow, LocalClock};
-use redial::store::{Effect, OutboxItem};
+use redial_connectors::{Behaviour, Persona, Simulator};
+use redial_core::clock::{Clock, ManualClock};
+use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
+use redial_core::policy::{CallingWindow, LocalClock};
+use redial_core::records::{Effect, OutboxItem};
 use redial_sdk::SignalKind;
 use std::sync::{Arc, Mutex};
 
@@ -66,14 +67,14 @@ struct Recording {
 }
 
 impl Connectors for Recording {
-    fn deliver(&self, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+    fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
         if let Effect::Dial { script, .. } = &item.effect {
             self.dials
                 .lock()
                 .unwrap()
                 .push((self.clock.now_ms(), script.questions.len()));
         }
-        self.inner.deliver(item)
+        self.inner.deliver(item, to)
     }
 }
 

@@ -4,12 +4,12 @@
 mod common;
 
 use common::{config, input, runtime};
-use redial::builtin;
-use redial::runtime::{PluginError, PluginRuntime, RuntimeConfig, Slot, Tier};
+use redial_builtin as builtin;
+use redial_runtime::{PluginError, PluginRuntime, RuntimeConfig, Slot, Tier};
 use redial_sdk::*;
 use std::sync::Arc;
 
-fn load(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime::Plugin> {
+fn load(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial_runtime::Plugin> {
     rt.load_file(&builtin::path(name), Some(slot)).unwrap()
 }
 
@@ -392,7 +392,7 @@ fn uncached_runtime() -> PluginRuntime {
     PluginRuntime::new(RuntimeConfig::default()).unwrap()
 }
 
-fn load_quick(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime::Plugin> {
+fn load_quick(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial_runtime::Plugin> {
     let bytes = std::fs::read(builtin::path(name)).unwrap();
     let plugin = rt.load_quick(name, &bytes, Some(slot)).unwrap();
     assert_eq!(plugin.tier, Tier::Quick, "{name} was never compiled before");
@@ -400,7 +400,7 @@ fn load_quick(rt: &PluginRuntime, name: &str, slot: Slot) -> Arc<redial::runtime
 }
 
 /// The same component on quick code and on optimised code.
-fn on_both_tiers(rt: &PluginRuntime, name: &str, slot: Slot) -> [Arc<redial::runtime::Plugin>; 2] {
+fn on_both_tiers(rt: &PluginRuntime, name: &str, slot: Slot) -> [Arc<redial_runtime::Plugin>; 2] {
     [load_quick(rt, name, slot), load(rt, name, slot)]
 }
 

@@ -4,10 +4,10 @@
 mod common;
 
 use common::*;
-use redial::connectors::Behaviour;
-use redial::engine::Ingested;
-use redial::runtime::content_hash;
-use redial::store::{CaseState, Event};
+use redial_connectors::Behaviour;
+use redial_core::engine::Ingested;
+use redial_core::records::{CaseState, Event};
+use redial_runtime::content_hash;
 use redial_sdk::{AttemptOutcome, SignalKind::*};
 
 const HVAC: &str = "lone-star-hvac";
@@ -69,7 +69,7 @@ fn every_decision_in_the_journal_names_the_plugin_hash_that_made_it() {
         "hubspot-crm",
     ]
     .iter()
-    .map(|p| content_hash(&std::fs::read(redial::builtin::path(p)).unwrap()))
+    .map(|p| content_hash(&std::fs::read(redial_builtin::path(p)).unwrap()))
     .collect();
     let journal = l.journal(&id);
     let decisions = events(&journal, |e| matches!(e, Event::Decision { .. }));
@@ -243,8 +243,8 @@ fn a_call_at_night_is_moved_into_the_calling_window_and_the_journal_says_so() {
     let id = opened(l.signal(HVAC, MissedCall, CALLER, &[]));
     l.run();
     let case = l.case(&id);
-    let local =
-        redial::policy::LocalClock(chrono_tz::America::Chicago).moment(case.attempts[0].at_unix_ms);
+    let local = redial_core::policy::LocalClock(chrono_tz::America::Chicago)
+        .moment(case.attempts[0].at_unix_ms);
     assert_eq!(
         local.local_minute,
         7 * 60,
@@ -274,7 +274,7 @@ fn do_not_call_numbers_are_never_called() {
 #[test]
 fn a_replayed_event_changes_nothing() {
     let l = Loop::new(&[hvac()], &[]);
-    let signal = redial::engine::SignalIn {
+    let signal = redial_core::engine::SignalIn {
         event_id: Some("CA123".into()),
         kind: MissedCall,
         caller: CALLER.into(),
@@ -292,7 +292,7 @@ fn a_replayed_event_changes_nothing() {
 
 #[test]
 fn a_crashing_plugin_costs_one_decision_and_other_tenants_go_on() {
-    let trap = redial::builtin::path("test-trap");
+    let trap = redial_builtin::path("test-trap");
     let broken = hvac()
         .replace("tenant = \"lone-star-hvac\"", "tenant = \"broken-hvac\"")
         .replace(
@@ -326,7 +326,7 @@ fn a_crashing_plugin_costs_one_decision_and_other_tenants_go_on() {
 
 #[test]
 fn retry_later_retries_a_failing_plugin_a_bounded_number_of_times() {
-    let trap = redial::builtin::path("test-trap");
+    let trap = redial_builtin::path("test-trap");
     let text = hvac().replace(
         "on_plugin_failure = \"human-review\"",
         "on_plugin_failure = \"retry-later\"",
@@ -356,7 +356,7 @@ fn retry_later_retries_a_failing_plugin_a_bounded_number_of_times() {
 #[test]
 fn a_disposition_missing_a_mandatory_field_goes_to_human_review_not_the_crm() {
     let persona =
-        redial::connectors::Persona::new(Behaviour::Qualifies).answer("timeline", "not sure");
+        redial_connectors::Persona::new(Behaviour::Qualifies).answer("timeline", "not sure");
     let l = Loop::new(&[hvac()], &[(CALLER, persona)]);
     let id = opened(l.signal(HVAC, MissedCall, CALLER, &[("message", "no heat")]));
     l.run();
@@ -406,7 +406,7 @@ fn a_reason_code_the_policy_does_not_allow_goes_to_human_review() {
 #[test]
 fn zero_retention_keeps_no_answer_text_in_cases_or_journals() {
     let caller = "+442079460399";
-    let persona = redial::connectors::Persona::new(Behaviour::Qualifies)
+    let persona = redial_connectors::Persona::new(Behaviour::Qualifies)
         .answer("role", "Head of ops, I sign off")
         .answer("timeline", "this quarter")
         .answer("current_system", "Spreadsheet Zebra")
@@ -443,9 +443,10 @@ fn full_retention_keeps_the_answers_in_the_journal() {
 
 #[test]
 fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
-    use redial::connectors::{ConnectorError, Connectors, Delivery};
-    use redial::engine::{DeliveryLanes, Engine, SignalIn};
-    use redial::store::{OutboxItem, Store};
+    use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
+    use redial_core::engine::{DeliveryLanes, Engine, SignalIn};
+    use redial_core::records::OutboxItem;
+    use redial_store_sled::SledStore;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::{Duration, Instant};
@@ -458,7 +459,11 @@ fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
         done: AtomicUsize,
     }
     impl Connectors for Slow {
-        fn deliver(&self, _item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+        fn deliver(
+            &self,
+            _item: &OutboxItem,
+            _: &Recipient<'_>,
+        ) -> Result<Delivery, ConnectorError> {
             let held = self.now.fetch_add(1, SeqCst) + 1;
             self.peak.fetch_max(held, SeqCst);
             std::thread::sleep(Duration::from_millis(100));
@@ -474,14 +479,14 @@ fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
     let mut peaks = vec![];
     for lanes in [2, 8] {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(redial::clock::ManualClock::new(START_MS));
+        let clock = Arc::new(redial_core::clock::ManualClock::new(START_MS));
         let engine = Arc::new(Engine::new(
-            Store::open(&dir.path().join("db")).unwrap(),
+            Arc::new(SledStore::open(&dir.path().join("db")).unwrap()),
             Arc::new(runtime()),
             clock.clone(),
         ));
         engine
-            .load_tenant(redial::policy::Policy::parse(&hvac(), "test policy").unwrap())
+            .load_tenant(redial_core::policy::Policy::parse(&hvac(), "test policy").unwrap())
             .unwrap();
         for n in 0..DIALS {
             opened(

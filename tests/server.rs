@@ -3,10 +3,9 @@
 
 mod common;
 
-use redial::api;
-use redial::api::auth::twilio_signature;
-use redial::clock::{Clock, SystemClock};
-use redial::connectors::Simulator;
+use redial_connectors::Simulator;
+use redial_core::clock::{Clock, SystemClock};
+use redial_server::auth::twilio_signature;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,7 +133,7 @@ fn bad_input_is_refused_with_a_json_error_naming_the_problem_and_nothing_is_reco
     }
     let (status, body) = s.signal("no-such-tenant", "evt-x", &missed_call("+15125550113"));
     assert_eq!(status, 404, "{body}");
-    let huge = vec![b'x'; api::MAX_BODY + 1];
+    let huge = vec![b'x'; redial_server::MAX_BODY + 1];
     let (status, _) = s.signal_raw(HVAC, "evt-huge", &huge, &huge, "application/json");
     assert!(
         status == 413 || status == 0,
@@ -398,7 +397,7 @@ fn editing_a_policy_file_reloads_the_tenant_and_a_broken_edit_is_refused() {
     let dir = s._dir.path().join("policies");
     let file = dir.join(format!("{HVAC}.toml"));
     let text = std::fs::read_to_string(&file).unwrap();
-    let mut watcher = redial::watch::PolicyWatcher::new(&dir);
+    let mut watcher = redial_server::PolicyWatcher::new(&dir);
     // A broken edit: refused, the live policy is unchanged.
     std::fs::write(
         &file,
@@ -408,7 +407,7 @@ fn editing_a_policy_file_reloads_the_tenant_and_a_broken_edit_is_refused() {
     bump_mtime(&file);
     let reloads = watcher.poll(&s.engine);
     assert!(
-        matches!(&reloads[..], [redial::watch::Reload::Refused { reason, .. }] if reason.contains("sla_minutes")),
+        matches!(&reloads[..], [redial_server::Reload::Refused { reason, .. }] if reason.contains("sla_minutes")),
         "{reloads:?}"
     );
     assert_eq!(
@@ -420,7 +419,7 @@ fn editing_a_policy_file_reloads_the_tenant_and_a_broken_edit_is_refused() {
     bump_mtime(&file);
     let reloads = watcher.poll(&s.engine);
     assert!(
-        matches!(&reloads[..], [redial::watch::Reload::Applied { .. }]),
+        matches!(&reloads[..], [redial_server::Reload::Applied { .. }]),
         "{reloads:?}"
     );
     assert_eq!(
@@ -726,12 +725,7 @@ fn provider_server(fake: &FakeProviders) -> Server {
 fn provider_server_with_timeout(fake: &FakeProviders, timeout: Duration) -> Server {
     let base = fake.clone().start();
     Server::start_with(
-        |engine| {
-            let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-            Arc::new(redial::connectors::ProviderConnectors::new(
-                engine, sim, timeout,
-            ))
-        },
+        |app| app.provider_timeout(timeout),
         &provider_settings(&base),
     )
 }
@@ -853,7 +847,7 @@ fn end_to_end_twilio_missed_call_to_vapi_to_hubspot_to_handoff_and_ack() {
         headers.insert(name, notice.headers[name].parse().unwrap());
     }
     let now_s = SystemClock.now_ms() / 1000;
-    redial::api::auth::verify_standard_webhook(SECRET, &headers, notice.body.as_bytes(), now_s)
+    redial_server::auth::verify_standard_webhook(SECRET, &headers, notice.body.as_bytes(), now_s)
         .expect("valid signature");
     assert_eq!(notice.json()["type"], "handoff.notice");
     assert_eq!(notice.json()["data"]["owner"], "mike@lonestar-hvac.example");
@@ -991,7 +985,7 @@ fn trigger_hash(s: &Server, case: &str) -> String {
     journal
         .iter()
         .find_map(|e| match &e.event {
-            redial::store::Event::Decision { slot, plugin, .. } if slot == "trigger" => {
+            redial_core::records::Event::Decision { slot, plugin, .. } if slot == "trigger" => {
                 Some(plugin.clone())
             }
             _ => None,
@@ -1019,11 +1013,11 @@ fn upload_trigger(s: &Server, component: &[u8]) -> (u16, Value) {
 #[test]
 fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
     let s = Arc::new(Server::simulated());
-    let standard = std::fs::read(redial::builtin::path("standard-trigger")).unwrap();
-    let eager = std::fs::read(redial::builtin::path("test-eager-trigger")).unwrap();
+    let standard = std::fs::read(redial_builtin::path("standard-trigger")).unwrap();
+    let eager = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
     let (standard_hash, eager_hash) = (
-        redial::runtime::content_hash(&standard),
-        redial::runtime::content_hash(&eager),
+        redial_runtime::content_hash(&standard),
+        redial_runtime::content_hash(&eager),
     );
     let auth = format!("Bearer {ADMIN}");
 
@@ -1109,10 +1103,10 @@ fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
 fn a_new_component_goes_live_on_quick_code_then_moves_to_optimised_code() {
     let s = Server::simulated();
     // A custom section makes bytes no runtime has compiled, in memory or on disk.
-    let base = std::fs::read(redial::builtin::path("test-eager-trigger")).unwrap();
+    let base = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
     let unique = format!("tiers-{}", std::process::id());
-    let fresh = redial::bench::with_custom_section(&base, &unique, 64);
-    let hash = redial::runtime::content_hash(&fresh);
+    let fresh = redial_bench::with_custom_section(&base, &unique, 64);
+    let hash = redial_runtime::content_hash(&fresh);
     let (status, body) = upload_trigger(&s, &fresh);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tier"], "quick", "{body}");
@@ -1251,7 +1245,8 @@ fn the_openapi_document_lists_every_route() {
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     let router =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/mod.rs")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../server/src/lib.rs"))
+            .unwrap();
     let routes: Vec<&str> = router
         .split(".route(")
         .skip(1)

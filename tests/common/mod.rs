@@ -3,14 +3,14 @@
 
 pub mod server;
 
-use redial::runtime::{PluginRuntime, RuntimeConfig};
+use redial_runtime::{PluginRuntime, RuntimeConfig};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 
 /// `plugins/examples/<file>` in the repository.
 pub fn example(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/examples")
+        .join("../../plugins/examples")
         .join(file)
 }
 
@@ -38,19 +38,20 @@ pub fn runtime() -> PluginRuntime {
     .unwrap()
 }
 
-use redial::clock::{Clock, ManualClock};
-use redial::connectors::{Behaviour, Persona, Simulator};
-use redial::engine::{Engine, Ingested, SignalIn};
-use redial::policy::Policy;
-use redial::store::{CaseRecord, Event, JournalEntry, Store};
+use redial_connectors::{Behaviour, Persona, Simulator};
+use redial_core::clock::{Clock, ManualClock};
+use redial_core::engine::{Engine, Ingested, SignalIn};
+use redial_core::policy::Policy;
+use redial_core::records::{CaseRecord, Event, JournalEntry};
 use redial_sdk::{Field, SignalKind};
+use redial_store_sled::SledStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// `policies/<file>` in the repository.
 pub fn policy_file(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../policies")
+        .join("../../policies")
         .join(file)
 }
 
@@ -80,9 +81,9 @@ impl Loop {
     /// Same, with the clock starting at `start_ms`.
     pub fn at(start_ms: i64, policies: &[String], personas: &[(&str, Persona)]) -> Loop {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
         let clock = Arc::new(ManualClock::new(start_ms));
-        let engine = Engine::new(store, Arc::new(runtime()), clock.clone());
+        let engine = Engine::new(Arc::new(store), Arc::new(runtime()), clock.clone());
         for text in policies {
             engine
                 .load_tenant(Policy::parse(text, "test policy").unwrap())
@@ -137,9 +138,9 @@ impl Loop {
     }
 
     /// Runs the loop delivering through `connectors`.
-    pub fn run_with(&self, connectors: &dyn redial::connectors::Connectors) {
-        redial::scheduler::run_simulated(&self.engine, connectors, &self.clock, |_| {
-            Ok::<_, redial::engine::EngineError>(None)
+    pub fn run_with(&self, connectors: &dyn redial_core::connectors::Connectors) {
+        redial_core::scheduler::run_simulated(&self.engine, connectors, &self.clock, |_| {
+            Ok::<_, redial_core::engine::EngineError>(None)
         })
         .unwrap();
     }

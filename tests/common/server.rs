@@ -1,13 +1,13 @@
 //! A real `redial serve` on loopback for integration tests: two tenants (HVAC, SaaS) with
 //! webhook secrets, an admin token, and helpers to sign and send requests.
 
-use redial::api::auth::sign_standard_webhook;
-use redial::api::{self, AppState, Metrics};
-use redial::clock::{Clock, SystemClock};
-use redial::connectors::{ConnectorError, Connectors, Delivery, Simulator};
-use redial::engine::Engine;
-use redial::policy::Policy;
-use redial::store::{Effect, OutboxItem, Store};
+use redial_connectors::Simulator;
+use redial_connectors::webhooks::sign_standard_webhook;
+use redial_core::clock::{Clock, SystemClock};
+use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
+use redial_core::engine::Engine;
+use redial_core::records::{Effect, OutboxItem};
+use redial_server::AppBuilder;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,55 +151,39 @@ impl std::ops::Deref for Server {
 
 impl Server {
     pub fn start(connectors: Arc<dyn Connectors>) -> Server {
-        Server::start_with(|_| connectors, "")
+        Server::start_with(|app| app.connectors(connectors), "")
     }
 
-    /// A server whose connectors are built from its engine, with `extra` TOML appended to
-    /// the HVAC tenant's policy (provider settings).
-    pub fn start_with(
-        connectors: impl FnOnce(Arc<Engine>) -> Arc<dyn Connectors>,
-        extra: &str,
-    ) -> Server {
+    /// A server built by the app builder as `configure` leaves it (the real providers by
+    /// default), with `extra` TOML appended to the HVAC tenant's policy (provider settings).
+    pub fn start_with(configure: impl FnOnce(AppBuilder) -> AppBuilder, extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        let engine = Arc::new(
-            Engine::new(store, Arc::new(super::runtime()), Arc::new(SystemClock))
-                .with_uploads(dir.path().join("plugins")),
-        );
-        let connectors = connectors(engine.clone());
         let policies = dir.path().join("policies");
         std::fs::create_dir_all(&policies).unwrap();
         for (tenant, file) in [
             (HVAC, "lone-star-hvac.toml"),
             (SAAS, "northwind-software.toml"),
         ] {
-            let mut text = with_webhooks(&redial::bench::all_day_window(&super::policy_text(file)));
+            let mut text = with_webhooks(&redial_bench::all_day_window(&super::policy_text(file)));
             if tenant == HVAC {
                 text.push_str(extra);
             }
             std::fs::write(policies.join(format!("{tenant}.toml")), &text).unwrap();
-            engine
-                .load_tenant(Policy::parse(&text, file).unwrap())
-                .unwrap();
         }
+        let builder = AppBuilder::new(dir.path())
+            .runtime(Arc::new(super::runtime()))
+            .policies_dir(&policies)
+            .admin_token(ADMIN);
+        let app = configure(builder).build().unwrap();
+        let engine = app.engine.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let state_engine = engine.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let state = AppState {
-                    engine: state_engine,
-                    admin_token_hash: Some(redial::api::auth::token_hash(ADMIN)),
-                    public_url: format!("http://{addr}"),
-                    policies_dir: Some(policies),
-                    metrics: Arc::new(Metrics::default()),
-                    wake: Arc::default(),
-                };
-                addr_tx.send(addr).unwrap();
-                api::serve(listener, state, connectors, api::DELIVERY_LANES, async {
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                app.serve(listener, async {
                     let _ = stop_rx.await;
                 })
                 .await
@@ -289,12 +273,12 @@ pub fn twilio_form(params: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) 
 pub struct PlacesCalls(pub Simulator);
 
 impl Connectors for PlacesCalls {
-    fn deliver(&self, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+    fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
         match item.effect {
             Effect::Dial { .. } => Ok(Delivery::CallPlaced {
                 provider_id: format!("vapi-{}", item.key),
             }),
-            _ => self.0.deliver(item),
+            _ => self.0.deliver(item, to),
         }
     }
 }

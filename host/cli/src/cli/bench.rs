@@ -1,0 +1,384 @@
+//! `redial bench`: measured figures, each against a baseline taken in the same run.
+//! (The per-decision and durable-step figures are criterion benches: `cargo bench`.)
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use redial_bench::neighbours::Neighbour;
+use redial_bench::{self as bench, tenants};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How the bench server delivers dials (`signal-to-dial` and `ingest`).
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// Delivery lanes (`redial serve --delivery-lanes`).
+    #[arg(long, default_value_t = redial_core::engine::DEFAULT_LANES, value_parser = super::serve::lanes())]
+    lanes: usize,
+    /// Milliseconds the fake Vapi takes to answer each dial request (a real provider takes
+    /// a few hundred); 0 answers at once.
+    #[arg(long, default_value_t = 0)]
+    provider_latency_ms: u64,
+}
+
+impl DeliveryArgs {
+    fn delivery(&self) -> bench::Delivery {
+        bench::Delivery {
+            lanes: self.lanes,
+            provider_latency: Duration::from_millis(self.provider_latency_ms),
+        }
+    }
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Latency from a signal posted to `redial serve` (durable store, wasm plugins) to the
+    /// dial request reaching a local fake Vapi, against a bare axum endpoint (the floor).
+    SignalToDial {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Concurrent closed-loop clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[command(flatten)]
+        delivery: DeliveryArgs,
+    },
+    /// Sustained durable signals/s with many clients, and the latencies while sustained.
+    Ingest {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Concurrent closed-loop clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Tenants the signals are spread over (each has its own lock and counters).
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
+        #[command(flatten)]
+        delivery: DeliveryArgs,
+    },
+    /// Plugin upload → first decision by the new plugin, small and ~1 MB components, while
+    /// load runs; counts failed requests.
+    Swap {
+        /// Uploads per size.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Clients posting signals meanwhile.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// A tenant's request latency while its neighbour's plugin loops or traps on every call,
+    /// against the same neighbour load with well-behaved plugins.
+    Neighbours {
+        /// Seconds per phase (a round runs four phases).
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Rounds; the phases alternate within each.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Clients posting to the measured (quiet) tenant.
+        #[arg(long, default_value_t = 2)]
+        quiet_clients: usize,
+        /// Clients posting to the neighbour.
+        #[arg(long, default_value_t = 4)]
+        noisy_clients: usize,
+    },
+    /// Many tenants sharing the reference plugins: memory, load time, and the first
+    /// decision after a restart with the compiled-artifact cache cold and warm.
+    Tenants {
+        /// Tenants to create.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Internal: run one restart against this folder and print its figures as JSON.
+        #[arg(long, hide = true)]
+        child: Option<PathBuf>,
+    },
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn hvac_policy() -> Result<String> {
+    Ok(std::fs::read_to_string(
+        redial_core::policy::Policy::default_dir().join("lone-star-hvac.toml"),
+    )?)
+}
+
+/// Runs a benchmark and prints its figures.
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::SignalToDial {
+            seconds,
+            clients,
+            delivery,
+        } => load(clients, 1, seconds, delivery.delivery(), false),
+        BenchCommand::Ingest {
+            seconds,
+            clients,
+            tenants,
+            delivery,
+        } => load(clients, tenants, seconds, delivery.delivery(), true),
+        BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
+        BenchCommand::Neighbours {
+            seconds,
+            rounds,
+            quiet_clients,
+            noisy_clients,
+        } => neighbours(seconds, rounds, quiet_clients, noisy_clients),
+        BenchCommand::Tenants { count, child } => match child {
+            Some(dir) => {
+                println!("{}", serde_json::to_string(&tenants::child(&dir)?)?);
+                Ok(())
+            }
+            None => tenant_restarts(count),
+        },
+    }
+}
+
+fn load(
+    clients: usize,
+    tenants: usize,
+    seconds: f64,
+    delivery: bench::Delivery,
+    ingest: bool,
+) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench {}: {clients} clients, {tenants} tenant(s), {seconds} s, loopback, store flushed before every answer; {} delivery lanes, the fake Vapi answering in {} ms",
+        if ingest { "ingest" } else { "signal-to-dial" },
+        delivery.lanes,
+        delivery.provider_latency.as_millis()
+    );
+    let r = bench::serve(
+        &dir,
+        &hvac_policy()?,
+        tenants,
+        clients,
+        Duration::from_secs_f64(seconds),
+        delivery,
+    )?;
+    println!(
+        "floor (bare axum endpoint): {:.0} req/s, p50 {}, p99 {}",
+        r.floor_per_sec,
+        ms(r.floor.p50),
+        ms(r.floor.p99)
+    );
+    println!(
+        "signals: {:.0} /s accepted durably ({:.1}% of the floor's rate), {} failed; request p50 {}, p99 {}",
+        r.signals_per_sec,
+        100.0 * r.signals_per_sec / r.floor_per_sec.max(1.0),
+        r.failed,
+        ms(r.request.p50),
+        ms(r.request.p99)
+    );
+    println!(
+        "dials reaching the fake Vapi during the load: {:.0} /s ({})",
+        r.dials_per_sec,
+        if r.dials_per_sec >= 0.95 * r.signals_per_sec {
+            "keeping up: the rate is sustained end to end"
+        } else {
+            "falling behind: accepted faster than dialed, so the dial latency below includes a backlog"
+        }
+    );
+    let per_signal = |d: Duration| d.as_secs_f64() * 1e6 / (r.signals_per_sec * seconds).max(1.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "CPU during the load, per accepted signal: server {:.0} µs, load generator {:.0} µs, fake Vapi {:.0} µs ({:.0}% of {cores} cores in all); the server's share alone would carry about {:.0} signals/s on {cores} cores",
+        per_signal(r.cpu.server),
+        per_signal(r.cpu.load_generator),
+        per_signal(r.cpu.fake_vapi),
+        100.0 * r.cpu.total().as_secs_f64() / (cores * seconds),
+        cores * 1e6 / per_signal(r.cpu.server).max(1.0)
+    );
+    let by_thread: Vec<String> = r
+        .cpu
+        .server_by_thread
+        .iter()
+        .filter(|(_, d)| per_signal(*d) >= 1.0)
+        .map(|(name, d)| format!("{name} {:.0} µs", per_signal(*d)))
+        .collect();
+    println!("  the server's CPU by thread: {}", by_thread.join(", "));
+    let decisions: Vec<String> = r
+        .decisions
+        .iter()
+        .filter(|d| d.calls > 0)
+        .map(|d| {
+            format!(
+                "{} {:.1} µs (instantiation {:.1}, teardown {:.1}; {} calls)",
+                d.slot,
+                d.mean.as_secs_f64() * 1e6,
+                d.instantiate.as_secs_f64() * 1e6,
+                d.teardown.as_secs_f64() * 1e6,
+                d.calls
+            )
+        })
+        .collect();
+    println!(
+        "  plugin decisions during the load, mean wall time each (isolated: cargo bench --bench plugin_call): {}",
+        decisions.join(", ")
+    );
+    println!(
+        "signal-to-dial (request sent → Vapi request received): p50 {}, p99 {} over {} calls; p99 is {:.1}× the floor's p99",
+        ms(r.signal_to_dial.p50),
+        ms(r.signal_to_dial.p99),
+        r.signal_to_dial.n,
+        r.signal_to_dial.p99.as_secs_f64() / r.floor.p99.as_secs_f64().max(1e-9)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn swap(rounds: usize, clients: usize) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench swap: {rounds} uploads per size of the trigger plugin, each a new component, while {clients} clients post signals"
+    );
+    let (reports, ok, failed) = bench::swap(&dir, &hvac_policy()?, clients, rounds)?;
+    for r in &reports {
+        println!(
+            "{:>9} bytes: upload p50 {}, max {}; swap-to-live (upload → first decision by the new plugin, on quick code) p50 {}, max {}",
+            r.bytes,
+            ms(r.upload.p50),
+            ms(r.upload.p99),
+            ms(r.to_live.p50),
+            ms(r.to_live.p99)
+        );
+        println!(
+            "{:>15} baseline, upload → optimised code live: p50 {}, max {}; swap-to-live is {:.2}× that",
+            "",
+            ms(r.to_optimised.p50),
+            ms(r.to_optimised.p99),
+            r.to_live.p50.as_secs_f64() / r.to_optimised.p50.as_secs_f64().max(1e-9)
+        );
+    }
+    println!("load during the swaps: {ok} requests, {failed} failed");
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(failed == 0, "{failed} requests failed during swaps");
+    Ok(())
+}
+
+fn neighbours(
+    seconds: f64,
+    rounds: usize,
+    quiet_clients: usize,
+    noisy_clients: usize,
+) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench neighbours: {quiet_clients} clients post to a quiet tenant while {noisy_clients} post to its neighbour; {rounds} rounds of four {seconds} s phases"
+    );
+    let reports = bench::neighbours::run(
+        &dir,
+        &hvac_policy()?,
+        quiet_clients,
+        noisy_clients,
+        Duration::from_secs_f64(seconds),
+        rounds,
+    )?;
+    let baseline = reports
+        .iter()
+        .find(|r| r.neighbour == Neighbour::WellBehaved)
+        .map_or(Duration::ZERO, |r| r.quiet.p99);
+    for r in &reports {
+        let against = if r.neighbour == Neighbour::WellBehaved {
+            "(baseline)".to_string()
+        } else {
+            format!(
+                "({:+.0}% against the baseline)",
+                100.0 * (r.quiet.p99.as_secs_f64() / baseline.as_secs_f64().max(1e-9) - 1.0)
+            )
+        };
+        println!(
+            "{:<38} quiet tenant: {} requests, {} failed, p50 {}, p99 {} {against}, max {}",
+            r.neighbour.label(),
+            r.quiet.n,
+            r.quiet_failed,
+            ms(r.quiet.p50),
+            ms(r.quiet.p99),
+            ms(r.quiet.max),
+        );
+        if r.neighbour != Neighbour::Idle {
+            let mut failures: Vec<String> = r
+                .failures
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            failures.sort();
+            println!(
+                "{:<38} neighbour: {} signals accepted{}",
+                "",
+                r.neighbour_signals,
+                if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!("; plugin failures: {}", failures.join(", "))
+                }
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let failed: u64 = reports.iter().map(|r| r.quiet_failed).sum();
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of the quiet tenant's requests failed"
+    );
+    Ok(())
+}
+
+fn tenant_restarts(count: usize) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!("redial bench tenants: {count} tenants sharing the reference plugins");
+    let t = Instant::now();
+    tenants::write_policies(&dir, count)?;
+    println!("wrote {count} policy files in {}", ms(t.elapsed()));
+    let exe = std::env::current_exe()?;
+    for label in ["cold cache", "warm cache"] {
+        let started = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "tenants", "--child"])
+            .arg(&dir)
+            .output()
+            .context("cannot start the child process")?;
+        let wall = started.elapsed();
+        anyhow::ensure!(
+            out.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: tenants::StartReport = serde_json::from_slice(&out.stdout)?;
+        println!(
+            "restart, {label}: process start → first decision {} (wall, exec included; in-process {:.0} ms: open {:.0} ms, parse {:.0} ms, load {:.0} ms, first decision {:.1} ms); plugins from cache: {}",
+            ms(wall),
+            r.total_ms,
+            r.open_ms,
+            r.parse_ms,
+            r.load_ms,
+            r.first_decision_ms,
+            r.from_cache
+        );
+        println!(
+            "  resident memory: {} with {} tenants, {} before any tenant (baseline); {:.1} KB per tenant",
+            mb(r.rss_after_bytes),
+            r.tenants,
+            mb(r.rss_before_bytes),
+            (r.rss_after_bytes.saturating_sub(r.rss_before_bytes)) as f64
+                / 1e3
+                / r.tenants.max(1) as f64
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn scratch_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("redial-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

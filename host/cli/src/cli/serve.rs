@@ -1,0 +1,101 @@
+//! `redial serve`: the HTTP API and the loop on the system clock, with the embedded
+//! defaults (sled in a local folder, `policies/` loaded, the simulator dialer).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use clap::builder::TypedValueParser;
+use redial_core::engine::{DEFAULT_LANES, MAX_LANES};
+use redial_core::policy::Policy;
+use redial_server::AppBuilder;
+use redial_server::auth::new_token;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Arguments of `redial serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Folder for the sled store and compiled plugins.
+    #[arg(long, default_value = ".redial/serve")]
+    store: PathBuf,
+    /// Folder of tenant policies (default: ./policies, else the repository's).
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// Base URL providers reach this server at (Twilio signs it); default http://<addr>.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Outbox deliveries (dials, SMS, CRM requests) in flight at once. Each waits for its
+    /// provider's answer, so dials/s stay under this ÷ the provider's latency: raise it
+    /// when a provider takes long to answer and calls back up.
+    #[arg(long, default_value_t = DEFAULT_LANES, value_parser = lanes())]
+    delivery_lanes: usize,
+}
+
+/// Parses a delivery lane count: 1 to [`MAX_LANES`] (`serve` and `bench`).
+pub(super) fn lanes() -> impl TypedValueParser<Value = usize> {
+    clap::value_parser!(u16)
+        .range(1..=MAX_LANES as i64)
+        .map(usize::from)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let admin_token = match std::env::var("REDIAL_ADMIN_TOKEN") {
+        Ok(t) if !t.is_empty() => t,
+        _ => {
+            let t = new_token("rdl_admin_");
+            println!("admin token (set REDIAL_ADMIN_TOKEN to choose your own): {t}");
+            t
+        }
+    };
+    let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
+    let app = AppBuilder::new(&args.store)
+        .policies_dir(policies)
+        .simulator_ledger()
+        .admin_token(&admin_token)
+        .public_url(
+            args.public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.addr)),
+        )
+        .lanes(args.delivery_lanes)
+        .build()?;
+    let recovered = app.engine.store().recovered_steps();
+    if recovered > 0 {
+        println!("store: re-applied {recovered} step(s) logged before an unclean stop");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        println!(
+            "redial serving {} tenant(s) on http://{}",
+            app.engine.tenant_ids().len(),
+            listener.local_addr()?
+        );
+        app.serve(listener, shutdown_signal()).await?;
+        println!("redial stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,21 @@
+//! Where side effects leave the host: implementations of the core's
+//! [`Connectors`](redial_core::connectors::Connectors) port.
+//!
+//! - [`Simulator`]: the built-in callee simulator (personas, a ledger file, idempotency by
+//!   key), used by the demo, the tests and every channel a tenant leaves on "simulator".
+//! - [`ProviderConnectors`]: real providers (Vapi calls, Twilio SMS, HubSpot v3, Standard
+//!   Webhooks), chosen per channel by the tenant's policy, with the simulator behind them.
+//! - [`webhooks`]: Standard Webhooks signatures (this crate signs; the server verifies).
+//!
+//! Connectors know nothing of the engine or the store: each item comes with what they may
+//! know of its tenant ([`Recipient`](redial_core::connectors::Recipient)).
+#![deny(missing_docs)]
+
+mod coalesce;
+mod providers;
+pub(crate) mod resolver;
+pub mod simulator;
+pub mod webhooks;
+
+pub use providers::{ProviderConnectors, hubspot_lookup};
+pub use simulator::{Behaviour, LedgerEntry, Persona, Simulator};

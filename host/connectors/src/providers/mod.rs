@@ -1,0 +1,284 @@
+//! Real provider connectors: Vapi (outbound calls), Twilio (SMS), HubSpot v3 (CRM), and a
+//! generic Standard Webhooks sender (CRM-less tenants, handoff notices, escalations).
+//!
+//! Each tenant's policy picks a provider per channel; anything left on "simulator" goes to
+//! the built-in simulator, so a tenant can go live one channel at a time. Requests are
+//! retried with backoff on 429 (honouring `Retry-After`) and 5xx; a delivery that still
+//! fails stays in the outbox and is tried again on a later round. Every request carries the
+//! outbox item's key as `Idempotency-Key` (or `webhook-id`).
+
+use crate::Simulator;
+use crate::resolver;
+use crate::webhooks::sign_standard_webhook;
+use base64::Engine as _;
+use redial_core::clock::Clock;
+use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
+use redial_core::engine::MAX_LANES;
+use redial_core::policy::Connector;
+use redial_core::records::{Effect, OutboxItem};
+use redial_sdk::{CrmAction, CrmOperation};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mod hubspot;
+
+pub use hubspot::hubspot_lookup;
+
+/// Sending a JSON body compactly. ureq's own `send_json` pretty-prints it: a dial's body
+/// is about a third larger that way, in bytes to write, send and for the provider to read.
+trait SendJson {
+    fn send_compact_json(
+        self,
+        body: &Value,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+}
+
+impl SendJson for ureq::RequestBuilder<ureq::typestate::WithBody> {
+    fn send_compact_json(
+        self,
+        body: &Value,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+        self.content_type("application/json; charset=utf-8")
+            .send(&bytes[..])
+    }
+}
+
+/// Tries per request before the delivery is left for a later round.
+const TRIES: u32 = 4;
+/// The longest `Retry-After` honoured inside one delivery.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Idle connections kept open per provider host: as many as there can be delivery lanes.
+/// ureq keeps 3 by default, so with more lanes dialling one provider the connections past
+/// the third would be closed after use and opened again, each a TCP and TLS handshake
+/// against a real provider. Only connections once in use are kept, so fewer lanes keep
+/// fewer.
+const IDLE_PER_HOST: usize = MAX_LANES;
+
+/// Routes each outbox item to the tenant's chosen provider.
+pub struct ProviderConnectors {
+    clock: Arc<dyn Clock>,
+    simulator: Simulator,
+    agent: ureq::Agent,
+    /// HubSpot object ids of earlier operations, by `{case}/{operation id}`.
+    crm_ids: Mutex<HashMap<String, String>>,
+}
+
+fn err(connector: &str, message: impl Into<String>) -> ConnectorError {
+    ConnectorError {
+        connector: connector.into(),
+        message: message.into(),
+    }
+}
+
+fn setting(c: &Connector, key: &str, connector: &str) -> Result<String, ConnectorError> {
+    c.setting(key)
+        .ok_or_else(|| err(connector, format!("setting `{key}` is not set")))
+}
+
+impl ProviderConnectors {
+    /// Connectors to every tenant's chosen providers, with the simulator for "simulator"
+    /// channels; `clock` stamps outbound webhooks.
+    pub fn new(clock: Arc<dyn Clock>, simulator: Simulator, timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .max_idle_connections(4 * IDLE_PER_HOST)
+            .max_idle_connections_per_host(IDLE_PER_HOST)
+            .build();
+        let agent = resolver::agent(config);
+        ProviderConnectors {
+            clock,
+            simulator,
+            agent,
+            crm_ids: Mutex::default(),
+        }
+    }
+
+    /// Sends a request (built anew per try) until it succeeds, retrying 429 and 5xx with
+    /// backoff. Returns the JSON body (or `null`).
+    fn request(
+        &self,
+        connector: &str,
+        mut send: impl FnMut(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, ConnectorError> {
+        let mut last = String::new();
+        for attempt in 0..TRIES {
+            let backoff = Duration::from_millis(100 << attempt);
+            match send(&self.agent) {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    let text = resp.body_mut().read_to_string().unwrap_or_default();
+                    if (200..300).contains(&status) {
+                        return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+                    }
+                    last = format!(
+                        "HTTP {status}: {}",
+                        text.chars().take(200).collect::<String>()
+                    );
+                    if status != 429 && status < 500 {
+                        return Err(err(connector, last));
+                    }
+                    let wait = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map_or(backoff, Duration::from_secs);
+                    std::thread::sleep(wait.min(MAX_WAIT));
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    std::thread::sleep(backoff);
+                }
+            }
+        }
+        Err(err(
+            connector,
+            format!("gave up after {TRIES} tries: {last}"),
+        ))
+    }
+
+    fn vapi_dial(&self, c: &Connector, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+        let Effect::Dial {
+            attempt,
+            to,
+            script,
+            known,
+            ..
+        } = &item.effect
+        else {
+            unreachable!()
+        };
+        let base = c
+            .setting("base_url")
+            .unwrap_or_else(|| "https://api.vapi.ai".into());
+        let questions: Vec<String> = script
+            .questions
+            .iter()
+            .enumerate()
+            .map(|(i, q)| format!("{}. {}", i + 1, q.text))
+            .collect();
+        let known_text: Vec<String> = known
+            .iter()
+            .map(|f| format!("{}: {}", f.key, f.value))
+            .collect();
+        let body = json!({
+            "assistantId": setting(c, "assistant_id", "vapi")?,
+            "phoneNumberId": setting(c, "phone_number_id", "vapi")?,
+            "customer": { "number": to },
+            "assistantOverrides": { "variableValues": {
+                "opening": script.opening,
+                "availability_check": script.availability_check,
+                "questions": questions.join("\n"),
+                "question_ids": script.questions.iter().map(|q| q.field_id.clone()).collect::<Vec<_>>().join(","),
+                "known_context": known_text.join("; "),
+            }},
+            "metadata": { "case_id": item.case_id, "attempt": attempt, "idempotency_key": item.key },
+        });
+        let key = setting(c, "api_key", "vapi")?;
+        let resp = self.request("vapi", |a| {
+            a.post(format!("{base}/call"))
+                .header("Authorization", format!("Bearer {key}"))
+                .header("Idempotency-Key", &item.key)
+                .send_compact_json(&body)
+        })?;
+        // A 2xx without a call id (a proxy's HTML page, a truncated body) is not a placed
+        // call: fail, and the outbox retries under the same idempotency key.
+        let id = resp
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| err("vapi", "the answer carries no call id"))?
+            .to_string();
+        Ok(Delivery::CallPlaced { provider_id: id })
+    }
+
+    fn twilio_sms(&self, c: &Connector, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
+        let Effect::Sms { to, body } = &item.effect else {
+            unreachable!()
+        };
+        let base = c
+            .setting("base_url")
+            .unwrap_or_else(|| "https://api.twilio.com".into());
+        let sid = setting(c, "account_sid", "twilio")?;
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode(format!("{sid}:{}", setting(c, "auth_token", "twilio")?));
+        let from = setting(c, "from", "twilio")?;
+        self.request("twilio", |a| {
+            a.post(format!("{base}/2010-04-01/Accounts/{sid}/Messages.json"))
+                .header("Authorization", format!("Basic {auth}"))
+                .header("Idempotency-Key", &item.key)
+                .send_form([
+                    ("To", to.as_str()),
+                    ("From", from.as_str()),
+                    ("Body", body.as_str()),
+                ])
+        })?;
+        Ok(Delivery::Done)
+    }
+
+    fn webhook(
+        &self,
+        c: &Connector,
+        item: &OutboxItem,
+        kind: &str,
+        data: Value,
+    ) -> Result<Delivery, ConnectorError> {
+        let url = setting(c, "url", "webhook")?;
+        let secret = setting(c, "secret", "webhook")?;
+        let body = serde_json::to_vec(
+            &json!({ "type": kind, "tenant": item.tenant, "case": item.case_id, "data": data }),
+        )
+        .expect("JSON serializes");
+        let ts = self.clock.now_ms() / 1000;
+        let signature = sign_standard_webhook(&secret, &item.key, ts, &body);
+        self.request("webhook", |a| {
+            a.post(&url)
+                .header("content-type", "application/json")
+                .header("webhook-id", &item.key)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", &signature)
+                .send(&body[..])
+        })?;
+        Ok(Delivery::Done)
+    }
+}
+
+impl Connectors for ProviderConnectors {
+    fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        let p = to
+            .policy
+            .ok_or_else(|| err("router", format!("unknown tenant {:?}", item.tenant)))?;
+        match &item.effect {
+            Effect::Dial { .. } if p.voice.provider == "vapi" => self.vapi_dial(&p.voice, item),
+            Effect::Sms { .. } if p.sms_connector.provider == "twilio" => {
+                self.twilio_sms(&p.sms_connector, item)
+            }
+            Effect::Crm { operation } if p.crm_connector.provider == "hubspot" => {
+                self.hubspot(&p.crm_connector, item, operation, to)
+            }
+            Effect::Crm { operation } if p.crm_connector.provider == "webhook" => self.webhook(
+                &p.crm_connector,
+                item,
+                "crm.operation",
+                serde_json::to_value(operation).unwrap(),
+            ),
+            Effect::HandoffNotice { owner, packet } if p.notify.provider == "webhook" => self
+                .webhook(
+                    &p.notify,
+                    item,
+                    "handoff.notice",
+                    json!({ "owner": owner, "packet": packet }),
+                ),
+            Effect::Escalation { to, owner } if p.notify.provider == "webhook" => self.webhook(
+                &p.notify,
+                item,
+                "sla.escalation",
+                json!({ "to": to, "owner": owner }),
+            ),
+            _ => self.simulator.deliver(item, to),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The port side effects leave the host through. The engine hands each outbox item to
+//! [`Connectors::deliver`] and never knows whether a simulator or a real provider is on the
+//! other side; `redial-connectors` holds both.
+
+use crate::policy::Policy;
+use crate::records::OutboxItem;
+use redial_sdk::{Answer, AttemptOutcome};
+
+/// A connector could not deliver (the item stays in the outbox and is retried).
+#[derive(Debug, thiserror::Error)]
+#[error("{connector}: {message}")]
+pub struct ConnectorError {
+    /// Which connector.
+    pub connector: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// How a finished call went, as a voice provider reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallReport {
+    /// The outcome.
+    pub outcome: AttemptOutcome,
+    /// The answers to the script's questions.
+    pub answers: Vec<Answer>,
+    /// The transcript.
+    pub transcript: Option<String>,
+    /// The customer asked not to be called again.
+    pub opt_out: bool,
+}
+
+/// What delivering an item produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Done; nothing comes back.
+    Done,
+    /// A call was placed and has already ended (the simulator answers at once).
+    CallEnded(CallReport),
+    /// A call was placed; its report arrives later by webhook.
+    CallPlaced {
+        /// The provider's call id.
+        provider_id: String,
+    },
+}
+
+/// What a connector may know, beyond the item itself, when it delivers: the item's tenant
+/// as the engine has it loaded now. Connectors get this from the engine with each item, so
+/// they never hold the engine or read the store themselves.
+pub struct Recipient<'a> {
+    /// The tenant's live policy (its connector choices and settings); `None` when the
+    /// tenant is no longer loaded.
+    pub policy: Option<&'a Policy>,
+    /// Looks up the caller of a case (a connector that lost its own memory of a case, after
+    /// a restart, finds the caller's CRM records again by number).
+    pub caller_of: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Delivers side effects. Implementations must treat the item's key as an idempotency
+/// key: a redelivered item must not act twice.
+pub trait Connectors: Send + Sync {
+    /// Delivers one item.
+    fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError>;
+}

@@ -1,0 +1,535 @@
+//! The recovery loop: signal → trigger → cadence → dial → qualify → CRM → handoff or FUA.
+//!
+//! The engine owns the loop and the guarantees no plugin can break (calling window,
+//! do-not-call and opt-out, attempt and question caps, mandatory CRM fields and reason
+//! codes, retention). Plugins only decide; every decision, override and side effect is
+//! journalled, and each step is committed atomically through [`Draft`]. A lock per tenant
+//! serialises that tenant's steps, so the store never sees two writers for the same case
+//! or counter, while tenants run side by side: one tenant's slow plugin holds up no one
+//! else.
+
+pub mod breaker;
+mod delivery;
+mod draft;
+mod flows;
+mod optimiser;
+mod tenant;
+mod turns;
+
+pub use delivery::{DEFAULT_LANES, DeliveryLanes, MAX_LANES};
+pub use tenant::Tenant;
+
+use crate::clock::Clock;
+use crate::connectors::{CallReport, Connectors, Recipient};
+use crate::policy::Policy;
+use crate::records::{CaseRecord, OutboxItem, PluginVersion};
+use crate::store::{Store, StoreError, Ticket};
+use draft::Draft;
+use redial_runtime::Slot;
+use redial_runtime::{Plugin, PluginError, PluginRuntime, Tier};
+use redial_sdk::{Field, SignalKind};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use turns::{Priority, TenantLock};
+
+/// Engine failures (plugin failures are not among them: they cost one decision and are
+/// journalled).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No tenant with this id is loaded.
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    /// No case with this id.
+    #[error("unknown case {0:?}")]
+    UnknownCase(String),
+    /// A tenant's plugin could not be loaded (the previous policy stays live).
+    #[error("tenant {tenant}: {source}")]
+    Plugin {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: PluginError,
+    },
+}
+
+/// An inbound signal, before the engine turns it into the plugins' view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalIn {
+    /// The provider's event id: a replayed event with the same id changes nothing.
+    pub event_id: Option<String>,
+    /// What happened.
+    pub kind: SignalKind,
+    /// Caller (E.164).
+    pub caller: String,
+    /// Business line (E.164).
+    pub line: String,
+    /// When it happened (unix ms).
+    pub at_ms: i64,
+    /// Known context (web-form fields, voicemail transcript).
+    pub context: Vec<Field>,
+}
+
+/// What became of a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// No case: the reason.
+    Ignored(String),
+    /// A new case.
+    Opened(String),
+    /// Joined the caller's open case.
+    Joined(String),
+    /// Already processed (same provider event id).
+    Duplicate,
+}
+
+/// What became of an SMS reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsReply {
+    /// A stop word: the caller is opted out (and their open case, if any, closed).
+    OptedOut(Option<String>),
+    /// The text joined this case as context.
+    Joined(String),
+    /// No case for this caller; nothing to join.
+    NoCase,
+    /// Already processed (same provider message id).
+    Duplicate,
+}
+
+/// The loop engine. Share behind an `Arc`.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    runtime: Arc<PluginRuntime>,
+    clock: Arc<dyn Clock>,
+    tenants: RwLock<HashMap<String, Arc<Tenant>>>,
+    locks: Mutex<HashMap<String, Arc<TenantLock>>>,
+    uploads: Option<PathBuf>,
+    optimiser: optimiser::Optimiser,
+}
+
+impl Engine {
+    /// An engine over a store, a plugin runtime and a clock.
+    pub fn new(store: Arc<dyn Store>, runtime: Arc<PluginRuntime>, clock: Arc<dyn Clock>) -> Self {
+        Engine {
+            store,
+            runtime,
+            clock,
+            tenants: RwLock::default(),
+            locks: Mutex::default(),
+            uploads: None,
+            optimiser: Default::default(),
+        }
+    }
+
+    /// The plugin runtime (for metrics).
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
+    /// The store (for queries and reports).
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Loads or replaces a tenant's policy. Its plugins are loaded first; on any failure
+    /// the previous policy stays live.
+    pub fn load_tenant(&self, policy: Policy) -> Result<Arc<Tenant>, EngineError> {
+        let mut tenant = Tenant::load(policy, &self.runtime)?;
+        // Uploaded plugin versions outrank the policy's defaults.
+        let id = tenant.policy.tenant.clone();
+        for slot in Slot::ALL {
+            if let Some(live) = self.store.plugin_versions(&id, slot.name())?.last() {
+                let plugin = tenant::load_by_hash(
+                    &live.sha256,
+                    slot,
+                    &self.runtime,
+                    self.uploads.as_deref(),
+                )
+                .map_err(|source| EngineError::Plugin {
+                    tenant: id.clone(),
+                    source,
+                })?;
+                tenant = tenant.with_plugin(slot, plugin);
+            }
+        }
+        let tenant = Arc::new(tenant);
+        self.tenants.write().unwrap().insert(id, tenant.clone());
+        Ok(tenant)
+    }
+
+    /// Where uploaded components are kept (content-addressed `<sha256>.wasm`).
+    pub fn with_uploads(mut self, dir: PathBuf) -> Self {
+        self.uploads = Some(dir);
+        self
+    }
+
+    /// Validates and compiles a component for a tenant's slot, keeps it, and makes it live
+    /// atomically: the next decision uses it. Returns the new version list. On any error
+    /// nothing changes.
+    ///
+    /// A component never compiled before goes live on quick code ([`Tier::Quick`]) and is
+    /// recompiled with the optimising compiler in the background, then swapped in again:
+    /// the same bytes and hash throughout, so journals and versions do not change. Returns
+    /// the tier it went live on with the versions.
+    pub fn upload_plugin(
+        self: &Arc<Self>,
+        tenant_id: &str,
+        slot: Slot,
+        bytes: &[u8],
+    ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
+        let tenant = self.tenant(tenant_id)?;
+        let plugin = self
+            .runtime
+            .load_quick(&format!("{tenant_id}-{slot}"), bytes, Some(slot))
+            .map_err(|source| EngineError::Plugin {
+                tenant: tenant_id.into(),
+                source,
+            })?;
+        if let Some(dir) = &self.uploads {
+            let path = dir.join(format!("{}.wasm", plugin.id.hash));
+            if !path.exists() {
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&path, bytes))
+                    .map_err(|e| {
+                        EngineError::Store(StoreError::Decode {
+                            what: "plugin file".into(),
+                            cause: e.to_string(),
+                        })
+                    })?;
+            }
+        }
+        let mut versions = self.store.plugin_versions(tenant_id, slot.name())?;
+        versions.push(PluginVersion {
+            sha256: plugin.id.hash.clone(),
+            uploaded_ms: self.clock.now_ms(),
+        });
+        let versions = self.swap_plugin(&tenant, slot, plugin.clone(), versions)?;
+        let tier = plugin.tier;
+        if tier == Tier::Quick {
+            let job = optimiser::Job {
+                tenant: tenant_id.to_string(),
+                quick: plugin,
+                bytes: bytes.to_vec(),
+            };
+            self.optimiser.submit(self, job);
+        }
+        Ok((versions, tier))
+    }
+
+    /// Compiles a quick-tier upload with the optimising compiler and puts it in place of
+    /// the quick one, unless another plugin has taken the slot meanwhile (then the work is
+    /// skipped or dropped). A failure leaves the quick code serving.
+    fn optimise(&self, job: optimiser::Job) {
+        let slot = job.quick.slot;
+        let superseded = self
+            .tenant(&job.tenant)
+            .map_or(true, |t| !std::ptr::eq(t.plugin(slot).0, &*job.quick));
+        if superseded {
+            return;
+        }
+        let span = tracing::info_span!("optimise", tenant = %job.tenant, plugin = %job.quick.id);
+        let _enter = span.enter();
+        let plugin = match self
+            .runtime
+            .load(&job.quick.id.name, &job.bytes, Some(slot))
+        {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                tracing::warn!(cause = %err, "optimised compile failed; the quick code keeps serving");
+                return;
+            }
+        };
+        let still_live = |t: &Tenant| std::ptr::eq(t.plugin(slot).0, &*job.quick);
+        if let Ok(true) = self.swap_in(&job.tenant, plugin, still_live) {
+            tracing::info!("optimised code is live");
+        }
+    }
+
+    /// Goes back to the previous version of a slot's plugin (the policy's own plugin when
+    /// no upload is left). Returns the remaining versions.
+    pub fn rollback_plugin(
+        &self,
+        tenant_id: &str,
+        slot: Slot,
+    ) -> Result<Vec<PluginVersion>, EngineError> {
+        let tenant = self.tenant(tenant_id)?;
+        let mut versions = self.store.plugin_versions(tenant_id, slot.name())?;
+        if versions.pop().is_none() {
+            return Ok(versions);
+        }
+        let plugin = match versions.last() {
+            Some(v) => {
+                tenant::load_by_hash(&v.sha256, slot, &self.runtime, self.uploads.as_deref())
+            }
+            None => tenant::resolve_slot(&tenant.policy, slot, &self.runtime),
+        }
+        .map_err(|source| EngineError::Plugin {
+            tenant: tenant_id.into(),
+            source,
+        })?;
+        self.swap_plugin(&tenant, slot, plugin, versions)
+    }
+
+    /// Records a slot's version list, then makes `plugin` live for the tenant: the one place
+    /// upload and rollback change what runs.
+    fn swap_plugin(
+        &self,
+        tenant: &Tenant,
+        slot: Slot,
+        plugin: Arc<Plugin>,
+        versions: Vec<PluginVersion>,
+    ) -> Result<Vec<PluginVersion>, EngineError> {
+        let id = &tenant.policy.tenant;
+        self.store.set_plugin_versions(id, slot.name(), &versions)?;
+        self.use_plugin(id, plugin)?;
+        Ok(versions)
+    }
+
+    /// Makes `plugin` live in its slot for a tenant without recording a version: for
+    /// policies compiled into the host ([`redial_runtime::NativePolicy`]) and experiments.
+    /// The next policy reload replaces it.
+    pub fn use_plugin(&self, tenant_id: &str, plugin: Arc<Plugin>) -> Result<(), EngineError> {
+        self.swap_in(tenant_id, plugin, |_| true).map(|_| ())
+    }
+
+    /// Puts `plugin` in its slot for a tenant if `when` holds for the tenant as it is now,
+    /// checked and swapped under one write lock. Returns whether it swapped.
+    fn swap_in(
+        &self,
+        tenant_id: &str,
+        plugin: Arc<Plugin>,
+        when: impl FnOnce(&Tenant) -> bool,
+    ) -> Result<bool, EngineError> {
+        let mut tenants = self.tenants.write().unwrap();
+        let tenant = tenants
+            .get(tenant_id)
+            .ok_or_else(|| EngineError::UnknownTenant(tenant_id.into()))?;
+        if !when(tenant) {
+            return Ok(false);
+        }
+        let swapped = Arc::new(tenant.with_plugin(plugin.slot, plugin));
+        tenants.insert(tenant_id.to_string(), swapped);
+        Ok(true)
+    }
+
+    /// Stops serving a tenant (its cases stay in the store).
+    pub fn remove_tenant(&self, id: &str) -> Result<(), EngineError> {
+        self.tenants
+            .write()
+            .unwrap()
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| EngineError::UnknownTenant(id.into()))
+    }
+
+    /// A loaded tenant.
+    pub fn tenant(&self, id: &str) -> Result<Arc<Tenant>, EngineError> {
+        self.tenants
+            .read()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownTenant(id.into()))
+    }
+
+    /// Ids of the loaded tenants, sorted.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.tenants.read().unwrap().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Takes in a signal: joins the caller's open case, or asks the trigger whether to
+    /// open one (and schedules its first callback).
+    pub fn ingest(&self, tenant: &str, signal: SignalIn) -> Result<Ingested, EngineError> {
+        let (ingested, _) = self.ingest_committed(tenant, signal)?;
+        self.store.flush()?;
+        Ok(ingested)
+    }
+
+    /// [`Engine::ingest`] up to its commit: the step is crash-consistent but not yet
+    /// durable, and must not be acknowledged before [`Store::durable`] resolves for the
+    /// ticket returned. The server waits for it without holding a thread.
+    pub fn ingest_committed(
+        &self,
+        tenant: &str,
+        signal: SignalIn,
+    ) -> Result<(Ingested, Ticket), EngineError> {
+        let tenant = self.tenant(tenant)?;
+        let _span =
+            tracing::info_span!("signal", tenant = %tenant.policy.tenant, caller = %signal.caller)
+                .entered();
+        let ingested = self.committed(&tenant.policy.tenant, Priority::Admit, || {
+            flows::ingest(self, &tenant, signal)
+        })?;
+        Ok((ingested, self.store.ticket()))
+    }
+
+    /// Runs one step under its tenant's lock, then makes it durable outside the lock, so
+    /// concurrent requests share fsyncs instead of queueing behind the lock.
+    fn durably<T>(
+        &self,
+        tenant: &str,
+        priority: Priority,
+        step: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let result = self.committed(tenant, priority, step)?;
+        self.store.flush()?;
+        Ok(result)
+    }
+
+    /// Runs one step under its tenant's lock; it counts as under way from before it waits
+    /// for the lock (see [`Store::step_started`]), so a flush meanwhile can wait for it.
+    fn committed<T>(
+        &self,
+        tenant: &str,
+        priority: Priority,
+        step: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let _pending = self.store.step_started();
+        let lock = self.tenant_lock(tenant);
+        let _turn = lock.lock(priority);
+        step()
+    }
+
+    /// The lock that serialises one tenant's steps.
+    fn tenant_lock(&self, tenant: &str) -> Arc<TenantLock> {
+        let mut locks = self.locks.lock().unwrap();
+        match locks.get(tenant) {
+            Some(lock) => lock.clone(),
+            None => locks.entry(tenant.to_string()).or_default().clone(),
+        }
+    }
+
+    /// Fires every timer due now; returns how many fired.
+    pub fn fire_due_timers(&self) -> Result<usize, EngineError> {
+        let now = self.clock.now_ms();
+        let due = self.store.due_timers(now)?;
+        for (case_id, timer) in &due {
+            let lock = self.tenant_lock(tenant_of_case(case_id));
+            let _turn = lock.lock(Priority::Finish);
+            let _span = tracing::info_span!("timer", case = %case_id, kind = ?timer.kind).entered();
+            flows::fire_timer(self, case_id, *timer)?;
+        }
+        Ok(due.len())
+    }
+
+    /// Delivers every outbox item once through `connectors`, in order, on this thread;
+    /// failures stay queued for the next round. Returns how many were delivered. (The
+    /// server delivers through [`DeliveryLanes`] instead.)
+    pub fn deliver_outbox(&self, connectors: &dyn Connectors) -> Result<usize, EngineError> {
+        // Nothing leaves the host before the step that caused it is durable.
+        self.store.flush()?;
+        let mut delivered = 0;
+        for (id, item) in self.store.outbox()? {
+            delivered += usize::from(self.deliver_one(connectors, id, &item)?);
+        }
+        Ok(delivered)
+    }
+
+    /// Delivers one outbox item and records it; `false` when the connector failed (the item
+    /// stays queued).
+    fn deliver_one(
+        &self,
+        connectors: &dyn Connectors,
+        id: u64,
+        item: &OutboxItem,
+    ) -> Result<bool, EngineError> {
+        let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
+        let tenant = self.tenant(&item.tenant).ok();
+        let caller_of = |case_id: &str| {
+            let case = self.store.case(case_id).ok().flatten();
+            case.map(|case| case.caller)
+        };
+        let recipient = Recipient {
+            policy: tenant.as_ref().map(|t| &t.policy),
+            caller_of: &caller_of,
+        };
+        match connectors.deliver(item, &recipient) {
+            Ok(delivery) => {
+                let lock = self.tenant_lock(&item.tenant);
+                let _turn = lock.lock(Priority::Finish);
+                flows::delivered(self, id, item, delivery)?;
+                Ok(true)
+            }
+            Err(err) => {
+                tracing::warn!(key = %item.key, cause = %err, "delivery failed; will retry");
+                Ok(false)
+            }
+        }
+    }
+
+    /// A call placed earlier has ended (a provider webhook).
+    pub fn call_ended(
+        &self,
+        case_id: &str,
+        attempt: u32,
+        report: CallReport,
+    ) -> Result<(), EngineError> {
+        self.durably(tenant_of_case(case_id), Priority::Finish, || {
+            flows::call_ended(self, case_id, attempt, report, None)
+        })
+    }
+
+    /// A caller replied by SMS: a stop word opts them out; anything else joins their case.
+    pub fn sms_reply(
+        &self,
+        tenant: &str,
+        caller: &str,
+        text: &str,
+        event_id: &str,
+    ) -> Result<SmsReply, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        self.durably(&tenant.policy.tenant, Priority::Finish, || {
+            flows::sms_reply(self, &tenant, caller, text, event_id)
+        })
+    }
+
+    /// The owner acknowledged a handoff: the SLA timer stops.
+    pub fn acknowledge(&self, case_id: &str) -> Result<bool, EngineError> {
+        self.durably(tenant_of_case(case_id), Priority::Finish, || {
+            flows::acknowledge(self, case_id)
+        })
+    }
+
+    /// Whether anything is left to do: timers pending or effects undelivered.
+    pub fn idle(&self) -> Result<bool, EngineError> {
+        Ok(self.store.next_timer_ms()?.is_none() && self.store.outbox_len() == 0)
+    }
+
+    fn draft(&self, case_id: &str) -> Result<Draft, EngineError> {
+        let case = self
+            .store
+            .case(case_id)?
+            .ok_or_else(|| EngineError::UnknownCase(case_id.into()))?;
+        Ok(self.new_draft(case, self.clock.now_ms()))
+    }
+
+    /// A draft of a step on `case` at `now`, which records the clock if it must survive a
+    /// restart.
+    fn new_draft(&self, case: CaseRecord, now: i64) -> Draft {
+        let mut d = Draft::new(case, now);
+        d.step_mut().clock_ms = self.clock_to_keep(now);
+        d
+    }
+
+    /// The clock reading a step stores (see [`Clock::resumes_from_store`]).
+    fn clock_to_keep(&self, now: i64) -> Option<i64> {
+        self.clock.resumes_from_store().then_some(now)
+    }
+}
+
+/// The tenant a case belongs to: case ids are `<tenant>-<number>`.
+fn tenant_of_case(case_id: &str) -> &str {
+    case_id
+        .rsplit_once('-')
+        .map_or(case_id, |(tenant, _)| tenant)
+}

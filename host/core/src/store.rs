@@ -1,0 +1,226 @@
+//! The port the engine persists through. The engine speaks only in [`Step`]s (one atomic
+//! change: a case's new projection, its journal events, its timer, its side effects, and
+//! the indexes and counters they touch) and in the queries below; how a backend lays them
+//! out, and how it makes them durable, is its own business.
+//!
+//! `redial-store-sled` implements it on embedded sled (a write-ahead record per step, group
+//! commit). A backend with transactions (PostgreSQL) commits a step as one transaction and
+//! can treat every step as durable once committed: [`Store::flush`] and
+//! [`Store::durable`] then return at once, and [`Store::step_started`] is a no-op.
+
+use crate::records::{
+    CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
+};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, corruption, a lost connection).
+    #[error("store: {0}")]
+    Backend(String),
+    /// A record did not decode (written by an incompatible version?).
+    #[error("store: cannot decode {what}: {cause}")]
+    Decode {
+        /// Which record.
+        what: String,
+        /// The decoder's message.
+        cause: String,
+    },
+    /// A step failed part way; the store takes no more steps until it is reopened, which
+    /// completes that step from its write-ahead record.
+    #[error("store: a step failed part way ({0}); restart to complete it from the log")]
+    Halted(String),
+    /// A flush failed while a request waited for it (see [`Store::durable`]).
+    #[error("store: flush failed: {0}")]
+    Flush(String),
+}
+
+/// One atomic change: written wholly or not at all.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// The case's new projection (its id keys the journal and indexes).
+    pub case: Option<CaseRecord>,
+    /// The timer the case had before this step (removed from the timer index).
+    pub previous_timer: Option<Timer>,
+    /// The state the case had before this step (for the per-state case counts); ignored
+    /// for a case this step opens.
+    pub previous_state: Option<&'static str>,
+    /// Journal events to append, in order (numbered from the case's old journal length).
+    pub events: Vec<JournalEntry>,
+    /// New side effects, each with its idempotency key.
+    pub effects: Vec<OutboxItem>,
+    /// The outbox item this step consumed (delivered), by outbox key.
+    pub consumed: Option<u64>,
+    /// A caller who opted out: `(tenant, caller)`.
+    pub opt_out: Option<(String, String)>,
+    /// A signal that started no case: `(tenant, record)`.
+    pub ignored: Option<(String, IgnoredSignal)>,
+    /// The tenant's counters after this step, read from the store in this step (under the
+    /// tenant's lock), so their per-state counts are current; the store moves the case's
+    /// state in them.
+    pub counters: Option<(String, TenantCounters)>,
+    /// The engine clock to persist (the demo's accelerated clock survives restarts).
+    pub clock_ms: Option<i64>,
+    /// An inbound event id now processed: `(tenant, provider event id)`.
+    pub inbound: Option<(String, String)>,
+}
+
+/// A caller's cases, as a new signal or an SMS reply needs them.
+#[derive(Debug, Default)]
+pub struct CallerCases {
+    /// The case still waiting or dialing, which absorbs the caller's signals.
+    pub open: Option<CaseRecord>,
+    /// The rest, oldest first: the caller's history.
+    pub others: Vec<CaseRecord>,
+}
+
+/// Covers every step committed when it was taken (see [`Store::ticket`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(pub u64);
+
+/// A step under way, from before it waits for its tenant's lock until its commit (see
+/// [`Store::step_started`]); dropping it says the step is done.
+#[must_use]
+pub struct PendingStep {
+    _guard: Option<Box<dyn Send>>,
+}
+
+impl PendingStep {
+    /// A guard the backend keeps until the step is done (its `Drop` is the signal).
+    pub fn new(guard: impl Send + 'static) -> Self {
+        PendingStep {
+            _guard: Some(Box::new(guard)),
+        }
+    }
+
+    /// For backends that do not gather steps into shared flushes.
+    pub fn none() -> Self {
+        PendingStep { _guard: None }
+    }
+}
+
+/// Resolves when the steps a [`Ticket`] covers are durable (see [`Store::durable`]).
+pub type Durable = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'static>>;
+
+/// Where the engine's state lives. Steps of one tenant never commit concurrently (the
+/// engine's tenant lock orders them); steps of different tenants may.
+pub trait Store: Send + Sync + 'static {
+    /// Writes a step atomically. It is crash-consistent at once (all or nothing) and
+    /// durable after the next [`Store::flush`] (or once [`Store::durable`] resolves).
+    fn commit(&self, step: &Step) -> Result<(), StoreError>;
+
+    /// Marks a step as under way until the guard drops (after its commit), so a flush that
+    /// starts meanwhile may wait for it and cover both.
+    fn step_started(&self) -> PendingStep;
+
+    /// Makes every committed step durable. Concurrent callers may share one flush.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Makes everything written so far durable, including steps still applying their
+    /// writes; for readers that scan rather than take [`Store::take_new_effects`].
+    fn sync(&self) -> Result<(), StoreError>;
+
+    /// A ticket covering every step committed so far: take it after your step's commit.
+    fn ticket(&self) -> Ticket;
+
+    /// Resolves once every step `ticket` covers is durable, or with the error of a flush
+    /// that failed meanwhile, without holding a thread while it waits. Must be awaited on
+    /// a tokio runtime.
+    fn durable(&self, ticket: Ticket) -> Durable;
+
+    /// How many steps opening the store completed from records an unclean stop left.
+    fn recovered_steps(&self) -> usize;
+
+    /// A case's projection.
+    fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// Every case of a tenant (or of all tenants when `None`), oldest first.
+    fn cases(&self, tenant: Option<&str>) -> Result<Vec<CaseRecord>, StoreError>;
+
+    /// A case's journal, oldest first.
+    fn journal(&self, case_id: &str) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Every case of a caller, the open one (at most one) apart from the rest; the cost
+    /// grows with this caller's cases, not the tenant's.
+    fn caller_cases(&self, tenant: &str, caller: &str) -> Result<CallerCases, StoreError>;
+
+    /// The open case of a caller, if any.
+    fn open_case(&self, tenant: &str, caller: &str) -> Result<Option<CaseRecord>, StoreError> {
+        Ok(self.caller_cases(tenant, caller)?.open)
+    }
+
+    /// Whether an inbound event (by provider event id) was already processed.
+    fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError>;
+
+    /// Whether the caller opted out of this tenant's calls.
+    fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError>;
+
+    /// Timers due at or before `now_ms`, earliest first: `(case id, timer)`.
+    fn due_timers(&self, now_ms: i64) -> Result<Vec<(String, Timer)>, StoreError>;
+
+    /// When the earliest timer fires.
+    fn next_timer_ms(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Undelivered side effects whose outbox id passes `keep`, oldest first.
+    fn outbox_where(
+        &self,
+        keep: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, OutboxItem)>, StoreError>;
+
+    /// Every undelivered side effect, oldest first: `(outbox id, item)`.
+    fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
+        self.outbox_where(&|_| true)
+    }
+
+    /// From now on, keeps a list of the outbox items each step commits, for
+    /// [`Store::take_new_effects`].
+    fn track_new_effects(&self);
+
+    /// The outbox items committed since the last call, in commit order, or `None` when
+    /// the list is incomplete (tracking just started, or the list overflowed): then scan
+    /// the outbox. Take them before [`Store::flush`]: that flush makes them all durable.
+    fn take_new_effects(&self) -> Option<Vec<(u64, OutboxItem)>>;
+
+    /// Whether an outbox item is still undelivered.
+    fn in_outbox(&self, id: u64) -> Result<bool, StoreError>;
+
+    /// Number of undelivered side effects.
+    fn outbox_len(&self) -> usize;
+
+    /// Signals that started no case, for a tenant.
+    fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError>;
+
+    /// A tenant's counters.
+    fn counters(&self, tenant: &str) -> Result<TenantCounters, StoreError>;
+
+    /// How many of a tenant's cases are in each state (non-zero counts only).
+    fn case_states(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let states = self.counters(tenant)?.states;
+        Ok(states.into_iter().filter(|(_, n)| *n > 0).collect())
+    }
+
+    /// Stores a tenant API token by its hash (the token itself is never stored).
+    fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError>;
+
+    /// The tenant a token hash belongs to.
+    fn token_tenant(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
+
+    /// Revokes every token of a tenant.
+    fn revoke_tokens(&self, tenant: &str) -> Result<(), StoreError>;
+
+    /// Uploaded plugin versions of a tenant's slot, oldest first (the last is live).
+    fn plugin_versions(&self, tenant: &str, slot: &str) -> Result<Vec<PluginVersion>, StoreError>;
+
+    /// Replaces the version list of a tenant's slot (durably).
+    fn set_plugin_versions(
+        &self,
+        tenant: &str,
+        slot: &str,
+        versions: &[PluginVersion],
+    ) -> Result<(), StoreError>;
+
+    /// The persisted engine clock (see [`Step::clock_ms`]).
+    fn clock_ms(&self) -> Result<Option<i64>, StoreError>;
+}

@@ -1,0 +1,242 @@
+//! One builder wires an app: the sled store, the plugin runtime, the engine, the tenants'
+//! policies, the connectors and the HTTP state. `redial serve`, the benchmarks and the
+//! tests all start their server through it, so they run the same wiring.
+
+use crate::auth::token_hash;
+use crate::{AppState, EngineSlots, Metrics};
+use redial_connectors::{ProviderConnectors, Simulator};
+use redial_core::clock::{Clock, SystemClock};
+use redial_core::connectors::Connectors;
+use redial_core::engine::{DEFAULT_LANES, Engine, EngineError};
+use redial_core::policy::{Policy, PolicyError};
+use redial_core::store::StoreError;
+use redial_runtime::{PluginRuntime, RuntimeConfig, RuntimeError};
+use redial_store_sled::SledStore;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why an app could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The data folder could not be made.
+    #[error("cannot create {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store did not open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The plugin runtime did not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A policy in the policies folder did not parse or check.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A tenant's policy did not load (its plugins).
+    #[error("tenant {tenant}: {source}")]
+    Tenant {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: EngineError,
+    },
+    /// The simulator's ledger could not be opened.
+    #[error("simulator ledger: {0}")]
+    Ledger(String),
+}
+
+/// How an [`App`] is put together. Everything has the embedded default: a sled store in
+/// the data folder, compiled plugins cached beside it, the system clock, real providers
+/// with the simulator behind every channel a tenant leaves on "simulator".
+pub struct AppBuilder {
+    dir: PathBuf,
+    runtime: Option<Arc<PluginRuntime>>,
+    clock: Arc<dyn Clock>,
+    connectors: Option<Arc<dyn Connectors>>,
+    provider_timeout: Duration,
+    ledger: bool,
+    policies_dir: Option<PathBuf>,
+    policies: Vec<Policy>,
+    admin_token: Option<String>,
+    public_url: String,
+    lanes: usize,
+}
+
+/// A wired app, ready to serve.
+pub struct App {
+    /// The engine (tests and benches reach the store and tenants through it).
+    pub engine: Arc<Engine>,
+    /// What every handler can reach.
+    pub state: AppState,
+    connectors: Arc<dyn Connectors>,
+    lanes: usize,
+}
+
+impl AppBuilder {
+    /// An app whose data lives in `dir`: the store in `db/`, compiled plugins in
+    /// `compiled/`, uploaded components in `plugins/`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        AppBuilder {
+            dir: dir.into(),
+            runtime: None,
+            clock: Arc::new(SystemClock),
+            connectors: None,
+            provider_timeout: Duration::from_secs(10),
+            ledger: false,
+            policies_dir: None,
+            policies: Vec::new(),
+            admin_token: None,
+            public_url: String::new(),
+            lanes: DEFAULT_LANES,
+        }
+    }
+
+    /// Shares an existing plugin runtime (tests share one compiled-artifact cache).
+    pub fn runtime(mut self, runtime: Arc<PluginRuntime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The engine's clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Delivers through `connectors` instead of the real providers.
+    pub fn connectors(mut self, connectors: Arc<dyn Connectors>) -> Self {
+        self.connectors = Some(connectors);
+        self
+    }
+
+    /// How long one provider request may take (default 10 s).
+    pub fn provider_timeout(mut self, timeout: Duration) -> Self {
+        self.provider_timeout = timeout;
+        self
+    }
+
+    /// Keeps the simulator's ledger in `simulator-ledger.jsonl` in the data folder, so its
+    /// idempotency holds across restarts.
+    pub fn simulator_ledger(mut self) -> Self {
+        self.ledger = true;
+        self
+    }
+
+    /// Loads every policy in `dir` at build time, and reloads a file when it changes while
+    /// the app serves (PUT policy rewrites the tenant's file there).
+    pub fn policies_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.policies_dir = Some(dir.into());
+        self
+    }
+
+    /// Loads `policy` at build time, besides any in the policies folder.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// The agency admin token (only its hash is kept).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token_hash(token));
+        self
+    }
+
+    /// The base URL providers reach this server at (Twilio signs the full URL); by default
+    /// `http://` and the address the app listens on.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self
+    }
+
+    /// Outbox deliveries in flight at once (default [`DEFAULT_LANES`]).
+    pub fn lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes;
+        self
+    }
+
+    /// Opens the store, starts the runtime and the engine, and loads every policy; the
+    /// first policy that fails stops the build, naming its tenant.
+    pub fn build(self) -> Result<App, AppError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| AppError::Folder {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let store = SledStore::open(&self.dir.join("db"))?;
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => Arc::new(PluginRuntime::new(RuntimeConfig {
+                cache_dir: Some(self.dir.join("compiled")),
+                ..RuntimeConfig::default()
+            })?),
+        };
+        let engine = Arc::new(
+            Engine::new(Arc::new(store), runtime, self.clock.clone())
+                .with_uploads(self.dir.join("plugins")),
+        );
+        let mut policies = match &self.policies_dir {
+            Some(dir) => Policy::load_dir(dir)?,
+            None => Vec::new(),
+        };
+        policies.extend(self.policies);
+        for policy in policies {
+            let tenant = policy.tenant.clone();
+            engine
+                .load_tenant(policy)
+                .map_err(|source| AppError::Tenant { tenant, source })?;
+        }
+        let connectors = match self.connectors {
+            Some(connectors) => connectors,
+            None => {
+                let ledger = self.dir.join("simulator-ledger.jsonl");
+                let simulator = Simulator::new(
+                    self.clock.clone(),
+                    HashMap::new(),
+                    self.ledger.then_some(ledger.as_path()),
+                )
+                .map_err(|e| AppError::Ledger(e.to_string()))?;
+                Arc::new(ProviderConnectors::new(
+                    self.clock,
+                    simulator,
+                    self.provider_timeout,
+                ))
+            }
+        };
+        let state = AppState {
+            engine: engine.clone(),
+            admin_token_hash: self.admin_token,
+            public_url: self.public_url,
+            policies_dir: self.policies_dir,
+            metrics: Arc::new(Metrics::default()),
+            wake: Arc::default(),
+            slots: Arc::new(EngineSlots::default()),
+        };
+        Ok(App {
+            engine,
+            state,
+            connectors,
+            lanes: self.lanes,
+        })
+    }
+}
+
+impl App {
+    /// Serves the API on `listener` and runs the delivery/timer loop until `shutdown`
+    /// resolves (see [`crate::serve`]).
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if self.state.public_url.is_empty() {
+            self.state.public_url = format!("http://{}", listener.local_addr()?);
+        }
+        crate::serve(listener, self.state, self.connectors, self.lanes, shutdown).await
+    }
+}

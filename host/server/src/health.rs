@@ -1,0 +1,114 @@
+//! `/healthz` and Prometheus `/metrics` (signals, cases, plugin calls and time, outbox).
+//!
+//! The exposition format is a handful of text lines; writing them directly keeps the
+//! server free of a second metrics registry and HTTP exporter.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Counters the server keeps in memory (the store holds the durable ones).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    signals: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    /// Counts an accepted (authenticated, well-formed) signal.
+    pub fn signal(&self, tenant: &str) {
+        *self
+            .signals
+            .lock()
+            .unwrap()
+            .entry(tenant.to_string())
+            .or_default() += 1;
+    }
+}
+
+/// `GET /healthz`: the store answers.
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.engine.store().next_timer_ms() {
+        Ok(_) => (axum::http::StatusCode::OK, "ok"),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable",
+        ),
+    }
+}
+
+/// `GET /metrics`: per-tenant signal and case counters, outbox depth.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP redial_signals_received_total Signals accepted by the HTTP API."
+    );
+    let _ = writeln!(out, "# TYPE redial_signals_received_total counter");
+    for (tenant, n) in state.metrics.signals.lock().unwrap().iter() {
+        let _ = writeln!(
+            out,
+            "redial_signals_received_total{{tenant=\"{tenant}\"}} {n}"
+        );
+    }
+    let _ = writeln!(out, "# HELP redial_cases Cases by tenant and state.");
+    let _ = writeln!(out, "# TYPE redial_cases gauge");
+    for tenant in state.engine.tenant_ids() {
+        let by_state = state
+            .engine
+            .store()
+            .case_states(&tenant)
+            .unwrap_or_default();
+        for (s, n) in by_state {
+            let _ = writeln!(out, "redial_cases{{tenant=\"{tenant}\",state=\"{s}\"}} {n}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP redial_plugin_calls_total Plugin calls by slot."
+    );
+    let _ = writeln!(out, "# TYPE redial_plugin_calls_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP redial_plugin_call_failures_total Plugin calls that failed, by slot."
+    );
+    let _ = writeln!(out, "# TYPE redial_plugin_call_failures_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP redial_plugin_call_seconds_total Time in plugin calls (instantiation and teardown included), by slot."
+    );
+    let _ = writeln!(out, "# TYPE redial_plugin_call_seconds_total counter");
+    for slot in redial_runtime::Slot::ALL {
+        let s = state.engine.runtime().stats(slot);
+        let _ = writeln!(
+            out,
+            "redial_plugin_calls_total{{slot=\"{slot}\"}} {}",
+            s.calls.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "redial_plugin_call_failures_total{{slot=\"{slot}\"}} {}",
+            s.failures.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "redial_plugin_call_seconds_total{{slot=\"{slot}\"}} {:.6}",
+            s.nanos.load(Relaxed) as f64 / 1e9
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP redial_outbox_depth Side effects waiting for delivery."
+    );
+    let _ = writeln!(out, "# TYPE redial_outbox_depth gauge");
+    let _ = writeln!(
+        out,
+        "redial_outbox_depth {}",
+        state.engine.store().outbox_len()
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

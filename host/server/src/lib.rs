@@ -1,0 +1,198 @@
+//! The Redial server: the HTTP API (axum) and the one place an app is wired together.
+//!
+//! # Layout
+//! - [`AppBuilder`] / [`App`] (`app.rs`): store, runtime, engine, connectors and state,
+//!   wired once; `redial serve`, the benchmarks and the tests all build their server here.
+//! - [`router`] and the handlers: `inbound.rs` (provider webhooks, each verified by
+//!   `auth.rs` before its body is parsed), `queries.rs`, `admin.rs`, `plugins.rs`,
+//!   `health.rs`, `openapi.rs`; `error.rs` is the one JSON error shape.
+//! - [`EngineSlots`] (`slots.rs`): where handlers run engine work, bounded per server and
+//!   per tenant.
+//! - [`serve`]: the API plus the delivery/timer loop and the policy folder watcher
+//!   (`watch.rs`), with graceful shutdown: in-flight requests finish, the loop completes
+//!   its current step.
+//!
+//! Only this crate knows HTTP and JSON wire shapes; handlers authenticate first, then hand
+//! work to the engine.
+#![deny(missing_docs)]
+
+mod admin;
+mod app;
+pub mod auth;
+mod error;
+mod health;
+mod inbound;
+pub mod openapi;
+mod plugins;
+mod queries;
+mod slots;
+mod watch;
+
+pub use app::{App, AppBuilder, AppError};
+pub use error::ApiError;
+pub use health::Metrics;
+pub use slots::{ENGINE_WORKERS, EngineSlots, TENANT_SLOTS};
+pub use watch::{PolicyWatcher, Reload};
+
+use axum::Router;
+use axum::routing::{get, post};
+use redial_core::connectors::Connectors;
+use redial_core::engine::{DeliveryLanes, Engine};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// How often the policies folder is checked for edits.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Largest request body accepted (a policy or a webhook).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Largest plugin component accepted by the upload route.
+pub const MAX_PLUGIN: usize = 16 << 20;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The loop engine.
+    pub engine: Arc<Engine>,
+    /// sha256 of the agency admin token, if one is configured.
+    pub admin_token_hash: Option<String>,
+    /// The base URL providers use to reach this server (Twilio signs the full URL).
+    pub public_url: String,
+    /// Where tenant policies live (PUT rewrites the tenant's file), if anywhere.
+    pub policies_dir: Option<PathBuf>,
+    /// In-memory counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the delivery/timer loop as soon as a request created work.
+    pub wake: Arc<Wake>,
+    /// The slots engine work runs in, off the async threads.
+    pub slots: Arc<EngineSlots>,
+}
+
+/// A doorbell for the loop thread: requests ring it, the loop waits on it (or a short
+/// timeout, for timers coming due), so new work starts at once instead of at the next
+/// poll.
+#[derive(Debug, Default)]
+pub struct Wake {
+    rung: std::sync::Mutex<bool>,
+    bell: std::sync::Condvar,
+}
+
+impl Wake {
+    /// Rings the bell.
+    pub fn ring(&self) {
+        *self.rung.lock().unwrap() = true;
+        self.bell.notify_one();
+    }
+
+    /// Waits for a ring or `timeout`, whichever comes first.
+    pub fn wait(&self, timeout: Duration) {
+        let rung = self.rung.lock().unwrap();
+        let (mut rung, _) = self
+            .bell
+            .wait_timeout_while(rung, timeout, |r| !*r)
+            .unwrap();
+        *rung = false;
+    }
+}
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    let uploads = Router::new()
+        .route(
+            "/v1/tenants/{tenant}/plugins/{slot}",
+            axum::routing::put(plugins::upload),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(MAX_PLUGIN));
+    let api = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/v1/tenants", get(admin::tenants))
+        .route(
+            "/v1/tenants/{tenant}",
+            axum::routing::delete(admin::delete_tenant),
+        )
+        .route(
+            "/v1/tenants/{tenant}/policy",
+            get(admin::get_policy).put(admin::put_policy),
+        )
+        .route("/v1/tenants/{tenant}/tokens", post(admin::issue_token))
+        .route("/v1/tenants/{tenant}/signals", post(inbound::signal))
+        .route(
+            "/v1/tenants/{tenant}/twilio/voice-status",
+            post(inbound::twilio_status),
+        )
+        .route("/v1/tenants/{tenant}/twilio/sms", post(inbound::twilio_sms))
+        .route("/v1/tenants/{tenant}/vapi", post(inbound::vapi))
+        .route("/v1/tenants/{tenant}/cases", get(queries::list))
+        .route("/v1/tenants/{tenant}/fua", get(queries::fua))
+        .route("/v1/tenants/{tenant}/funnel", get(queries::funnel))
+        .route("/v1/cases/{case}", get(queries::one))
+        .route("/v1/cases/{case}/ack", post(queries::ack))
+        .route("/v1/tenants/{tenant}/plugins", get(plugins::list))
+        .route(
+            "/v1/tenants/{tenant}/plugins/{slot}/rollback",
+            post(plugins::rollback),
+        )
+        .layer(RequestBodyLimitLayer::new(MAX_BODY));
+    api.merge(uploads)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+}
+
+/// Serves the API on `listener` and runs the delivery/timer loop, with `lanes` deliveries
+/// in flight at most, until `shutdown` resolves; then stops accepting, lets in-flight
+/// requests finish and the loop complete its step.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    connectors: Arc<dyn Connectors>,
+    lanes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let lanes = DeliveryLanes::start(state.engine.clone(), connectors, lanes);
+    let worker = {
+        let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
+        let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);
+        std::thread::Builder::new()
+            .name("redial-loop".into())
+            .spawn(move || {
+                let mut last_watch = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(err) = engine.fire_due_timers().and_then(|_| lanes.dispatch()) {
+                        tracing::error!(cause = %err, "loop step failed; retrying");
+                    }
+                    if let Some(w) = watcher.as_mut()
+                        && last_watch.elapsed() >= WATCH_EVERY
+                    {
+                        w.poll(&engine);
+                        last_watch = Instant::now();
+                    }
+                    wake.wait(Duration::from_millis(20));
+                }
+                lanes.shutdown();
+            })?
+    };
+    let (wake, engine) = (state.wake.clone(), state.engine.clone());
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    wake.ring();
+    let _ = worker.join();
+    // The lanes' last deliveries are made durable too, and then the removal of their
+    // write-ahead records, so a clean stop leaves no logged step for the next start.
+    if let Err(err) = engine.store().flush().and_then(|()| engine.store().sync()) {
+        tracing::error!(cause = %err, "the final flush failed; the next start completes what it must");
+    }
+    result
+}

@@ -1,0 +1,389 @@
+//! The store's own guarantees, on a real sled database in a temporary folder.
+
+use super::*;
+use redial_core::records::*;
+use redial_sdk::{Moment, Signal, SignalKind};
+
+fn open() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+/// Opens the store again after a `Store` on the same folder was dropped in this process.
+/// sled releases its lock on the folder once its last handle is gone, which can trail the
+/// drop while its I/O threads finish (a test once failed with "could not acquire lock"
+/// under load); a real restart is a new process.
+fn reopen(dir: &std::path::Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir) {
+            Err(e)
+                if e.to_string().contains("acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+fn case(state: CaseState) -> CaseRecord {
+    let signal = Signal {
+        kind: SignalKind::MissedCall,
+        caller: "+15550001111".into(),
+        line: "+15550009999".into(),
+        at: Moment {
+            unix_ms: 1_000,
+            utc_offset_minutes: 0,
+            local_weekday: 0,
+            local_minute: 600,
+        },
+        context: vec![],
+    };
+    CaseRecord {
+        state,
+        ..CaseRecord::new("acme-00001".into(), "acme".into(), signal, 1, 1_000)
+    }
+}
+
+fn scheduled(due_ms: i64) -> JournalEntry {
+    JournalEntry {
+        at_ms: due_ms,
+        event: Event::Scheduled { due_ms },
+    }
+}
+
+/// Commits a step that moves `case` to `state` and appends one event per time in `times`.
+fn step(store: &SledStore, case: &mut CaseRecord, state: CaseState, times: &[i64]) {
+    let previous_state = Some(case.state.name());
+    case.state = state;
+    case.journal_len += times.len() as u32;
+    store
+        .commit(&Step {
+            case: Some(case.clone()),
+            previous_state,
+            events: times.iter().map(|&t| scheduled(t)).collect(),
+            ..Step::default()
+        })
+        .unwrap();
+}
+
+/// The times of a case's journal entries, in the order the store returns them.
+fn journal_times(store: &SledStore, case_id: &str) -> Vec<i64> {
+    let journal = store.journal(case_id).unwrap();
+    journal.iter().map(|e| e.at_ms).collect()
+}
+
+#[test]
+fn a_journal_written_step_by_step_reads_back_whole_and_in_order() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(&store, &mut c, CaseState::Waiting, &[1, 2, 3]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[4]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[]);
+    step(&store, &mut c, CaseState::Waiting, &[5, 6]);
+    assert_eq!(journal_times(&store, &c.id), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(c.journal_len, 6);
+}
+
+#[test]
+fn a_journal_written_one_record_per_event_still_reads() {
+    let (_dir, store) = open();
+    for seq in 0..3u32 {
+        let entry = scheduled(10 + i64::from(seq));
+        store
+            .journal
+            .insert(journal_key("old-00001", seq), encode(&entry))
+            .unwrap();
+    }
+    let mut c = case(CaseState::Waiting);
+    c.id = "old-00001".into();
+    c.journal_len = 3;
+    step(&store, &mut c, CaseState::Waiting, &[13, 14]);
+    assert_eq!(journal_times(&store, &c.id), [10, 11, 12, 13, 14]);
+}
+
+#[test]
+fn a_callers_open_case_is_found_apart_from_its_history_until_it_closes() {
+    let (_dir, store) = open();
+    let ids = |cases: &[CaseRecord]| cases.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let mut first = case(CaseState::Waiting);
+    step(&store, &mut first, CaseState::Waiting, &[1]);
+    step(
+        &store,
+        &mut first,
+        CaseState::Closed {
+            reason: "done".into(),
+        },
+        &[2],
+    );
+    let mut second = CaseRecord {
+        id: "acme-00002".into(),
+        opened_ms: 3_000,
+        ..case(CaseState::Waiting)
+    };
+    step(&store, &mut second, CaseState::Waiting, &[3]);
+    step(&store, &mut second, CaseState::Dialing { attempt: 1 }, &[4]);
+
+    let open_id = |store: &SledStore| {
+        store
+            .open_case("acme", &first.caller)
+            .unwrap()
+            .map(|c| c.id)
+    };
+    assert_eq!(open_id(&store), Some(second.id.clone()));
+    let cases = store.caller_cases("acme", &first.caller).unwrap();
+    assert_eq!(cases.open.map(|c| c.id), Some(second.id.clone()));
+    assert_eq!(ids(&cases.others), [first.id.clone()]);
+
+    step(
+        &store,
+        &mut second,
+        CaseState::Closed {
+            reason: "done".into(),
+        },
+        &[5],
+    );
+    assert_eq!(open_id(&store), None);
+    let cases = store.caller_cases("acme", &first.caller).unwrap();
+    assert!(cases.open.is_none());
+    assert_eq!(
+        ids(&cases.others),
+        [first.id.clone(), second.id.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.case_states("acme").unwrap(),
+        [("closed".to_string(), 2)]
+    );
+}
+
+#[test]
+fn state_counts_share_the_tenant_counters_record_and_keep_the_steps_counters() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    c.journal_len = 1;
+    let counters = TenantCounters {
+        signals: 7,
+        cases: 1,
+        ..TenantCounters::default()
+    };
+    store
+        .commit(&Step {
+            case: Some(c.clone()),
+            events: vec![scheduled(1)],
+            counters: Some(("acme".into(), counters)),
+            ..Step::default()
+        })
+        .unwrap();
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[]);
+    let stored = store.counters("acme").unwrap();
+    assert_eq!((stored.signals, stored.cases), (7, 1));
+    assert_eq!(
+        store.case_states("acme").unwrap(),
+        [("dialing".to_string(), 1)]
+    );
+}
+
+#[test]
+fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut c = case(CaseState::Waiting);
+        step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[1]);
+        // The previous layout: counts under `tenant\0state\0name`, its own marker, and a
+        // counters record without them.
+        let old = TenantCounters {
+            signals: 3,
+            ..TenantCounters::default()
+        };
+        store.counters.insert("acme", encode(&old)).unwrap();
+        store
+            .counters
+            .insert(b"acme\0state\0waiting", &5u64.to_be_bytes())
+            .unwrap();
+        store.counters.insert(b"\0state-counts", &[]).unwrap();
+        store.counters.remove(b"\0states-in-counters").unwrap();
+        store.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(
+        store.case_states("acme").unwrap(),
+        [("dialing".to_string(), 1)]
+    );
+    assert_eq!(store.counters("acme").unwrap().signals, 3);
+    assert!(
+        !store
+            .counters
+            .contains_key(b"acme\0state\0waiting")
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = case(CaseState::Waiting);
+    c.journal_len = 2;
+    let step = Step {
+        case: Some(c.clone()),
+        events: vec![scheduled(1), scheduled(2)],
+        counters: Some((
+            "acme".into(),
+            TenantCounters {
+                signals: 1,
+                cases: 1,
+                ..TenantCounters::default()
+            },
+        )),
+        ..Step::default()
+    };
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        // What a crash between logging the step and applying its writes leaves: the
+        // record, and only the first write applied.
+        let w = store.step_writes(&step).unwrap().set;
+        store.wal.insert(7u64.to_be_bytes(), w.encode()).unwrap();
+        let (tree, key, value) = w.iter().next().unwrap();
+        store
+            .tree(tree)
+            .unwrap()
+            .insert(key, value.unwrap())
+            .unwrap();
+        store.db.flush().unwrap();
+        assert!(store.counters("acme").unwrap().cases == 0);
+    }
+    let store = reopen(dir.path());
+    assert_eq!(
+        store.case(&c.id).unwrap().unwrap().state,
+        CaseState::Waiting
+    );
+    assert_eq!(journal_times(&store, &c.id), [1, 2]);
+    assert_eq!(
+        store.open_case("acme", &c.caller).unwrap().map(|c| c.id),
+        Some(c.id.clone())
+    );
+    let counters = store.counters("acme").unwrap();
+    assert_eq!((counters.signals, counters.cases), (1, 1));
+    assert_eq!(counters.states.get("waiting"), Some(&1));
+    assert!(store.wal.is_empty(), "a replayed record is removed");
+}
+
+#[test]
+fn a_record_logged_by_an_earlier_version_with_the_open_index_still_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = case(CaseState::Waiting);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut w = WriteSet::default();
+        w.insert(TreeId::Cases, c.id.as_bytes(), encode(&c));
+        w.insert(TreeId::Open, pair("acme", &c.caller), c.id.as_bytes());
+        store.wal.insert(9u64.to_be_bytes(), w.encode()).unwrap();
+        store.db.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.recovered_steps(), 1);
+    assert_eq!(store.case(&c.id).unwrap(), Some(c));
+    assert!(
+        !store.db.tree_names().contains(&LEGACY_OPEN_TREE.into()),
+        "the old index is dropped once replayed"
+    );
+}
+
+#[test]
+fn a_flush_removes_the_write_ahead_records_it_made_durable() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(&store, &mut c, CaseState::Waiting, &[1]);
+    step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
+    assert_eq!(store.wal.len(), 2, "logged until a flush covers them");
+    store.flush().unwrap();
+    assert!(store.wal.is_empty());
+    assert_eq!(journal_times(&store, &c.id), [1, 2]);
+}
+
+#[test]
+fn after_a_step_fails_part_way_no_further_step_is_taken() {
+    let (_dir, store) = open();
+    store.halted.set("disk full".into()).unwrap();
+    let mut c = case(CaseState::Waiting);
+    c.journal_len = 1;
+    let err = store
+        .commit(&Step {
+            case: Some(c.clone()),
+            events: vec![scheduled(1)],
+            ..Step::default()
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Halted(_)), "{err}");
+    assert!(err.to_string().contains("restart"), "{err}");
+    assert!(store.case(&c.id).unwrap().is_none(), "nothing written");
+}
+
+#[test]
+fn a_store_closed_after_a_flush_reopens_with_nothing_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = case(CaseState::Waiting);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        step(&store, &mut c, CaseState::Waiting, &[1]);
+        step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
+        store.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.recovered_steps(), 0);
+    assert_eq!(journal_times(&store, &c.id), [1, 2]);
+}
+
+/// Awaits `future`, failing the test instead of hanging when it never resolves.
+async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), future)
+        .await
+        .expect("resolved within 30 s")
+}
+
+#[tokio::test]
+async fn a_ticket_resolves_once_the_steps_it_covers_are_flushed() {
+    let (_dir, store) = open();
+    let mut c = case(CaseState::Waiting);
+    step(&store, &mut c, CaseState::Waiting, &[1]);
+    let ticket = store.ticket();
+    assert_eq!(store.wal.len(), 1, "logged, not yet flushed");
+    within(store.durable(ticket)).await.unwrap();
+    assert!(
+        store.wal.is_empty(),
+        "the flush that made it durable removed its record"
+    );
+    within(store.durable(ticket)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_waiting_at_once_all_see_their_steps_durable() {
+    let (_dir, store) = open();
+    let waiters: Vec<_> = (0..64)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let committer = store.clone();
+                let ticket = tokio::task::spawn_blocking(move || {
+                    let mut c = CaseRecord {
+                        id: format!("acme-{n:05}"),
+                        ..case(CaseState::Waiting)
+                    };
+                    step(&committer, &mut c, CaseState::Waiting, &[n]);
+                    committer.ticket()
+                })
+                .await
+                .unwrap();
+                store.durable(ticket).await.unwrap();
+            })
+        })
+        .collect();
+    for waited in within(futures_util::future::join_all(waiters)).await {
+        waited.unwrap();
+    }
+    assert_eq!(store.cases(Some("acme")).unwrap().len(), 64);
+}
