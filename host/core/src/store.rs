@@ -8,6 +8,8 @@
 //! can treat every step as durable once committed: [`Store::flush`] and
 //! [`Store::durable`] then return at once, and [`Store::step_started`] is a no-op.
 
+pub mod memory;
+
 use crate::records::{
     CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
 };

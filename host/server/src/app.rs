@@ -44,8 +44,8 @@ pub enum AppError {
     Tenant {
         /// The tenant.
         tenant: String,
-        /// Why.
-        source: EngineError,
+        /// Why (boxed: an engine error is large, and this one is rare).
+        source: Box<EngineError>,
     },
     /// The simulator's ledger could not be opened.
     #[error("simulator ledger: {0}")]
@@ -189,7 +189,10 @@ impl AppBuilder {
             let tenant = policy.tenant.clone();
             engine
                 .load_tenant(policy)
-                .map_err(|source| AppError::Tenant { tenant, source })?;
+                .map_err(|source| AppError::Tenant {
+                    tenant,
+                    source: Box::new(source),
+                })?;
         }
         let connectors = match self.connectors {
             Some(connectors) => connectors,

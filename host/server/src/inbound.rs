@@ -67,7 +67,7 @@ async fn ingest(
     mut signal: SignalIn,
 ) -> Result<Ingested, ApiError> {
     let t = state.engine.tenant(tenant)?;
-    if t.policy.crm_connector.provider == "hubspot"
+    if t.policy.crm_connector.provider == redial_core::policy::Provider::Hubspot
         && state
             .engine
             .store()

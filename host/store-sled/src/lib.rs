@@ -524,17 +524,15 @@ impl Store for SledStore {
     }
 
     fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .inbound
+        self.inbound
             .contains_key(pair(tenant, event_id))
-            .map_err(sled_err)?)
+            .map_err(sled_err)
     }
 
     fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .optout
+        self.optout
             .contains_key(pair(tenant, caller))
-            .map_err(sled_err)?)
+            .map_err(sled_err)
     }
 
     fn caller_cases(&self, tenant: &str, caller: &str) -> Result<CallerCases, StoreError> {
@@ -597,10 +595,7 @@ impl Store for SledStore {
     }
 
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
-        Ok(self
-            .outbox
-            .contains_key(id.to_be_bytes())
-            .map_err(sled_err)?)
+        self.outbox.contains_key(id.to_be_bytes()).map_err(sled_err)
     }
 
     fn outbox_len(&self) -> usize {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use redial_core::clock::Clock;
 use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
 use redial_core::engine::MAX_LANES;
-use redial_core::policy::Connector;
+use redial_core::policy::{Connector, Provider};
 use redial_core::records::{Effect, OutboxItem};
 use redial_sdk::{CrmAction, CrmOperation};
 use serde_json::{Map, Value, json};
@@ -252,32 +252,37 @@ impl Connectors for ProviderConnectors {
             .policy
             .ok_or_else(|| err("router", format!("unknown tenant {:?}", item.tenant)))?;
         match &item.effect {
-            Effect::Dial { .. } if p.voice.provider == "vapi" => self.vapi_dial(&p.voice, item),
-            Effect::Sms { .. } if p.sms_connector.provider == "twilio" => {
+            Effect::Dial { .. } if p.voice.provider == Provider::Vapi => {
+                self.vapi_dial(&p.voice, item)
+            }
+            Effect::Sms { .. } if p.sms_connector.provider == Provider::Twilio => {
                 self.twilio_sms(&p.sms_connector, item)
             }
-            Effect::Crm { operation } if p.crm_connector.provider == "hubspot" => {
+            Effect::Crm { operation } if p.crm_connector.provider == Provider::Hubspot => {
                 self.hubspot(&p.crm_connector, item, operation, to)
             }
-            Effect::Crm { operation } if p.crm_connector.provider == "webhook" => self.webhook(
-                &p.crm_connector,
-                item,
-                "crm.operation",
-                serde_json::to_value(operation).unwrap(),
-            ),
-            Effect::HandoffNotice { owner, packet } if p.notify.provider == "webhook" => self
+            Effect::Crm { operation } if p.crm_connector.provider == Provider::Webhook => self
                 .webhook(
+                    &p.crm_connector,
+                    item,
+                    "crm.operation",
+                    serde_json::to_value(operation).unwrap(),
+                ),
+            Effect::HandoffNotice { owner, packet } if p.notify.provider == Provider::Webhook => {
+                self.webhook(
                     &p.notify,
                     item,
                     "handoff.notice",
                     json!({ "owner": owner, "packet": packet }),
+                )
+            }
+            Effect::Escalation { to, owner } if p.notify.provider == Provider::Webhook => self
+                .webhook(
+                    &p.notify,
+                    item,
+                    "sla.escalation",
+                    json!({ "to": to, "owner": owner }),
                 ),
-            Effect::Escalation { to, owner } if p.notify.provider == "webhook" => self.webhook(
-                &p.notify,
-                item,
-                "sla.escalation",
-                json!({ "to": to, "owner": owner }),
-            ),
             _ => self.simulator.deliver(item, to),
         }
     }

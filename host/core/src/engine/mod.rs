@@ -14,6 +14,8 @@ mod draft;
 mod flows;
 mod optimiser;
 mod tenant;
+#[cfg(test)]
+mod tests;
 mod turns;
 
 pub use delivery::{DEFAULT_LANES, DeliveryLanes, MAX_LANES};
@@ -163,6 +165,15 @@ impl Engine {
         let tenant = Arc::new(tenant);
         self.tenants.write().unwrap().insert(id, tenant.clone());
         Ok(tenant)
+    }
+
+    /// Loads or replaces a tenant with the given plugins, one per slot in [`Slot::ALL`]
+    /// order (see [`Tenant::with_plugins`]).
+    pub fn load_tenant_with(&self, policy: Policy, plugins: [Arc<Plugin>; 4]) -> Arc<Tenant> {
+        let id = policy.tenant.clone();
+        let tenant = Arc::new(Tenant::with_plugins(policy, plugins));
+        self.tenants.write().unwrap().insert(id, tenant.clone());
+        tenant
     }
 
     /// Where uploaded components are kept (content-addressed `<sha256>.wasm`).

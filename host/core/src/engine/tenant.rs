@@ -39,13 +39,11 @@ impl Tenant {
 
     /// Resolves and loads the policy's four plugins.
     pub fn load(policy: Policy, runtime: &PluginRuntime) -> Result<Tenant, EngineError> {
-        let load = |slot: Slot| -> Result<(Arc<Plugin>, String), EngineError> {
-            let r = policy.plugin(slot);
-            let plugin = resolve(r, slot, runtime).map_err(|source| EngineError::Plugin {
+        let load = |slot: Slot| {
+            resolve(policy.plugin(slot), slot, runtime).map_err(|source| EngineError::Plugin {
                 tenant: policy.tenant.clone(),
                 source,
-            })?;
-            Ok((plugin, r.config_json()))
+            })
         };
         let plugins = [
             load(Slot::Trigger)?,
@@ -53,13 +51,28 @@ impl Tenant {
             load(Slot::Qualify)?,
             load(Slot::Crm)?,
         ];
-        Ok(Tenant {
+        Ok(Tenant::with_plugins(policy, plugins))
+    }
+
+    /// A tenant whose plugins are given, one per slot in [`Slot::ALL`] order, each with its
+    /// config from the policy: for policies compiled into the host
+    /// ([`redial_runtime::NativePolicy`]) and tests.
+    pub fn with_plugins(policy: Policy, plugins: [Arc<Plugin>; 4]) -> Tenant {
+        assert!(
+            plugins.iter().map(|p| p.slot).eq(Slot::ALL),
+            "one plugin per slot, in Slot::ALL order"
+        );
+        let plugins = plugins.map(|plugin| {
+            let config = policy.plugin(plugin.slot).config_json();
+            (plugin, config)
+        });
+        Tenant {
             custom_codes: policy.custom_reason_codes(),
             local: LocalClock(policy.tz()),
             plugins,
             policy,
             breakers: Default::default(),
-        })
+        }
     }
 
     /// The circuit breaker of a slot's plugin.

@@ -6,9 +6,11 @@
 //! Parse errors name the key and the line (toml's spans); semantic checks name the key.
 
 mod pilot;
+mod retention;
 mod window;
 
 pub use pilot::pilot_sheet;
+pub use retention::{Retention, Text};
 pub use window::{CallingWindow, LocalClock};
 
 use redial_runtime::Slot;
@@ -199,19 +201,6 @@ impl Default for FollowUp {
     }
 }
 
-/// Retention mode.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Retention {
-    /// Transcript, answers and decision fields.
-    #[default]
-    Full,
-    /// Decision fields and the one-line summary; no transcript, no answer text.
-    Summary,
-    /// Decision fields only.
-    Zero,
-}
-
 /// What the host does when a plugin fails a decision.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -223,22 +212,55 @@ pub enum FailureDefault {
     RetryLater,
 }
 
+/// Where a channel's side effects go. Which providers a channel accepts is checked when
+/// the policy is validated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The built-in simulator (no network).
+    #[default]
+    Simulator,
+    /// Vapi outbound calls (`[voice]`).
+    Vapi,
+    /// Twilio SMS (`[sms_connector]`).
+    Twilio,
+    /// HubSpot v3 (`[crm_connector]`).
+    Hubspot,
+    /// A Standard Webhooks endpoint of the tenant's (`[crm_connector]`, `[notify]`).
+    Webhook,
+}
+
+impl Provider {
+    /// The name in policies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Simulator => "simulator",
+            Provider::Vapi => "vapi",
+            Provider::Twilio => "twilio",
+            Provider::Hubspot => "hubspot",
+            Provider::Webhook => "webhook",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A connector choice: `provider` plus its `settings` table (strings; `env:NAME` reads
 /// the environment at use).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connector {
     /// `provider`: "simulator" (default) or a real provider ("vapi", "twilio", "hubspot",
     /// "webhook", as the channel allows).
-    #[serde(default = "simulator")]
-    pub provider: String,
+    #[serde(default)]
+    pub provider: Provider,
     /// Provider settings (ids, secrets by env var name).
     #[serde(default)]
     pub settings: toml::Table,
-}
-
-fn simulator() -> String {
-    "simulator".into()
 }
 
 impl Connector {
@@ -248,15 +270,6 @@ impl Connector {
         match raw.strip_prefix("env:") {
             Some(name) => std::env::var(name).ok(),
             None => Some(raw.to_string()),
-        }
-    }
-}
-
-impl Default for Connector {
-    fn default() -> Self {
-        Connector {
-            provider: simulator(),
-            settings: toml::Table::new(),
         }
     }
 }
@@ -500,39 +513,46 @@ impl Policy {
                 ));
             }
         }
-        type Providers<'a> = &'a [(&'a str, &'a [&'a str])];
+        type Providers<'a> = &'a [(Provider, &'a [&'a str])];
         let connectors: [(&str, &Connector, Providers); 4] = [
             (
                 "voice",
                 &self.voice,
-                &[("vapi", &["api_key", "assistant_id", "phone_number_id"])],
+                &[(
+                    Provider::Vapi,
+                    &["api_key", "assistant_id", "phone_number_id"],
+                )],
             ),
             (
                 "sms_connector",
                 &self.sms_connector,
-                &[("twilio", &["account_sid", "auth_token", "from"])],
+                &[(Provider::Twilio, &["account_sid", "auth_token", "from"])],
             ),
             (
                 "crm_connector",
                 &self.crm_connector,
                 &[
-                    ("hubspot", &["access_token"]),
-                    ("webhook", &["url", "secret"]),
+                    (Provider::Hubspot, &["access_token"]),
+                    (Provider::Webhook, &["url", "secret"]),
                 ],
             ),
-            ("notify", &self.notify, &[("webhook", &["url", "secret"])]),
+            (
+                "notify",
+                &self.notify,
+                &[(Provider::Webhook, &["url", "secret"])],
+            ),
         ];
         for (key, c, providers) in connectors {
-            if c.provider == "simulator" {
+            if c.provider == Provider::Simulator {
                 continue;
             }
-            let Some((_, required)) = providers.iter().find(|(name, _)| *name == c.provider) else {
-                let names: Vec<&str> = providers.iter().map(|(n, _)| *n).collect();
+            let Some((_, required)) = providers.iter().find(|(p, _)| *p == c.provider) else {
+                let names: Vec<&str> = providers.iter().map(|(p, _)| p.name()).collect();
                 return Err(invalid(
                     &format!("{key}.provider"),
                     format!(
                         "{:?} is not supported here; use \"simulator\" or {}",
-                        c.provider,
+                        c.provider.name(),
                         names.join(", ")
                     ),
                 ));

@@ -4,201 +4,191 @@
 use super::*;
 
 /// Asks the cadence for the next step and applies it within the host's guarantees.
-pub(in crate::engine) fn plan_next(e: &Engine, t: &Tenant, d: &mut Draft) {
-    let (plugin, config) = t.plugin(Slot::Cadence);
+pub(in crate::engine) fn plan_next(engine: &Engine, tenant: &Tenant, draft: &mut Draft) {
+    let (plugin, config) = tenant.plugin(Slot::Cadence);
     let input = CadenceInput {
-        case: view(t, &d.case, d.now),
+        case: view(tenant, &draft.case, draft.now),
         config: config.into(),
     };
-    match guarded(e, t, Slot::Cadence, || e.runtime.cadence(plugin, input)) {
+    match guarded(engine, tenant, Call::Cadence, || {
+        engine.runtime.cadence(plugin, input)
+    }) {
         Ok(decision) => {
-            d.event(decision_event("cadence", plugin, &decision));
+            draft.event(decision_event(Call::Cadence, plugin, &decision));
             match decision.value {
                 CadenceDecision::CallAfter(secs) => {
                     let mut secs = secs;
-                    let promise = t.policy.callback.first_call_within_secs;
-                    if d.case.attempts.is_empty() && secs > promise {
-                        d.event(Event::Guard {
+                    let promise = tenant.policy.callback.first_call_within_secs;
+                    if draft.case.attempts.is_empty() && secs > promise {
+                        draft.event(Event::Guard {
                             rule: "first-call-promise".into(),
                             detail: format!("first call moved from +{secs}s to +{promise}s"),
                         });
                         secs = promise;
                     }
-                    schedule(t, d, d.now + i64::from(secs) * 1000);
+                    schedule(tenant, draft, draft.now + i64::from(secs) * 1000);
                 }
-                CadenceDecision::CallAt(at) => schedule(t, d, at.max(d.now)),
-                CadenceDecision::Fallback(f) => fallback(d, f.message, f.link),
-                CadenceDecision::GiveUp(reason) => d.close(&format!("gave up: {reason}")),
+                CadenceDecision::CallAt(at) => schedule(tenant, draft, at.max(draft.now)),
+                CadenceDecision::Fallback(f) => fallback(draft, f.message, f.link),
+                CadenceDecision::GiveUp(reason) => draft.close(&format!("gave up: {reason}")),
             }
         }
-        Err(err) => match retry_or_review(t, d) {
-            FailureDefault::RetryLater => {
-                let due = d.now + i64::from(t.policy.retry_later_minutes) * MINUTE_MS;
-                d.event(failed_event("cadence", plugin, &err, "reconsider later"));
-                d.state(CaseState::Waiting);
-                d.timer(Some(Timer {
-                    due_ms: due,
+        Err(err) => {
+            if safe_default(tenant, draft, Call::Cadence, plugin, &err) {
+                draft.state(CaseState::Waiting);
+                draft.timer(Some(Timer {
+                    due_ms: retry_later(tenant, draft),
                     kind: TimerKind::Reconsider,
                 }));
             }
-            FailureDefault::HumanReview => {
-                d.event(failed_event("cadence", plugin, &err, "human review"));
-                human_review(d, &format!("cadence plugin failed ({})", err.kind()));
-            }
-        },
+        }
     }
 }
 
 /// Schedules the next attempt, enforcing the attempt cap and the calling window.
-pub(in crate::engine) fn schedule(t: &Tenant, d: &mut Draft, due: i64) {
-    let cap = t.policy.callback.max_attempts;
-    if d.case.attempts.len() as u32 >= cap {
-        d.event(Event::Guard {
+pub(in crate::engine) fn schedule(tenant: &Tenant, draft: &mut Draft, due: i64) {
+    let cap = tenant.policy.callback.max_attempts;
+    if draft.case.attempts.len() as u32 >= cap {
+        draft.event(Event::Guard {
             rule: "attempt-cap".into(),
             detail: format!("{cap} attempts made; no further call"),
         });
-        let line = t.policy.callback.fallback_line.clone();
-        return fallback(d, line, t.policy.callback.booking_link.clone());
+        let line = tenant.policy.callback.fallback_line.clone();
+        return fallback(draft, line, tenant.policy.callback.booking_link.clone());
     }
-    let allowed = t
+    let allowed = tenant
         .policy
         .calling_window
-        .next_allowed(callee_tz(t, &d.case), due);
+        .next_allowed(callee_tz(tenant, &draft.case), due);
     if allowed != due {
-        d.event(Event::Guard {
+        draft.event(Event::Guard {
             rule: "calling-window".into(),
             detail: format!(
                 "call at {} moved to {} (window {}–{} local)",
-                t.policy.local_time(due),
-                t.policy.local_time(allowed),
-                t.policy.calling_window.start,
-                t.policy.calling_window.end
+                tenant.policy.local_time(due),
+                tenant.policy.local_time(allowed),
+                tenant.policy.calling_window.start,
+                tenant.policy.calling_window.end
             ),
         });
     }
-    d.state(CaseState::Waiting);
-    d.timer(Some(Timer {
+    draft.state(CaseState::Waiting);
+    draft.timer(Some(Timer {
         due_ms: allowed,
         kind: TimerKind::NextAttempt,
     }));
-    d.event(Event::Scheduled { due_ms: allowed });
+    draft.event(Event::Scheduled { due_ms: allowed });
 }
 
-pub(in crate::engine) fn fallback(d: &mut Draft, message: String, link: Option<String>) {
+pub(in crate::engine) fn fallback(draft: &mut Draft, message: String, link: Option<String>) {
     let body = match &link {
         Some(l) => format!("{message} {l}"),
         None => message.clone(),
     };
-    let to = d.case.caller.clone();
-    d.effect("fallback-sms", Effect::Sms { to, body });
-    d.event(Event::FallbackQueued { message });
-    d.close("fallback sent");
+    let to = draft.case.caller.clone();
+    draft.effect("fallback-sms", Effect::Sms { to, body });
+    draft.event(Event::FallbackQueued { message });
+    draft.close("fallback sent");
 }
 
 pub(in crate::engine) fn fire_timer(
-    e: &Engine,
+    engine: &Engine,
     case_id: &str,
     timer: Timer,
 ) -> Result<(), EngineError> {
-    let mut d = e.draft(case_id)?;
-    if d.case.timer != Some(timer) {
+    let mut draft = engine.draft(case_id)?;
+    if draft.case.timer != Some(timer) {
         // A stale index entry (the case moved on): drop it.
-        d.step_mut().previous_timer = Some(timer);
-        d.commit(e.store())?;
+        draft.step_mut().previous_timer = Some(timer);
+        draft.commit(engine.store())?;
         return Ok(());
     }
-    let t = e.tenant(&d.case.tenant)?;
-    d.timer(None);
+    let tenant = engine.tenant(&draft.case.tenant)?;
+    draft.timer(None);
     match timer.kind {
-        TimerKind::NextAttempt => dial(e, &t, &mut d)?,
-        TimerKind::Reconsider => plan_next(e, &t, &mut d),
+        TimerKind::NextAttempt => dial(engine, &tenant, &mut draft)?,
+        TimerKind::Reconsider => plan_next(engine, &tenant, &mut draft),
         TimerKind::SlaDeadline => {
             if let CaseState::HandedOff {
                 owner,
                 acknowledged: false,
                 sla_deadline_ms,
                 ..
-            } = d.case.state.clone()
+            } = draft.case.state.clone()
             {
-                let to = t.policy.handoff.escalate_to.clone();
-                d.effect(
+                let to = tenant.policy.handoff.escalate_to.clone();
+                draft.effect(
                     "escalation",
                     Effect::Escalation {
                         to: to.clone(),
                         owner: owner.clone(),
                     },
                 );
-                d.state(CaseState::HandedOff {
+                draft.state(CaseState::HandedOff {
                     owner,
                     sla_deadline_ms,
                     acknowledged: false,
                     breached: true,
                 });
-                d.event(Event::SlaBreached { escalated_to: to });
+                draft.event(Event::SlaBreached { escalated_to: to });
             }
         }
     }
-    d.commit(e.store())?;
+    draft.commit(engine.store())?;
     Ok(())
 }
 
-pub(in crate::engine) fn dial(e: &Engine, t: &Tenant, d: &mut Draft) -> Result<(), EngineError> {
-    let policy = &t.policy;
-    if policy.do_not_call.contains(&d.case.caller)
-        || e.store.opted_out(&policy.tenant, &d.case.caller)?
+pub(in crate::engine) fn dial(
+    engine: &Engine,
+    tenant: &Tenant,
+    draft: &mut Draft,
+) -> Result<(), EngineError> {
+    let policy = &tenant.policy;
+    if policy.do_not_call.contains(&draft.case.caller)
+        || engine.store.opted_out(&policy.tenant, &draft.case.caller)?
     {
-        d.event(Event::Guard {
+        draft.event(Event::Guard {
             rule: "do-not-call".into(),
             detail: "caller may not be called".into(),
         });
-        d.close("do not call");
+        draft.close("do not call");
         return Ok(());
     }
-    let attempt = d.case.attempts.len() as u32 + 1;
-    let (plugin, config) = t.plugin(Slot::Qualify);
+    let attempt = draft.case.attempts.len() as u32 + 1;
+    let (plugin, config) = tenant.plugin(Slot::Qualify);
     let input = ScriptInput {
-        case: view(t, &d.case, d.now),
+        case: view(tenant, &draft.case, draft.now),
         config: config.into(),
     };
-    let mut script = match guarded(e, t, Slot::Qualify, || e.runtime.script(plugin, input)) {
+    let mut script = match guarded(engine, tenant, Call::Script, || {
+        engine.runtime.script(plugin, input)
+    }) {
         Ok(decision) => {
-            d.event(decision_event("qualify.script", plugin, &decision));
+            draft.event(decision_event(Call::Script, plugin, &decision));
             decision.value
         }
         Err(err) => {
-            match retry_or_review(t, d) {
-                FailureDefault::RetryLater => {
-                    d.event(failed_event(
-                        "qualify.script",
-                        plugin,
-                        &err,
-                        "retry the call later",
-                    ));
-                    let due = d.now + i64::from(policy.retry_later_minutes) * MINUTE_MS;
-                    schedule(t, d, due);
-                }
-                FailureDefault::HumanReview => {
-                    d.event(failed_event("qualify.script", plugin, &err, "human review"));
-                    human_review(d, &format!("qualify plugin failed ({})", err.kind()));
-                }
+            if safe_default(tenant, draft, Call::Script, plugin, &err) {
+                let due = retry_later(tenant, draft);
+                schedule(tenant, draft, due);
             }
             return Ok(());
         }
     };
     let cap = usize::from(policy.max_questions);
     if script.questions.len() > cap {
-        d.event(Event::Guard {
+        draft.event(Event::Guard {
             rule: "question-cap".into(),
             detail: format!("{} questions cut to {cap}", script.questions.len()),
         });
         script.questions.truncate(cap);
     }
     let (to, from, known) = (
-        d.case.caller.clone(),
-        d.case.signal.line.clone(),
-        d.case.signal.context.clone(),
+        draft.case.caller.clone(),
+        draft.case.signal.line.clone(),
+        draft.case.signal.context.clone(),
     );
-    let key = d.effect(
+    let key = draft.effect(
         &format!("dial/{attempt}"),
         Effect::Dial {
             attempt,
@@ -208,8 +198,8 @@ pub(in crate::engine) fn dial(e: &Engine, t: &Tenant, d: &mut Draft) -> Result<(
             known,
         },
     );
-    d.case.first_dial_ms.get_or_insert(d.now);
-    d.state(CaseState::Dialing { attempt });
-    d.event(Event::DialRequested { attempt, key });
+    draft.case.first_dial_ms.get_or_insert(draft.now);
+    draft.state(CaseState::Dialing { attempt });
+    draft.event(Event::DialRequested { attempt, key });
     Ok(())
 }

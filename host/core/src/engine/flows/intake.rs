@@ -2,75 +2,81 @@
 
 use super::*;
 
+/// The priority of a case whose trigger failed and the policy recovers it anyway.
+const DEFAULT_PRIORITY: u8 = 50;
+
 pub(in crate::engine) fn ingest(
-    e: &Engine,
-    t: &Tenant,
-    s: SignalIn,
+    engine: &Engine,
+    tenant: &Tenant,
+    arrived: SignalIn,
 ) -> Result<Ingested, EngineError> {
-    let policy = &t.policy;
-    let now = e.clock.now_ms();
-    if let Some(id) = &s.event_id
-        && e.store.seen_inbound(&policy.tenant, id)?
+    let policy = &tenant.policy;
+    let now = engine.clock.now_ms();
+    if let Some(id) = &arrived.event_id
+        && engine.store.seen_inbound(&policy.tenant, id)?
     {
         return Ok(Ingested::Duplicate);
     }
-    let inbound = s.event_id.clone().map(|id| (policy.tenant.clone(), id));
-    let mut counters = e.store.counters(&policy.tenant)?;
+    let inbound = arrived
+        .event_id
+        .clone()
+        .map(|id| (policy.tenant.clone(), id));
+    let mut counters = engine.store.counters(&policy.tenant)?;
     counters.signals += 1;
     let signal = Signal {
-        kind: s.kind,
-        caller: s.caller.clone(),
-        line: s.line,
-        at: t.local.moment(s.at_ms),
-        context: s.context,
+        kind: arrived.kind,
+        caller: arrived.caller.clone(),
+        line: arrived.line,
+        at: tenant.local.moment(arrived.at_ms),
+        context: arrived.context,
     };
 
     // One read of the caller's cases answers both "is one open?" and the trigger's history.
     let CallerCases {
         open,
         others: prior,
-    } = e.store.caller_cases(&policy.tenant, &s.caller)?;
+    } = engine.store.caller_cases(&policy.tenant, &arrived.caller)?;
     if let Some(case) = open {
         let case_id = case.id.clone();
-        let mut d = e.new_draft(case, now);
-        merge_context(&mut d.case.signal.context, &signal.context);
-        d.case.signals += 1;
-        d.event(Event::Signal {
-            kind: s.kind,
+        let mut draft = engine.new_draft(case, now);
+        merge_context(&mut draft.case.signal.context, &signal.context);
+        draft.case.signals += 1;
+        draft.event(Event::Signal {
+            kind: arrived.kind,
             joined: true,
         });
-        d.step_mut().counters = Some((policy.tenant.clone(), counters));
-        d.step_mut().inbound = inbound;
-        d.commit(e.store())?;
+        draft.step_mut().counters = Some((policy.tenant.clone(), counters));
+        draft.step_mut().inbound = inbound;
+        draft.commit(engine.store())?;
         return Ok(Ingested::Joined(case_id));
     }
 
     let ignore = |reason: String, counters| -> Result<Ingested, EngineError> {
         let record = IgnoredSignal {
             at_ms: now,
-            caller: s.caller.clone(),
-            kind: s.kind,
+            caller: arrived.caller.clone(),
+            kind: arrived.kind,
             reason: reason.clone(),
         };
-        e.store.commit(&Step {
+        engine.store.commit(&Step {
             ignored: Some((policy.tenant.clone(), record)),
             counters: Some((policy.tenant.clone(), counters)),
-            clock_ms: e.clock_to_keep(now),
+            clock_ms: engine.clock_to_keep(now),
             inbound: inbound.clone(),
             ..Step::default()
         })?;
         Ok(Ingested::Ignored(reason))
     };
-    if !policy.triggers.contains(&s.kind) {
+    if !policy.triggers.contains(&arrived.kind) {
         return ignore(
             "signal kind is not a trigger in the policy".into(),
             counters,
         );
     }
-    if policy.do_not_call.contains(&s.caller) {
+    if policy.do_not_call.contains(&arrived.caller) {
         return ignore("caller is on the do-not-call list".into(), counters);
     }
-    if e.store.opted_out(&policy.tenant, &s.caller)? {
+    if engine.store.opted_out(&policy.tenant, &arrived.caller)? {
         return ignore("caller opted out".into(), counters);
     }
 
@@ -80,73 +86,62 @@ pub(in crate::engine) fn ingest(
         last_outcome: prior.last().map(|c| c.state.name().to_string()),
         opted_out: false,
     };
-    let (plugin, config) = t.plugin(Slot::Trigger);
+    let (plugin, config) = tenant.plugin(Slot::Trigger);
     let input = TriggerInput {
         signal: signal.clone(),
         history,
         config: config.into(),
     };
-    let (priority, known, first_events, review) =
-        match guarded(e, t, Slot::Trigger, || e.runtime.trigger(plugin, input)) {
-            Ok(d) => {
-                let event = decision_event("trigger", plugin, &d);
-                match d.value {
-                    TriggerDecision::Ignore(reason) => {
-                        return ignore(format!("trigger: {reason}"), counters);
-                    }
-                    TriggerDecision::Recover(r) => (r.priority, r.known, vec![event], None),
+    // The trigger decides before the case exists; what it decided is journalled in the
+    // case it opens.
+    let trigger = guarded(engine, tenant, Call::Trigger, || {
+        engine.runtime.trigger(plugin, input)
+    });
+    let (priority, known, decided) = match trigger {
+        Ok(decision) => {
+            let event = decision_event(Call::Trigger, plugin, &decision);
+            match decision.value {
+                TriggerDecision::Ignore(reason) => {
+                    return ignore(format!("trigger: {reason}"), counters);
                 }
+                TriggerDecision::Recover(r) => (r.priority, r.known, Ok(event)),
             }
-            Err(err) => match policy.on_plugin_failure {
-                FailureDefault::RetryLater => (
-                    50,
-                    vec![],
-                    vec![failed_event(
-                        "trigger",
-                        plugin,
-                        &err,
-                        "recover with default priority",
-                    )],
-                    None,
-                ),
-                FailureDefault::HumanReview => (
-                    50,
-                    vec![],
-                    vec![failed_event("trigger", plugin, &err, "human review")],
-                    Some(err.kind()),
-                ),
-            },
-        };
+        }
+        Err(err) => (DEFAULT_PRIORITY, vec![], Err(err)),
+    };
 
     counters.cases += 1;
     let id = format!("{}-{:05}", policy.tenant, counters.cases);
     let mut signal = signal;
     merge_context(&mut signal.context, &known);
     let case = CaseRecord::new(id, policy.tenant.clone(), signal, priority, now);
-    let mut d = e.new_draft(case, now);
-    d.event(Event::Signal {
-        kind: s.kind,
+    let mut draft = engine.new_draft(case, now);
+    draft.event(Event::Signal {
+        kind: arrived.kind,
         joined: false,
     });
-    for ev in first_events {
-        d.event(ev);
-    }
-    d.step_mut().counters = Some((policy.tenant.clone(), counters));
-    d.step_mut().inbound = inbound;
-    match review {
-        Some(kind) => human_review(&mut d, &format!("trigger plugin failed ({kind})")),
-        None => plan_next(e, t, &mut d),
+    draft.step_mut().counters = Some((policy.tenant.clone(), counters));
+    draft.step_mut().inbound = inbound;
+    let proceed = match decided {
+        Ok(event) => {
+            draft.event(event);
+            true
+        }
+        Err(err) => safe_default(tenant, &mut draft, Call::Trigger, plugin, &err),
+    };
+    if proceed {
+        plan_next(engine, tenant, &mut draft);
     }
     // A first call due now is placed in this same step: one commit instead of two, and
     // the dial request is in the outbox the moment the signal is acknowledged.
-    if let Some(timer) = d.case.timer
+    if let Some(timer) = draft.case.timer
         && timer.kind == TimerKind::NextAttempt
         && timer.due_ms <= now
     {
-        d.timer(None);
-        dial(e, t, &mut d)?;
+        draft.timer(None);
+        dial(engine, tenant, &mut draft)?;
     }
-    let case = d.commit(e.store())?;
+    let case = draft.commit(engine.store())?;
     Ok(Ingested::Opened(case.id))
 }
 
@@ -172,25 +167,25 @@ pub fn is_stop_word(text: &str) -> bool {
 }
 
 pub(in crate::engine) fn sms_reply(
-    e: &Engine,
-    t: &Tenant,
+    engine: &Engine,
+    tenant: &Tenant,
     caller: &str,
     text: &str,
     event_id: &str,
 ) -> Result<SmsReply, EngineError> {
-    let tenant = &t.policy.tenant;
-    if e.store.seen_inbound(tenant, event_id)? {
+    let tenant_id = &tenant.policy.tenant;
+    if engine.store.seen_inbound(tenant_id, event_id)? {
         return Ok(SmsReply::Duplicate);
     }
-    let inbound = Some((tenant.clone(), event_id.to_string()));
-    let CallerCases { open, mut others } = e.store.caller_cases(tenant, caller)?;
+    let inbound = Some((tenant_id.clone(), event_id.to_string()));
+    let CallerCases { open, mut others } = engine.store.caller_cases(tenant_id, caller)?;
     let Some(case) = open.or_else(|| others.pop()) else {
-        let opt_out = is_stop_word(text).then(|| (tenant.clone(), caller.to_string()));
+        let opt_out = is_stop_word(text).then(|| (tenant_id.clone(), caller.to_string()));
         let stop = opt_out.is_some();
-        e.store.commit(&Step {
+        engine.store.commit(&Step {
             opt_out,
             inbound,
-            clock_ms: e.clock_to_keep(e.clock.now_ms()),
+            clock_ms: engine.clock_to_keep(engine.clock.now_ms()),
             ..Step::default()
         })?;
         return Ok(if stop {
@@ -200,24 +195,27 @@ pub(in crate::engine) fn sms_reply(
         });
     };
     let case_id = case.id.clone();
-    let mut d = e.new_draft(case, e.clock.now_ms());
-    d.step_mut().inbound = inbound;
+    let mut draft = engine.new_draft(case, engine.clock.now_ms());
+    draft.step_mut().inbound = inbound;
     if is_stop_word(text) {
-        d.opt_out();
-        d.event(Event::OptedOut);
-        if d.case.state.is_open() {
-            d.close("caller opted out by SMS");
+        draft.opt_out();
+        draft.event(Event::OptedOut);
+        if draft.case.state.is_open() {
+            draft.close("caller opted out by SMS");
         }
-        d.commit(e.store())?;
+        draft.commit(engine.store())?;
         return Ok(SmsReply::OptedOut(Some(case_id)));
     }
-    let keep = t.policy.retention != Retention::Zero;
+    let keep = tenant.policy.retention.keeps(Text::Notes);
     if keep {
-        merge_context(&mut d.case.signal.context, &[Field::new("sms-reply", text)]);
+        merge_context(
+            &mut draft.case.signal.context,
+            &[Field::new("sms-reply", text)],
+        );
     }
-    d.event(Event::Reply {
+    draft.event(Event::Reply {
         text: keep.then(|| text.to_string()),
     });
-    d.commit(e.store())?;
+    draft.commit(engine.store())?;
     Ok(SmsReply::Joined(case_id))
 }

@@ -3,7 +3,7 @@
 
 use super::{Draft, Engine, EngineError, Ingested, SignalIn, SmsReply, Tenant};
 use crate::connectors::{CallReport, Delivery};
-use crate::policy::{FailureDefault, Retention};
+use crate::policy::{FailureDefault, Text};
 use crate::records::{
     CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Timer, TimerKind,
 };
@@ -14,51 +14,81 @@ use serde::Serialize;
 
 const MINUTE_MS: i64 = 60_000;
 
-fn decision_event<T: Serialize>(slot: &str, plugin: &Plugin, d: &Decision<T>) -> Event {
-    Event::Decision {
-        slot: slot.into(),
-        plugin: plugin.id.hash.clone(),
-        decision: serde_json::to_value(&d.value).expect("decisions serialize"),
-        cost_us: d.cost.total().as_micros() as u64,
+/// A plugin call the loop makes: the slot it goes to, and the name the journal files its
+/// decision under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Trigger,
+    Cadence,
+    Script,
+    Evaluate,
+    Crm,
+}
+
+impl Call {
+    fn slot(self) -> Slot {
+        match self {
+            Call::Trigger => Slot::Trigger,
+            Call::Cadence => Slot::Cadence,
+            Call::Script | Call::Evaluate => Slot::Qualify,
+            Call::Crm => Slot::Crm,
+        }
+    }
+
+    /// The name in journal events ("qualify.script").
+    fn name(self) -> &'static str {
+        match self {
+            Call::Trigger => "trigger",
+            Call::Cadence => "cadence",
+            Call::Script => "qualify.script",
+            Call::Evaluate => "qualify.evaluate",
+            Call::Crm => "crm",
+        }
+    }
+
+    /// What the host does instead when the policy says `retry-later`; `None` where a
+    /// failed decision cannot be retried (the call it was about is over).
+    fn retry(self) -> Option<&'static str> {
+        match self {
+            Call::Trigger => Some("recover with default priority"),
+            Call::Cadence => Some("reconsider later"),
+            Call::Script => Some("retry the call later"),
+            Call::Evaluate | Call::Crm => None,
+        }
     }
 }
 
-fn failed_event(slot: &str, plugin: &Plugin, err: &PluginError, fallback: &str) -> Event {
-    // A suspended plugin's skipped calls were announced when its breaker tripped.
-    if matches!(err, PluginError::Suspended { .. }) {
-        tracing::debug!(slot, plugin = %plugin.id, fallback, "plugin suspended; safe default applied");
-    } else {
-        tracing::warn!(slot, plugin = %plugin.id, cause = %err, fallback, "plugin failed; safe default applied");
-    }
-    Event::PluginFailed {
-        slot: slot.into(),
+fn decision_event<T: Serialize>(call: Call, plugin: &Plugin, decision: &Decision<T>) -> Event {
+    Event::Decision {
+        slot: call.name().into(),
         plugin: plugin.id.hash.clone(),
-        error: format!("{}: {err}", err.kind()),
-        fallback: fallback.into(),
+        decision: serde_json::to_value(&decision.value).expect("decisions serialize"),
+        cost_us: decision.cost.total().as_micros() as u64,
     }
 }
 
 /// Calls a tenant's plugin through the slot's circuit breaker: a suspended plugin is not
 /// called and the decision fails at once (the caller applies the safe default).
 fn guarded<T>(
-    e: &Engine,
-    t: &Tenant,
-    slot: Slot,
-    call: impl FnOnce() -> Result<Decision<T>, PluginError>,
+    engine: &Engine,
+    tenant: &Tenant,
+    call: Call,
+    run: impl FnOnce() -> Result<Decision<T>, PluginError>,
 ) -> Result<Decision<T>, PluginError> {
-    let now = e.clock.now_ms();
-    let breaker = t.breaker(slot);
+    let slot = call.slot();
+    let now = engine.clock.now_ms();
+    let breaker = tenant.breaker(slot);
     if let Err(failures) = breaker.admit(now) {
-        let (plugin, _) = t.plugin(slot);
+        let (plugin, _) = tenant.plugin(slot);
         return Err(PluginError::Suspended {
             plugin: plugin.id.to_string(),
             slot,
             failures,
         });
     }
-    let result = call();
+    let result = run();
     if breaker.record(result.is_ok(), now) {
-        let (plugin, _) = t.plugin(slot);
+        let (plugin, _) = tenant.plugin(slot);
         tracing::warn!(
             slot = slot.name(),
             plugin = %plugin.id,
@@ -71,23 +101,23 @@ fn guarded<T>(
 }
 
 /// The case as the plugins see it.
-fn view(t: &Tenant, case: &CaseRecord, now: i64) -> CaseView {
+fn view(tenant: &Tenant, case: &CaseRecord, now: i64) -> CaseView {
     CaseView {
         case_id: case.id.clone(),
         signal: case.signal.clone(),
         attempts: case.attempts.clone(),
-        now: t.local.moment(now),
+        now: tenant.local.moment(now),
     }
 }
 
 /// The callee's zone: a `timezone` context field, else the tenant's.
-fn callee_tz(t: &Tenant, case: &CaseRecord) -> chrono_tz::Tz {
+fn callee_tz(tenant: &Tenant, case: &CaseRecord) -> chrono_tz::Tz {
     case.signal
         .context
         .iter()
         .find(|f| f.key == "timezone")
         .and_then(|f| f.value.parse().ok())
-        .unwrap_or_else(|| t.policy.tz())
+        .unwrap_or_else(|| tenant.policy.tz())
 }
 
 fn merge_context(into: &mut Vec<Field>, more: &[Field]) {
@@ -103,23 +133,61 @@ fn merge_context(into: &mut Vec<Field>, more: &[Field]) {
 /// broken plugin cannot keep a case cycling for ever.
 const MAX_RETRIES: u32 = 3;
 
-/// Counts a plugin failure and picks the safe default: the policy's, unless retries ran out.
-fn retry_or_review(t: &Tenant, d: &mut Draft) -> FailureDefault {
-    d.case.plugin_failures += 1;
-    match t.policy.on_plugin_failure {
-        FailureDefault::RetryLater if d.case.plugin_failures <= MAX_RETRIES => {
-            FailureDefault::RetryLater
+/// The safe default after a failed decision: the one place the policy's
+/// `on_plugin_failure` is applied. Journals the failure and what the host does instead,
+/// and moves the case to human review unless the policy asks for a retry, the call allows
+/// one ([`Call::retry`]) and the case has retries left. Returns whether the caller should
+/// retry, in its own way.
+fn safe_default(
+    tenant: &Tenant,
+    draft: &mut Draft,
+    call: Call,
+    plugin: &Plugin,
+    err: &PluginError,
+) -> bool {
+    // A failure of a step the case may go through again counts against its retries; the
+    // trigger's (the case's first decision) does not.
+    let retries_left = match call {
+        Call::Cadence | Call::Script => {
+            draft.case.plugin_failures += 1;
+            draft.case.plugin_failures <= MAX_RETRIES
         }
-        _ => FailureDefault::HumanReview,
+        Call::Trigger | Call::Evaluate | Call::Crm => true,
+    };
+    let retry = call
+        .retry()
+        .filter(|_| retries_left && tenant.policy.on_plugin_failure == FailureDefault::RetryLater);
+    let fallback = retry.unwrap_or("human review");
+    // A suspended plugin's skipped calls were announced when its breaker tripped.
+    if matches!(err, PluginError::Suspended { .. }) {
+        tracing::debug!(call = call.name(), plugin = %plugin.id, fallback, "plugin suspended; safe default applied");
+    } else {
+        tracing::warn!(call = call.name(), plugin = %plugin.id, cause = %err, fallback, "plugin failed; safe default applied");
     }
+    draft.event(Event::PluginFailed {
+        slot: call.name().into(),
+        plugin: plugin.id.hash.clone(),
+        error: format!("{}: {err}", err.kind()),
+        fallback: fallback.into(),
+    });
+    if retry.is_none() {
+        let slot = call.slot().name();
+        human_review(draft, &format!("{slot} plugin failed ({})", err.kind()));
+    }
+    retry.is_some()
 }
 
-fn human_review(d: &mut Draft, reason: &str) {
-    d.timer(None);
-    d.state(CaseState::HumanReview {
+/// When a step retried under `on_plugin_failure = "retry-later"` comes round again.
+fn retry_later(tenant: &Tenant, draft: &Draft) -> i64 {
+    draft.now + i64::from(tenant.policy.retry_later_minutes) * MINUTE_MS
+}
+
+fn human_review(draft: &mut Draft, reason: &str) {
+    draft.timer(None);
+    draft.state(CaseState::HumanReview {
         reason: reason.into(),
     });
-    d.event(Event::HumanReview {
+    draft.event(Event::HumanReview {
         reason: reason.into(),
     });
 }

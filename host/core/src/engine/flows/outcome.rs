@@ -2,93 +2,170 @@
 //! follow-up, delivery bookkeeping and the owner's acknowledgement.
 
 use super::*;
+use crate::policy::{Assignment, Policy};
 
 pub(in crate::engine) fn delivered(
-    e: &Engine,
+    engine: &Engine,
     outbox_id: u64,
     item: &OutboxItem,
     delivery: Delivery,
 ) -> Result<(), EngineError> {
     match (delivery, &item.effect) {
         (Delivery::CallEnded(report), Effect::Dial { attempt, .. }) => {
-            call_ended(e, &item.case_id, *attempt, report, Some(outbox_id))
+            call_ended(engine, &item.case_id, *attempt, report, Some(outbox_id))
         }
         _ => {
-            let mut d = e.draft(&item.case_id)?;
-            d.consume(outbox_id);
-            d.event(Event::Delivered {
+            let mut draft = engine.draft(&item.case_id)?;
+            draft.consume(outbox_id);
+            draft.event(Event::Delivered {
                 key: item.key.clone(),
             });
-            d.commit(e.store())?;
+            draft.commit(engine.store())?;
             Ok(())
         }
     }
 }
 
 pub(in crate::engine) fn call_ended(
-    e: &Engine,
+    engine: &Engine,
     case_id: &str,
     attempt: u32,
     report: CallReport,
     outbox_id: Option<u64>,
 ) -> Result<(), EngineError> {
-    let mut d = e.draft(case_id)?;
+    let mut draft = engine.draft(case_id)?;
     if let Some(id) = outbox_id {
-        d.consume(id);
+        draft.consume(id);
     }
-    if d.case.state != (CaseState::Dialing { attempt }) {
+    if draft.case.state != (CaseState::Dialing { attempt }) {
         // A replayed or late report: nothing changes but the outbox bookkeeping.
-        d.commit(e.store())?;
+        draft.commit(engine.store())?;
         return Ok(());
     }
-    let t = e.tenant(&d.case.tenant)?;
-    let full = t.policy.retention == Retention::Full;
-    d.case.attempts.push(Attempt {
-        at_unix_ms: d.now,
+    let tenant = engine.tenant(&draft.case.tenant)?;
+    let keep_conversation = tenant.policy.retention.keeps(Text::Conversation);
+    draft.case.attempts.push(Attempt {
+        at_unix_ms: draft.now,
         outcome: report.outcome.clone(),
     });
-    d.event(Event::CallResult {
+    draft.event(Event::CallResult {
         attempt,
         outcome: report.outcome.clone(),
-        answers: if full { report.answers.clone() } else { vec![] },
-        transcript: if full {
-            report.transcript.clone()
+        answers: if keep_conversation {
+            report.answers.clone()
         } else {
-            None
+            vec![]
         },
+        transcript: report.transcript.clone().filter(|_| keep_conversation),
     });
     if report.opt_out {
-        d.opt_out();
-        d.event(Event::OptedOut);
-        d.close("caller opted out");
+        draft.opt_out();
+        draft.event(Event::OptedOut);
+        draft.close("caller opted out");
     } else if report.outcome == AttemptOutcome::Connected {
-        qualify_and_route(e, &t, &mut d, report)?;
+        qualify_and_route(engine, &tenant, &mut draft, &report)?;
     } else {
-        plan_next(e, &t, &mut d);
+        plan_next(engine, &tenant, &mut draft);
     }
-    d.commit(e.store())?;
+    draft.commit(engine.store())?;
     Ok(())
 }
 
-/// Removes what the retention mode forbids from keeping at rest.
-pub(in crate::engine) fn redact(disposition: &Disposition, retention: Retention) -> Disposition {
-    let mut d = disposition.clone();
-    if retention == Retention::Zero {
-        d.summary = String::new();
-        for q in [
-            &mut d.qualification.buying_role,
-            &mut d.qualification.timeline,
-            &mut d.qualification.existing_system,
-            &mut d.qualification.budget_range,
-        ] {
-            q.value = None;
-        }
+/// A connected call: the qualify plugin turns the answers into decision fields, the host
+/// checks them against the policy, the crm plugin maps them to CRM operations, and the
+/// case goes to a human owner or the follow-up queue. Any failure on the way ends in human
+/// review.
+fn qualify_and_route(
+    engine: &Engine,
+    tenant: &Tenant,
+    draft: &mut Draft,
+    report: &CallReport,
+) -> Result<(), EngineError> {
+    let Some(disposition) = evaluate(engine, tenant, draft, report) else {
+        return Ok(());
+    };
+    if let Err(reason) = check_disposition(&tenant.policy, &disposition) {
+        human_review(draft, &reason);
+        return Ok(());
     }
-    d
+    if !queue_crm(engine, tenant, draft, &disposition, report) {
+        return Ok(());
+    }
+    if goes_to_a_human(&tenant.policy, &disposition) {
+        hand_off(engine, tenant, draft, &disposition, report)
+    } else {
+        follow_up(&tenant.policy, draft, &disposition);
+        Ok(())
+    }
 }
 
-pub(in crate::engine) fn confirmed(d: &Disposition, field: &str) -> bool {
-    let q = &d.qualification;
+/// Asks the qualify plugin for the decision fields and records them as retention allows;
+/// `None` when it failed (the case is then in human review).
+fn evaluate(
+    engine: &Engine,
+    tenant: &Tenant,
+    draft: &mut Draft,
+    report: &CallReport,
+) -> Option<Disposition> {
+    let retention = tenant.policy.retention;
+    let (plugin, config) = tenant.plugin(Slot::Qualify);
+    let input = EvaluateInput {
+        case: view(tenant, &draft.case, draft.now),
+        answers: report.answers.clone(),
+        transcript: report.transcript.clone(),
+        config: config.into(),
+    };
+    let run = || engine.runtime.evaluate(plugin, input, &tenant.custom_codes);
+    let disposition = match guarded(engine, tenant, Call::Evaluate, run) {
+        Ok(decision) => {
+            let mut event = decision_event(Call::Evaluate, plugin, &decision);
+            if let Event::Decision { decision: kept, .. } = &mut event {
+                *kept = serde_json::to_value(retention.redact(&decision.value))
+                    .expect("decisions serialize");
+            }
+            draft.event(event);
+            decision.value
+        }
+        Err(err) => {
+            safe_default(tenant, draft, Call::Evaluate, plugin, &err);
+            return None;
+        }
+    };
+    let at_rest = retention.redact(&disposition);
+    draft.case.disposition = Some(at_rest.clone());
+    draft.event(Event::Disposition {
+        disposition: at_rest,
+    });
+    Some(disposition)
+}
+
+/// The policy's rules for a disposition: an allowed reason code, and every mandatory field
+/// confirmed. The error is the reason for human review.
+fn check_disposition(policy: &Policy, disposition: &Disposition) -> Result<(), String> {
+    let code = disposition.reason_code.name();
+    if !policy.disposition.reason_codes.iter().any(|c| c == code) {
+        return Err(format!("reason code {code:?} is not allowed by the policy"));
+    }
+    let missing: Vec<&str> = policy
+        .disposition
+        .mandatory
+        .iter()
+        .map(String::as_str)
+        .filter(|field| !confirmed(disposition, field))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "mandatory fields not confirmed: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// Whether the customer confirmed a qualification field (by its policy name).
+fn confirmed(disposition: &Disposition, field: &str) -> bool {
+    let q = &disposition.qualification;
     match field {
         "buying-role" => q.buying_role.confirmed,
         "timeline" => q.timeline.confirmed,
@@ -98,190 +175,176 @@ pub(in crate::engine) fn confirmed(d: &Disposition, field: &str) -> bool {
     }
 }
 
-pub(in crate::engine) fn qualify_and_route(
-    e: &Engine,
-    t: &Tenant,
-    d: &mut Draft,
-    report: CallReport,
-) -> Result<(), EngineError> {
-    let policy = &t.policy;
-    let (plugin, config) = t.plugin(Slot::Qualify);
-    let input = EvaluateInput {
-        case: view(t, &d.case, d.now),
-        answers: report.answers.clone(),
-        transcript: report.transcript.clone(),
+/// Asks the crm plugin for CRM operations and queues each for delivery; `false` when it
+/// failed (the case is then in human review). The plugin sees notes only where retention
+/// keeps them, so none can reach the outbox at rest otherwise.
+fn queue_crm(
+    engine: &Engine,
+    tenant: &Tenant,
+    draft: &mut Draft,
+    disposition: &Disposition,
+    report: &CallReport,
+) -> bool {
+    let retention = tenant.policy.retention;
+    let keep_notes = retention.keeps(Text::Notes);
+    let (plugin, config) = tenant.plugin(Slot::Crm);
+    let input = CrmInput {
+        case: view(tenant, &draft.case, draft.now),
+        disposition: retention.redact(disposition),
+        answers: if keep_notes {
+            report.answers.clone()
+        } else {
+            vec![]
+        },
         config: config.into(),
     };
-    let disposition = match guarded(e, t, Slot::Qualify, || {
-        e.runtime.evaluate(plugin, input, &t.custom_codes)
+    match guarded(engine, tenant, Call::Crm, || {
+        engine.runtime.crm(plugin, input)
     }) {
         Ok(decision) => {
-            let mut ev = decision_event("qualify.evaluate", plugin, &decision);
-            if let Event::Decision { decision: v, .. } = &mut ev {
-                *v = serde_json::to_value(redact(&decision.value, policy.retention)).unwrap();
+            draft.event(decision_event(Call::Crm, plugin, &decision));
+            let operations = decision.value.len() as u32;
+            for operation in decision.value {
+                let suffix = format!("crm/{}", operation.id);
+                draft.effect(&suffix, Effect::Crm { operation });
             }
-            d.event(ev);
-            decision.value
+            draft.case.crm_operations = operations;
+            draft.event(Event::CrmQueued { operations });
+            true
         }
         Err(err) => {
-            d.event(failed_event(
-                "qualify.evaluate",
-                plugin,
-                &err,
-                "human review",
-            ));
-            human_review(d, &format!("qualify plugin failed ({})", err.kind()));
-            return Ok(());
-        }
-    };
-    let at_rest = redact(&disposition, policy.retention);
-    d.case.disposition = Some(at_rest.clone());
-    d.event(Event::Disposition {
-        disposition: at_rest.clone(),
-    });
-
-    let code = disposition.reason_code.name();
-    if !policy.disposition.reason_codes.iter().any(|c| c == code) {
-        human_review(
-            d,
-            &format!("reason code {code:?} is not allowed by the policy"),
-        );
-        return Ok(());
-    }
-    let missing: Vec<&str> = policy
-        .disposition
-        .mandatory
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !confirmed(&disposition, f))
-        .collect();
-    if !missing.is_empty() {
-        human_review(
-            d,
-            &format!("mandatory fields not confirmed: {}", missing.join(", ")),
-        );
-        return Ok(());
-    }
-
-    // Under zero retention the CRM plugin never sees answer text, so none can reach the
-    // outbox at rest.
-    let zero = policy.retention == Retention::Zero;
-    let (plugin, config) = t.plugin(Slot::Crm);
-    let input = CrmInput {
-        case: view(t, &d.case, d.now),
-        disposition: if zero {
-            at_rest.clone()
-        } else {
-            disposition.clone()
-        },
-        answers: if zero { vec![] } else { report.answers.clone() },
-        config: config.into(),
-    };
-    match guarded(e, t, Slot::Crm, || e.runtime.crm(plugin, input)) {
-        Ok(decision) => {
-            d.event(decision_event("crm", plugin, &decision));
-            let n = decision.value.len() as u32;
-            for op in decision.value {
-                let suffix = format!("crm/{}", op.id);
-                d.effect(&suffix, Effect::Crm { operation: op });
-            }
-            d.case.crm_operations = n;
-            d.event(Event::CrmQueued { operations: n });
-        }
-        Err(err) => {
-            d.event(failed_event("crm", plugin, &err, "human review"));
-            human_review(d, &format!("crm plugin failed ({})", err.kind()));
-            return Ok(());
+            safe_default(tenant, draft, Call::Crm, plugin, &err);
+            false
         }
     }
+}
 
-    let handoff = &policy.handoff;
-    let to_human = disposition.next_action == NextAction::SellerCallback
+/// High intent goes to a person: a seller callback, same-day urgency, or an intent score
+/// at or above the policy's threshold.
+fn goes_to_a_human(policy: &Policy, disposition: &Disposition) -> bool {
+    disposition.next_action == NextAction::SellerCallback
         || disposition.urgency == Urgency::SameDay
-        || disposition.intent_score >= handoff.min_intent;
-    if to_human {
-        let mut counters = match d.step_mut().counters.take() {
-            Some((_, c)) => c,
-            None => e.store.counters(&policy.tenant)?,
-        };
-        let owner = match handoff.assignment {
-            crate::policy::Assignment::RoundRobin => {
-                let i = counters.next_owner as usize % handoff.owners.len();
-                counters.next_owner += 1;
-                handoff.owners[i].clone()
-            }
-            crate::policy::Assignment::FirstOwner => handoff.owners[0].clone(),
-        };
-        d.step_mut().counters = Some((policy.tenant.clone(), counters));
-        let sla_deadline_ms = d.now + i64::from(handoff.sla_minutes) * MINUTE_MS;
-        let packet = serde_json::json!({
-            "case": d.case.id,
-            "business": policy.name,
-            "caller": d.case.caller,
-            "disposition": at_rest,
-            "context": if zero { vec![] } else { d.case.signal.context.clone() },
-            "answers": if policy.retention == Retention::Full { report.answers.clone() } else { vec![] },
-            "sla_deadline_ms": sla_deadline_ms,
-        });
-        d.effect(
-            "handoff",
-            Effect::HandoffNotice {
-                owner: owner.clone(),
-                packet,
-            },
-        );
-        d.state(CaseState::HandedOff {
+        || disposition.intent_score >= policy.handoff.min_intent
+}
+
+/// Hands the case to an owner: the handoff notice, the SLA timer, and the owner chosen by
+/// the policy's assignment (its round-robin position lives in the tenant's counters).
+fn hand_off(
+    engine: &Engine,
+    tenant: &Tenant,
+    draft: &mut Draft,
+    disposition: &Disposition,
+    report: &CallReport,
+) -> Result<(), EngineError> {
+    let policy = &tenant.policy;
+    let handoff = &policy.handoff;
+    let mut counters = match draft.step_mut().counters.take() {
+        Some((_, counters)) => counters,
+        None => engine.store.counters(&policy.tenant)?,
+    };
+    let owner = match handoff.assignment {
+        Assignment::RoundRobin => {
+            let i = counters.next_owner as usize % handoff.owners.len();
+            counters.next_owner += 1;
+            handoff.owners[i].clone()
+        }
+        Assignment::FirstOwner => handoff.owners[0].clone(),
+    };
+    draft.step_mut().counters = Some((policy.tenant.clone(), counters));
+    let sla_deadline_ms = draft.now + i64::from(handoff.sla_minutes) * MINUTE_MS;
+    let packet = handoff_packet(policy, draft, disposition, report, sla_deadline_ms);
+    draft.effect(
+        "handoff",
+        Effect::HandoffNotice {
             owner: owner.clone(),
-            sla_deadline_ms,
-            acknowledged: false,
-            breached: false,
-        });
-        d.timer(Some(Timer {
-            due_ms: sla_deadline_ms,
-            kind: TimerKind::SlaDeadline,
-        }));
-        d.event(Event::HandedOff {
-            owner,
-            sla_deadline_ms,
-        });
-    } else {
-        let next_step = match disposition.next_action {
-            NextAction::MaterialSend => "send material",
-            NextAction::BookingLink => "send booking link",
-            _ => "automated follow-up sequence",
-        };
-        let due_ms = d.now + i64::from(policy.follow_up.due_hours) * 60 * MINUTE_MS;
-        d.state(CaseState::FollowUp {
-            next_step: next_step.into(),
-            due_ms,
-        });
-        d.event(Event::FollowUp {
-            next_step: next_step.into(),
-            due_ms,
-        });
-    }
+            packet,
+        },
+    );
+    draft.state(CaseState::HandedOff {
+        owner: owner.clone(),
+        sla_deadline_ms,
+        acknowledged: false,
+        breached: false,
+    });
+    draft.timer(Some(Timer {
+        due_ms: sla_deadline_ms,
+        kind: TimerKind::SlaDeadline,
+    }));
+    draft.event(Event::HandedOff {
+        owner,
+        sla_deadline_ms,
+    });
     Ok(())
 }
 
-pub(in crate::engine) fn acknowledge(e: &Engine, case_id: &str) -> Result<bool, EngineError> {
-    let mut d = e.draft(case_id)?;
+/// What the owner receives: the decision fields and, as retention allows, what the
+/// customer said, so they never have to ask again.
+fn handoff_packet(
+    policy: &Policy,
+    draft: &Draft,
+    disposition: &Disposition,
+    report: &CallReport,
+    sla_deadline_ms: i64,
+) -> serde_json::Value {
+    let retention = policy.retention;
+    let context = if retention.keeps(Text::Notes) {
+        draft.case.signal.context.clone()
+    } else {
+        vec![]
+    };
+    let answers = if retention.keeps(Text::Conversation) {
+        report.answers.clone()
+    } else {
+        vec![]
+    };
+    serde_json::json!({
+        "case": draft.case.id,
+        "business": policy.name,
+        "caller": draft.case.caller,
+        "disposition": retention.redact(disposition),
+        "context": context,
+        "answers": answers,
+        "sla_deadline_ms": sla_deadline_ms,
+    })
+}
+
+/// Lower intent goes to the follow-up automation queue.
+fn follow_up(policy: &Policy, draft: &mut Draft, disposition: &Disposition) {
+    let next_step = match disposition.next_action {
+        NextAction::MaterialSend => "send material",
+        NextAction::BookingLink => "send booking link",
+        _ => "automated follow-up sequence",
+    };
+    let due_ms = draft.now + i64::from(policy.follow_up.due_hours) * 60 * MINUTE_MS;
+    draft.state(CaseState::FollowUp {
+        next_step: next_step.into(),
+        due_ms,
+    });
+    draft.event(Event::FollowUp {
+        next_step: next_step.into(),
+        due_ms,
+    });
+}
+
+pub(in crate::engine) fn acknowledge(engine: &Engine, case_id: &str) -> Result<bool, EngineError> {
+    let mut draft = engine.draft(case_id)?;
     let CaseState::HandedOff {
         owner,
         sla_deadline_ms,
         acknowledged: false,
         breached,
-    } = d.case.state.clone()
+    } = draft.case.state.clone()
     else {
         return Ok(false);
     };
-    d.state(CaseState::HandedOff {
+    draft.state(CaseState::HandedOff {
         owner,
         sla_deadline_ms,
         acknowledged: true,
         breached,
     });
-    d.timer(None);
-    d.event(Event::Acknowledged);
-    d.commit(e.store())?;
+    draft.timer(None);
+    draft.event(Event::Acknowledged);
+    draft.commit(engine.store())?;
     Ok(true)
 }

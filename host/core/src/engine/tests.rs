@@ -1,0 +1,327 @@
+//! The loop's flows on the reference plugins compiled natively ([`NativePolicy`]) and the
+//! in-memory store: no wasm, no disk, so each runs in milliseconds. The same behaviour on
+//! wasm components and sled is covered end to end in `tests/`.
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::connectors::{ConnectorError, Delivery, Recipient};
+use crate::records::{CaseState, Effect, Event, TimerKind};
+use crate::scheduler::run_simulated;
+use crate::store::memory::MemoryStore;
+use redial_runtime::{NativePolicy, RuntimeConfig};
+use redial_sdk::{
+    Answer, AttemptOutcome, CadenceDecision, CadenceInput, CadencePlugin, SignalKind,
+    TriggerDecision, TriggerInput, TriggerPlugin,
+};
+
+/// Tuesday 2025-11-25, 10:00 in Austin: inside the HVAC tenant's calling window.
+const START_MS: i64 = 1_764_086_400_000;
+const TENANT: &str = "lone-star-hvac";
+const CALLER: &str = "+15125550111";
+
+/// The HVAC example policy with `edit` applied to its text.
+fn policy(edit: impl Fn(String) -> String) -> Policy {
+    let path = Policy::default_dir().join("lone-star-hvac.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    Policy::parse(&edit(text), "lone-star-hvac.toml").unwrap()
+}
+
+/// Slot plugins as native code, in [`Slot::ALL`] order.
+struct Plugins {
+    trigger: NativePolicy,
+    cadence: NativePolicy,
+}
+
+impl Default for Plugins {
+    fn default() -> Self {
+        Plugins {
+            trigger: NativePolicy::trigger::<standard_trigger::StandardTrigger>(),
+            cadence: NativePolicy::cadence::<standard_cadence::StandardCadence>(),
+        }
+    }
+}
+
+/// An engine on the in-memory store with one tenant on native plugins.
+fn start(policy: Policy, plugins: Plugins) -> (Engine, Arc<ManualClock>) {
+    let runtime = Arc::new(PluginRuntime::new(RuntimeConfig::default()).unwrap());
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let engine = Engine::new(Arc::new(MemoryStore::new()), runtime.clone(), clock.clone());
+    let native = [
+        runtime.native("trigger", plugins.trigger),
+        runtime.native("cadence", plugins.cadence),
+        runtime.native(
+            "bant-qualify",
+            NativePolicy::qualify::<bant_qualify::BantQualify>(),
+        ),
+        runtime.native(
+            "hubspot-crm",
+            NativePolicy::crm::<hubspot_crm::HubspotCrm>(),
+        ),
+    ];
+    engine.load_tenant_with(policy, native);
+    (engine, clock)
+}
+
+/// A callee who picks up and answers every question as `answer` says.
+struct Callee {
+    outcome: AttemptOutcome,
+    answer: fn(&str) -> &'static str,
+}
+
+impl Connectors for Callee {
+    fn deliver(&self, item: &OutboxItem, _: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        let Effect::Dial { script, .. } = &item.effect else {
+            return Ok(Delivery::Done);
+        };
+        let answers: Vec<Answer> = script
+            .questions
+            .iter()
+            .map(|q| Answer {
+                field_id: q.field_id.clone(),
+                text: (self.answer)(&q.field_id).into(),
+            })
+            .collect();
+        let transcript = answers.iter().map(|a| a.text.as_str()).collect::<Vec<_>>();
+        Ok(Delivery::CallEnded(CallReport {
+            outcome: self.outcome.clone(),
+            transcript: Some(transcript.join(" / ")),
+            answers,
+            opt_out: false,
+        }))
+    }
+}
+
+/// An HVAC customer with an emergency: a same-day job, and the homeowner.
+fn urgent_homeowner(field: &str) -> &'static str {
+    match field {
+        "timeline" => "today please, no heat at all",
+        "role" => "yes, I own the house",
+        _ => "gas furnace, ten years old",
+    }
+}
+
+fn missed_call(event: &str) -> SignalIn {
+    SignalIn {
+        event_id: Some(event.into()),
+        kind: SignalKind::MissedCall,
+        caller: CALLER.into(),
+        line: "+15125550200".into(),
+        at_ms: START_MS,
+        context: vec![Field::new("name", "Dana")],
+    }
+}
+
+/// Ingests one missed call and runs the loop until nothing is left to do.
+fn run(engine: &Engine, clock: &ManualClock, callee: &Callee) -> CaseRecord {
+    let Ingested::Opened(case) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("the missed call opened no case");
+    };
+    run_simulated(engine, callee, clock, |_| Ok::<_, EngineError>(None)).unwrap();
+    engine.store().case(&case).unwrap().unwrap()
+}
+
+fn journal(engine: &Engine, case: &CaseRecord) -> Vec<Event> {
+    let entries = engine.store().journal(&case.id).unwrap();
+    entries.into_iter().map(|e| e.event).collect()
+}
+
+const ANSWERS: Callee = Callee {
+    outcome: AttemptOutcome::Connected,
+    answer: urgent_homeowner,
+};
+
+#[test]
+fn an_urgent_qualified_caller_goes_to_an_owner_with_an_sla_timer() {
+    let (engine, clock) = start(policy(|p| p), Plugins::default());
+    let case = run(&engine, &clock, &ANSWERS);
+    let CaseState::HandedOff {
+        owner,
+        sla_deadline_ms,
+        ..
+    } = &case.state
+    else {
+        panic!("not handed off: {:?}", case.state);
+    };
+    assert_eq!(owner, "mike@lonestar-hvac.example");
+    let events = journal(&engine, &case);
+    let notice = events
+        .iter()
+        .any(|e| matches!(e, Event::Delivered { key } if key.ends_with("handoff")));
+    assert!(notice, "the owner was notified: {events:?}");
+    // Unacknowledged, the SLA ran out and was escalated on the simulated clock.
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SlaBreached { .. }))
+    );
+    assert!(*sla_deadline_ms > START_MS);
+}
+
+#[test]
+fn a_reason_code_the_policy_does_not_allow_goes_to_human_review() {
+    let emergencies_only = policy(|p| {
+        p.replace(
+            r#"reason_codes = ["emergency-repair", "pricing-question", "information-request", "support-issue"]"#,
+            r#"reason_codes = ["emergency-repair"]"#,
+        )
+    });
+    let (engine, clock) = start(emergencies_only, Plugins::default());
+    let wants_a_quote = Callee {
+        outcome: AttemptOutcome::Connected,
+        answer: |_| "I'd like a quote to replace it",
+    };
+    let case = run(&engine, &clock, &wants_a_quote);
+    let CaseState::HumanReview { reason } = &case.state else {
+        panic!("not in review: {:?}", case.state);
+    };
+    assert!(reason.contains("is not allowed by the policy"), "{reason}");
+    assert_eq!(case.crm_operations, 0, "nothing reached the CRM");
+}
+
+#[test]
+fn zero_retention_keeps_no_answer_or_transcript_in_the_journal() {
+    let zero = policy(|p| p.replace(r#"retention = "full""#, r#"retention = "zero""#));
+    let (engine, clock) = start(zero, Plugins::default());
+    let case = run(&engine, &clock, &ANSWERS);
+    let stored = serde_json::to_string(&journal(&engine, &case)).unwrap();
+    for said in ["no heat at all", "I own the house", "gas furnace"] {
+        assert!(!stored.contains(said), "{said:?} kept under zero retention");
+    }
+    let disposition = case.disposition.expect("qualified");
+    assert!(disposition.summary.is_empty());
+}
+
+/// A cadence whose every decision fails.
+struct FailingCadence;
+
+impl CadencePlugin for FailingCadence {
+    fn next(_: CadenceInput) -> Result<CadenceDecision, String> {
+        Err("no cadence today".into())
+    }
+}
+
+#[test]
+fn retry_later_reconsiders_a_failed_cadence_three_times_then_asks_a_person() {
+    let retry = policy(|p| {
+        p.replace(
+            r#"on_plugin_failure = "human-review""#,
+            r#"on_plugin_failure = "retry-later""#,
+        )
+    });
+    let plugins = Plugins {
+        cadence: NativePolicy::cadence::<FailingCadence>(),
+        ..Plugins::default()
+    };
+    let (engine, clock) = start(retry, plugins);
+    let case = run(&engine, &clock, &ANSWERS);
+    let events = journal(&engine, &case);
+    let fallbacks: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PluginFailed { slot, fallback, .. } if slot == "cadence" => {
+                Some(fallback.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fallbacks,
+        [
+            "reconsider later",
+            "reconsider later",
+            "reconsider later",
+            "human review"
+        ]
+    );
+    assert_eq!(
+        case.state,
+        CaseState::HumanReview {
+            reason: "cadence plugin failed (refused)".into()
+        }
+    );
+    assert!(case.timer.is_none());
+}
+
+#[test]
+fn human_review_is_the_default_for_a_failed_cadence() {
+    let plugins = Plugins {
+        cadence: NativePolicy::cadence::<FailingCadence>(),
+        ..Plugins::default()
+    };
+    let (engine, clock) = start(policy(|p| p), plugins);
+    let case = run(&engine, &clock, &ANSWERS);
+    assert!(matches!(case.state, CaseState::HumanReview { .. }));
+    assert_eq!(case.plugin_failures, 1);
+    assert!(
+        !journal(&engine, &case)
+            .iter()
+            .any(|e| matches!(e, Event::DialRequested { .. })),
+        "no call without a cadence decision"
+    );
+}
+
+/// A trigger whose every decision fails.
+struct FailingTrigger;
+
+impl TriggerPlugin for FailingTrigger {
+    fn decide(_: TriggerInput) -> Result<TriggerDecision, String> {
+        Err("no trigger today".into())
+    }
+}
+
+#[test]
+fn a_failed_trigger_still_opens_the_case_for_a_person_or_a_call() {
+    let plugins = || Plugins {
+        trigger: NativePolicy::trigger::<FailingTrigger>(),
+        ..Plugins::default()
+    };
+    // The default: the case opens in human review, and no one is called.
+    let (engine, _) = start(policy(|p| p), plugins());
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    let case = engine.store().case(&id).unwrap().unwrap();
+    assert_eq!(
+        case.state,
+        CaseState::HumanReview {
+            reason: "trigger plugin failed (refused)".into()
+        }
+    );
+    // Retry-later recovers the caller with the default priority, and calls at once.
+    let retry = policy(|p| {
+        p.replace(
+            r#"on_plugin_failure = "human-review""#,
+            r#"on_plugin_failure = "retry-later""#,
+        )
+    });
+    let (engine, _) = start(retry, plugins());
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    let case = engine.store().case(&id).unwrap().unwrap();
+    assert_eq!(case.priority, 50);
+    assert_eq!(case.state, CaseState::Dialing { attempt: 1 });
+    assert_eq!(
+        case.plugin_failures, 0,
+        "the trigger's failure is not a retry"
+    );
+}
+
+#[test]
+fn a_busy_caller_is_called_again_on_the_cadence_timer() {
+    let busy = Callee {
+        outcome: AttemptOutcome::Busy,
+        answer: urgent_homeowner,
+    };
+    let (engine, _) = start(policy(|p| p), Plugins::default());
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    engine.deliver_outbox(&busy).unwrap();
+    let case = engine.store().case(&id).unwrap().unwrap();
+    assert_eq!(case.attempts.len(), 1);
+    assert_eq!(case.state, CaseState::Waiting);
+    let timer = case.timer.expect("a next attempt is scheduled");
+    assert_eq!(timer.kind, TimerKind::NextAttempt);
+    assert_eq!(timer.due_ms, START_MS + 120_000, "the cadence's busy retry");
+}

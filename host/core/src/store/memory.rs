@@ -1,0 +1,305 @@
+//! The Store port in memory: nothing survives the process. For engine tests that should
+//! run in microseconds, and for embedders that keep no state; it is also the smallest
+//! complete implementation of the port, next to `redial-store-sled`.
+//!
+//! One mutex guards everything, so every step is atomic and immediately "durable".
+
+use super::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
+use crate::records::{
+    CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// Every record in maps, under one lock.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+#[derive(Default)]
+struct Data {
+    cases: BTreeMap<String, CaseRecord>,
+    journals: HashMap<String, Vec<JournalEntry>>,
+    /// `(due ms, case id)` → timer.
+    timers: BTreeMap<(i64, String), Timer>,
+    outbox: BTreeMap<u64, OutboxItem>,
+    next_outbox_id: u64,
+    /// Committed outbox items not yet taken, while tracked (`None`: not tracking).
+    new_effects: Option<Vec<(u64, OutboxItem)>>,
+    /// Whether `new_effects` holds every item since the last take (not before the first).
+    new_effects_complete: bool,
+    opted_out: BTreeSet<(String, String)>,
+    ignored: BTreeMap<String, Vec<IgnoredSignal>>,
+    counters: HashMap<String, TenantCounters>,
+    inbound: BTreeSet<(String, String)>,
+    tokens: HashMap<String, String>,
+    plugin_versions: HashMap<(String, String), Vec<PluginVersion>>,
+    clock_ms: Option<i64>,
+    steps: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+}
+
+impl Data {
+    fn apply(&mut self, step: &Step) {
+        if let Some(case) = &step.case {
+            if let Some(old) = step.previous_timer {
+                self.timers.remove(&(old.due_ms, case.id.clone()));
+            }
+            if let Some(timer) = case.timer {
+                self.timers.insert((timer.due_ms, case.id.clone()), timer);
+            }
+            self.journals
+                .entry(case.id.clone())
+                .or_default()
+                .extend(step.events.iter().cloned());
+            self.cases.insert(case.id.clone(), case.clone());
+        }
+        self.count(step);
+        for item in &step.effects {
+            self.next_outbox_id += 1;
+            let id = self.next_outbox_id;
+            self.outbox.insert(id, item.clone());
+            if let Some(new) = &mut self.new_effects {
+                new.push((id, item.clone()));
+            }
+        }
+        if let Some(id) = step.consumed {
+            self.outbox.remove(&id);
+        }
+        if let Some(pair) = &step.opt_out {
+            self.opted_out.insert(pair.clone());
+        }
+        if let Some((tenant, record)) = &step.ignored {
+            self.ignored
+                .entry(tenant.clone())
+                .or_default()
+                .push(record.clone());
+        }
+        if let Some(pair) = &step.inbound {
+            self.inbound.insert(pair.clone());
+        }
+        if let Some(ms) = step.clock_ms {
+            self.clock_ms = Some(ms);
+        }
+        self.steps += 1;
+    }
+}
+
+impl Data {
+    /// Keeps the tenant's counters as the sled store does: the step's own counters (or the
+    /// stored ones), with the case's move between states counted in.
+    fn count(&mut self, step: &Step) {
+        let moved = step
+            .case
+            .as_ref()
+            .map(|case| {
+                let opened = case.journal_len as usize == step.events.len();
+                let before = step.previous_state.filter(|_| !opened);
+                (case, before, case.state.name())
+            })
+            .filter(|(_, before, now)| *before != Some(*now));
+        let tenant = match (&step.counters, &moved) {
+            (Some((tenant, _)), _) => tenant,
+            (None, Some((case, ..))) => &case.tenant,
+            (None, None) => return,
+        };
+        let mut updated = match &step.counters {
+            Some((_, counters)) => counters.clone(),
+            None => self.counters.get(tenant).cloned().unwrap_or_default(),
+        };
+        if let Some((_, before, now)) = moved {
+            move_state(&mut updated, before, now);
+        }
+        self.counters.insert(tenant.clone(), updated);
+    }
+}
+
+/// Moves one case from state `before` (none for a new case) to `now` in the counts.
+fn move_state(counters: &mut TenantCounters, before: Option<&str>, now: &str) {
+    if let Some(before) = before {
+        let n = counters.states.entry(before.to_string()).or_default();
+        *n = n.saturating_sub(1);
+    }
+    *counters.states.entry(now.to_string()).or_default() += 1;
+}
+
+impl Store for MemoryStore {
+    fn commit(&self, step: &Step) -> Result<(), StoreError> {
+        self.data.lock().unwrap().apply(step);
+        Ok(())
+    }
+
+    fn step_started(&self) -> PendingStep {
+        PendingStep::none()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn ticket(&self) -> Ticket {
+        Ticket(self.data.lock().unwrap().steps)
+    }
+
+    fn durable(&self, _: Ticket) -> Durable {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn recovered_steps(&self) -> usize {
+        0
+    }
+
+    fn case(&self, id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        Ok(self.data.lock().unwrap().cases.get(id).cloned())
+    }
+
+    fn cases(&self, tenant: Option<&str>) -> Result<Vec<CaseRecord>, StoreError> {
+        let data = self.data.lock().unwrap();
+        let mut cases: Vec<CaseRecord> = data
+            .cases
+            .values()
+            .filter(|c| tenant.is_none_or(|t| c.tenant == t))
+            .cloned()
+            .collect();
+        cases.sort_by_key(|c| (c.opened_ms, c.id.clone()));
+        Ok(cases)
+    }
+
+    fn journal(&self, case_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data.journals.get(case_id).cloned().unwrap_or_default())
+    }
+
+    fn caller_cases(&self, tenant: &str, caller: &str) -> Result<CallerCases, StoreError> {
+        let mut found = CallerCases::default();
+        for case in self.cases(Some(tenant))? {
+            if case.caller != caller {
+                continue;
+            }
+            if case.state.is_open() {
+                found.open = Some(case);
+            } else {
+                found.others.push(case);
+            }
+        }
+        Ok(found)
+    }
+
+    fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {
+        let key = (tenant.to_string(), event_id.to_string());
+        Ok(self.data.lock().unwrap().inbound.contains(&key))
+    }
+
+    fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError> {
+        let key = (tenant.to_string(), caller.to_string());
+        Ok(self.data.lock().unwrap().opted_out.contains(&key))
+    }
+
+    fn due_timers(&self, now_ms: i64) -> Result<Vec<(String, Timer)>, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data
+            .timers
+            .iter()
+            .take_while(|((due, _), _)| *due <= now_ms)
+            .map(|((_, case), timer)| (case.clone(), *timer))
+            .collect())
+    }
+
+    fn next_timer_ms(&self) -> Result<Option<i64>, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data.timers.keys().next().map(|(due, _)| *due))
+    }
+
+    fn outbox_where(
+        &self,
+        keep: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data
+            .outbox
+            .iter()
+            .filter(|(id, _)| keep(**id))
+            .map(|(id, item)| (*id, item.clone()))
+            .collect())
+    }
+
+    fn track_new_effects(&self) {
+        let mut data = self.data.lock().unwrap();
+        data.new_effects = Some(Vec::new());
+        // Items committed before tracking began are not listed: the first take says so.
+        data.new_effects_complete = false;
+    }
+
+    fn take_new_effects(&self) -> Option<Vec<(u64, OutboxItem)>> {
+        let mut data = self.data.lock().unwrap();
+        let complete = std::mem::replace(&mut data.new_effects_complete, true);
+        let items = data.new_effects.as_mut().map(std::mem::take)?;
+        complete.then_some(items)
+    }
+
+    fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.data.lock().unwrap().outbox.contains_key(&id))
+    }
+
+    fn outbox_len(&self) -> usize {
+        self.data.lock().unwrap().outbox.len()
+    }
+
+    fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data.ignored.get(tenant).cloned().unwrap_or_default())
+    }
+
+    fn counters(&self, tenant: &str) -> Result<TenantCounters, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data.counters.get(tenant).cloned().unwrap_or_default())
+    }
+
+    fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError> {
+        let mut data = self.data.lock().unwrap();
+        data.tokens.insert(token_hash.into(), tenant.into());
+        Ok(())
+    }
+
+    fn token_tenant(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.data.lock().unwrap().tokens.get(token_hash).cloned())
+    }
+
+    fn revoke_tokens(&self, tenant: &str) -> Result<(), StoreError> {
+        self.data.lock().unwrap().tokens.retain(|_, t| t != tenant);
+        Ok(())
+    }
+
+    fn plugin_versions(&self, tenant: &str, slot: &str) -> Result<Vec<PluginVersion>, StoreError> {
+        let data = self.data.lock().unwrap();
+        let key = (tenant.to_string(), slot.to_string());
+        Ok(data.plugin_versions.get(&key).cloned().unwrap_or_default())
+    }
+
+    fn set_plugin_versions(
+        &self,
+        tenant: &str,
+        slot: &str,
+        versions: &[PluginVersion],
+    ) -> Result<(), StoreError> {
+        let key = (tenant.to_string(), slot.to_string());
+        let mut data = self.data.lock().unwrap();
+        data.plugin_versions.insert(key, versions.to_vec());
+        Ok(())
+    }
+
+    fn clock_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.data.lock().unwrap().clock_ms)
+    }
+}

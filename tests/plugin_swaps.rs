@@ -1,0 +1,173 @@
+//! Plugin uploads and rollbacks through the API while signals flow: no request fails, and
+//! an upload goes live on quick code, then on optimised code.
+
+mod common;
+
+use common::server::*;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Posts a missed call and returns the hash of the trigger plugin that decided it.
+fn trigger_of_next_signal(s: &Server, event: &str, caller: &str) -> String {
+    let (_, body) = s.signal(HVAC, event, &missed_call(caller));
+    trigger_hash(s, body["case"].as_str().unwrap())
+}
+
+fn trigger_hash(s: &Server, case: &str) -> String {
+    let journal = s.engine.store().journal(case).unwrap();
+    journal
+        .iter()
+        .find_map(|e| match &e.event {
+            redial_core::records::Event::Decision { slot, plugin, .. } if slot == "trigger" => {
+                Some(plugin.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Uploads a trigger plugin for the HVAC tenant as the admin.
+fn upload_trigger(s: &Server, component: &[u8]) -> (u16, Value) {
+    let (status, body) = s.send(
+        "PUT",
+        &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/wasm"),
+        ],
+        Some(component),
+    );
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+#[test]
+fn plugins_swap_and_roll_back_under_load_with_no_failed_request() {
+    let s = Arc::new(Server::simulated());
+    let standard = std::fs::read(redial_builtin::path("standard-trigger")).unwrap();
+    let eager = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
+    let (standard_hash, eager_hash) = (
+        redial_runtime::content_hash(&standard),
+        redial_runtime::content_hash(&eager),
+    );
+    let auth = format!("Bearer {ADMIN}");
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut results = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 5000 {
+                n += 1;
+                let caller = format!("+1512600{n:04}");
+                let (status, body) = s.signal(HVAC, &format!("load-{n}"), &missed_call(&caller));
+                results.push((status, body["case"].as_str().map(str::to_string)));
+            }
+            results
+        })
+    };
+
+    let mut swap_times = Vec::new();
+    let bad = b"\0asm\x0d\0\x01\0garbage".to_vec();
+    for round in 0..4 {
+        let started = Instant::now();
+        let (status, body) = upload_trigger(&s, &eager);
+        assert_eq!(status, 200, "{body}");
+        let next = trigger_of_next_signal(
+            &s,
+            &format!("after-swap-{round}"),
+            &format!("+15127000{round:03}"),
+        );
+        swap_times.push(started.elapsed());
+        assert_eq!(
+            next, eager_hash,
+            "the first request after the swap uses the new plugin"
+        );
+
+        let (status, body) = upload_trigger(&s, &bad);
+        assert_eq!(status, 422, "a bad component is refused: {body}");
+
+        let (status, body) = s.send(
+            "POST",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger/rollback"),
+            &[("authorization", &auth)],
+            Some(b""),
+        );
+        assert_eq!(status, 200, "{body}");
+        let next = trigger_of_next_signal(
+            &s,
+            &format!("after-rollback-{round}"),
+            &format!("+15127100{round:03}"),
+        );
+        assert_eq!(next, standard_hash, "rollback is live at once");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results = load.join().unwrap();
+    assert!(!results.is_empty());
+    assert!(
+        results.iter().all(|(status, _)| *status == 202),
+        "every request under load succeeded"
+    );
+    for (_, case) in &results {
+        let hash = trigger_hash(&s, case.as_deref().unwrap());
+        assert!(
+            hash == standard_hash || hash == eager_hash,
+            "each decision names the plugin that made it: {hash}"
+        );
+    }
+    let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    assert_eq!(
+        listing["slots"]["trigger"]["live"]["sha256"],
+        standard_hash.as_str()
+    );
+    swap_times.sort();
+    println!(
+        "hot swap: {} requests under load, 0 failed; swap-to-live (upload + first decision) median {:?}, max {:?}",
+        results.len(),
+        swap_times[swap_times.len() / 2],
+        swap_times.last().unwrap()
+    );
+}
+
+#[test]
+fn a_new_component_goes_live_on_quick_code_then_moves_to_optimised_code() {
+    let s = Server::simulated();
+    // A custom section makes bytes no runtime has compiled, in memory or on disk.
+    let base = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
+    let unique = format!("tiers-{}", std::process::id());
+    let fresh = redial_bench::with_custom_section(&base, &unique, 64);
+    let hash = redial_runtime::content_hash(&fresh);
+    let (status, body) = upload_trigger(&s, &fresh);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tier"], "quick", "{body}");
+    assert_eq!(trigger_of_next_signal(&s, "tier-1", "+15127200001"), hash);
+
+    let waited = Instant::now();
+    loop {
+        let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+        let live = &listing["slots"]["trigger"]["live"];
+        assert_eq!(live["sha256"], hash.as_str(), "the upload stays live");
+        if live["tier"] == "optimised" {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "still on quick code after a minute: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        trigger_of_next_signal(&s, "tier-2", "+15127200002"),
+        hash,
+        "the same plugin, now on optimised code"
+    );
+
+    // The optimised compile is cached: uploading the same bytes again skips the quick tier.
+    let (status, body) = upload_trigger(&s, &fresh);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tier"], "optimised", "{body}");
+}
