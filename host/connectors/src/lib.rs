@@ -17,5 +17,5 @@ pub(crate) mod resolver;
 pub mod simulator;
 pub mod webhooks;
 
-pub use providers::{ProviderConnectors, hubspot_lookup};
+pub use providers::ProviderConnectors;
 pub use simulator::{Behaviour, LedgerEntry, Persona, Simulator};

@@ -4,7 +4,8 @@
 
 use crate::policy::Policy;
 use crate::records::OutboxItem;
-use redial_sdk::{Answer, AttemptOutcome};
+use redial_sdk::{Answer, AttemptOutcome, Field};
+use std::time::Duration;
 
 /// A connector could not deliver (the item stays in the outbox and is retried).
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +56,23 @@ pub struct Recipient<'a> {
     pub caller_of: &'a dyn Fn(&str) -> Option<String>,
 }
 
-/// Delivers side effects. Implementations must treat the item's key as an idempotency
-/// key: a redelivered item must not act twice.
+/// Delivers side effects, and asks a tenant's CRM what it knows about a caller.
+/// Implementations must treat an item's key as an idempotency key: a redelivered item must
+/// not act twice.
 pub trait Connectors: Send + Sync {
     /// Delivers one item.
     fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError>;
+
+    /// Whether the tenant's CRM can be asked about callers ([`Connectors::caller_context`]);
+    /// cheap, so a signal pays for the lookup only where there is one.
+    fn knows_callers(&self, _policy: &Policy) -> bool {
+        false
+    }
+
+    /// What the tenant's CRM knows about `caller` (name, lifecycle stage, open deals, last
+    /// note), as context fields for the call script; empty when nothing is found, the CRM
+    /// fails, or `within` runs out.
+    fn caller_context(&self, _policy: &Policy, _caller: &str, _within: Duration) -> Vec<Field> {
+        Vec::new()
+    }
 }

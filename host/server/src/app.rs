@@ -75,7 +75,6 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// What every handler can reach.
     pub state: AppState,
-    connectors: Arc<dyn Connectors>,
     lanes: usize,
 }
 
@@ -219,11 +218,11 @@ impl AppBuilder {
             metrics: Arc::new(Metrics::default()),
             wake: Arc::default(),
             slots: Arc::new(EngineSlots::default()),
+            connectors,
         };
         Ok(App {
             engine,
             state,
-            connectors,
             lanes: self.lanes,
         })
     }
@@ -240,6 +239,6 @@ impl App {
         if self.state.public_url.is_empty() {
             self.state.public_url = format!("http://{}", listener.local_addr()?);
         }
-        crate::serve(listener, self.state, self.connectors, self.lanes, shutdown).await
+        crate::serve(listener, self.state, self.lanes, shutdown).await
     }
 }

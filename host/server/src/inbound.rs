@@ -10,9 +10,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use redial_connectors::hubspot_lookup;
 use redial_core::connectors::CallReport;
-use redial_core::engine::{Ingested, SignalIn};
+use redial_core::engine::{CRM_LOOKUP, Ingested, SignalIn};
 use redial_sdk::{Answer, AttemptOutcome, Field, SignalKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,33 +55,23 @@ fn check_phone(field: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-/// How long the CRM lookup before a new case may take; the callback never waits longer.
-const CRM_LOOKUP: std::time::Duration = std::time::Duration::from_millis(400);
-
 /// Ingests a signal, first adding what the tenant's CRM knows about the caller (context
-/// injection) when the tenant uses HubSpot and no case is open yet for the caller.
+/// injection; see [`Engine::caller_context`](redial_core::engine::Engine::caller_context)).
+/// The lookup is bounded by [`CRM_LOOKUP`]: a slow CRM delays the callback by at most that.
 async fn ingest(
     state: &AppState,
     tenant: &str,
     mut signal: SignalIn,
 ) -> Result<Ingested, ApiError> {
-    let t = state.engine.tenant(tenant)?;
-    if t.policy.crm_connector.provider == redial_core::policy::Provider::Hubspot
-        && state
-            .engine
-            .store()
-            .open_case(tenant, &signal.caller)?
-            .is_none()
-    {
-        let (connector, phone) = (t.policy.crm_connector.clone(), signal.caller.clone());
-        let lookup =
-            tokio::task::spawn_blocking(move || hubspot_lookup(&connector, &phone, CRM_LOOKUP));
-        if let Ok(Ok(found)) = tokio::time::timeout(CRM_LOOKUP + CRM_LOOKUP / 4, lookup).await {
-            for f in found {
-                if !signal.context.iter().any(|g| g.key == f.key) {
-                    signal.context.push(f);
-                }
-            }
+    let policy = &state.engine.tenant(tenant)?.policy;
+    if state.connectors.knows_callers(policy) {
+        let (engine, connectors) = (state.engine.clone(), state.connectors.clone());
+        let (id, caller) = (tenant.to_string(), signal.caller.clone());
+        let lookup = tokio::task::spawn_blocking(move || {
+            engine.caller_context(&id, &caller, connectors.as_ref())
+        });
+        if let Ok(Ok(Ok(found))) = tokio::time::timeout(CRM_LOOKUP + CRM_LOOKUP / 4, lookup).await {
+            signal.add_context(found);
         }
     }
     state.metrics.signal(tenant);

@@ -72,6 +72,8 @@ pub struct AppState {
     pub wake: Arc<Wake>,
     /// The slots engine work runs in, off the async threads.
     pub slots: Arc<EngineSlots>,
+    /// Where side effects leave, and whom the engine asks what a CRM knows of a caller.
+    pub connectors: Arc<dyn Connectors>,
 }
 
 /// A doorbell for the loop thread: requests ring it, the loop waits on it (or a short
@@ -147,18 +149,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` and runs the delivery/timer loop, with `lanes` deliveries
-/// in flight at most, until `shutdown` resolves; then stops accepting, lets in-flight
-/// requests finish and the loop complete its step.
+/// Serves the API on `listener` and runs the delivery/timer loop, delivering through the
+/// state's connectors with `lanes` deliveries in flight at most, until `shutdown`
+/// resolves; then stops accepting, lets in-flight requests finish and the loop complete
+/// its step.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    connectors: Arc<dyn Connectors>,
     lanes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    let lanes = DeliveryLanes::start(state.engine.clone(), connectors, lanes);
+    let lanes = DeliveryLanes::start(state.engine.clone(), state.connectors.clone(), lanes);
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
         let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);

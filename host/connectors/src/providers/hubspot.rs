@@ -158,7 +158,11 @@ fn object_id(v: &Value) -> Result<String, ConnectorError> {
 /// `name`, `crm-lifecycle-stage`, `crm-open-deals`, `crm-last-note`. Bounded by `timeout`
 /// overall; a slow or failed lookup returns what it has (possibly nothing), so it never
 /// holds up the callback.
-pub fn hubspot_lookup(c: &Connector, phone: &str, timeout: Duration) -> Vec<redial_sdk::Field> {
+pub(super) fn hubspot_lookup(
+    c: &Connector,
+    phone: &str,
+    timeout: Duration,
+) -> Vec<redial_sdk::Field> {
     use redial_sdk::Field;
     let (Some(token), base) = (
         c.setting("access_token"),

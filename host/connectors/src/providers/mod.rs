@@ -14,9 +14,9 @@ use base64::Engine as _;
 use redial_core::clock::Clock;
 use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
 use redial_core::engine::MAX_LANES;
-use redial_core::policy::{Connector, Provider};
+use redial_core::policy::{Connector, Policy, Provider};
 use redial_core::records::{Effect, OutboxItem};
-use redial_sdk::{CrmAction, CrmOperation};
+use redial_sdk::{CrmAction, CrmOperation, Field};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 mod hubspot;
 
-pub use hubspot::hubspot_lookup;
+use hubspot::hubspot_lookup;
 
 /// Sending a JSON body compactly. ureq's own `send_json` pretty-prints it: a dial's body
 /// is about a third larger that way, in bytes to write, send and for the provider to read.
@@ -247,6 +247,18 @@ impl ProviderConnectors {
 }
 
 impl Connectors for ProviderConnectors {
+    fn knows_callers(&self, policy: &Policy) -> bool {
+        policy.crm_connector.provider == Provider::Hubspot
+    }
+
+    fn caller_context(&self, policy: &Policy, caller: &str, within: Duration) -> Vec<Field> {
+        if self.knows_callers(policy) {
+            hubspot_lookup(&policy.crm_connector, caller, within)
+        } else {
+            Vec::new()
+        }
+    }
+
     fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
         let p = to
             .policy

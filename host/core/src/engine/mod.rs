@@ -58,6 +58,9 @@ pub enum EngineError {
     },
 }
 
+/// How long the CRM lookup before a new case may take; the callback never waits longer.
+pub const CRM_LOOKUP: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// An inbound signal, before the engine turns it into the plugins' view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalIn {
@@ -73,6 +76,17 @@ pub struct SignalIn {
     pub at_ms: i64,
     /// Known context (web-form fields, voicemail transcript).
     pub context: Vec<Field>,
+}
+
+impl SignalIn {
+    /// Adds context fields the signal does not carry yet (what it carries wins).
+    pub fn add_context(&mut self, fields: Vec<Field>) {
+        for field in fields {
+            if !self.context.iter().any(|known| known.key == field.key) {
+                self.context.push(field);
+            }
+        }
+    }
 }
 
 /// What became of a signal.
@@ -356,6 +370,27 @@ impl Engine {
         let mut ids: Vec<String> = self.tenants.read().unwrap().keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// What the tenant's CRM knows about a caller who has no open case yet, to inject into
+    /// the signal's context before it is ingested (the customer then never repeats it).
+    /// A caller with an open case needs none: the case already carries its context.
+    pub fn caller_context(
+        &self,
+        tenant: &str,
+        caller: &str,
+        connectors: &dyn Connectors,
+    ) -> Result<Vec<Field>, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        if !connectors.knows_callers(&tenant.policy)
+            || self
+                .store
+                .open_case(&tenant.policy.tenant, caller)?
+                .is_some()
+        {
+            return Ok(Vec::new());
+        }
+        Ok(connectors.caller_context(&tenant.policy, caller, CRM_LOOKUP))
     }
 
     /// Takes in a signal: joins the caller's open case, or asks the trigger whether to

@@ -325,3 +325,46 @@ fn a_busy_caller_is_called_again_on_the_cadence_timer() {
     assert_eq!(timer.kind, TimerKind::NextAttempt);
     assert_eq!(timer.due_ms, START_MS + 120_000, "the cadence's busy retry");
 }
+
+/// A CRM that knows every caller as "Dana Reyes", and counts how often it is asked.
+struct KnowsCallers(std::sync::atomic::AtomicUsize);
+
+impl Connectors for KnowsCallers {
+    fn deliver(&self, _: &OutboxItem, _: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        Ok(Delivery::Done)
+    }
+
+    fn knows_callers(&self, _: &Policy) -> bool {
+        true
+    }
+
+    fn caller_context(&self, _: &Policy, _: &str, _: std::time::Duration) -> Vec<Field> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        vec![
+            Field::new("name", "Dana Reyes"),
+            Field::new("crm-stage", "customer"),
+        ]
+    }
+}
+
+#[test]
+fn the_crm_is_asked_about_a_caller_only_before_their_case_opens() {
+    let (engine, _) = start(policy(|p| p), Plugins::default());
+    let crm = KnowsCallers(Default::default());
+    let mut signal = missed_call("evt-1");
+    signal.add_context(engine.caller_context(TENANT, CALLER, &crm).unwrap());
+    // What the signal carries wins over the CRM; what it lacks is added.
+    let context: Vec<(&str, &str)> = signal
+        .context
+        .iter()
+        .map(|f| (f.key.as_str(), f.value.as_str()))
+        .collect();
+    assert_eq!(context, [("name", "Dana"), ("crm-stage", "customer")]);
+    engine.ingest(TENANT, signal).unwrap();
+    let again = engine.caller_context(TENANT, CALLER, &crm).unwrap();
+    assert!(
+        again.is_empty(),
+        "the open case already carries the context"
+    );
+    assert_eq!(crm.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
