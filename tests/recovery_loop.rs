@@ -60,7 +60,7 @@ fn a_caller_who_answers_is_qualified_handed_off_and_written_to_the_crm() {
 }
 
 #[test]
-fn every_decision_in_the_journal_names_the_plugin_hash_that_made_it() {
+fn every_decision_in_the_journal_names_the_plugin_hash_and_contract_that_made_it() {
     let (l, id) = one(Behaviour::Qualifies);
     let hashes: Vec<String> = [
         "standard-trigger",
@@ -79,10 +79,17 @@ fn every_decision_in_the_journal_names_the_plugin_hash_that_made_it() {
         "trigger, cadence, script, evaluate, crm"
     );
     for d in decisions {
-        let Event::Decision { plugin, .. } = &d.event else {
+        let Event::Decision {
+            plugin, contract, ..
+        } = &d.event
+        else {
             unreachable!()
         };
         assert!(hashes.contains(plugin), "{plugin}");
+        assert_eq!(
+            contract, "0.1.0",
+            "the contract the plugin was built against"
+        );
     }
 }
 

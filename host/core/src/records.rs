@@ -171,6 +171,10 @@ pub enum Event {
         slot: String,
         /// sha256 of the component that decided.
         plugin: String,
+        /// The `redial:policy` contract version the plugin was built against (empty in
+        /// journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        contract: String,
         /// The decision, as JSON.
         decision: serde_json::Value,
         /// Cost in µs.
@@ -182,6 +186,9 @@ pub enum Event {
         slot: String,
         /// sha256 of the component.
         plugin: String,
+        /// The contract version the plugin was built against (as for `Decision`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        contract: String,
         /// Error kind and message.
         error: String,
         /// What the host did instead.
@@ -405,4 +412,28 @@ pub struct PluginVersion {
     pub sha256: String,
     /// When it was uploaded (unix ms).
     pub uploaded_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_journalled_before_contracts_were_recorded_still_reads() {
+        let old = r#"{"event":"decision","slot":"trigger","plugin":"ab12","decision":{"recover":{}},"cost_us":9}"#;
+        let Event::Decision { contract, .. } = serde_json::from_str::<Event>(old).unwrap() else {
+            panic!("not a decision");
+        };
+        assert_eq!(contract, "");
+        let new = Event::Decision {
+            slot: "trigger".into(),
+            plugin: "ab12".into(),
+            contract: "0.1.0".into(),
+            decision: serde_json::Value::Null,
+            cost_us: 9,
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""contract":"0.1.0""#), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), new);
+    }
 }

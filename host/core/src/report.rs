@@ -23,6 +23,7 @@ fn describe(t: &Tenant, e: &Event) -> String {
             plugin,
             decision,
             cost_us,
+            ..
         } => {
             let text = decision.to_string();
             let text = if text.len() > 110 {

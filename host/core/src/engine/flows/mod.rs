@@ -62,6 +62,7 @@ fn decision_event<T: Serialize>(call: Call, plugin: &Plugin, decision: &Decision
     Event::Decision {
         slot: call.name().into(),
         plugin: plugin.id.hash.clone(),
+        contract: plugin.version.clone(),
         decision: serde_json::to_value(&decision.value).expect("decisions serialize"),
         cost_us: decision.cost.total().as_micros() as u64,
     }
@@ -167,6 +168,7 @@ fn safe_default(
     draft.event(Event::PluginFailed {
         slot: call.name().into(),
         plugin: plugin.id.hash.clone(),
+        contract: plugin.version.clone(),
         error: format!("{}: {err}", err.kind()),
         fallback: fallback.into(),
     });
