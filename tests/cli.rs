@@ -27,7 +27,7 @@ fn plugin_check_prints_slot_version_size_and_compile_time() {
     let text = stdout(&out);
     for expected in [
         "slot     qualify",
-        "wit      redial:policy@0.1.0",
+        "wit      redial:policy@0.2.0",
         "size     ",
         "compile  ",
         "ok",

@@ -87,7 +87,7 @@ fn every_decision_in_the_journal_names_the_plugin_hash_and_contract_that_made_it
         };
         assert!(hashes.contains(plugin), "{plugin}");
         assert_eq!(
-            contract, "0.1.0",
+            contract, "0.2.0",
             "the contract the plugin was built against"
         );
     }

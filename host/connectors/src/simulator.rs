@@ -163,14 +163,13 @@ impl Simulator {
         let answered = |p: &Persona| -> Vec<Answer> {
             questions
                 .iter()
-                .map(|q| Answer {
-                    field_id: q.field_id.clone(),
-                    text: p
+                .map(|q| {
+                    let said = p
                         .answers
                         .iter()
                         .find(|(id, _)| *id == q.field_id)
-                        .map(|(_, t)| t.clone())
-                        .unwrap_or_else(|| "yes".into()),
+                        .map_or("yes", |(_, t)| t.as_str());
+                    Answer::text(q.field_id.clone(), said)
                 })
                 .collect()
         };
@@ -178,7 +177,7 @@ impl Simulator {
             let answers = answered(p);
             let transcript = answers
                 .iter()
-                .map(|a| format!("Q[{}] A: {}", a.field_id, a.text))
+                .map(|a| format!("Q[{}] A: {}", a.field_id, a.value.as_text()))
                 .collect::<Vec<_>>()
                 .join("\n");
             CallReport {

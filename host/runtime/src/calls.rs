@@ -1,13 +1,31 @@
 //! The typed entry point of each slot: instantiate fresh, call, lift the result into the
 //! contract types, validate it. A [`NativePolicy`] takes the same path minus the sandbox.
 
-use super::exports::{Export, SlotExports};
+use super::exports::{Export, VersionedExports, v0_1, v0_2};
 use super::sandbox::Sandbox;
 use super::{Decision, NativePolicy, Plugin, PluginError, PluginRuntime, validate};
 use redial_sdk::*;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{ComponentType, InstancePre, Lower};
+
+/// Runs `$body` with `$exports` bound to the slot exports of whichever contract version
+/// the component was built against: the body is written once and compiled per version,
+/// and `lift` converts the plain input into that version's types.
+macro_rules! per_version {
+    ($versioned:expr, |$exports:ident| $body:expr) => {
+        match $versioned {
+            VersionedExports::V0_1($exports) => {
+                use v0_1::SlotExports as Exports;
+                $body
+            }
+            VersionedExports::V0_2($exports) => {
+                use v0_2::SlotExports as Exports;
+                $body
+            }
+        }
+    };
+}
 
 impl PluginRuntime {
     /// Asks a trigger plugin whether a signal starts a case.
@@ -20,9 +38,11 @@ impl PluginRuntime {
             plugin,
             input,
             validate::trigger,
-            |store, pre, exports, input| match exports {
-                SlotExports::Trigger(decide) => Some(timed(store, pre, decide, input.lift())),
-                _ => None,
+            |store, pre, exports, input| {
+                per_version!(exports, |exports| match exports {
+                    Exports::Trigger(decide) => Some(timed(store, pre, decide, input.lift())),
+                    _ => None,
+                })
             },
             |native, input| match native {
                 NativePolicy::Trigger(decide) => Some(decide(input)),
@@ -42,9 +62,11 @@ impl PluginRuntime {
             plugin,
             input,
             |d| validate::cadence(d, now),
-            |store, pre, exports, input| match exports {
-                SlotExports::Cadence(next) => Some(timed(store, pre, next, input.lift())),
-                _ => None,
+            |store, pre, exports, input| {
+                per_version!(exports, |exports| match exports {
+                    Exports::Cadence(next) => Some(timed(store, pre, next, input.lift())),
+                    _ => None,
+                })
             },
             |native, input| match native {
                 NativePolicy::Cadence(next) => Some(next(input)),
@@ -63,11 +85,13 @@ impl PluginRuntime {
             plugin,
             input,
             validate::script,
-            |store, pre, exports, input| match exports {
-                SlotExports::Qualify { script, .. } => {
-                    Some(timed(store, pre, script, input.lift()))
-                }
-                _ => None,
+            |store, pre, exports, input| {
+                per_version!(exports, |exports| match exports {
+                    Exports::Qualify { script, .. } => {
+                        Some(timed(store, pre, script, input.lift()))
+                    }
+                    _ => None,
+                })
             },
             |native, input| match native {
                 NativePolicy::Qualify { script, .. } => Some(script(input)),
@@ -88,11 +112,13 @@ impl PluginRuntime {
             plugin,
             input,
             |d| validate::disposition(d, allowed_custom),
-            |store, pre, exports, input| match exports {
-                SlotExports::Qualify { evaluate, .. } => {
-                    Some(timed(store, pre, evaluate, input.lift()))
-                }
-                _ => None,
+            |store, pre, exports, input| {
+                per_version!(exports, |exports| match exports {
+                    Exports::Qualify { evaluate, .. } => {
+                        Some(timed(store, pre, evaluate, input.lift()))
+                    }
+                    _ => None,
+                })
             },
             |native, input| match native {
                 NativePolicy::Qualify { evaluate, .. } => Some(evaluate(input)),
@@ -111,9 +137,11 @@ impl PluginRuntime {
             plugin,
             input,
             |ops: &Vec<CrmOperation>| validate::crm(ops),
-            |store, pre, exports, input| match exports {
-                SlotExports::Crm(operations) => Some(timed(store, pre, operations, input.lift())),
-                _ => None,
+            |store, pre, exports, input| {
+                per_version!(exports, |exports| match exports {
+                    Exports::Crm(operations) => Some(timed(store, pre, operations, input.lift())),
+                    _ => None,
+                })
             },
             |native, input| match native {
                 NativePolicy::Crm(operations) => Some(operations(input)),

@@ -7,7 +7,6 @@
 //! checked that same export of that same component against the same types.
 
 use super::Slot;
-use super::bindings::types as wit;
 use super::sandbox::Sandbox;
 use std::marker::PhantomData;
 use wasmtime::Store;
@@ -68,37 +67,77 @@ where
 /// A guest function's result: the decision, or the plugin's refusal.
 type Answer<T> = (Result<T, String>,);
 
-/// What each slot exports.
-pub(super) enum SlotExports {
-    /// `trigger-policy.decide`.
-    Trigger(Export<(wit::TriggerInput,), Answer<wit::TriggerDecision>>),
-    /// `cadence-policy.next`.
-    Cadence(Export<(wit::CadenceInput,), Answer<wit::CadenceDecision>>),
-    /// `qualify-policy.compose-script` and `qualify-policy.evaluate`.
-    Qualify {
-        script: Export<(wit::ScriptInput,), Answer<wit::Script>>,
-        evaluate: Export<(wit::EvaluateInput,), Answer<wit::Disposition>>,
-    },
-    /// `crm-policy.operations`.
-    Crm(Export<(wit::CrmInput,), Answer<Vec<wit::CrmOperation>>>),
+/// Writes, for one contract version's bindings, the enum of what each slot exports and its
+/// lookup: the same shape for every version, over that version's types.
+macro_rules! slot_exports {
+    ($version:ident) => {
+        pub(super) mod $version {
+            use super::super::bindings::$version::wit;
+            use super::{Answer, Export, Sandbox, Slot};
+            use wasmtime::component::InstancePre;
+
+            /// What each slot exports.
+            pub(crate) enum SlotExports {
+                /// `trigger-policy.decide`.
+                Trigger(Export<(wit::TriggerInput,), Answer<wit::TriggerDecision>>),
+                /// `cadence-policy.next`.
+                Cadence(Export<(wit::CadenceInput,), Answer<wit::CadenceDecision>>),
+                /// `qualify-policy.compose-script` and `qualify-policy.evaluate`.
+                Qualify {
+                    script: Export<(wit::ScriptInput,), Answer<wit::Script>>,
+                    evaluate: Export<(wit::EvaluateInput,), Answer<wit::Disposition>>,
+                },
+                /// `crm-policy.operations`.
+                Crm(Export<(wit::CrmInput,), Answer<Vec<wit::CrmOperation>>>),
+            }
+
+            impl SlotExports {
+                /// Finds and checks `slot`'s functions in a component built against
+                /// `version` of the contract.
+                pub(crate) fn find(
+                    pre: &InstancePre<Sandbox>,
+                    slot: Slot,
+                    version: &str,
+                ) -> Result<Self, String> {
+                    let iface = format!("redial:policy/{}@{version}", slot.interface());
+                    Ok(match slot {
+                        Slot::Trigger => SlotExports::Trigger(Export::find(pre, &iface, "decide")?),
+                        Slot::Cadence => SlotExports::Cadence(Export::find(pre, &iface, "next")?),
+                        Slot::Qualify => SlotExports::Qualify {
+                            script: Export::find(pre, &iface, "compose-script")?,
+                            evaluate: Export::find(pre, &iface, "evaluate")?,
+                        },
+                        Slot::Crm => SlotExports::Crm(Export::find(pre, &iface, "operations")?),
+                    })
+                }
+            }
+        }
+    };
 }
 
-impl SlotExports {
+slot_exports!(v0_1);
+slot_exports!(v0_2);
+
+/// A component's slot exports, in the types of the contract version it was built against
+/// (a closed set: [`crate::SUPPORTED_VERSIONS`]).
+pub(super) enum VersionedExports {
+    /// Built against `redial:policy@0.1.0`.
+    V0_1(v0_1::SlotExports),
+    /// Built against `redial:policy@0.2.0`.
+    V0_2(v0_2::SlotExports),
+}
+
+impl VersionedExports {
     /// Finds and checks `slot`'s functions in a component built against WIT `version`.
     pub(super) fn find(
         pre: &InstancePre<Sandbox>,
         slot: Slot,
         version: &str,
     ) -> Result<Self, String> {
-        let iface = format!("redial:policy/{}@{version}", slot.interface());
-        Ok(match slot {
-            Slot::Trigger => SlotExports::Trigger(Export::find(pre, &iface, "decide")?),
-            Slot::Cadence => SlotExports::Cadence(Export::find(pre, &iface, "next")?),
-            Slot::Qualify => SlotExports::Qualify {
-                script: Export::find(pre, &iface, "compose-script")?,
-                evaluate: Export::find(pre, &iface, "evaluate")?,
-            },
-            Slot::Crm => SlotExports::Crm(Export::find(pre, &iface, "operations")?),
+        Ok(match version {
+            "0.1.0" => VersionedExports::V0_1(v0_1::SlotExports::find(pre, slot, version)?),
+            "0.2.0" => VersionedExports::V0_2(v0_2::SlotExports::find(pre, slot, version)?),
+            other => return Err(format!("no bindings for contract version {other}")),
         })
     }
 }

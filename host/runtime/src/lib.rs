@@ -32,9 +32,9 @@ pub use error::{PluginError, RuntimeError};
 pub use limits::Limits;
 pub use native::NativePolicy;
 pub use plugin::{CallCost, Decision, Plugin, PluginId, Tier};
-pub use slot::{SUPPORTED_VERSIONS, Slot};
+pub use slot::{CONTRACT_VERSION, SUPPORTED_VERSIONS, Slot};
 
-use exports::SlotExports;
+use exports::VersionedExports;
 use plugin::SlotPre;
 use sandbox::Sandbox;
 use sha2::{Digest, Sha256};
@@ -323,7 +323,7 @@ impl PluginRuntime {
         {
             return Ok(plugin.clone());
         }
-        let exports = SlotExports::find(&compiled.pre, slot, &version).map_err(|e| {
+        let exports = VersionedExports::find(&compiled.pre, slot, &version).map_err(|e| {
             wrong_world(
                 slot.name(),
                 format!("its exports do not match the contract: {e}"),
@@ -358,7 +358,7 @@ impl PluginRuntime {
                 hash: format!("native-{name}"),
             },
             slot: policy.slot(),
-            version: SUPPORTED_VERSIONS[0].to_string(),
+            version: CONTRACT_VERSION.to_string(),
             size: 0,
             compile_time: Duration::ZERO,
             from_cache: false,
@@ -469,7 +469,7 @@ impl PluginRuntime {
         run: impl FnOnce(
             &mut Store<Sandbox>,
             &InstancePre<Sandbox>,
-            &SlotExports,
+            &VersionedExports,
             I,
         ) -> Option<wasmtime::Result<(Duration, Result<T, String>)>>,
         native: impl FnOnce(&NativePolicy, I) -> Option<Result<T, String>>,

@@ -1,7 +1,7 @@
 //! A loaded plugin: one compiled component, pre-instantiated for its slot.
 
 use super::Slot;
-use super::exports::SlotExports;
+use super::exports::VersionedExports;
 use super::sandbox::Sandbox;
 use std::fmt;
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub(super) enum SlotPre {
     /// A component: pre-instantiated against the sandbox, its slot's functions found.
     Wasm {
         instance: wasmtime::component::InstancePre<Sandbox>,
-        exports: SlotExports,
+        exports: VersionedExports,
     },
     /// A policy compiled into the host.
     Native(super::NativePolicy),

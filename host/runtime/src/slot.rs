@@ -3,8 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The WIT package versions this host can load. A plugin built against any of them works.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+/// The WIT package versions this host can load, oldest first. A plugin built against any
+/// of them works: `bindings.rs` has one module per version.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", CONTRACT_VERSION];
+
+/// The newest contract version: what `redial-sdk` and the reference plugins build against,
+/// and what a policy compiled into the host speaks.
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// One of the four places in the recovery loop where a tenant's plugin decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

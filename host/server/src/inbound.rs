@@ -12,7 +12,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use redial_core::connectors::CallReport;
 use redial_core::engine::{CRM_LOOKUP, Ingested, SignalIn};
-use redial_sdk::{Answer, AttemptOutcome, Field, SignalKind};
+use redial_sdk::{Answer, AnswerValue, AttemptOutcome, Field, SignalKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -89,6 +89,19 @@ async fn ingest(
     let (ingested, ticket) = committed?;
     state.engine.store().durable(ticket).await?;
     Ok(ingested)
+}
+
+/// A Vapi structured-data value as a typed answer: JSON's own types say which, so nothing
+/// is guessed (a string stays text, whatever it says).
+fn structured_value(value: &Value) -> AnswerValue {
+    match value {
+        Value::Bool(yes) => AnswerValue::YesNo(*yes),
+        Value::Number(n) => n
+            .as_f64()
+            .map_or_else(|| AnswerValue::Text(n.to_string()), AnswerValue::Number),
+        Value::String(text) => AnswerValue::Text(text.clone()),
+        other => AnswerValue::Text(other.to_string()),
+    }
 }
 
 fn ingested(result: Ingested) -> (StatusCode, Json<Value>) {
@@ -373,7 +386,7 @@ pub async fn vapi(
                         .filter(|(k, _)| *k != "call_back_at_ms" && *k != "opt_out")
                         .map(|(k, v)| Answer {
                             field_id: k.clone(),
-                            text: v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                            value: structured_value(v),
                         })
                         .collect()
                 })

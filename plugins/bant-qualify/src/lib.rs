@@ -277,23 +277,30 @@ impl QualifyPlugin for BantQualify {
 
     fn evaluate(input: EvaluateInput) -> Result<Disposition, String> {
         let cfg: EvaluateConfig = config::parse(&input.config)?;
-        let value = |id: &str| -> Option<&str> {
+        let value = |id: &str| {
             input
                 .answers
                 .iter()
                 .find(|a| a.field_id == id)
-                .map(|a| a.text.as_str())
-                .or_else(|| known(&input.case, id))
+                .map(|a| a.value.as_text())
+                .or_else(|| known(&input.case, id).map(Cow::Borrowed))
         };
         // Every "*" rule reads the same text: lower-case it once.
         let everything = OnceCell::new();
         let matches = |rule: &Rule| {
-            let one_field;
+            let (one_value, one_field);
             let haystack: &str = if rule.field == "*" {
                 everything.get_or_init(|| {
-                    let mut all: Vec<&str> =
-                        input.answers.iter().map(|a| a.text.as_str()).collect();
-                    all.extend(input.case.signal.context.iter().map(|f| f.value.as_str()));
+                    let mut all: Vec<Cow<str>> =
+                        input.answers.iter().map(|a| a.value.as_text()).collect();
+                    all.extend(
+                        input
+                            .case
+                            .signal
+                            .context
+                            .iter()
+                            .map(|f| Cow::Borrowed(f.value.as_str())),
+                    );
                     let joined = all.join(" ");
                     match lowercase(&joined) {
                         Cow::Owned(lower) => lower,
@@ -301,7 +308,8 @@ impl QualifyPlugin for BantQualify {
                     }
                 })
             } else {
-                one_field = lowercase(value(&rule.field).unwrap_or_default());
+                one_value = value(&rule.field).unwrap_or_default();
+                one_field = lowercase(&one_value);
                 &one_field
             };
             rule.contains
@@ -317,12 +325,12 @@ impl QualifyPlugin for BantQualify {
 
         let qualified = |id: &str| {
             let v = value(id);
-            let unsure = v.is_none_or(|v| {
+            let unsure = v.as_deref().is_none_or(|v| {
                 let v = lowercase(v);
                 v.trim().is_empty() || v.contains("not sure") || v.contains("don't know")
             });
             QualifiedValue {
-                value: v.map(str::to_string),
+                value: v.map(Cow::into_owned),
                 confirmed: !unsure,
             }
         };
@@ -368,7 +376,7 @@ impl QualifyPlugin for BantQualify {
 fn summarize(reason: &ReasonCode, answers: &[Answer], context: &[Field]) -> String {
     let said: Vec<String> = answers
         .iter()
-        .map(|a| concat(&[&a.field_id, ": ", &a.text]))
+        .map(|a| concat(&[&a.field_id, ": ", &a.value.as_text()]))
         .chain(
             context
                 .iter()
@@ -474,18 +482,9 @@ mod tests {
     #[test]
     fn rules_map_answers_to_decision_fields() {
         let answers = vec![
-            Answer {
-                field_id: "reason".into(),
-                text: "Need a quote for a new AC".into(),
-            },
-            Answer {
-                field_id: "timeline".into(),
-                text: "next month".into(),
-            },
-            Answer {
-                field_id: "role".into(),
-                text: "yes, I own the house".into(),
-            },
+            Answer::text("reason", "Need a quote for a new AC"),
+            Answer::text("timeline", "next month"),
+            Answer::text("role", "yes, I own the house"),
         ];
         let d = BantQualify::evaluate(EvaluateInput {
             case: case(vec![]),
@@ -505,14 +504,8 @@ mod tests {
     #[test]
     fn urgent_timeline_and_custom_codes() {
         let answers = vec![
-            Answer {
-                field_id: "reason".into(),
-                text: "heating is broken".into(),
-            },
-            Answer {
-                field_id: "timeline".into(),
-                text: "today please".into(),
-            },
+            Answer::text("reason", "heating is broken"),
+            Answer::text("timeline", "today please"),
         ];
         let d = BantQualify::evaluate(EvaluateInput {
             case: case(vec![]),

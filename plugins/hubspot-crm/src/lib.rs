@@ -117,7 +117,7 @@ fn call_body(d: &Disposition, input: &CrmInput) -> String {
         input
             .answers
             .iter()
-            .map(|a| concat(&[&a.field_id, ": ", &a.text])),
+            .map(|a| concat(&[&a.field_id, ": ", &a.value.as_text()])),
     );
     lines.join("\n")
 }

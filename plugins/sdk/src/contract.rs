@@ -1,4 +1,4 @@
-//! The WIT contract (`wit/policy.wit`, `redial:policy@0.1.0`) as plain Rust types.
+//! The WIT contract (`wit/policy.wit`, `redial:policy@0.2.0`) as plain Rust types.
 //!
 //! Both sides speak these types: the host's engine, CLI and JSON examples, and the plugin
 //! logic (which therefore also compiles natively, for tests and for the benchmark's
@@ -269,18 +269,87 @@ pub struct ScriptInput {
     pub config: String,
 }
 
+/// What the AI captured for one question, typed as the question's [`AnswerKind`] asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerValue {
+    /// Free text: a free-text question's answer, or one the provider could not type.
+    Text(String),
+    /// A yes/no question's answer.
+    YesNo(bool),
+    /// A number question's answer.
+    Number(f64),
+    /// A choice question's answer: one of its options.
+    Choice(String),
+}
+
+impl AnswerValue {
+    /// The answer as text, whatever its type ("yes"/"no", the number, the option): for
+    /// keyword rules, summaries and CRM notes.
+    pub fn as_text(&self) -> Cow<'_, str> {
+        match self {
+            AnswerValue::Text(text) | AnswerValue::Choice(text) => Cow::Borrowed(text),
+            AnswerValue::YesNo(true) => Cow::Borrowed("yes"),
+            AnswerValue::YesNo(false) => Cow::Borrowed("no"),
+            // A whole number reads as one ("3", not "3.0").
+            AnswerValue::Number(n) if *n == (*n as i64) as f64 => {
+                Cow::Owned(crate::text::decimal(*n as i64))
+            }
+            AnswerValue::Number(n) => Cow::Owned(alloc::format!("{n}")),
+        }
+    }
+}
+
 /// One captured answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+///
+/// Reads the 0.1.0 form too (`{"field-id", "text"}`, a text answer), so journals and
+/// example files written before typed answers still load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", from = "AnswerForm")]
 pub struct Answer {
     /// The question's field id.
     pub field_id: String,
-    /// What the customer said.
-    pub text: String,
+    /// What the customer said, typed.
+    pub value: AnswerValue,
+}
+
+impl Answer {
+    /// A free-text answer.
+    pub fn text(field_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Answer {
+            field_id: field_id.into(),
+            value: AnswerValue::Text(text.into()),
+        }
+    }
+}
+
+/// Every form an [`Answer`] has been written in.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnswerForm {
+    Typed {
+        #[serde(rename = "field-id")]
+        field_id: String,
+        value: AnswerValue,
+    },
+    Text {
+        #[serde(rename = "field-id")]
+        field_id: String,
+        text: String,
+    },
+}
+
+impl From<AnswerForm> for Answer {
+    fn from(form: AnswerForm) -> Self {
+        match form {
+            AnswerForm::Typed { field_id, value } => Answer { field_id, value },
+            AnswerForm::Text { field_id, text } => Answer::text(field_id, text),
+        }
+    }
 }
 
 /// Input of `qualify.evaluate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct EvaluateInput {
     /// The case so far.
@@ -428,7 +497,7 @@ pub struct Disposition {
 }
 
 /// Input of the crm slot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CrmInput {
     /// The case so far.

@@ -18,7 +18,7 @@ pub trait Lift<T> {
 macro_rules! lift_identity {
     ($($t:ty),*) => { $(impl Lift<$t> for $t { #[inline] fn lift(self) -> $t { self } })* };
 }
-lift_identity!(String, bool, u8, u16, u32, i32, i64);
+lift_identity!(String, bool, u8, u16, u32, i32, i64, f64);
 
 impl<A: Lift<B>, B> Lift<Vec<B>> for Vec<A> {
     fn lift(self) -> Vec<B> {
@@ -76,9 +76,43 @@ macro_rules! __lift_variant {
 
 /// Writes [`Lift`] conversions between every contract type and the generated types in
 /// module `$w` (the bindings of the `redial:policy/types` interface, brought into scope
-/// under that name). Used once by the host and once by the guest glue.
+/// under that name), for the newest contract version. Used by the host and by the guest
+/// glue. `contract_conversions!($w, answers: "0.1.0")` writes them for bindings of the
+/// 0.1.0 contract, whose answers are text: a typed answer goes to such a plugin as its text.
 #[macro_export]
 macro_rules! contract_conversions {
+    ($w:ident) => {
+        $crate::__lift_shared!($w);
+        $crate::__lift_variant!($w::AnswerValue {
+            Text(x),
+            YesNo(x),
+            Number(x),
+            Choice(x)
+        });
+        $crate::__lift_record!($w::Answer { field_id, value });
+    };
+    ($w:ident, answers: "0.1.0") => {
+        $crate::__lift_shared!($w);
+        impl $crate::Lift<$crate::contract::Answer> for $w::Answer {
+            fn lift(self) -> $crate::contract::Answer {
+                $crate::contract::Answer::text(self.field_id, self.text)
+            }
+        }
+        impl $crate::Lift<$w::Answer> for $crate::contract::Answer {
+            fn lift(self) -> $w::Answer {
+                $w::Answer {
+                    text: self.value.as_text().into_owned(),
+                    field_id: self.field_id,
+                }
+            }
+        }
+    };
+}
+
+/// The conversions of every record the contract's versions share.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __lift_shared {
     ($w:ident) => {
         $crate::__lift_variant!($w::SignalKind {
             MissedCall,
@@ -165,7 +199,6 @@ macro_rules! contract_conversions {
             questions
         });
         $crate::__lift_record!($w::ScriptInput { case, config });
-        $crate::__lift_record!($w::Answer { field_id, text });
         $crate::__lift_record!($w::EvaluateInput {
             case,
             answers,

@@ -76,12 +76,9 @@ impl Connectors for Callee {
         let answers: Vec<Answer> = script
             .questions
             .iter()
-            .map(|q| Answer {
-                field_id: q.field_id.clone(),
-                text: (self.answer)(&q.field_id).into(),
-            })
+            .map(|q| Answer::text(q.field_id.clone(), (self.answer)(&q.field_id)))
             .collect();
-        let transcript = answers.iter().map(|a| a.text.as_str()).collect::<Vec<_>>();
+        let transcript: Vec<_> = answers.iter().map(|a| a.value.as_text()).collect();
         Ok(Delivery::CallEnded(CallReport {
             outcome: self.outcome.clone(),
             transcript: Some(transcript.join(" / ")),
