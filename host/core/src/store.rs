@@ -69,6 +69,45 @@ pub struct Step {
     pub inbound: Option<(String, String)>,
 }
 
+impl Step {
+    /// The tenant's counters as this step leaves them, for a backend to write with it: the
+    /// step's own counters (read in the step, under the tenant's lock, so current), or the
+    /// stored ones (`stored`) when it carries none, with the case's move between states
+    /// counted in. `None` when the step changes no counters.
+    pub fn counters_after(
+        &self,
+        stored: impl FnOnce(&str) -> Result<TenantCounters, StoreError>,
+    ) -> Result<Option<(String, TenantCounters)>, StoreError> {
+        let moved = self
+            .case
+            .as_ref()
+            .map(|case| {
+                // A case this step opens leaves no state.
+                let opened_here = case.journal_len as usize == self.events.len();
+                let before = self.previous_state.filter(|_| !opened_here);
+                (case, before, case.state.name())
+            })
+            .filter(|(_, before, now)| *before != Some(*now));
+        let tenant = match (&self.counters, &moved) {
+            (Some((tenant, _)), _) => tenant,
+            (None, Some((case, ..))) => &case.tenant,
+            (None, None) => return Ok(None),
+        };
+        let mut updated = match &self.counters {
+            Some((_, counters)) => counters.clone(),
+            None => stored(tenant)?,
+        };
+        if let Some((_, before, now)) = moved {
+            if let Some(before) = before {
+                let n = updated.states.entry(before.to_string()).or_default();
+                *n = n.saturating_sub(1);
+            }
+            *updated.states.entry(now.to_string()).or_default() += 1;
+        }
+        Ok(Some((tenant.clone(), updated)))
+    }
+}
+
 /// A caller's cases, as a new signal or an SMS reply needs them.
 #[derive(Debug, Default)]
 pub struct CallerCases {

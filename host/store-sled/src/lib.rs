@@ -681,12 +681,6 @@ impl Store for SledStore {
     }
 }
 
-/// The state a step's case leaves (`None` for a case the step opens).
-fn state_before(step: &Step, case: &CaseRecord) -> Option<&'static str> {
-    let opened_here = case.journal_len as usize == step.events.len();
-    step.previous_state.filter(|_| !opened_here)
-}
-
 /// How a step becomes writes: each is read, where it must be, under the tenant lock that
 /// orders the tenant's steps.
 impl SledStore {
@@ -697,31 +691,11 @@ impl SledStore {
         step: &Step,
         w: &mut WriteSet,
     ) -> Result<Option<(String, TenantCounters)>, StoreError> {
-        let moved = step
-            .case
-            .as_ref()
-            .map(|case| (case, state_before(step, case), case.state.name()))
-            .filter(|(_, before, now)| *before != Some(*now));
-        let tenant = match (&step.counters, &moved) {
-            (Some((tenant, _)), _) => tenant,
-            (None, Some((case, ..))) => &case.tenant,
-            (None, None) => return Ok(None),
+        let Some((tenant, updated)) = step.counters_after(|tenant| self.counters(tenant))? else {
+            return Ok(None);
         };
-        // A step's own counters were read in the step, under the tenant's lock: they are
-        // current, states included, and need no second read.
-        let mut updated = match &step.counters {
-            Some((_, c)) => c.clone(),
-            None => self.counters(tenant)?,
-        };
-        if let Some((_, before, now)) = moved {
-            if let Some(before) = before {
-                let n = updated.states.entry(before.to_string()).or_default();
-                *n = n.saturating_sub(1);
-            }
-            *updated.states.entry(now.to_string()).or_default() += 1;
-        }
         w.insert(TreeId::Counters, tenant.as_bytes(), encode(&updated));
-        Ok(Some((tenant.clone(), updated)))
+        Ok(Some((tenant, updated)))
     }
 
     fn write_case(&self, step: &Step, w: &mut WriteSet) -> Result<(), StoreError> {

@@ -61,7 +61,10 @@ impl Data {
                 .extend(step.events.iter().cloned());
             self.cases.insert(case.id.clone(), case.clone());
         }
-        self.count(step);
+        let stored = |tenant: &str| Ok(self.counters.get(tenant).cloned().unwrap_or_default());
+        if let Ok(Some((tenant, counters))) = step.counters_after(stored) {
+            self.counters.insert(tenant, counters);
+        }
         for item in &step.effects {
             self.next_outbox_id += 1;
             let id = self.next_outbox_id;
@@ -90,44 +93,6 @@ impl Data {
         }
         self.steps += 1;
     }
-}
-
-impl Data {
-    /// Keeps the tenant's counters as the sled store does: the step's own counters (or the
-    /// stored ones), with the case's move between states counted in.
-    fn count(&mut self, step: &Step) {
-        let moved = step
-            .case
-            .as_ref()
-            .map(|case| {
-                let opened = case.journal_len as usize == step.events.len();
-                let before = step.previous_state.filter(|_| !opened);
-                (case, before, case.state.name())
-            })
-            .filter(|(_, before, now)| *before != Some(*now));
-        let tenant = match (&step.counters, &moved) {
-            (Some((tenant, _)), _) => tenant,
-            (None, Some((case, ..))) => &case.tenant,
-            (None, None) => return,
-        };
-        let mut updated = match &step.counters {
-            Some((_, counters)) => counters.clone(),
-            None => self.counters.get(tenant).cloned().unwrap_or_default(),
-        };
-        if let Some((_, before, now)) = moved {
-            move_state(&mut updated, before, now);
-        }
-        self.counters.insert(tenant.clone(), updated);
-    }
-}
-
-/// Moves one case from state `before` (none for a new case) to `now` in the counts.
-fn move_state(counters: &mut TenantCounters, before: Option<&str>, now: &str) {
-    if let Some(before) = before {
-        let n = counters.states.entry(before.to_string()).or_default();
-        *n = n.saturating_sub(1);
-    }
-    *counters.states.entry(now.to_string()).or_default() += 1;
 }
 
 impl Store for MemoryStore {
