@@ -10,8 +10,11 @@
 #![deny(missing_docs)]
 
 mod durable;
+mod format;
 mod new_effects;
 mod wal;
+
+use format::{decode, encode};
 
 use redial_core::records::{
     CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
@@ -19,8 +22,6 @@ use redial_core::records::{
 };
 use redial_core::store::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sled::Tree;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -156,21 +157,6 @@ fn journal_key(case_id: &str, seq: u32) -> Vec<u8> {
 /// sled's failures, as the port reports them.
 fn sled_err(err: sled::Error) -> StoreError {
     StoreError::Backend(err.to_string())
-}
-
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    // Most records are a few hundred bytes to a few KB: start at 1 KiB rather than grow
-    // from serde_json's 128 bytes by doubling.
-    let mut out = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut out, v).expect("records serialize");
-    out
-}
-
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
-        what: what.to_string(),
-        cause: e.to_string(),
-    })
 }
 
 impl SledStore {
@@ -513,11 +499,12 @@ impl Store for SledStore {
         let mut entries = Vec::new();
         for kv in self.journal.scan_prefix(pair(case_id, "")) {
             let value = kv.map_err(sled_err)?.1;
-            // One record per step (a JSON array); stores written before held one per event.
-            if value.first() == Some(&b'[') {
-                entries.extend(decode::<Vec<JournalEntry>>("journal entries", &value)?);
-            } else {
+            // One record per step (a list); the earliest stores held one per event, as an
+            // unversioned JSON object.
+            if value.first() == Some(&b'{') {
                 entries.push(decode("journal entry", &value)?);
+            } else {
+                entries.extend(decode::<Vec<JournalEntry>>("journal entries", &value)?);
             }
         }
         Ok(entries)
@@ -666,7 +653,7 @@ impl Store for SledStore {
         versions: &[PluginVersion],
     ) -> Result<(), StoreError> {
         self.plugin_versions
-            .insert(pair(tenant, slot), encode(&versions))
+            .insert(pair(tenant, slot), encode(&versions.to_vec()))
             .map_err(sled_err)?;
         self.plugin_versions.flush().map_err(sled_err)?;
         Ok(())

@@ -91,11 +91,15 @@ fn a_journal_written_step_by_step_reads_back_whole_and_in_order() {
 #[test]
 fn a_journal_written_one_record_per_event_still_reads() {
     let (_dir, store) = open();
+    // As the earliest stores wrote them: one unversioned JSON object per event.
     for seq in 0..3u32 {
         let entry = scheduled(10 + i64::from(seq));
         store
             .journal
-            .insert(journal_key("old-00001", seq), encode(&entry))
+            .insert(
+                journal_key("old-00001", seq),
+                serde_json::to_vec(&entry).unwrap(),
+            )
             .unwrap();
     }
     let mut c = case(CaseState::Waiting);
