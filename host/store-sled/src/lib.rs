@@ -288,7 +288,7 @@ impl SledStore {
     }
 
     /// The tree a write goes to; `None` for [`TreeId::Open`], which only records logged by
-    /// earlier versions name (see [`Store::apply`]).
+    /// earlier versions name (see [`SledStore::apply`]).
     fn tree(&self, id: TreeId) -> Option<&Tree> {
         Some(match id {
             TreeId::Cases => &self.cases,

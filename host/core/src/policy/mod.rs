@@ -2,7 +2,7 @@
 //!
 //! A policy names the plugin for each slot (built-in name, path or content hash) with that
 //! plugin's own config table, and writes down the six decisions a business makes before a
-//! pilot (see [`pilot`]). The host enforces these decisions whatever the plugins say.
+//! pilot (see [`pilot_sheet`]). The host enforces these decisions whatever the plugins say.
 //! Parse errors name the key and the line (toml's spans); semantic checks name the key.
 
 mod pilot;
