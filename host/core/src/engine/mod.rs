@@ -4,9 +4,9 @@
 //! do-not-call and opt-out, attempt and question caps, mandatory CRM fields and reason
 //! codes, retention). Plugins only decide; every decision, override and side effect is
 //! journalled, and each step is committed atomically through a `Draft` (one store
-//! `Step`). A lock per tenant serialises that tenant's steps, so the store never sees two writers for the same case
-//! or counter, while tenants run side by side: one tenant's slow plugin holds up no one
-//! else.
+//! `Step`). A lock per tenant serialises that tenant's steps, so the store never sees two
+//! writers for the same case or counter, while tenants run side by side: one tenant's slow
+//! plugin holds up no one else.
 
 pub mod breaker;
 mod delivery;
