@@ -25,8 +25,9 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// Outbox deliveries in flight at once, by default: enough to overlap provider round trips
 /// on two cores without a thread per item (BENCHMARKS.md). Each lane waits for its
-/// provider's answer, so dials/s stay under lanes ÷ the provider's latency (16 lanes at
-/// 200 ms: 80 /s); `redial serve --delivery-lanes` raises it.
+/// provider's answer, so dials per second stay under lanes ÷ the provider's latency (16
+/// lanes against a provider that takes 200 ms place at most 80 dials a second);
+/// `redial serve --delivery-lanes` raises it.
 pub const DEFAULT_LANES: usize = 16;
 
 /// The most delivery lanes a server starts (a thread each, and an idle connection each
