@@ -302,8 +302,9 @@ impl AnswerValue {
 
 /// One captured answer.
 ///
-/// Reads the 0.1.0 form too (`{"field-id", "text"}`, a text answer), so journals and
-/// example files written before typed answers still load.
+/// Reads the 0.1.0 form too (`{"field-id", "text"}`, a text answer), so inputs written for
+/// that version (example files, `redial plugin run` inputs) still load. Stored journals do
+/// not depend on this: the store reads them through its own format types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", from = "AnswerForm")]
 pub struct Answer {
