@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+pub mod tools;
 
 use redial_runtime::{PluginRuntime, RuntimeConfig};
 use serde::de::DeserializeOwned;

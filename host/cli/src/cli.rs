@@ -29,6 +29,9 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Run the whole recovery loop locally on simulated callees and print the results.
     Demo(demo::DemoArgs),
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves), for
+    /// client generators that work offline.
+    Openapi,
     /// Check or run plugin components offline.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -44,6 +47,10 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Openapi => {
+            println!("{}", redial_server::openapi::document().to_pretty_json()?);
+            Ok(())
+        }
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Serve(args) => serve::run(args),

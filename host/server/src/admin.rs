@@ -3,49 +3,93 @@
 //! leaves the old one serving.
 
 use super::auth::{authenticate, new_token, token_hash};
+use super::error::ErrorBody;
+use super::views::{Change, IssuedToken, TenantChange, TenantList, TenantPath, TenantSummary};
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use redial_core::policy::Policy;
-use serde_json::{Value, json};
 
-/// `GET /v1/tenants`: every tenant (admin only).
+/// Every tenant.
+#[utoipa::path(get, path = "/v1/tenants", operation_id = "listTenants", tag = "admin",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The tenants", body = TenantList, links(
+            ("cases" = (operation_id = "listCases", parameters(("tenant" = "$response.body#/tenants/0/tenant")))),
+            ("funnel" = (operation_id = "funnel", parameters(("tenant" = "$response.body#/tenants/0/tenant")))),
+            ("followUps" = (operation_id = "followUpQueue", parameters(("tenant" = "$response.body#/tenants/0/tenant")))),
+            ("policy" = (operation_id = "getPolicy", parameters(("tenant" = "$response.body#/tenants/0/tenant")))),
+            ("plugins" = (operation_id = "listPlugins", parameters(("tenant" = "$response.body#/tenants/0/tenant")))),
+        )),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "A tenant token (this route needs the admin token)", body = ErrorBody),
+    ))]
 pub async fn tenants(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantList>, ApiError> {
     authenticate(&state, &headers)?.admin()?;
-    let tenants: Vec<Value> = state
+    let tenants = state
         .engine
         .tenant_ids()
         .into_iter()
         .filter_map(|id| state.engine.tenant(&id).ok())
-        .map(|t| json!({ "tenant": t.policy.tenant, "name": t.policy.name, "timezone": t.policy.timezone }))
+        .map(|t| TenantSummary {
+            tenant: t.policy.tenant.clone(),
+            name: t.policy.name.clone(),
+            timezone: t.policy.timezone.clone(),
+        })
         .collect();
-    Ok(Json(json!({ "tenants": tenants })))
+    Ok(Json(TenantList { tenants }))
 }
 
-/// `GET /v1/tenants/{tenant}/policy`: the live policy's TOML text.
+/// The live policy, as the TOML it was written in.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", operation_id = "getPolicy", tag = "admin",
+    params(TenantPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "The policy", body = String, content_type = "application/toml"),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn get_policy(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-) -> Result<String, ApiError> {
+) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
-    Ok(state.engine.tenant(&tenant)?.policy.source.clone())
+    let source = state.engine.tenant(&tenant)?.policy.source.clone();
+    Ok(([(header::CONTENT_TYPE, "application/toml")], source))
 }
 
-/// `PUT /v1/tenants/{tenant}/policy`: validate, load its plugins, then swap (creating the
-/// tenant if new, admin only). The file in the policies folder is rewritten so a restart
-/// keeps it.
+/// Validates a policy, loads its plugins, then swaps it in.
+///
+/// A new tenant needs the admin token. The file in the policies folder is rewritten, so a
+/// restart keeps the policy. A policy that does not parse, validate or load its plugins is
+/// refused with 422 and the live one keeps serving.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", operation_id = "putPolicy", tag = "admin",
+    params(TenantPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    request_body(content = String, content_type = "application/toml",
+        description = "The policy (see `policies/` for examples)", example = super::openapi::examples::policy),
+    responses(
+        (status = 200, description = "The policy replaced the live one", body = TenantChange),
+        (status = 201, description = "A new tenant now serves", body = TenantChange),
+        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token, or a tenant token creating a tenant", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 422, description = "The policy does not parse, validate or load; the live one stays", body = ErrorBody),
+    ))]
 pub async fn put_policy(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TenantChange>), ApiError> {
     let caller = authenticate(&state, &headers)?;
     caller.may_access(&tenant)?;
     let exists = state.engine.tenant(&tenant).is_ok();
@@ -69,40 +113,56 @@ pub async fn put_policy(
         let path = dir.join(format!("{tenant}.toml"));
         std::fs::write(&path, &text).map_err(ApiError::internal)?;
     }
-    let status = if exists {
-        StatusCode::OK
+    let (status, result) = if exists {
+        (StatusCode::OK, Change::Replaced)
     } else {
-        StatusCode::CREATED
+        (StatusCode::CREATED, Change::Created)
     };
-    Ok((
-        status,
-        Json(json!({ "tenant": tenant, "result": if exists { "replaced" } else { "created" } })),
-    ))
+    Ok((status, Json(TenantChange { tenant, result })))
 }
 
-/// `DELETE /v1/tenants/{tenant}`: stop serving a tenant (admin only). Its cases stay in the
-/// store for the record; its tokens are revoked.
+/// Stops serving a tenant and revokes its tokens; its cases stay in the store.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "deleteTenant", tag = "admin",
+    params(TenantPath),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The tenant no longer serves", body = TenantChange),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "A tenant token (this route needs the admin token)", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn delete_tenant(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantChange>, ApiError> {
     authenticate(&state, &headers)?.admin()?;
     state.engine.remove_tenant(&tenant)?;
     state.engine.store().revoke_tokens(&tenant)?;
     if let Some(dir) = &state.policies_dir {
         let _ = std::fs::remove_file(dir.join(format!("{tenant}.toml")));
     }
-    Ok(Json(json!({ "tenant": tenant, "result": "deleted" })))
+    Ok(Json(TenantChange {
+        tenant,
+        result: Change::Deleted,
+    }))
 }
 
-/// `POST /v1/tenants/{tenant}/tokens`: issue a tenant API token (admin only). The token is
-/// shown once; only its hash is stored.
+/// Issues a tenant API token, shown once; only its hash is stored.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/tokens", operation_id = "issueToken", tag = "admin",
+    params(TenantPath),
+    security(("adminToken" = [])),
+    responses(
+        (status = 201, description = "The new token", body = IssuedToken),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "A tenant token (this route needs the admin token)", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn issue_token(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     authenticate(&state, &headers)?.admin()?;
     state.engine.tenant(&tenant)?;
     let token = new_token("rdl_");
@@ -110,8 +170,5 @@ pub async fn issue_token(
         .engine
         .store()
         .put_token(&token_hash(&token), &tenant)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "tenant": tenant, "token": token })),
-    ))
+    Ok((StatusCode::CREATED, Json(IssuedToken { tenant, token })))
 }

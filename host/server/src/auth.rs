@@ -74,7 +74,7 @@ pub fn resolve_secret(value: &str) -> Option<String> {
 }
 
 /// How far a Standard Webhooks timestamp may be from now.
-const TOLERANCE_SECS: i64 = 300;
+const TOLERANCE_SECS: u64 = 300;
 
 /// Verifies a Standard Webhooks signature (`webhook-id`, `webhook-timestamp`,
 /// `webhook-signature: v1,<base64 hmac-sha256 of "id.timestamp.body">`); returns the id.
@@ -99,7 +99,7 @@ pub fn verify_standard_webhook(
     let ts_s: i64 = ts
         .parse()
         .map_err(|_| ApiError::unauthorized("`webhook-timestamp` is not a unix time"))?;
-    if (now_s - ts_s).abs() > TOLERANCE_SECS {
+    if now_s.abs_diff(ts_s) > TOLERANCE_SECS {
         return Err(ApiError::unauthorized(
             "`webhook-timestamp` is too far from now (replay?)",
         ));
@@ -201,5 +201,11 @@ mod tests {
             verify_standard_webhook(secret, &headers, body, 5_000).is_err(),
             "stale timestamp"
         );
+        // The farthest timestamps are refused too, not an arithmetic overflow.
+        for extreme in [i64::MIN + 1, i64::MAX] {
+            let ts = extreme.to_string();
+            headers.insert("webhook-timestamp", ts.parse().unwrap());
+            assert!(verify_standard_webhook(secret, &headers, body, 1_010).is_err());
+        }
     }
 }

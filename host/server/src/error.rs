@@ -1,115 +1,139 @@
-//! One error shape for every route: `{ "error": { "code", "message", "field" } }`.
+//! One error shape for every route: `{ "error": { "code", "message", "field" } }`, also for
+//! the answers axum and tower give on their own (405, 413, a malformed path), and the
+//! body parsers that name the offending field.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 
 /// An API failure with its status. Internal errors are logged, never leaked.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
-    message: String,
-    field: Option<String>,
+    detail: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What went wrong, for programs (`code`, `field`) and for people (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `bad-request`, `unauthorized`, `forbidden`, `not-found`,
+    /// `method-not-allowed`, `payload-too-large`, `unsupported-media-type`, `invalid`,
+    /// `internal`, `unavailable`.
+    #[schema(example = "bad-request")]
+    pub code: String,
+    /// What happened, in words.
+    pub message: String,
+    /// The request field at fault (`caller`, `message.call.metadata.case_id`), when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
+    fn new(status: StatusCode, code: &str, message: String, field: Option<String>) -> Self {
+        ApiError {
+            status,
+            detail: ErrorDetail {
+                code: code.to_string(),
+                message,
+                field,
+            },
+        }
+    }
+
     /// 400: the request is malformed; `field` names the offending field.
     pub fn bad_request(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad-request",
-            message: message.into(),
-            field: field.into(),
-        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            message.into(),
+            field.into(),
+        )
     }
 
     /// 401: missing or wrong credentials or signature.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: message.into(),
-            field: None,
-        }
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            message.into(),
+            None,
+        )
     }
 
     /// 403: authenticated, but not for this tenant.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: message.into(),
-            field: None,
-        }
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message.into(), None)
     }
 
     /// 404: no such tenant, case or resource.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not-found",
-            message: message.into(),
-            field: None,
-        }
+        Self::new(StatusCode::NOT_FOUND, "not-found", message.into(), None)
     }
 
     /// 415: wrong content type.
     pub fn unsupported_media(expected: &str) -> Self {
-        ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported-media-type",
-            message: format!("expected Content-Type {expected}"),
-            field: None,
-        }
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!("expected Content-Type {expected}"),
+            None,
+        )
     }
 
     /// 422: well-formed but refused (a policy that does not validate).
     pub fn unprocessable(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid",
-            message: message.into(),
-            field: field.into(),
-        }
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            message.into(),
+            field.into(),
+        )
     }
 
     /// 500: logged with its cause; the client sees a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(cause = %cause, "internal error");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: "internal error".into(),
-            field: None,
-        }
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error".into(),
+            None,
+        )
+    }
+
+    /// An answer axum or tower made without us (`405`, `413`, a path that does not
+    /// parse), in our shape.
+    fn foreign(status: StatusCode, text: &str) -> Self {
+        let code = match status {
+            StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            s if s.is_server_error() => "internal",
+            _ => "bad-request",
+        };
+        let message = match text.trim() {
+            "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+            text => text.to_string(),
+        };
+        Self::new(status, code, message, None)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
-            },
-        };
-        (self.status, Json(body)).into_response()
+        (self.status, Json(ErrorBody { error: self.detail })).into_response()
     }
 }
 
@@ -131,9 +155,127 @@ impl From<redial_core::store::StoreError> for ApiError {
     }
 }
 
+/// Middleware: an error answer that is not JSON yet (axum's 405 with its `Allow` header,
+/// tower's 413, a path rejection) gets the one error shape; its headers stay.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let error = ApiError::foreign(status, &String::from_utf8_lossy(&text));
+    let mut answer = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
+/// Parses a JSON body; a failure is a 400 naming the field by its path
+/// (`message.call.metadata.case_id`).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| refused(e, what))
+}
+
+/// Parses a form-encoded body or a query string; a failure is a 400 naming the field.
+pub fn parse_form<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(body));
+    serde_path_to_error::deserialize(de).map_err(|e| refused(e, what))
+}
+
+fn refused<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, what: &str) -> ApiError {
+    let cause = e.inner().to_string();
+    let path = e.path().to_string();
+    let path = (path != ".").then_some(path);
+    // A missing field is reported at the object that should hold it.
+    let field = match field_of(&cause) {
+        Some(name) if cause.starts_with("missing field") => {
+            Some(path.map_or(name.clone(), |p| format!("{p}.{name}")))
+        }
+        _ => path,
+    };
+    let at = field
+        .as_deref()
+        .map(|f| format!(" at `{f}`"))
+        .unwrap_or_default();
+    ApiError::bad_request(field, format!("invalid {what}{at}: {cause}"))
+}
+
 /// Names the field serde complained about, from its message ("missing field `caller`").
-pub fn field_of(message: &str) -> Option<String> {
+fn field_of(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        message: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        case_id: String,
+        attempt: u32,
+    }
+
+    fn field(body: &str) -> Option<String> {
+        parse_json::<Outer>(body.as_bytes(), "body")
+            .unwrap_err()
+            .detail
+            .field
+    }
+
+    #[tokio::test]
+    async fn a_refusal_made_by_tower_gets_the_one_error_shape_and_keeps_its_headers() {
+        let plain = Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header("x-kept", "yes")
+            .body(axum::body::Body::from("length limit exceeded"))
+            .unwrap();
+        let answer = json_errors(plain).await;
+        assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer.headers()["x-kept"], "yes");
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "payload-too-large");
+        assert_eq!(body["error"]["message"], "length limit exceeded");
+    }
+
+    #[test]
+    fn a_refused_body_names_the_field_by_its_path() {
+        assert_eq!(
+            field(r#"{"message":{"attempt":1}}"#).unwrap(),
+            "message.case_id"
+        );
+        assert_eq!(
+            field(r#"{"message":{"case_id":"c","attempt":"one"}}"#).unwrap(),
+            "message.attempt"
+        );
+        assert_eq!(
+            field(r#"{"message":{"case_id":"c","attempt":1,"x":2}}"#).unwrap(),
+            "message.x"
+        );
+        assert_eq!(field(r#"{}"#).unwrap(), "message");
+    }
 }

@@ -30,7 +30,12 @@ impl Metrics {
     }
 }
 
-/// `GET /healthz`: the store answers.
+/// The store answers.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
+    responses(
+        (status = 200, description = "Healthy", body = String, content_type = "text/plain", example = json!("ok")),
+        (status = 503, description = "The store does not answer", body = super::error::ErrorBody),
+    ))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.engine.store().next_timer_ms() {
         Ok(_) => (axum::http::StatusCode::OK, "ok"),
@@ -41,7 +46,10 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// `GET /metrics`: per-tenant signal and case counters, outbox depth.
+/// Prometheus counters: signals and cases per tenant, plugin calls and time per slot,
+/// outbox depth.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
+    responses((status = 200, description = "The Prometheus text exposition format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     let _ = writeln!(

@@ -4,7 +4,11 @@
 //! the provider's event id.
 
 use super::auth::{constant_eq, resolve_secret, twilio_signature, verify_standard_webhook};
-use super::error::field_of;
+use super::error::{ErrorBody, parse_form, parse_json};
+use super::views::{
+    SignalAccepted, SignalBody, TenantPath, TwilioSms, TwilioVoiceStatus, VapiAnswer, VapiMessage,
+    VapiWebhook,
+};
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::body::Bytes;
@@ -13,11 +17,10 @@ use axum::http::{HeaderMap, StatusCode};
 use redial_core::connectors::CallReport;
 use redial_core::engine::{CRM_LOOKUP, Ingested, SignalIn};
 use redial_sdk::{Answer, AnswerValue, AttemptOutcome, Field, SignalKind};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use serde_json::Value;
 
-fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+/// Refuses a body not sent as `expected` (parameters such as `charset` aside) with 415.
+pub(crate) fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let ok = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -104,50 +107,55 @@ fn structured_value(value: &Value) -> AnswerValue {
     }
 }
 
-fn ingested(result: Ingested) -> (StatusCode, Json<Value>) {
+fn accepted(result: Ingested) -> (StatusCode, Json<SignalAccepted>) {
     let body = match result {
-        Ingested::Opened(case) => json!({ "result": "opened", "case": case }),
-        Ingested::Joined(case) => json!({ "result": "joined", "case": case }),
-        Ingested::Ignored(reason) => json!({ "result": "ignored", "reason": reason }),
-        Ingested::Duplicate => json!({ "result": "duplicate" }),
+        Ingested::Opened(case) => SignalAccepted::Opened { case },
+        Ingested::Joined(case) => SignalAccepted::Joined { case },
+        Ingested::Ignored(reason) => SignalAccepted::Ignored { reason },
+        Ingested::Duplicate => SignalAccepted::Duplicate,
     };
     (StatusCode::ACCEPTED, Json(body))
 }
 
-/// Body of the generic signal endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenericSignal {
-    kind: SignalKind,
-    caller: String,
-    line: String,
-    #[serde(default)]
-    at_ms: Option<i64>,
-    #[serde(default)]
-    context: BTreeMap<String, String>,
-}
-
-/// `POST /v1/tenants/{tenant}/signals`: a missed call, after-hours inquiry or web form,
-/// signed with the tenant's Standard Webhooks secret; `webhook-id` is the event id.
+/// A missed call, after-hours inquiry, web form or voicemail.
+///
+/// Signed with the tenant's Standard Webhooks secret; `webhook-id` is the event id, so a
+/// retried delivery counts once.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/signals", operation_id = "postSignal", tag = "inbound",
+    params(
+        TenantPath,
+        ("webhook-id" = String, Header, description = "The event id (idempotency)", example = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+        ("webhook-timestamp" = i64, Header, description = "Unix seconds; refused when more than 5 minutes away", example = 1733560000),
+    ),
+    security(("standardWebhooks" = [])),
+    request_body(content = SignalBody, content_type = "application/json", example = super::openapi::examples::signal),
+    responses(
+        (status = 202, description = "Accepted: what became of it", body = SignalAccepted, links(
+            ("case" = (operation_id = "getCase", parameters(("case" = "$response.body#/case")),
+                description = "The case the signal opened or joined")),
+        )),
+        (status = 400, description = "A malformed signal (the field is named)", body = ErrorBody),
+        (status = 401, description = "Missing, stale or wrong signature, or no secret configured", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not sent as `application/json`", body = ErrorBody),
+    ))]
 pub async fn signal(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignalAccepted>), ApiError> {
     let t = state.engine.tenant(&tenant)?;
     require_content_type(&headers, "application/json")?;
     let key = secret(&t.policy.webhooks.signing_secret, "signing_secret")?;
     let event_id = verify_standard_webhook(&key, &headers, &body, state.engine.now_ms() / 1000)?;
-    let s: GenericSignal = serde_json::from_slice(&body).map_err(|e| {
-        let msg = e.to_string();
-        ApiError::bad_request(field_of(&msg), format!("invalid signal: {msg}"))
-    })?;
+    let s: SignalBody = parse_json(&body, "signal")?;
     check_phone("caller", &s.caller)?;
     check_phone("line", &s.line)?;
     let signal = SignalIn {
         event_id: Some(event_id),
-        kind: s.kind,
+        kind: s.kind.into(),
         caller: s.caller,
         line: s.line,
         at_ms: s.at_ms.unwrap_or_else(|| state.engine.now_ms()),
@@ -157,83 +165,108 @@ pub async fn signal(
             .map(|(k, v)| Field::new(k, v))
             .collect(),
     };
-    Ok(ingested(ingest(&state, &tenant, signal).await?))
+    Ok(accepted(ingest(&state, &tenant, signal).await?))
 }
 
 /// Twilio call statuses that mean nobody answered.
 const MISSED: [&str; 4] = ["no-answer", "busy", "failed", "canceled"];
 
-/// `POST /v1/tenants/{tenant}/twilio/voice-status`: Twilio's status callback
-/// (form-encoded). `no-answer`, `busy`, `failed` and `canceled` (as `CallStatus` or
-/// `DialCallStatus`) become missed-call signals; the `CallSid` is the event id.
+/// Twilio's voice status callback.
+///
+/// `no-answer`, `busy`, `failed` and `canceled` (as `CallStatus` or `DialCallStatus`)
+/// become missed-call signals; the `CallSid` is the event id. Any other status is answered
+/// 200 and ignored.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/twilio/voice-status", operation_id = "twilioVoiceStatus", tag = "inbound",
+    params(TenantPath),
+    security(("twilioSignature" = [])),
+    request_body(content = TwilioVoiceStatus, content_type = "application/x-www-form-urlencoded",
+        example = super::openapi::examples::twilio_voice_status),
+    responses(
+        (status = 200, description = "Not a missed call: ignored", body = SignalAccepted),
+        (status = 202, description = "A missed call: what became of it", body = SignalAccepted),
+        (status = 400, description = "A missing or malformed parameter (named)", body = ErrorBody),
+        (status = 401, description = "`X-Twilio-Signature` missing or wrong, or no auth token configured", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not form-encoded", body = ErrorBody),
+    ))]
 pub async fn twilio_status(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let form = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
-    let (sid, from, to, status) = (
-        form.required("CallSid")?,
-        form.required("From")?,
-        form.required("To")?,
-        form.required("CallStatus")?,
-    );
-    check_phone("From", from)?;
-    check_phone("To", to)?;
+) -> Result<(StatusCode, Json<SignalAccepted>), ApiError> {
+    verify_twilio(&state, &tenant, &uri, &headers, &body)?;
+    let form: TwilioVoiceStatus = parse_form(&body, "voice status callback")?;
+    non_empty("CallSid", &form.call_sid)?;
+    non_empty("CallStatus", &form.call_status)?;
+    check_phone("From", &form.from)?;
+    check_phone("To", &form.to)?;
+    let status = form.call_status.as_str();
     let missed = MISSED.contains(&status)
         || form
-            .get("DialCallStatus")
+            .dial_call_status
+            .as_deref()
             .is_some_and(|s| MISSED.contains(&s));
     if !missed {
-        return Ok((
-            StatusCode::OK,
-            Json(json!({ "result": "ignored", "reason": format!("call status {status}") })),
-        ));
+        let reason = format!("call status {status}");
+        return Ok((StatusCode::OK, Json(SignalAccepted::Ignored { reason })));
     }
     let mut context = vec![
-        Field::new("twilio-call-sid", sid),
+        Field::new("twilio-call-sid", &form.call_sid),
         Field::new("twilio-status", status),
     ];
-    if let Some(dial) = form.get("DialCallStatus") {
+    if let Some(dial) = &form.dial_call_status {
         context.push(Field::new("twilio-dial-status", dial));
     }
     let signal = SignalIn {
-        event_id: Some(format!("twilio:{sid}")),
+        event_id: Some(format!("twilio:{}", form.call_sid)),
         kind: SignalKind::MissedCall,
-        caller: from.to_string(),
-        line: to.to_string(),
+        caller: form.from,
+        line: form.to,
         at_ms: state.engine.now_ms(),
         context,
     };
-    Ok(ingested(ingest(&state, &tenant, signal).await?))
+    Ok(accepted(ingest(&state, &tenant, signal).await?))
 }
 
-/// `POST /v1/tenants/{tenant}/twilio/sms`: replies to fallback messages (Twilio's incoming
-/// message webhook, form-encoded, signed). STOP and the other standard opt-out words opt
-/// the caller out; any other reply joins the caller's case as context. Answers with empty
-/// TwiML so Twilio sends nothing back.
+/// Replies to fallback messages (Twilio's incoming-message webhook).
+///
+/// STOP and the other standard opt-out words opt the caller out; any other reply joins the
+/// caller's case as context. Answered with empty TwiML, so Twilio sends nothing back.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/twilio/sms", operation_id = "twilioSms", tag = "inbound",
+    params(TenantPath),
+    security(("twilioSignature" = [])),
+    request_body(content = TwilioSms, content_type = "application/x-www-form-urlencoded",
+        example = super::openapi::examples::twilio_sms),
+    responses(
+        (status = 200, description = "Recorded; empty TwiML", body = String, content_type = "text/xml",
+            example = json!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>")),
+        (status = 400, description = "A missing or malformed parameter (named)", body = ErrorBody),
+        (status = 401, description = "`X-Twilio-Signature` missing or wrong, or no auth token configured", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not form-encoded", body = ErrorBody),
+    ))]
 pub async fn twilio_sms(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, [(&'static str, &'static str); 1], &'static str), ApiError> {
-    let form = verified_twilio_form(&state, &tenant, &uri, &headers, &body)?;
-    let (sid, from, text) = (
-        form.required("MessageSid")?.to_string(),
-        form.required("From")?.to_string(),
-        form.get("Body").unwrap_or_default().to_string(),
-    );
-    check_phone("From", &from)?;
+    verify_twilio(&state, &tenant, &uri, &headers, &body)?;
+    let form: TwilioSms = parse_form(&body, "incoming message")?;
+    non_empty("MessageSid", &form.message_sid)?;
+    check_phone("From", &form.from)?;
     let engine = state.engine.clone();
     let id = tenant.clone();
     state
         .slots
         .run_for(&tenant, move || {
-            engine.sms_reply(&id, &from, &text, &format!("twilio-sms:{sid}"))
+            let event = format!("twilio-sms:{}", form.message_sid);
+            engine.sms_reply(&id, &form.from, &form.body, &event)
         })
         .await?;
     Ok((
@@ -243,15 +276,28 @@ pub async fn twilio_sms(
     ))
 }
 
+/// Refuses an empty required parameter with 400 naming it.
+fn non_empty(name: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        Err(ApiError::bad_request(
+            name.to_string(),
+            format!("missing `{name}`"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks content type and `X-Twilio-Signature` (HMAC-SHA1 over the full URL and the
-/// sorted form parameters, keyed by the tenant's auth token) and returns the parameters.
-fn verified_twilio_form(
+/// sorted form parameters, keyed by the tenant's auth token) before anything is parsed
+/// into the engine.
+fn verify_twilio(
     state: &AppState,
     tenant: &str,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<TwilioForm, ApiError> {
+) -> Result<(), ApiError> {
     let t = state.engine.tenant(tenant)?;
     require_content_type(headers, "application/x-www-form-urlencoded")?;
     let token = secret(&t.policy.webhooks.twilio_auth_token, "twilio_auth_token")?;
@@ -263,40 +309,18 @@ fn verified_twilio_form(
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !constant_eq(given.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::unauthorized(
+    if constant_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(
             "`X-Twilio-Signature` does not match",
-        ));
-    }
-    Ok(TwilioForm(params))
-}
-
-/// A verified Twilio form body.
-struct TwilioForm(Vec<(String, String)>);
-
-impl TwilioForm {
-    /// A parameter, if present.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// A parameter that must be present and non-empty (400 naming it otherwise).
-    fn required(&self, name: &str) -> Result<&str, ApiError> {
-        self.get(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ApiError::bad_request(name.to_string(), format!("missing `{name}`")))
+        ))
     }
 }
 
 /// Maps Vapi's `endedReason` to an attempt outcome.
-fn outcome_of(ended_reason: &str, analysis: &Value) -> AttemptOutcome {
-    if let Some(at) = analysis
-        .pointer("/structuredData/call_back_at_ms")
-        .and_then(Value::as_i64)
-    {
+fn outcome_of(ended_reason: &str, call_back_at_ms: Option<i64>) -> AttemptOutcome {
+    if let Some(at) = call_back_at_ms {
         return AttemptOutcome::CallLater(at);
     }
     match ended_reason {
@@ -320,15 +344,30 @@ const OPT_OUT: [&str; 4] = [
     "remove me from your list",
 ];
 
-/// `POST /v1/tenants/{tenant}/vapi`: Vapi server messages, authenticated by the tenant's
-/// `X-Vapi-Secret`. `end-of-call-report` ends the attempt named by the call's metadata
-/// (`case_id`, `attempt`); `status-update` is acknowledged.
+/// Vapi server messages, authenticated by the tenant's `X-Vapi-Secret`.
+///
+/// `end-of-call-report` ends the attempt named by the call's metadata (`case_id`,
+/// `attempt`), with the answers from `analysis.structuredData`; `status-update` is
+/// acknowledged; other types are ignored.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/vapi", operation_id = "vapiMessage", tag = "inbound",
+    params(TenantPath),
+    security(("vapiSecret" = [])),
+    request_body(content = VapiWebhook, content_type = "application/json",
+        example = super::openapi::examples::vapi_end_of_call_report),
+    responses(
+        (status = 200, description = "What became of the message", body = VapiAnswer),
+        (status = 400, description = "A malformed message (the field is named)", body = ErrorBody),
+        (status = 401, description = "`X-Vapi-Secret` missing or wrong, or none configured", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the report's case is not this tenant's", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not sent as `application/json`", body = ErrorBody),
+    ))]
 pub async fn vapi(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Json<VapiAnswer>, ApiError> {
     let t = state.engine.tenant(&tenant)?;
     require_content_type(&headers, "application/json")?;
     let expected = secret(&t.policy.webhooks.vapi_secret, "vapi_secret")?;
@@ -339,93 +378,74 @@ pub async fn vapi(
     if !constant_eq(given.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::unauthorized("`X-Vapi-Secret` does not match"));
     }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(None, format!("invalid JSON: {e}")))?;
-    let message = v
-        .get("message")
-        .ok_or_else(|| ApiError::bad_request("message".to_string(), "missing `message`"))?;
-    let kind = message.get("type").and_then(Value::as_str).ok_or_else(|| {
-        ApiError::bad_request("message.type".to_string(), "missing `message.type`")
-    })?;
-    match kind {
-        "status-update" => Ok((StatusCode::OK, Json(json!({ "result": "acknowledged" })))),
+    let VapiWebhook { message } = parse_json(&body, "Vapi message")?;
+    match message.kind.as_str() {
+        "status-update" => Ok(Json(VapiAnswer::Acknowledged)),
         "end-of-call-report" => {
-            let meta = message.pointer("/call/metadata").ok_or_else(|| {
-                ApiError::bad_request(
-                    "message.call.metadata".to_string(),
-                    "missing `message.call.metadata` (case_id, attempt)",
-                )
-            })?;
-            let case_id = meta.get("case_id").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::bad_request(
-                    "message.call.metadata.case_id".to_string(),
-                    "missing `case_id`",
-                )
-            })?;
-            let attempt = meta.get("attempt").and_then(Value::as_u64).ok_or_else(|| {
-                ApiError::bad_request(
-                    "message.call.metadata.attempt".to_string(),
-                    "missing `attempt`",
-                )
-            })? as u32;
-            let ended = message
-                .get("endedReason")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown");
-            let analysis = message.get("analysis").cloned().unwrap_or(Value::Null);
-            let transcript = message
-                .pointer("/artifact/transcript")
-                .or_else(|| message.get("transcript"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let answers = analysis
-                .get("structuredData")
-                .and_then(Value::as_object)
-                .map(|o| {
-                    o.iter()
-                        .filter(|(k, _)| *k != "call_back_at_ms" && *k != "opt_out")
-                        .map(|(k, v)| Answer {
-                            field_id: k.clone(),
-                            value: structured_value(v),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let lower = transcript.as_deref().unwrap_or("").to_lowercase();
-            let opt_out = analysis
-                .pointer("/structuredData/opt_out")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-                || OPT_OUT.iter().any(|p| lower.contains(p));
-            let report = CallReport {
-                outcome: outcome_of(ended, &analysis),
-                answers,
-                transcript,
-                opt_out,
-            };
-            let case = state
-                .engine
-                .store()
-                .case(case_id)?
-                .ok_or_else(|| ApiError::not_found(format!("unknown case {case_id:?}")))?;
-            if case.tenant != tenant {
-                return Err(ApiError::not_found(format!("unknown case {case_id:?}")));
-            }
-            let engine = state.engine.clone();
-            let id = case_id.to_string();
-            state
-                .slots
-                .run_for(&tenant, move || engine.call_ended(&id, attempt, report))
-                .await?;
-            state.wake.ring();
-            Ok((
-                StatusCode::OK,
-                Json(json!({ "result": "recorded", "case": case_id })),
-            ))
+            let case = end_of_call(&state, &tenant, message).await?;
+            Ok(Json(VapiAnswer::Recorded { case }))
         }
-        other => Ok((
-            StatusCode::OK,
-            Json(json!({ "result": "ignored", "reason": format!("message type {other}") })),
-        )),
+        other => Ok(Json(VapiAnswer::Ignored {
+            reason: format!("message type {other}"),
+        })),
     }
+}
+
+/// Records an end-of-call report on its case; returns the case id.
+async fn end_of_call(
+    state: &AppState,
+    tenant: &str,
+    message: VapiMessage,
+) -> Result<String, ApiError> {
+    let meta = message.call.and_then(|c| c.metadata).ok_or_else(|| {
+        ApiError::bad_request(
+            "message.call.metadata".to_string(),
+            "missing `message.call.metadata` (case_id, attempt)",
+        )
+    })?;
+    let mut structured = message
+        .analysis
+        .and_then(|a| a.structured_data)
+        .unwrap_or_default();
+    let call_back_at_ms = structured
+        .remove("call_back_at_ms")
+        .and_then(|v| v.as_i64());
+    let opted_out = structured.remove("opt_out").and_then(|v| v.as_bool());
+    let transcript = message
+        .artifact
+        .and_then(|a| a.transcript)
+        .or(message.transcript);
+    let lower = transcript.as_deref().unwrap_or("").to_lowercase();
+    let report = CallReport {
+        outcome: outcome_of(
+            message.ended_reason.as_deref().unwrap_or("unknown"),
+            call_back_at_ms,
+        ),
+        answers: structured
+            .into_iter()
+            .map(|(field_id, v)| Answer {
+                field_id,
+                value: structured_value(&v),
+            })
+            .collect(),
+        transcript,
+        opt_out: opted_out.unwrap_or(false) || OPT_OUT.iter().any(|p| lower.contains(p)),
+    };
+    let unknown = || ApiError::not_found(format!("unknown case {:?}", meta.case_id));
+    let case = state
+        .engine
+        .store()
+        .case(&meta.case_id)?
+        .ok_or_else(unknown)?;
+    if case.tenant != tenant {
+        return Err(unknown());
+    }
+    let engine = state.engine.clone();
+    let id = meta.case_id.clone();
+    state
+        .slots
+        .run_for(tenant, move || engine.call_ended(&id, meta.attempt, report))
+        .await?;
+    state.wake.ring();
+    Ok(meta.case_id)
 }

@@ -5,7 +5,10 @@
 //!   wired once; `redial serve`, the benchmarks and the tests all build their server here.
 //! - [`router`] and the handlers: `inbound.rs` (provider webhooks, each verified by
 //!   `auth.rs` before its body is parsed), `queries.rs`, `admin.rs`, `plugins.rs`,
-//!   `health.rs`, `openapi.rs`; `error.rs` is the one JSON error shape.
+//!   `health.rs`; `error.rs` is the one JSON error shape.
+//! - `views/`: the named types every body is made of. Each handler's `#[utoipa::path]`
+//!   names them, and the router is built from those annotations, so `/openapi.json`
+//!   (`openapi.rs`) describes exactly what is served.
 //! - [`EngineSlots`] (`slots.rs`): where handlers run engine work, bounded per server and
 //!   per tenant.
 //! - [`serve`]: the API plus the delivery/timer loop and the policy folder watcher
@@ -26,16 +29,16 @@ pub mod openapi;
 mod plugins;
 mod queries;
 mod slots;
+pub mod views;
 mod watch;
 
 pub use app::{App, AppBuilder, AppError};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::Metrics;
 pub use slots::{ENGINE_WORKERS, EngineSlots, TENANT_SLOTS};
 pub use watch::{PolicyWatcher, Reload};
 
 use axum::Router;
-use axum::routing::{get, post};
 use redial_core::connectors::Connectors;
 use redial_core::engine::{DeliveryLanes, Engine};
 use std::future::Future;
@@ -45,6 +48,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// How often the policies folder is checked for edits.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -103,49 +109,42 @@ impl Wake {
     }
 }
 
-/// The routes.
-pub fn router(state: AppState) -> Router {
-    let uploads = Router::new()
-        .route(
-            "/v1/tenants/{tenant}/plugins/{slot}",
-            axum::routing::put(plugins::upload),
-        )
+/// Every route with its documentation: the one list both [`router`] and
+/// [`openapi::document`] are made from.
+fn routes() -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(plugins::upload))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(MAX_PLUGIN));
-    let api = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/v1/tenants", get(admin::tenants))
-        .route(
-            "/v1/tenants/{tenant}",
-            axum::routing::delete(admin::delete_tenant),
-        )
-        .route(
-            "/v1/tenants/{tenant}/policy",
-            get(admin::get_policy).put(admin::put_policy),
-        )
-        .route("/v1/tenants/{tenant}/tokens", post(admin::issue_token))
-        .route("/v1/tenants/{tenant}/signals", post(inbound::signal))
-        .route(
-            "/v1/tenants/{tenant}/twilio/voice-status",
-            post(inbound::twilio_status),
-        )
-        .route("/v1/tenants/{tenant}/twilio/sms", post(inbound::twilio_sms))
-        .route("/v1/tenants/{tenant}/vapi", post(inbound::vapi))
-        .route("/v1/tenants/{tenant}/cases", get(queries::list))
-        .route("/v1/tenants/{tenant}/fua", get(queries::fua))
-        .route("/v1/tenants/{tenant}/funnel", get(queries::funnel))
-        .route("/v1/cases/{case}", get(queries::one))
-        .route("/v1/cases/{case}/ack", post(queries::ack))
-        .route("/v1/tenants/{tenant}/plugins", get(plugins::list))
-        .route(
-            "/v1/tenants/{tenant}/plugins/{slot}/rollback",
-            post(plugins::rollback),
-        )
-        .layer(RequestBodyLimitLayer::new(MAX_BODY));
-    api.merge(uploads)
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(admin::tenants))
+        .routes(routes!(admin::delete_tenant))
+        .routes(routes!(admin::get_policy, admin::put_policy))
+        .routes(routes!(admin::issue_token))
+        .routes(routes!(inbound::signal))
+        .routes(routes!(inbound::twilio_status))
+        .routes(routes!(inbound::twilio_sms))
+        .routes(routes!(inbound::vapi))
+        .routes(routes!(queries::list))
+        .routes(routes!(queries::fua))
+        .routes(routes!(queries::funnel))
+        .routes(routes!(queries::one))
+        .routes(routes!(queries::ack))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::rollback))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .merge(uploads)
+}
+
+/// The routes, answering every error (theirs, axum's and tower's) in the one JSON shape.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

@@ -1,108 +1,199 @@
-//! `GET /openapi.json`: the API described for people and client generators.
+//! `GET /openapi.json`: the API described for people, client generators and conformance
+//! fuzzers.
 //!
-//! Written out as data next to the routes it documents; `tests/server.rs` checks that every
-//! route the router serves appears here.
+//! Nothing here lists routes: the router is built from the handlers' `#[utoipa::path]`
+//! annotations (see [`crate::router`]), so the document and what is served are one list.
+//! This module adds what no single handler knows: the title, the tags, the security
+//! schemes, and the request examples, which are the test fixtures in
+//! `tests/fixtures/api/` (the conformance test sends each of them, signed).
 
-use axum::Json;
-use serde_json::{Value, json};
+use axum::http::header;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-fn op(summary: &str, security: &str, tag: &str) -> Value {
-    let security = match security {
-        "none" => json!([]),
-        s => json!([{ s: [] }]),
-    };
-    json!({
-        "summary": summary,
-        "tags": [tag],
-        "security": security,
-        "responses": {
-            "200": { "description": "OK" },
-            "4XX": { "description": "Refused", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+/// The document's fixed parts; the paths come from the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Redial",
+        description = "Missed-call recovery for many businesses: provider webhooks in, case \
+            queries and tenant administration. Every error is `{\"error\": {\"code\", \
+            \"message\", \"field\"}}`.",
+    ),
+    tags(
+        (name = "inbound", description = "Provider webhooks, each verified by the tenant's own secret before its body is read"),
+        (name = "cases", description = "Cases, the follow-up queue and the funnel, scoped to the token's tenant"),
+        (name = "admin", description = "Tenants, policies and tokens"),
+        (name = "plugins", description = "A tenant's plugin components: upload, versions, rollback"),
+        (name = "ops", description = "Health, metrics and this document"),
+    ),
+    modifiers(&SecuritySchemes),
+)]
+pub struct ApiDoc;
+
+/// Who may call what: the admin and tenant bearer tokens, and each provider's proof.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        let header = |name: &str, description: &str| {
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                name,
+                description,
+            )))
+        };
+        for (name, scheme) in [
+            (
+                "adminToken",
+                bearer("The agency's admin token (`redial serve --admin-token`): every tenant"),
+            ),
+            (
+                "tenantToken",
+                bearer("A tenant token (`POST /v1/tenants/{tenant}/tokens`): that tenant only"),
+            ),
+            (
+                "standardWebhooks",
+                header(
+                    "webhook-signature",
+                    "Standard Webhooks: `v1,` and the base64 HMAC-SHA256 of \
+                     `{webhook-id}.{webhook-timestamp}.{body}`, keyed by the tenant's \
+                     `webhooks.signing_secret`",
+                ),
+            ),
+            (
+                "twilioSignature",
+                header(
+                    "X-Twilio-Signature",
+                    "Twilio's signature: base64 HMAC-SHA1 of the full URL followed by the \
+                     sorted form parameters, keyed by the tenant's `webhooks.twilio_auth_token`",
+                ),
+            ),
+            (
+                "vapiSecret",
+                header(
+                    "X-Vapi-Secret",
+                    "The tenant's `webhooks.vapi_secret`, as Vapi sends it",
+                ),
+            ),
+        ] {
+            components.add_security_scheme(name, scheme);
         }
-    })
+    }
 }
 
-fn tenant_param() -> Value {
-    json!({ "name": "tenant", "in": "path", "required": true, "schema": { "type": "string" } })
+/// Request examples: the fixtures the tests send.
+pub mod examples {
+    use serde_json::Value;
+
+    fn fixture(text: &str) -> Value {
+        serde_json::from_str(text).expect("the API fixtures are JSON")
+    }
+
+    /// A missed call (`tests/fixtures/api/signal.json`).
+    pub fn signal() -> Value {
+        fixture(include_str!("../../../tests/fixtures/api/signal.json"))
+    }
+
+    /// A Vapi end-of-call report for the first case's first attempt.
+    pub fn vapi_end_of_call_report() -> Value {
+        fixture(include_str!(
+            "../../../tests/fixtures/api/vapi-end-of-call-report.json"
+        ))
+    }
+
+    /// Twilio's status callback for an unanswered call, as its form fields.
+    pub fn twilio_voice_status() -> Value {
+        fixture(include_str!(
+            "../../../tests/fixtures/api/twilio-voice-status.json"
+        ))
+    }
+
+    /// A reply to a fallback SMS, as its form fields.
+    pub fn twilio_sms() -> Value {
+        fixture(include_str!("../../../tests/fixtures/api/twilio-sms.json"))
+    }
+
+    /// The HVAC example policy from `policies/`.
+    pub fn policy() -> Value {
+        Value::String(include_str!("../../../policies/lone-star-hvac.toml").to_string())
+    }
 }
 
-/// The OpenAPI 3.1 document.
-pub fn document() -> Value {
-    let with_params = |mut v: Value, params: Vec<Value>| {
-        v["parameters"] = Value::Array(params);
-        v
-    };
-    let t = || vec![tenant_param()];
-    let case = || {
-        vec![
-            json!({ "name": "case", "in": "path", "required": true, "schema": { "type": "string" } }),
-        ]
-    };
-    let slot = || {
-        vec![
-            tenant_param(),
-            json!({ "name": "slot", "in": "path", "required": true, "schema": { "enum": ["trigger", "cadence", "qualify", "crm"] } }),
-        ]
-    };
-    let mut signal = with_params(
-        op(
-            "Generic signal (missed call, after-hours inquiry, web form)",
-            "standardWebhooks",
-            "inbound",
-        ),
-        t(),
-    );
-    signal["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Signal" } } } });
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Redial", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Missed-call recovery loop: provider webhooks in, case queries and tenant administration." },
-        "paths": {
-            "/healthz": { "get": op("Health", "none", "ops") },
-            "/metrics": { "get": op("Prometheus metrics", "none", "ops") },
-            "/openapi.json": { "get": op("This document", "none", "ops") },
-            "/v1/tenants": { "get": op("List tenants", "bearer", "admin") },
-            "/v1/tenants/{tenant}": { "delete": with_params(op("Stop serving a tenant", "bearer", "admin"), t()) },
-            "/v1/tenants/{tenant}/policy": {
-                "get": with_params(op("The live policy (TOML)", "bearer", "admin"), t()),
-                "put": with_params(op("Validate and swap the policy (TOML body)", "bearer", "admin"), t())
-            },
-            "/v1/tenants/{tenant}/tokens": { "post": with_params(op("Issue a tenant API token", "bearer", "admin"), t()) },
-            "/v1/tenants/{tenant}/plugins": { "get": with_params(op("Live plugin and upload history per slot", "bearer", "plugins"), t()) },
-            "/v1/tenants/{tenant}/plugins/{slot}": { "put": with_params(op("Upload a component (application/wasm); validated, then swapped", "bearer", "plugins"), slot()) },
-            "/v1/tenants/{tenant}/plugins/{slot}/rollback": { "post": with_params(op("Roll back to the previous version", "bearer", "plugins"), slot()) },
-            "/v1/tenants/{tenant}/signals": { "post": signal },
-            "/v1/tenants/{tenant}/twilio/voice-status": { "post": with_params(op("Twilio voice status callback (form)", "twilioSignature", "inbound"), t()) },
-            "/v1/tenants/{tenant}/twilio/sms": { "post": with_params(op("Twilio incoming SMS (form): STOP opts out", "twilioSignature", "inbound"), t()) },
-            "/v1/tenants/{tenant}/vapi": { "post": with_params(op("Vapi server message (end-of-call-report, status-update)", "vapiSecret", "inbound"), t()) },
-            "/v1/tenants/{tenant}/cases": { "get": with_params(op("Cases, filtered by state, reason_code, urgency, owner", "bearer", "cases"), t()) },
-            "/v1/tenants/{tenant}/fua": { "get": with_params(op("Follow-up automation queue", "bearer", "cases"), t()) },
-            "/v1/tenants/{tenant}/funnel": { "get": with_params(op("Funnel, SLA met %, median signal-to-first-dial", "bearer", "cases"), t()) },
-            "/v1/cases/{case}": { "get": with_params(op("One case with its timeline", "bearer", "cases"), case()) },
-            "/v1/cases/{case}/ack": { "post": with_params(op("Owner acknowledges the handoff (stops the SLA)", "bearer", "cases"), case()) }
-        },
-        "components": {
-            "securitySchemes": {
-                "bearer": { "type": "http", "scheme": "bearer", "description": "Agency admin token or a tenant token" },
-                "standardWebhooks": { "type": "apiKey", "in": "header", "name": "webhook-signature", "description": "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256)" },
-                "twilioSignature": { "type": "apiKey", "in": "header", "name": "X-Twilio-Signature" },
-                "vapiSecret": { "type": "apiKey", "in": "header", "name": "X-Vapi-Secret" }
-            },
-            "schemas": {
-                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"],
-                    "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" } } } } },
-                "Signal": { "type": "object", "required": ["kind", "caller", "line"], "additionalProperties": false, "properties": {
-                    "kind": { "enum": ["missed-call", "after-hours-inquiry", "failed-call-after-form", "voicemail"] },
-                    "caller": { "type": "string", "pattern": "^\\+[0-9]{8,15}$" },
-                    "line": { "type": "string", "pattern": "^\\+[0-9]{8,15}$" },
-                    "at_ms": { "type": "integer" },
-                    "context": { "type": "object", "additionalProperties": { "type": "string" } } } }
+/// The OpenAPI 3.1 document of every route [`crate::router`] serves.
+pub fn document() -> utoipa::openapi::OpenApi {
+    crate::routes().split_for_parts().1
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object, content_type = "application/json")))]
+pub async fn serve() -> ([(header::HeaderName, &'static str); 1], &'static str) {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    let text = TEXT.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .expect("the document serialises")
+    });
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_operation_is_named_secured_and_answered() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let mut found = vec![];
+        refs(&doc, &mut found);
+        for r in &found {
+            let pointer = r.trim_start_matches('#');
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, methods) in doc["paths"].as_object().unwrap() {
+            for (method, op) in methods.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    ids.insert(id.to_string()),
+                    "{method} {path}: operationId {id:?} twice"
+                );
+                let open = ["/healthz", "/metrics", "/openapi.json"].contains(&path.as_str());
+                let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+                assert_eq!(secured, !open, "{method} {path}: security");
+                let statuses = op["responses"].as_object().unwrap();
+                assert!(
+                    statuses.keys().any(|s| s.starts_with('2')),
+                    "{method} {path}"
+                );
+                if !open {
+                    assert!(statuses.contains_key("401"), "{method} {path}: no 401");
+                }
             }
         }
-    })
-}
-
-/// `GET /openapi.json`.
-pub async fn serve() -> Json<Value> {
-    Json(document())
+        assert_eq!(ids.len(), 20);
+    }
 }

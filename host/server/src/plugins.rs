@@ -2,64 +2,91 @@
 //! then swapped atomically), list versions, roll back.
 
 use super::auth::authenticate;
+use super::error::ErrorBody;
+use super::views::{
+    LivePlugin, PluginListing, PluginUploaded, PluginVersion, RolledBack, SlotPath, SlotPlugins,
+    TenantPath,
+};
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use redial_runtime::Slot;
-use serde_json::{Value, json};
+
+/// A component's bytes, as the upload route takes them.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct Component(Vec<u8>);
 
 fn slot_of(name: &str) -> Result<Slot, ApiError> {
     name.parse()
         .map_err(|e: String| ApiError::bad_request("slot".to_string(), e))
 }
 
-fn listing(state: &AppState, tenant: &str) -> Result<Value, ApiError> {
-    let t = state.engine.tenant(tenant)?;
-    let mut slots = serde_json::Map::new();
-    for slot in Slot::ALL {
-        let (plugin, _) = t.plugin(slot);
-        let versions = state.engine.store().plugin_versions(tenant, slot.name())?;
-        slots.insert(
-            slot.name().into(),
-            json!({ "live": { "sha256": plugin.id.hash, "name": plugin.id.name, "wit": plugin.version, "tier": plugin.tier }, "uploads": versions }),
-        );
-    }
-    Ok(Value::Object(slots))
-}
-
-/// `GET /v1/tenants/{tenant}/plugins`: the live plugin of each slot and its upload history.
+/// The live plugin of each slot and its upload history.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins", operation_id = "listPlugins", tag = "plugins",
+    params(TenantPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "Each slot's live plugin and uploads", body = PluginListing),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginListing>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
-    Ok(Json(
-        json!({ "tenant": tenant, "slots": listing(&state, &tenant)? }),
-    ))
+    let t = state.engine.tenant(&tenant)?;
+    let mut slots = std::collections::BTreeMap::new();
+    for slot in Slot::ALL {
+        let (plugin, _) = t.plugin(slot);
+        let uploads = state.engine.store().plugin_versions(&tenant, slot.name())?;
+        let live = LivePlugin {
+            sha256: plugin.id.hash.clone(),
+            name: plugin.id.name.clone(),
+            wit: plugin.version.clone(),
+            tier: plugin.tier.into(),
+        };
+        let uploads = uploads.iter().map(PluginVersion::from).collect();
+        slots.insert(slot.name().to_string(), SlotPlugins { live, uploads });
+    }
+    Ok(Json(PluginListing { tenant, slots }))
 }
 
-/// `PUT /v1/tenants/{tenant}/plugins/{slot}`: upload a component (`application/wasm`).
+/// Uploads a component for a slot.
+///
 /// It is validated and compiled first; only then does the slot switch, atomically. A
 /// refused component leaves the live one serving. A new component goes live on quick code
 /// (`"tier": "quick"`) and moves to optimised code in the background.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/plugins/{slot}", operation_id = "uploadPlugin", tag = "plugins",
+    params(SlotPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    request_body(content = inline(Component), content_type = "application/wasm",
+        description = "A WebAssembly component exporting the slot's `redial:policy` interface (16 MiB at most)"),
+    responses(
+        (status = 200, description = "The component is live", body = PluginUploaded),
+        (status = 400, description = "No such slot", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 413, description = "Larger than 16 MiB", body = ErrorBody),
+        (status = 415, description = "Not sent as `application/wasm`", body = ErrorBody),
+        (status = 422, description = "Not a component for this slot (the live one stays)", body = ErrorBody),
+    ))]
 pub async fn upload(
     State(state): State<AppState>,
-    Path((tenant, slot)): Path<(String, String)>,
+    Path(SlotPath { tenant, slot }): Path<SlotPath>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Json<PluginUploaded>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
     let slot = slot_of(&slot)?;
-    let ct = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct != "application/wasm" {
-        return Err(ApiError::unsupported_media("application/wasm"));
-    }
+    super::inbound::require_content_type(&headers, "application/wasm")?;
     state.engine.tenant(&tenant)?;
     let engine = state.engine.clone();
     let t = tenant.clone();
@@ -67,21 +94,33 @@ pub async fn upload(
         .slots
         .run(move || engine.upload_plugin(&t, slot, &body))
         .await?;
-    let live = versions.last().map(|v| v.sha256.clone());
-    Ok((
-        StatusCode::OK,
-        Json(
-            json!({ "tenant": tenant, "slot": slot.name(), "live": live, "tier": tier, "versions": versions }),
-        ),
-    ))
+    Ok(Json(PluginUploaded {
+        tenant,
+        slot: slot.name().to_string(),
+        live: versions.last().map(|v| v.sha256.clone()),
+        tier: tier.into(),
+        versions: versions.iter().map(PluginVersion::from).collect(),
+    }))
 }
 
-/// `POST /v1/tenants/{tenant}/plugins/{slot}/rollback`: back to the previous version.
+/// Goes back to the slot's previous version (the policy's own plugin when no upload is
+/// left).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{slot}/rollback", operation_id = "rollbackPlugin", tag = "plugins",
+    params(SlotPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "The previous version is live", body = RolledBack),
+        (status = 400, description = "No such slot", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 422, description = "The previous version no longer loads (the live one stays)", body = ErrorBody),
+    ))]
 pub async fn rollback(
     State(state): State<AppState>,
-    Path((tenant, slot)): Path<(String, String)>,
+    Path(SlotPath { tenant, slot }): Path<SlotPath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RolledBack>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
     let slot = slot_of(&slot)?;
     let engine = state.engine.clone();
@@ -91,7 +130,9 @@ pub async fn rollback(
         .run(move || engine.rollback_plugin(&t, slot))
         .await?;
     let live = state.engine.tenant(&tenant)?.plugin(slot).0.id.hash.clone();
-    Ok(Json(
-        json!({ "tenant": tenant, "slot": slot.name(), "live": live }),
-    ))
+    Ok(Json(RolledBack {
+        tenant,
+        slot: slot.name().to_string(),
+        live,
+    }))
 }

@@ -2,77 +2,93 @@
 //! the agency admin).
 
 use super::auth::authenticate;
+use super::error::{ErrorBody, parse_form};
+use super::views::{
+    Acknowledged, Case, CaseDetail, CaseList, CasePath, CaseStateName, FollowUpItem, FollowUpQueue,
+    FunnelReport, JournalEntry, TenantPath, Urgency,
+};
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use redial_core::records::CaseState;
+use redial_core::records::{CaseRecord, CaseState};
 use redial_core::report;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-/// Filters for `GET /v1/tenants/{tenant}/cases`.
-#[derive(Debug, Deserialize, Default)]
+/// Filters for a tenant's case list; each one given must hold.
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CaseFilter {
-    state: Option<String>,
+    /// Only cases in this state.
+    #[param(inline)]
+    state: Option<CaseStateName>,
+    /// Only qualified cases with this reason code (standard or the tenant's own).
+    #[param(example = "pricing-question")]
     reason_code: Option<String>,
-    urgency: Option<String>,
+    /// Only qualified cases of this urgency.
+    #[param(inline)]
+    urgency: Option<Urgency>,
+    /// Only cases handed off to this owner.
     owner: Option<String>,
 }
 
-/// `GET /v1/tenants/{tenant}/cases`: the tenant's cases, filtered.
+impl CaseFilter {
+    fn keeps(&self, c: &CaseRecord) -> bool {
+        let disposition = c.disposition.as_ref();
+        self.state.is_none_or(|s| s == CaseStateName::of(&c.state))
+            && self
+                .reason_code
+                .as_ref()
+                .is_none_or(|r| disposition.is_some_and(|d| d.reason_code.name() == r))
+            && self
+                .urgency
+                .is_none_or(|u| disposition.is_some_and(|d| Urgency::from(d.urgency) == u))
+            && self.owner.as_ref().is_none_or(
+                |o| matches!(&c.state, CaseState::HandedOff { owner, .. } if owner == o),
+            )
+    }
+}
+
+/// A tenant's cases, filtered.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/cases", operation_id = "listCases", tag = "cases",
+    params(TenantPath, CaseFilter),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "The cases, oldest first", body = CaseList, links(
+            ("case" = (operation_id = "getCase", parameters(("case" = "$response.body#/cases/0/id")))),
+            ("acknowledge" = (operation_id = "acknowledgeCase", parameters(("case" = "$response.body#/cases/0/id")))),
+        )),
+        (status = 400, description = "A filter that does not parse (named in `field`)", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseList>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
-    let filter: CaseFilter =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| {
-            let msg = e.to_string();
-            ApiError::bad_request(
-                super::error::field_of(&msg),
-                format!("invalid filter: {msg}"),
-            )
-        })?;
+    let filter: CaseFilter = parse_form(query.unwrap_or_default().as_bytes(), "filter")?;
     state.engine.tenant(&tenant)?;
-    let cases: Vec<Value> = state
+    let cases = state
         .engine
         .store()
         .cases(Some(&tenant))?
-        .into_iter()
-        .filter(|c| filter.state.as_ref().is_none_or(|s| c.state.name() == s))
-        .filter(|c| {
-            filter.reason_code.as_ref().is_none_or(|r| {
-                c.disposition
-                    .as_ref()
-                    .is_some_and(|d| d.reason_code.name() == r)
-            })
-        })
-        .filter(|c| {
-            filter.urgency.as_ref().is_none_or(|u| {
-                c.disposition
-                    .as_ref()
-                    .is_some_and(|d| serde_json::to_value(d.urgency).unwrap() == json!(u))
-            })
-        })
-        .filter(|c| {
-            filter.owner.as_ref().is_none_or(
-                |o| matches!(&c.state, CaseState::HandedOff { owner, .. } if owner == o),
-            )
-        })
-        .map(|c| serde_json::to_value(c).unwrap())
+        .iter()
+        .filter(|c| filter.keeps(c))
+        .map(Case::from)
         .collect();
-    Ok(Json(json!({ "cases": cases })))
+    Ok(Json(CaseList { cases }))
 }
 
 fn owned_case(
     state: &AppState,
     headers: &HeaderMap,
     case_id: &str,
-) -> Result<redial_core::records::CaseRecord, ApiError> {
+) -> Result<CaseRecord, ApiError> {
     let caller = authenticate(state, headers)?;
     let case = state
         .engine
@@ -86,12 +102,20 @@ fn owned_case(
     Ok(case)
 }
 
-/// `GET /v1/cases/{case}`: one case with its full timeline.
+/// One case with its journal and timeline.
+#[utoipa::path(get, path = "/v1/cases/{case}", operation_id = "getCase", tag = "cases",
+    params(CasePath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "The case", body = CaseDetail),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 404, description = "No such case (or another tenant's)", body = ErrorBody),
+    ))]
 pub async fn one(
     State(state): State<AppState>,
-    Path(case_id): Path<String>,
+    Path(CasePath { case: case_id }): Path<CasePath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseDetail>, ApiError> {
     // The projection and the journal are read separately; re-read until they agree, so a
     // step committed in between cannot show a journal ahead of its case.
     let mut case = owned_case(&state, &headers, &case_id)?;
@@ -104,60 +128,92 @@ pub async fn one(
         journal = state.engine.store().journal(&case_id)?;
     }
     let tenant = state.engine.tenant(&case.tenant)?;
-    let timeline = report::timeline(&tenant, &case, &journal);
-    Ok(Json(
-        json!({ "case": case, "journal": journal, "timeline": timeline }),
-    ))
+    Ok(Json(CaseDetail {
+        timeline: report::timeline(&tenant, &case, &journal),
+        case: Case::from(&case),
+        journal: journal.iter().map(JournalEntry::from).collect(),
+    }))
 }
 
-/// `POST /v1/cases/{case}/ack`: the owner picked the handoff up; the SLA timer stops.
+/// The owner picked the handoff up: the SLA timer stops.
+#[utoipa::path(post, path = "/v1/cases/{case}/ack", operation_id = "acknowledgeCase", tag = "cases",
+    params(CasePath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "Acknowledged (again, harmlessly, if it was)", body = Acknowledged),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 404, description = "No such case (or another tenant's)", body = ErrorBody),
+    ))]
 pub async fn ack(
     State(state): State<AppState>,
-    Path(case_id): Path<String>,
+    Path(CasePath { case: case_id }): Path<CasePath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Acknowledged>, ApiError> {
     owned_case(&state, &headers, &case_id)?;
     let engine = state.engine.clone();
     let id = case_id.clone();
     let changed = state.slots.run(move || engine.acknowledge(&id)).await?;
-    Ok(Json(
-        json!({ "case": case_id, "acknowledged": true, "changed": changed }),
-    ))
+    Ok(Json(Acknowledged {
+        case: case_id,
+        acknowledged: true,
+        changed,
+    }))
 }
 
-/// `GET /v1/tenants/{tenant}/fua`: the follow-up automation queue, soonest first.
+/// The follow-up automation queue, soonest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/fua", operation_id = "followUpQueue", tag = "cases",
+    params(TenantPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "The queue", body = FollowUpQueue),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn fua(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FollowUpQueue>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
     state.engine.tenant(&tenant)?;
-    let mut items: Vec<(i64, Value)> = state
+    let mut queue: Vec<FollowUpItem> = state
         .engine
         .store()
         .cases(Some(&tenant))?
         .into_iter()
-        .filter_map(|c| match &c.state {
-            CaseState::FollowUp { next_step, due_ms } => {
-                Some((*due_ms, json!({ "case": c.id, "caller": c.caller, "next_step": next_step, "due_ms": due_ms })))
-            }
+        .filter_map(|c| match c.state {
+            CaseState::FollowUp { next_step, due_ms } => Some(FollowUpItem {
+                case: c.id,
+                caller: c.caller,
+                next_step,
+                due_ms,
+            }),
             _ => None,
         })
         .collect();
-    items.sort_by_key(|(due, _)| *due);
-    Ok(Json(
-        json!({ "queue": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>() }),
-    ))
+    queue.sort_by_key(|item| item.due_ms);
+    Ok(Json(FollowUpQueue { queue }))
 }
 
-/// `GET /v1/tenants/{tenant}/funnel`: signals → cases → reached → qualified → handed off /
-/// FUA, SLA met %, median time from signal to first dial.
+/// The funnel, SLA met % and the median time from signal to first callback.
+///
+/// Signals → cases → reached → qualified → handed off / follow-up, with reason codes and
+/// handoffs per owner.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/funnel", operation_id = "funnel", tag = "cases",
+    params(TenantPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    responses(
+        (status = 200, description = "The funnel", body = FunnelReport),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 pub async fn funnel(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FunnelReport>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
     state.engine.tenant(&tenant)?;
     let f = report::funnel(state.engine.store(), &tenant)?;
@@ -169,13 +225,10 @@ pub async fn funnel(
         .filter_map(|c| c.first_dial_ms.map(|d| d - c.opened_ms))
         .collect();
     waits.sort();
-    let median = waits.get(waits.len() / 2).copied();
-    let sla_met_pct = if f.handed_off == 0 {
-        None
-    } else {
-        Some(100.0 * f.sla_met as f64 / f.handed_off as f64)
-    };
-    Ok(Json(
-        json!({ "funnel": f, "sla_met_pct": sla_met_pct, "median_signal_to_first_dial_ms": median }),
-    ))
+    let sla_met_pct = (f.handed_off > 0).then(|| 100.0 * f.sla_met as f64 / f.handed_off as f64);
+    Ok(Json(FunnelReport {
+        median_signal_to_first_dial_ms: waits.get(waits.len() / 2).copied(),
+        sla_met_pct,
+        funnel: f.into(),
+    }))
 }

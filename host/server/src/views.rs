@@ -1,0 +1,41 @@
+//! What the API answers with: named, documented wire types, one per body the routes
+//! return (and the request bodies that are JSON or forms).
+//!
+//! The store's records and the plugin contract's types stay free to change; these are the
+//! shapes clients are promised, and `/openapi.json` is generated from them. Each converts
+//! from the record it shows. A field that may be `null` is always present (`required`
+//! and nullable in the document), so typed clients need no third "absent" case.
+//!
+//! # Layout
+//! - `case.rs`: a case and the parts it is made of (signal, attempts, state, disposition).
+//! - `journal.rs`: a case's journal events.
+//! - `reports.rs`: case lists, one case with its timeline, the follow-up queue, the funnel.
+//! - `admin.rs`: tenants, tokens, plugin versions.
+//! - `inbound.rs`: provider webhook bodies and what the server answers them.
+//! - `paths.rs`: the path parameters.
+
+mod admin;
+mod case;
+mod inbound;
+mod journal;
+mod paths;
+mod reports;
+
+pub use admin::{
+    Change, IssuedToken, LivePlugin, PluginListing, PluginUploaded, PluginVersion, RolledBack,
+    SlotPlugins, TenantChange, TenantList, TenantSummary, Tier,
+};
+pub use case::{
+    Answer, AnswerValue, Attempt, Case, CaseState, CaseStateName, ContextField, Disposition,
+    NextAction, Outcome, Qualification, QualifiedValue, Signal, SignalKind, Timer, TimerKind,
+    Urgency,
+};
+pub use inbound::{
+    SignalAccepted, SignalBody, TwilioSms, TwilioVoiceStatus, VapiAnalysis, VapiAnswer,
+    VapiArtifact, VapiCall, VapiMessage, VapiMetadata, VapiWebhook,
+};
+pub use journal::{Event, JournalEntry};
+pub use paths::{CasePath, SlotPath, TenantPath};
+pub use reports::{
+    Acknowledged, CaseDetail, CaseList, FollowUpItem, FollowUpQueue, Funnel, FunnelReport,
+};

@@ -1,0 +1,153 @@
+//! Tenants, their tokens and their plugins' versions.
+
+use redial_core::records;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// One tenant (a client business).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantSummary {
+    /// Its id (the policy's `tenant`).
+    #[schema(example = "lone-star-hvac")]
+    pub tenant: String,
+    /// Its display name.
+    pub name: String,
+    /// Its IANA time zone (calling window, reports).
+    #[schema(example = "America/Chicago")]
+    pub timezone: String,
+}
+
+/// Every tenant the server serves.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    /// The tenants, by id.
+    pub tenants: Vec<TenantSummary>,
+}
+
+/// What a tenant administration call did.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// A new tenant now serves.
+    Created,
+    /// The tenant's policy was swapped.
+    Replaced,
+    /// The tenant no longer serves.
+    Deleted,
+}
+
+/// The answer to a policy swap or a tenant deletion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantChange {
+    /// The tenant.
+    pub tenant: String,
+    /// What happened.
+    pub result: Change,
+}
+
+/// A freshly issued tenant API token, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    /// The tenant it acts for.
+    pub tenant: String,
+    /// The bearer token; only its hash is stored.
+    #[schema(example = "rdl_3f9c…")]
+    pub token: String,
+}
+
+/// Which compiler made a plugin's live code.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Baseline code (Winch): a new upload goes live on it at once.
+    Quick,
+    /// Optimised code (Cranelift), swapped in when ready.
+    Optimised,
+}
+
+impl From<redial_runtime::Tier> for Tier {
+    fn from(t: redial_runtime::Tier) -> Self {
+        match t {
+            redial_runtime::Tier::Quick => Tier::Quick,
+            redial_runtime::Tier::Optimised => Tier::Optimised,
+        }
+    }
+}
+
+/// The plugin serving a slot now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LivePlugin {
+    /// sha256 of the component.
+    pub sha256: String,
+    /// Its name (the policy's plugin name, or the upload's).
+    pub name: String,
+    /// The `redial:policy` contract version it was built against.
+    #[schema(example = "0.2.0")]
+    pub wit: String,
+    /// Which compiler made its code.
+    pub tier: Tier,
+}
+
+/// One uploaded version of a slot's plugin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginVersion {
+    /// sha256 of the component.
+    pub sha256: String,
+    /// When it was uploaded (unix ms).
+    pub uploaded_ms: i64,
+}
+
+impl From<&records::PluginVersion> for PluginVersion {
+    fn from(v: &records::PluginVersion) -> Self {
+        PluginVersion {
+            sha256: v.sha256.clone(),
+            uploaded_ms: v.uploaded_ms,
+        }
+    }
+}
+
+/// A slot's live plugin and its upload history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotPlugins {
+    /// What serves now.
+    pub live: LivePlugin,
+    /// Uploads, oldest first (rollback returns to the one before the last).
+    pub uploads: Vec<PluginVersion>,
+}
+
+/// A tenant's plugins, per slot (`trigger`, `cadence`, `qualify`, `crm`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginListing {
+    /// The tenant.
+    pub tenant: String,
+    /// Each slot by name.
+    pub slots: BTreeMap<String, SlotPlugins>,
+}
+
+/// The answer to an accepted upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginUploaded {
+    /// The tenant.
+    pub tenant: String,
+    /// The slot.
+    pub slot: String,
+    /// sha256 of the component now live.
+    #[schema(required)]
+    pub live: Option<String>,
+    /// Which compiler made the code that went live.
+    pub tier: Tier,
+    /// The slot's uploads, oldest first.
+    pub versions: Vec<PluginVersion>,
+}
+
+/// The answer to a rollback.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolledBack {
+    /// The tenant.
+    pub tenant: String,
+    /// The slot.
+    pub slot: String,
+    /// sha256 of the component now live.
+    pub live: String,
+}
