@@ -10,6 +10,7 @@
 use axum::http::header;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// The document's fixed parts; the paths come from the router.
@@ -131,7 +132,37 @@ pub mod examples {
 
 /// The OpenAPI 3.1 document of every route [`crate::router`] serves.
 pub fn document() -> utoipa::openapi::OpenApi {
-    crate::routes().split_for_parts().1
+    let mut doc = crate::routes().split_for_parts().1;
+    document_internal_errors(&mut doc);
+    doc
+}
+
+/// Any route that can refuse a request can also fail inside (a store error): such a 500 is
+/// logged with its cause and answered in the error shape, never with the cause.
+fn document_internal_errors(doc: &mut utoipa::openapi::OpenApi) {
+    let internal = ResponseBuilder::new()
+        .description("Failed inside; logged with its cause, which is not shown")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            let answers = &mut op.responses.responses;
+            if answers.keys().any(|status| status.starts_with('4')) {
+                answers.insert("500".into(), internal.clone().into());
+            }
+        }
+    }
 }
 
 /// This document.
@@ -191,6 +222,7 @@ mod tests {
                 );
                 if !open {
                     assert!(statuses.contains_key("401"), "{method} {path}: no 401");
+                    assert!(statuses.contains_key("500"), "{method} {path}: no 500");
                 }
             }
         }
