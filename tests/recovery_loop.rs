@@ -536,3 +536,65 @@ fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
     assert_eq!(peaks[0], 2, "{peaks:?}");
     assert!(peaks[1] > 4, "{peaks:?}");
 }
+
+#[test]
+fn a_deleted_tenants_timers_and_effects_are_closed_and_the_other_tenants_calls_still_go_out() {
+    const SAAS: &str = "northwind-software";
+    let (waiting, unsent, other) = ("+15125550901", "+15125550902", "+15125550903");
+    let l = Loop::new(
+        &[hvac(), policy_text("northwind-software.toml")],
+        &[
+            (waiting, hvac_persona(Behaviour::NeverAnswers)),
+            (unsent, hvac_persona(Behaviour::Qualifies)),
+            (other, hvac_persona(Behaviour::Qualifies)),
+        ],
+    );
+    // One HVAC case tried once and waiting for its next attempt (a timer), one whose dial
+    // is still in the outbox; then the tenant is deleted.
+    let with_timer = opened(l.signal(HVAC, MissedCall, waiting, &[]));
+    l.engine.fire_due_timers().unwrap();
+    l.engine.deliver_outbox(&l.sim).unwrap();
+    assert!(
+        l.case(&with_timer).timer.is_some(),
+        "{:?}",
+        l.case(&with_timer)
+    );
+    let with_dial = opened(l.signal(HVAC, MissedCall, unsent, &[]));
+    l.engine.fire_due_timers().unwrap();
+    l.engine.remove_tenant(HVAC).unwrap();
+
+    // Another tenant's new case runs to its end: the loop does not stall on the first's.
+    let saas = opened(l.signal(SAAS, MissedCall, other, &[]));
+    l.run();
+    assert!(
+        l.delivered(&saas, "dial") >= 1,
+        "the other tenant's callback went out"
+    );
+    assert!(!l.case(&saas).state.is_open(), "{:?}", l.case(&saas).state);
+
+    // The deleted tenant's cases are closed, saying why, and nothing more left for them.
+    for (id, dropped) in [(&with_timer, "timer"), (&with_dial, "dial effect")] {
+        let case = l.case(id);
+        assert_eq!(
+            case.state,
+            CaseState::Closed {
+                reason: "tenant removed".into()
+            },
+            "{id}"
+        );
+        assert_eq!(case.timer, None);
+        let journal = l.journal(id);
+        let guard = events(
+            &journal,
+            |e| matches!(e, Event::Guard { rule, detail } if rule == "tenant-removed" && detail.contains(dropped)),
+        );
+        assert_eq!(guard.len(), 1, "{id}: {journal:#?}");
+    }
+    assert_eq!(
+        l.delivered(&with_timer, "dial"),
+        1,
+        "only the attempt before the deletion"
+    );
+    assert_eq!(l.delivered(&with_dial, "dial"), 0);
+    assert_eq!(l.engine.store().outbox_len(), 0);
+}

@@ -48,9 +48,9 @@ pub enum Delivery {
 /// as the engine has it loaded now. Connectors get this from the engine with each item, so
 /// they never hold the engine or read the store themselves.
 pub struct Recipient<'a> {
-    /// The tenant's live policy (its connector choices and settings); `None` when the
-    /// tenant is no longer loaded.
-    pub policy: Option<&'a Policy>,
+    /// The tenant's live policy (its connector choices and settings). Items of a tenant
+    /// that no longer serves never reach a connector: the engine drops them, journalled.
+    pub policy: &'a Policy,
     /// Looks up the caller of a case (a connector that lost its own memory of a case, after
     /// a restart, finds the caller's CRM records again by number).
     pub caller_of: &'a dyn Fn(&str) -> Option<String>,

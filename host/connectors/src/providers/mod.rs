@@ -260,9 +260,7 @@ impl Connectors for ProviderConnectors {
     }
 
     fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
-        let p = to
-            .policy
-            .ok_or_else(|| err("router", format!("unknown tenant {:?}", item.tenant)))?;
+        let p = to.policy;
         match &item.effect {
             Effect::Dial { .. } if p.voice.provider == Provider::Vapi => {
                 self.vapi_dial(&p.voice, item)

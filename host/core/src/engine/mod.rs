@@ -459,13 +459,19 @@ impl Engine {
     pub fn fire_due_timers(&self) -> Result<usize, EngineError> {
         let now = self.clock.now_ms();
         let due = self.store.due_timers(now)?;
+        let mut fired = 0;
         for (case_id, timer) in &due {
             let lock = self.tenant_lock(tenant_of_case(case_id));
             let _turn = lock.lock(Priority::Finish);
             let _span = tracing::info_span!("timer", case = %case_id, kind = ?timer.kind).entered();
-            flows::fire_timer(self, case_id, *timer)?;
+            // One timer's failure is that timer's alone: it stays due and is tried again,
+            // and every other case's timers still fire.
+            match flows::fire_timer(self, case_id, *timer) {
+                Ok(()) => fired += 1,
+                Err(err) => tracing::error!(cause = %err, "timer failed; will retry"),
+            }
         }
-        Ok(due.len())
+        Ok(fired)
     }
 
     /// Delivers every outbox item once through `connectors`, in order, on this thread;
@@ -490,13 +496,19 @@ impl Engine {
         item: &OutboxItem,
     ) -> Result<bool, EngineError> {
         let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
-        let tenant = self.tenant(&item.tenant).ok();
+        let Ok(tenant) = self.tenant(&item.tenant) else {
+            let lock = self.tenant_lock(&item.tenant);
+            let _turn = lock.lock(Priority::Finish);
+            let what = format!("{} effect {}", item.effect.name(), item.key);
+            flows::tenant_removed(self, &item.case_id, Some(id), &what)?;
+            return Ok(false);
+        };
         let caller_of = |case_id: &str| {
             let case = self.store.case(case_id).ok().flatten();
             case.map(|case| case.caller)
         };
         let recipient = Recipient {
-            policy: tenant.as_ref().map(|t| &t.policy),
+            policy: &tenant.policy,
             caller_of: &caller_of,
         };
         match connectors.deliver(item, &recipient) {

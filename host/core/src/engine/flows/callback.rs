@@ -103,7 +103,10 @@ pub(in crate::engine) fn fire_timer(
         draft.commit(engine.store())?;
         return Ok(());
     }
-    let tenant = engine.tenant(&draft.case.tenant)?;
+    let Ok(tenant) = engine.tenant(&draft.case.tenant) else {
+        drop(draft);
+        return super::tenant_removed(engine, case_id, None, &format!("{:?} timer", timer.kind));
+    };
     draft.timer(None);
     match timer.kind {
         TimerKind::NextAttempt => dial(engine, &tenant, &mut draft)?,

@@ -201,4 +201,4 @@ mod outcome;
 pub(super) use callback::fire_timer;
 use callback::*;
 pub(super) use intake::{ingest, sms_reply};
-pub(super) use outcome::{acknowledge, call_ended, delivered};
+pub(super) use outcome::{acknowledge, call_ended, delivered, tenant_removed};

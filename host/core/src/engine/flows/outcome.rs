@@ -26,6 +26,32 @@ pub(in crate::engine) fn delivered(
     }
 }
 
+/// The case's tenant no longer serves (it was deleted): `what` (a due timer, an outbox
+/// effect) is dropped and the case closed, both journalled, so nothing more is done or
+/// sent for it and no retry waits on it.
+pub(in crate::engine) fn tenant_removed(
+    engine: &Engine,
+    case_id: &str,
+    outbox_id: Option<u64>,
+    what: &str,
+) -> Result<(), EngineError> {
+    let mut draft = engine.draft(case_id)?;
+    if let Some(id) = outbox_id {
+        draft.consume(id);
+    }
+    draft.event(Event::Guard {
+        rule: "tenant-removed".into(),
+        detail: format!("{what} dropped: the tenant no longer serves"),
+    });
+    if matches!(draft.case.state, CaseState::Closed { .. }) {
+        draft.timer(None);
+    } else {
+        draft.close("tenant removed");
+    }
+    draft.commit(engine.store())?;
+    Ok(())
+}
+
 pub(in crate::engine) fn call_ended(
     engine: &Engine,
     case_id: &str,
