@@ -315,7 +315,8 @@ fn post_signal(client: &Client, id: &str, caller: &str) -> (u16, Option<String>)
 
 /// The server's outbox depth, from `/metrics`.
 fn outbox_depth(client: &Client) -> Option<u64> {
-    let (_, text) = client.send("GET", "/metrics", &[], None);
+    let auth = format!("Bearer {ADMIN}");
+    let (_, text) = client.send("GET", "/metrics", &[("authorization", &auth)], None);
     text.lines()
         .find_map(|l| l.strip_prefix("redial_outbox_depth "))
         .and_then(|n| n.trim().parse().ok())

@@ -366,7 +366,13 @@ fn health_and_metrics_answer() {
     s.signal(HVAC, "evt-m", &missed_call("+15125550119"));
     let (status, body) = s.send("GET", "/healthz", &[], None);
     assert_eq!((status, body.as_str()), (200, "ok"));
-    let (status, body) = s.send("GET", "/metrics", &[], None);
+    let (status, _) = s.send("GET", "/metrics", &[], None);
+    assert_eq!(status, 401, "every tenant's figures are the operator's");
+    let tenant = format!("Bearer {}", s.token_for(HVAC));
+    let (status, _) = s.send("GET", "/metrics", &[("authorization", &tenant)], None);
+    assert_eq!(status, 403);
+    let admin = format!("Bearer {ADMIN}");
+    let (status, body) = s.send("GET", "/metrics", &[("authorization", &admin)], None);
     assert_eq!(status, 200);
     assert!(
         body.contains(&format!(

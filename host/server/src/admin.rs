@@ -67,7 +67,10 @@ pub async fn get_policy(
 
 /// Validates a policy, loads its plugins, then swaps it in.
 ///
-/// A new tenant needs the admin token. The file in the policies folder is rewritten, so a
+/// A submitted policy is the tenant's word, not the operator's: it names plugins by name or
+/// by an uploaded component's hash, holds its secrets itself (no `env:`), leaves provider
+/// addresses alone and sends its own webhooks only to `https` public hosts; anything else
+/// is refused naming the key. A new tenant needs the admin token. The file in the policies folder is rewritten, so a
 /// restart keeps the policy. A policy that does not parse, validate or load its plugins is
 /// refused with 422 and the live one keeps serving.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", operation_id = "putPolicy", tag = "admin",
@@ -82,7 +85,7 @@ pub async fn get_policy(
         (status = 401, description = "No or an unknown token", body = ErrorBody),
         (status = 403, description = "Another tenant's token, or a tenant token creating a tenant", body = ErrorBody),
         (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
-        (status = 422, description = "The policy does not parse, validate or load; the live one stays", body = ErrorBody),
+        (status = 422, description = "The policy does not parse, validate or load, or says what only the operator may; the live one stays", body = ErrorBody),
     ))]
 pub async fn put_policy(
     State(state): State<AppState>,
@@ -99,8 +102,10 @@ pub async fn put_policy(
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request(None, "policy must be UTF-8 TOML"))?
         .to_string();
-    let policy = Policy::parse(&text, &format!("{tenant}.toml"))
-        .map_err(|e| ApiError::unprocessable(None, e.to_string()))?;
+    let origin = format!("{tenant}.toml");
+    let policy = Policy::parse(&text, &origin)
+        .and_then(|p| p.check_submitted(&origin).map(|()| p))
+        .map_err(|e| ApiError::unprocessable(e.key().map(str::to_string), e.to_string()))?;
     if policy.tenant != tenant {
         return Err(ApiError::unprocessable(
             "tenant".to_string(),

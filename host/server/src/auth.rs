@@ -65,12 +65,14 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
     }
 }
 
-/// Resolves a configured secret: `env:NAME` reads the environment, anything else is literal.
+/// Resolves a configured secret: `env:NAME` reads the environment, anything else is
+/// literal. An empty secret is no secret: it would accept a request that sends none.
 pub fn resolve_secret(value: &str) -> Option<String> {
-    match value.strip_prefix("env:") {
-        Some(name) => std::env::var(name).ok(),
-        None => Some(value.to_string()),
-    }
+    let secret = match value.strip_prefix("env:") {
+        Some(name) => std::env::var(name).ok()?,
+        None => value.to_string(),
+    };
+    (!secret.trim().is_empty()).then_some(secret)
 }
 
 /// How far a Standard Webhooks timestamp may be from now.

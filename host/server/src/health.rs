@@ -1,4 +1,5 @@
-//! `/healthz` and Prometheus `/metrics` (signals, cases, plugin calls and time, outbox).
+//! `/healthz` and Prometheus `/metrics` (signals, cases, plugin calls and time, outbox;
+//! admin only).
 //!
 //! The exposition format is a handful of text lines; writing them directly keeps the
 //! server free of a second metrics registry and HTTP exporter.
@@ -48,9 +49,21 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus counters: signals and cases per tenant, plugin calls and time per slot,
 /// outbox depth.
+///
+/// The operator's view of every tenant, so it needs the admin token (Prometheus sends it
+/// with `authorization: { credentials: ... }` in its scrape config).
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
-    responses((status = 200, description = "The Prometheus text exposition format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The Prometheus text exposition format", body = String, content_type = "text/plain"),
+        (status = 401, description = "No or an unknown token", body = super::error::ErrorBody),
+        (status = 403, description = "A tenant token (this route needs the admin token)", body = super::error::ErrorBody),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, super::ApiError> {
+    super::auth::authenticate(&state, &headers)?.admin()?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -118,5 +131,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "redial_outbox_depth {}",
         state.engine.store().outbox_len()
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -45,6 +45,11 @@ fn secret(configured: &Option<String>, what: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::unauthorized(format!("this tenant has no {what} configured")))
 }
 
+/// How far ahead of the server's clock a signal's `at_ms` may be (clocks disagree; a
+/// signal from further ahead is an error, and times near the ends of `i64` break calendar
+/// arithmetic).
+const AT_MS_AHEAD: i64 = 24 * 3600 * 1000;
+
 /// E.164: a plus and 8 to 15 digits.
 fn check_phone(field: &str, value: &str) -> Result<(), ApiError> {
     let digits = value.strip_prefix('+').unwrap_or("");
@@ -153,12 +158,20 @@ pub async fn signal(
     let s: SignalBody = parse_json(&body, "signal")?;
     check_phone("caller", &s.caller)?;
     check_phone("line", &s.line)?;
+    let now = state.engine.now_ms();
+    let at_ms = s.at_ms.unwrap_or(now);
+    if !(0..=now.saturating_add(AT_MS_AHEAD)).contains(&at_ms) {
+        return Err(ApiError::bad_request(
+            "at_ms".to_string(),
+            "`at_ms` must be a unix time in ms, at most a day ahead of the server's clock",
+        ));
+    }
     let signal = SignalIn {
         event_id: Some(event_id),
         kind: s.kind.into(),
         caller: s.caller,
         line: s.line,
-        at_ms: s.at_ms.unwrap_or_else(|| state.engine.now_ms()),
+        at_ms,
         context: s
             .context
             .into_iter()

@@ -7,10 +7,12 @@
 
 mod pilot;
 mod retention;
+mod submitted;
 mod window;
 
 pub use pilot::pilot_sheet;
 pub use retention::{Retention, Text};
+pub use submitted::is_public;
 pub use window::{CallingWindow, LocalClock};
 
 use redial_runtime::Slot;
@@ -47,6 +49,16 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl PolicyError {
+    /// The offending key, when one is named (for an API error's `field`).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            PolicyError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
 }
 
 /// A tenant's checked policy.
@@ -492,6 +504,19 @@ impl Policy {
         if self.handoff.sla_minutes == 0 {
             return Err(invalid("handoff.sla_minutes", "must be at least 1".into()));
         }
+        let secrets = [
+            ("signing_secret", &self.webhooks.signing_secret),
+            ("twilio_auth_token", &self.webhooks.twilio_auth_token),
+            ("vapi_secret", &self.webhooks.vapi_secret),
+        ];
+        for (key, secret) in secrets {
+            if secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(invalid(
+                    &format!("webhooks.{key}"),
+                    "empty: a webhook secret must be set (or the key left out)".into(),
+                ));
+            }
+        }
         for slot in Slot::ALL {
             let r = self.plugin(slot);
             let given = [r.plugin.is_some(), r.path.is_some(), r.sha256.is_some()]
@@ -557,13 +582,16 @@ impl Policy {
                     ),
                 ));
             };
-            if let Some(missing) = required
-                .iter()
-                .find(|k| !c.settings.get(**k).is_some_and(|v| v.is_str()))
-            {
+            if let Some(missing) = required.iter().find(|k| {
+                c.settings
+                    .get(**k)
+                    .and_then(|v| v.as_str())
+                    .is_none_or(|v| v.trim().is_empty())
+            }) {
                 return Err(invalid(
                     &format!("{key}.settings.{missing}"),
-                    "required (a string, or \"env:NAME\")".into(),
+                    "required: a non-empty string (or, in the operator's own files, \"env:NAME\")"
+                        .into(),
                 ));
             }
         }

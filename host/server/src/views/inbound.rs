@@ -18,8 +18,10 @@ pub struct SignalBody {
     /// The business line they called, E.164.
     #[schema(pattern = r"^\+[0-9]{8,15}$", example = "+15125550200")]
     pub line: String,
-    /// When it happened (unix ms); the time of arrival when absent.
+    /// When it happened (unix ms, at most a day ahead of the server's clock); the time of
+    /// arrival when absent.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub at_ms: Option<i64>,
     /// What is known (form fields, a voicemail transcript): shown to the plugins.
     #[serde(default)]

@@ -1,0 +1,126 @@
+//! A hostile tenant against the real server on loopback: everything a tenant token may
+//! send is held to the trust model (ARCHITECTURE.md), each attack is refused naming what
+//! it tried, the refused request changes nothing, and the other tenants are still served.
+
+mod common;
+
+use common::server::*;
+use serde_json::Value;
+
+/// The HVAC tenant's own policy as the test server loaded it, plus `extra` TOML.
+fn hvac_policy(extra: &str) -> String {
+    let base = with_webhooks(&redial_bench::all_day_window(&common::policy_text(
+        "lone-star-hvac.toml",
+    )));
+    format!("{base}\n{extra}")
+}
+
+/// PUTs `policy` as the tenant itself; returns status and body.
+fn put_as_tenant(s: &Server, token: &str, policy: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let (status, text) = s.send(
+        "PUT",
+        &format!("/v1/tenants/{HVAC}/policy"),
+        &[("authorization", &auth)],
+        Some(policy.as_bytes()),
+    );
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The policy text live for HVAC now.
+fn live_policy(s: &Server) -> String {
+    s.engine.tenant(HVAC).unwrap().policy.source.clone()
+}
+
+#[test]
+fn a_tenant_cannot_read_server_secrets_files_or_addresses_through_its_policy() {
+    let s = Server::simulated();
+    let token = s.token_for(HVAC);
+    let before = live_policy(&s);
+    let attacks = [
+        // The server's environment (the admin token, other tenants' keys) sent as the
+        // provider's bearer token to an address the tenant chose.
+        (
+            "[voice]\nprovider = \"vapi\"\n[voice.settings]\napi_key = \"env:REDIAL_ADMIN_TOKEN\"\n\
+             assistant_id = \"a\"\nphone_number_id = \"p\"\n",
+            "voice.settings.api_key",
+        ),
+        (
+            "[voice]\nprovider = \"vapi\"\n[voice.settings]\napi_key = \"key\"\nassistant_id = \"a\"\n\
+             phone_number_id = \"p\"\nbase_url = \"http://127.0.0.1:9/steal\"\n",
+            "voice.settings.base_url",
+        ),
+        // The tenant's own endpoint inside the server's network.
+        (
+            "[notify]\nprovider = \"webhook\"\n[notify.settings]\nurl = \"https://169.254.169.254/latest/meta-data\"\nsecret = \"s\"\n",
+            "notify.settings.url",
+        ),
+        (
+            "[crm_connector]\nprovider = \"webhook\"\n[crm_connector.settings]\nurl = \"http://crm.example.com/hook\"\nsecret = \"s\"\n",
+            "crm_connector.settings.url",
+        ),
+    ];
+    for (extra, key) in attacks {
+        let (status, body) = put_as_tenant(&s, &token, &hvac_policy(extra));
+        assert_eq!(status, 422, "{key}: {body}");
+        assert_eq!(body["error"]["field"], key, "{body}");
+    }
+    // A server file as a plugin: refused before anything is read.
+    let from_file = hvac_policy("").replacen(
+        "[trigger]\nplugin = ",
+        "[trigger]\npath = \"/dev/zero\"\n# plugin = ",
+        1,
+    );
+    assert!(
+        from_file.contains("/dev/zero"),
+        "the policy has a [trigger] plugin line"
+    );
+    let (status, body) = put_as_tenant(&s, &token, &from_file);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "trigger.path", "{body}");
+    // Empty secrets would accept requests that carry none.
+    let empty = hvac_policy("").replace(
+        &format!("vapi_secret = \"{VAPI_SECRET}\""),
+        "vapi_secret = \"\"",
+    );
+    let (status, body) = put_as_tenant(&s, &token, &empty);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "webhooks.vapi_secret", "{body}");
+
+    // Nothing changed, and the tenant's own legitimate edit still goes through.
+    assert_eq!(live_policy(&s), before);
+    let (status, body) = put_as_tenant(&s, &token, &hvac_policy("# a legitimate edit\n"));
+    assert_eq!(status, 200, "{body}");
+    // The other tenant was served throughout: its signal opened a case with a callback.
+    let (status, body) = s.signal(SAAS, "evt-red-1", &missed_call("+15125550177"));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["result"], "opened", "{body}");
+    let (_, case) = s.get(
+        &format!("/v1/cases/{}", body["case"].as_str().unwrap()),
+        ADMIN,
+    );
+    let case = &case["case"];
+    assert!(
+        case["first_dial_ms"].is_i64() || case["timer"]["kind"] == "next-attempt",
+        "its callback was placed or scheduled: {case}"
+    );
+}
+
+#[test]
+fn extreme_signal_times_are_refused_naming_the_field_not_a_crash() {
+    let s = Server::simulated();
+    for at_ms in [i64::MAX, i64::MIN, -1, i64::MAX / 2] {
+        let mut body = missed_call("+15125550178");
+        body["at_ms"] = at_ms.into();
+        let (status, answer) = s.signal(HVAC, &format!("evt-time-{at_ms}"), &body);
+        assert_eq!(status, 400, "{at_ms}: {answer}");
+        assert_eq!(answer["error"]["field"], "at_ms", "{answer}");
+    }
+    assert_eq!(
+        s.signals_recorded(HVAC),
+        0,
+        "a refused signal records nothing"
+    );
+    let (status, answer) = s.signal(HVAC, "evt-time-ok", &missed_call("+15125550178"));
+    assert_eq!(status, 202, "{answer}");
+}
