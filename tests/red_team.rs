@@ -124,3 +124,48 @@ fn extreme_signal_times_are_refused_naming_the_field_not_a_crash() {
     let (status, answer) = s.signal(HVAC, "evt-time-ok", &missed_call("+15125550178"));
     assert_eq!(status, 202, "{answer}");
 }
+
+/// Sends only the head of a request that announces a large body, and returns the status
+/// line the server answers with before any of the body is sent (`None`: it waited).
+fn answer_before_body(s: &Server, head: &str) -> Option<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    (!line.is_empty()).then_some(line)
+}
+
+#[test]
+fn an_unauthenticated_request_is_refused_before_its_body_is_read() {
+    let s = Server::simulated();
+    let heads = [
+        format!(
+            "PUT /v1/tenants/{HVAC}/plugins/trigger HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/wasm\r\ncontent-length: 16000000\r\n\r\n"
+        ),
+        format!(
+            "PUT /v1/tenants/{HVAC}/policy HTTP/1.1\r\nhost: x\r\n\
+             authorization: Bearer not-a-token\r\ncontent-length: 200000\r\n\r\n"
+        ),
+        format!(
+            "POST /v1/tenants/{HVAC}/signals HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/json\r\ncontent-length: 200000\r\n\r\n"
+        ),
+        format!(
+            "POST /v1/tenants/{HVAC}/vapi HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/json\r\nx-vapi-secret: wrong\r\ncontent-length: 200000\r\n\r\n"
+        ),
+    ];
+    for head in heads {
+        let status = answer_before_body(&s, &head);
+        assert!(
+            status.as_deref().is_some_and(|l| l.contains(" 401 ")),
+            "{head:?} answered {status:?}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use super::error::ErrorBody;
 use super::views::{Change, IssuedToken, TenantChange, TenantList, TenantPath, TenantSummary};
 use super::{ApiError, AppState};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use redial_core::policy::Policy;
@@ -91,7 +91,7 @@ pub async fn put_policy(
     State(state): State<AppState>,
     Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<TenantChange>), ApiError> {
     let caller = authenticate(&state, &headers)?;
     caller.may_access(&tenant)?;
@@ -99,6 +99,7 @@ pub async fn put_policy(
     if !exists {
         caller.admin()?;
     }
+    let body = super::error::read_body(body, super::MAX_BODY).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request(None, "policy must be UTF-8 TOML"))?
         .to_string();

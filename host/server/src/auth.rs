@@ -78,14 +78,21 @@ pub fn resolve_secret(value: &str) -> Option<String> {
 /// How far a Standard Webhooks timestamp may be from now.
 const TOLERANCE_SECS: u64 = 300;
 
-/// Verifies a Standard Webhooks signature (`webhook-id`, `webhook-timestamp`,
-/// `webhook-signature: v1,<base64 hmac-sha256 of "id.timestamp.body">`); returns the id.
-pub fn verify_standard_webhook(
-    secret: &str,
+/// A Standard Webhooks request's headers (`webhook-id`, `webhook-timestamp`,
+/// `webhook-signature`), present and timely: checked before the body is read.
+#[derive(Debug)]
+pub struct WebhookHeaders {
+    id: String,
+    timestamp: String,
+    signatures: String,
+}
+
+/// Reads the Standard Webhooks headers and refuses a missing one or a timestamp more than
+/// five minutes from `now_s`, so a request without them costs no body read.
+pub fn standard_webhook_headers(
     headers: &HeaderMap,
-    body: &[u8],
     now_s: i64,
-) -> Result<String, ApiError> {
+) -> Result<WebhookHeaders, ApiError> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -93,12 +100,13 @@ pub fn verify_standard_webhook(
             .map(str::to_string)
             .ok_or_else(|| ApiError::unauthorized(format!("missing `{name}` header")))
     };
-    let (id, ts, sigs) = (
-        header("webhook-id")?,
-        header("webhook-timestamp")?,
-        header("webhook-signature")?,
-    );
-    let ts_s: i64 = ts
+    let found = WebhookHeaders {
+        id: header("webhook-id")?,
+        timestamp: header("webhook-timestamp")?,
+        signatures: header("webhook-signature")?,
+    };
+    let ts_s: i64 = found
+        .timestamp
         .parse()
         .map_err(|_| ApiError::unauthorized("`webhook-timestamp` is not a unix time"))?;
     if now_s.abs_diff(ts_s) > TOLERANCE_SECS {
@@ -106,29 +114,49 @@ pub fn verify_standard_webhook(
             "`webhook-timestamp` is too far from now (replay?)",
         ));
     }
-    let key = match secret.strip_prefix("whsec_") {
-        Some(b64) => B64
-            .decode(b64)
-            .map_err(|_| ApiError::internal("tenant signing secret is not valid base64"))?,
-        None => secret.as_bytes().to_vec(),
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac takes any key length");
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let expected = mac.finalize().into_bytes();
-    let ok = sigs
-        .split_whitespace()
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .filter_map(|s| B64.decode(s).ok())
-        .any(|sig| sig.len() == expected.len() && constant_eq(&sig, &expected));
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::unauthorized("`webhook-signature` does not match"))
+    Ok(found)
+}
+
+impl WebhookHeaders {
+    /// Checks `v1,<base64 hmac-sha256 of "id.timestamp.body">` against `secret`; returns
+    /// the event id.
+    pub fn verify(self, secret: &str, body: &[u8]) -> Result<String, ApiError> {
+        let key = match secret.strip_prefix("whsec_") {
+            Some(b64) => B64
+                .decode(b64)
+                .map_err(|_| ApiError::internal("tenant signing secret is not valid base64"))?,
+            None => secret.as_bytes().to_vec(),
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac takes any key length");
+        mac.update(self.id.as_bytes());
+        mac.update(b".");
+        mac.update(self.timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let expected = mac.finalize().into_bytes();
+        let ok = self
+            .signatures
+            .split_whitespace()
+            .filter_map(|s| s.strip_prefix("v1,"))
+            .filter_map(|s| B64.decode(s).ok())
+            .any(|sig| sig.len() == expected.len() && constant_eq(&sig, &expected));
+        if ok {
+            Ok(self.id)
+        } else {
+            Err(ApiError::unauthorized("`webhook-signature` does not match"))
+        }
     }
+}
+
+/// Verifies a Standard Webhooks request: headers, then the signature over `body`; returns
+/// the event id.
+pub fn verify_standard_webhook(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_s: i64,
+) -> Result<String, ApiError> {
+    standard_webhook_headers(headers, now_s)?.verify(secret, body)
 }
 
 /// Twilio's request signature: base64(HMAC-SHA1(auth token, full URL + every POST

@@ -3,7 +3,9 @@
 //! body parsers that name the offending field.
 
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, Version, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -78,6 +80,16 @@ impl ApiError {
     /// 404: no such tenant, case or resource.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", message.into(), None)
+    }
+
+    /// 413: a body over the route's limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the body is over this route's limit of {limit} bytes"),
+            None,
+        )
     }
 
     /// 415: wrong content type.
@@ -155,28 +167,62 @@ impl From<redial_core::store::StoreError> for ApiError {
     }
 }
 
-/// Middleware: an error answer that is not JSON yet (axum's 405 with its `Allow` header,
-/// tower's 413, a path rejection) gets the one error shape; its headers stay.
-pub async fn json_errors(response: Response) -> Response {
+/// Middleware: an error answer that is not JSON yet (axum's 405, tower's 413, a path
+/// rejection) gets the one error shape, its headers kept. A request refused with its body
+/// unread (refusals come before the body is read) is answered with `Connection: close`,
+/// so a client does not send its next request on a connection the server is closing.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let has_body = request.version() <= Version::HTTP_11
+        && (request.headers().contains_key(header::TRANSFER_ENCODING)
+            || request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v != "0"));
+    let mut response = next.run(request).await;
     let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
-    let error = ApiError::foreign(status, &String::from_utf8_lossy(&text));
-    let mut answer = error.into_response();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            answer.headers_mut().insert(name.clone(), value.clone());
+    if !is_json {
+        let (parts, body) = response.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        response = ApiError::foreign(status, &String::from_utf8_lossy(&text)).into_response();
+        for (name, value) in &parts.headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
         }
     }
-    answer
+    if has_body {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads a request body, at most `limit` bytes. Handlers call it only once the sender is
+/// authenticated (or, for a signed webhook, its proof is present and timely), so an
+/// unauthenticated request never costs a body read.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if c.is::<http_body_util::LengthLimitError>() {
+                return ApiError::payload_too_large(limit);
+            }
+            cause = c.source();
+        }
+        ApiError::bad_request(None, format!("the body could not be read: {e}"))
+    })
 }
 
 /// Parses a JSON body; a failure is a 400 naming the field by its path
@@ -245,15 +291,27 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_made_by_tower_gets_the_one_error_shape_and_keeps_its_headers() {
-        let plain = Response::builder()
-            .status(StatusCode::PAYLOAD_TOO_LARGE)
-            .header(header::CONTENT_TYPE, "text/plain")
-            .header("x-kept", "yes")
-            .body(axum::body::Body::from("length limit exceeded"))
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::put(|| async {
+                    (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        [("x-kept", "yes")],
+                        "length limit exceeded",
+                    )
+                }),
+            )
+            .layer(axum::middleware::from_fn(json_errors));
+        let request = Request::put("/")
+            .header(header::CONTENT_LENGTH, "3")
+            .body(axum::body::Body::from("abc"))
             .unwrap();
-        let answer = json_errors(plain).await;
+        let answer = app.oneshot(request).await.unwrap();
         assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(answer.headers()["x-kept"], "yes");
+        assert_eq!(answer.headers()[header::CONNECTION], "close");
         let body = axum::body::to_bytes(answer.into_body(), 4096)
             .await
             .unwrap();

@@ -3,15 +3,15 @@
 //! the tenant's secret before anything is parsed into the engine, and is idempotent by
 //! the provider's event id.
 
-use super::auth::{constant_eq, resolve_secret, twilio_signature, verify_standard_webhook};
-use super::error::{ErrorBody, parse_form, parse_json};
+use super::auth::{constant_eq, resolve_secret, standard_webhook_headers, twilio_signature};
+use super::error::{ErrorBody, parse_form, parse_json, read_body};
 use super::views::{
     SignalAccepted, SignalBody, TenantPath, TwilioSms, TwilioVoiceStatus, VapiAnswer, VapiMessage,
     VapiWebhook,
 };
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, MAX_BODY};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use redial_core::connectors::CallReport;
@@ -149,12 +149,14 @@ pub async fn signal(
     State(state): State<AppState>,
     Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<SignalAccepted>), ApiError> {
     let t = state.engine.tenant(&tenant)?;
     require_content_type(&headers, "application/json")?;
     let key = secret(&t.policy.webhooks.signing_secret, "signing_secret")?;
-    let event_id = verify_standard_webhook(&key, &headers, &body, state.engine.now_ms() / 1000)?;
+    let proof = standard_webhook_headers(&headers, state.engine.now_ms() / 1000)?;
+    let body = read_body(body, MAX_BODY).await?;
+    let event_id = proof.verify(&key, &body)?;
     let s: SignalBody = parse_json(&body, "signal")?;
     check_phone("caller", &s.caller)?;
     check_phone("line", &s.line)?;
@@ -208,9 +210,9 @@ pub async fn twilio_status(
     Path(TenantPath { tenant }): Path<TenantPath>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<SignalAccepted>), ApiError> {
-    verify_twilio(&state, &tenant, &uri, &headers, &body)?;
+    let body = verified_twilio_body(&state, &tenant, &uri, &headers, body).await?;
     let form: TwilioVoiceStatus = parse_form(&body, "voice status callback")?;
     non_empty("CallSid", &form.call_sid)?;
     non_empty("CallStatus", &form.call_status)?;
@@ -267,9 +269,9 @@ pub async fn twilio_sms(
     Path(TenantPath { tenant }): Path<TenantPath>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, [(&'static str, &'static str); 1], &'static str), ApiError> {
-    verify_twilio(&state, &tenant, &uri, &headers, &body)?;
+    let body = verified_twilio_body(&state, &tenant, &uri, &headers, body).await?;
     let form: TwilioSms = parse_form(&body, "incoming message")?;
     non_empty("MessageSid", &form.message_sid)?;
     check_phone("From", &form.from)?;
@@ -303,27 +305,30 @@ fn non_empty(name: &str, value: &str) -> Result<(), ApiError> {
 
 /// Checks content type and `X-Twilio-Signature` (HMAC-SHA1 over the full URL and the
 /// sorted form parameters, keyed by the tenant's auth token) before anything is parsed
-/// into the engine.
-fn verify_twilio(
+/// into the engine; the body is read only once the tenant, its token and the header are
+/// there. Returns the body.
+async fn verified_twilio_body(
     state: &AppState,
     tenant: &str,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), ApiError> {
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
     let t = state.engine.tenant(tenant)?;
     require_content_type(headers, "application/x-www-form-urlencoded")?;
     let token = secret(&t.policy.webhooks.twilio_auth_token, "twilio_auth_token")?;
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| ApiError::bad_request(None, format!("invalid form body: {e}")))?;
-    let url = format!("{}{}", state.public_url.trim_end_matches('/'), uri);
-    let expected = twilio_signature(&token, &url, &params);
     let given = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .ok_or_else(|| ApiError::unauthorized("missing `X-Twilio-Signature` header"))?
+        .to_string();
+    let body = read_body(body, MAX_BODY).await?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| ApiError::bad_request(None, format!("invalid form body: {e}")))?;
+    let url = format!("{}{}", state.public_url.trim_end_matches('/'), uri);
+    let expected = twilio_signature(&token, &url, &params);
     if constant_eq(given.as_bytes(), expected.as_bytes()) {
-        Ok(())
+        Ok(body)
     } else {
         Err(ApiError::unauthorized(
             "`X-Twilio-Signature` does not match",
@@ -379,7 +384,7 @@ pub async fn vapi(
     State(state): State<AppState>,
     Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<VapiAnswer>, ApiError> {
     let t = state.engine.tenant(&tenant)?;
     require_content_type(&headers, "application/json")?;
@@ -391,6 +396,7 @@ pub async fn vapi(
     if !constant_eq(given.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::unauthorized("`X-Vapi-Secret` does not match"));
     }
+    let body = read_body(body, MAX_BODY).await?;
     let VapiWebhook { message } = parse_json(&body, "Vapi message")?;
     match message.kind.as_str() {
         "status-update" => Ok(Json(VapiAnswer::Acknowledged)),

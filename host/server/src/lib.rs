@@ -144,7 +144,7 @@ pub fn router(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 

@@ -9,7 +9,7 @@ use super::views::{
 };
 use super::{ApiError, AppState};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use redial_runtime::Slot;
@@ -82,12 +82,13 @@ pub async fn upload(
     State(state): State<AppState>,
     Path(SlotPath { tenant, slot }): Path<SlotPath>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<PluginUploaded>, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
     let slot = slot_of(&slot)?;
     super::inbound::require_content_type(&headers, "application/wasm")?;
     state.engine.tenant(&tenant)?;
+    let body = super::error::read_body(body, super::MAX_PLUGIN).await?;
     let engine = state.engine.clone();
     let t = tenant.clone();
     let (versions, tier) = state
