@@ -169,3 +169,74 @@ fn an_unauthenticated_request_is_refused_before_its_body_is_read() {
         );
     }
 }
+
+#[test]
+fn a_policy_that_does_not_load_stops_its_tenant_not_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tenant, file) in [
+        (HVAC, "lone-star-hvac.toml"),
+        (SAAS, "northwind-software.toml"),
+    ] {
+        let text = with_webhooks(&redial_bench::all_day_window(&common::policy_text(file)));
+        std::fs::write(dir.path().join(format!("{tenant}.toml")), text).unwrap();
+    }
+    // One file that does not parse, one whose plugin is a component the host never had.
+    std::fs::write(dir.path().join("garbled.toml"), "tenant = \"garbled\"\n[[[").unwrap();
+    let unknown_plugin = common::policy_text("northwind-software.toml")
+        .replace("tenant = \"northwind-software\"", "tenant = \"ghost\"")
+        .replacen(
+            "[trigger]\nplugin = ",
+            &format!("[trigger]\nsha256 = \"{}\"\n# plugin = ", "0".repeat(64)),
+            1,
+        );
+    std::fs::write(dir.path().join("ghost.toml"), unknown_plugin).unwrap();
+    let policies = dir.path().to_path_buf();
+    let sim = redial_connectors::Simulator::new(
+        std::sync::Arc::new(redial_core::clock::SystemClock),
+        Default::default(),
+        None,
+    )
+    .unwrap();
+    let s = Server::start_with(
+        move |app| {
+            app.connectors(std::sync::Arc::new(sim))
+                .policies_dir(policies)
+        },
+        "",
+    );
+
+    // The server started and says who is not served, and why (to the admin only).
+    let (status, health) = s.send("GET", "/healthz", &[], None);
+    assert_eq!(status, 200);
+    assert_eq!(health, "degraded: not serving garbled, ghost");
+    let (status, list) = s.get("/v1/tenants", ADMIN);
+    assert_eq!(status, 200, "{list}");
+    let serving: Vec<&str> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(serving, [HVAC, SAAS]);
+    let down = list["not_serving"].as_array().unwrap();
+    assert_eq!(down.len(), 2, "{list}");
+    assert!(
+        down[1]["problem"].as_str().unwrap().contains("ghost"),
+        "{list}"
+    );
+
+    // The others are served.
+    let (status, body) = s.signal(HVAC, "evt-degraded-1", &missed_call("+15125550176"));
+    assert_eq!(status, 202, "{body}");
+    // The admin can remove a tenant that never loaded.
+    let auth = format!("Bearer {ADMIN}");
+    let (status, body) = s.send(
+        "DELETE",
+        "/v1/tenants/garbled",
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, health) = s.send("GET", "/healthz", &[], None);
+    assert_eq!(health, "degraded: not serving ghost");
+}

@@ -4,12 +4,15 @@
 
 use super::auth::{authenticate, new_token, token_hash};
 use super::error::ErrorBody;
-use super::views::{Change, IssuedToken, TenantChange, TenantList, TenantPath, TenantSummary};
+use super::views::{
+    Change, IssuedToken, NotServingTenant, TenantChange, TenantList, TenantPath, TenantSummary,
+};
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use redial_core::engine::EngineError;
 use redial_core::policy::Policy;
 
 /// Every tenant.
@@ -42,7 +45,16 @@ pub async fn tenants(
             timezone: t.policy.timezone.clone(),
         })
         .collect();
-    Ok(Json(TenantList { tenants }))
+    let not_serving = state
+        .not_serving
+        .list()
+        .into_iter()
+        .map(|(tenant, problem)| NotServingTenant { tenant, problem })
+        .collect();
+    Ok(Json(TenantList {
+        tenants,
+        not_serving,
+    }))
 }
 
 /// The live policy, as the TOML it was written in.
@@ -115,6 +127,7 @@ pub async fn put_policy(
     }
     let engine = state.engine.clone();
     state.slots.run(move || engine.load_tenant(policy)).await?;
+    state.not_serving.clear(&tenant);
     if let Some(dir) = &state.policies_dir {
         let path = dir.join(format!("{tenant}.toml"));
         std::fs::write(&path, &text).map_err(ApiError::internal)?;
@@ -143,7 +156,12 @@ pub async fn delete_tenant(
     headers: HeaderMap,
 ) -> Result<Json<TenantChange>, ApiError> {
     authenticate(&state, &headers)?.admin()?;
-    state.engine.remove_tenant(&tenant)?;
+    let not_serving = state.not_serving.list().iter().any(|(t, _)| *t == tenant);
+    match state.engine.remove_tenant(&tenant) {
+        Err(EngineError::UnknownTenant(_)) if not_serving => {}
+        other => other?,
+    }
+    state.not_serving.clear(&tenant);
     state.engine.store().revoke_tokens(&tenant)?;
     if let Some(dir) = &state.policies_dir {
         let _ = std::fs::remove_file(dir.join(format!("{tenant}.toml")));

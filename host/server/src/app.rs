@@ -3,11 +3,11 @@
 //! tests all start their server through it, so they run the same wiring.
 
 use crate::auth::token_hash;
-use crate::{AppState, EngineSlots, Metrics};
+use crate::{AppState, EngineSlots, Metrics, NotServing};
 use redial_connectors::{ProviderConnectors, Simulator};
 use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
-use redial_core::engine::{DEFAULT_LANES, Engine, EngineError};
+use redial_core::engine::{DEFAULT_LANES, Engine};
 use redial_core::policy::{Policy, PolicyError};
 use redial_core::store::StoreError;
 use redial_runtime::{PluginRuntime, RuntimeConfig, RuntimeError};
@@ -39,14 +39,6 @@ pub enum AppError {
     /// A policy in the policies folder did not parse or check.
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    /// A tenant's policy did not load (its plugins).
-    #[error("tenant {tenant}: {source}")]
-    Tenant {
-        /// The tenant.
-        tenant: String,
-        /// Why (boxed: an engine error is large, and this one is rare).
-        source: Box<EngineError>,
-    },
     /// The simulator's ledger could not be opened.
     #[error("simulator ledger: {0}")]
     Ledger(String),
@@ -179,19 +171,31 @@ impl AppBuilder {
             Engine::new(Arc::new(store), runtime, self.clock.clone())
                 .with_uploads(self.dir.join("plugins")),
         );
-        let mut policies = match &self.policies_dir {
-            Some(dir) => Policy::load_dir(dir)?,
+        // One tenant's policy that does not load stops that tenant, never the server.
+        let not_serving = Arc::new(NotServing::default());
+        let mut policies: Vec<(String, Result<Policy, String>)> = match &self.policies_dir {
+            Some(dir) => Policy::load_each(dir)?
+                .into_iter()
+                .map(|(file, policy)| {
+                    let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+                    (stem.into_owned(), policy.map_err(|e| e.to_string()))
+                })
+                .collect(),
             None => Vec::new(),
         };
-        policies.extend(self.policies);
-        for policy in policies {
-            let tenant = policy.tenant.clone();
-            engine
-                .load_tenant(policy)
-                .map_err(|source| AppError::Tenant {
-                    tenant,
-                    source: Box::new(source),
-                })?;
+        policies.extend(self.policies.into_iter().map(|p| (p.tenant.clone(), Ok(p))));
+        for (name, policy) in policies {
+            let loaded = policy.and_then(|p| {
+                let tenant = p.tenant.clone();
+                engine
+                    .load_tenant(p)
+                    .map(|_| ())
+                    .map_err(|e| format!("tenant {tenant}: {e}"))
+            });
+            if let Err(problem) = loaded {
+                tracing::error!(tenant = %name, %problem, "policy does not load; the tenant does not serve");
+                not_serving.set(&name, &problem);
+            }
         }
         let connectors = match self.connectors {
             Some(connectors) => connectors,
@@ -216,6 +220,7 @@ impl AppBuilder {
             public_url: self.public_url,
             policies_dir: self.policies_dir,
             metrics: Arc::new(Metrics::default()),
+            not_serving,
             wake: Arc::default(),
             slots: Arc::new(EngineSlots::default()),
             connectors,

@@ -13,6 +13,37 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Tenants whose policy is in the policies folder but does not load (it does not parse,
+/// or its plugins do not load). The server serves every other tenant and names these in
+/// `/healthz` and `GET /v1/tenants`, until a fixed file or a valid PUT loads them.
+#[derive(Debug, Default)]
+pub struct NotServing(Mutex<BTreeMap<String, String>>);
+
+impl NotServing {
+    /// Records why `tenant` (or the policy file's stem) does not serve.
+    pub fn set(&self, tenant: &str, problem: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(tenant.to_string(), problem.to_string());
+    }
+
+    /// `tenant` serves again (or was deleted).
+    pub fn clear(&self, tenant: &str) {
+        self.0.lock().unwrap().remove(tenant);
+    }
+
+    /// Every tenant not serving, with why.
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, p)| (t.clone(), p.clone()))
+            .collect()
+    }
+}
+
 /// Counters the server keeps in memory (the store holds the durable ones).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -31,20 +62,35 @@ impl Metrics {
     }
 }
 
-/// The store answers.
+/// The store answers; `ok`, or which tenants do not serve.
+///
+/// A tenant whose policy does not load costs that tenant alone: the server stays up and
+/// serving (200), and the answer says `degraded` and names the tenant, without the reason
+/// (`GET /v1/tenants` gives that to the admin).
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
     responses(
-        (status = 200, description = "Healthy", body = String, content_type = "text/plain", example = json!("ok")),
+        (status = 200, description = "Serving: `ok`, or `degraded` with the tenants not serving", body = String, content_type = "text/plain", example = json!("ok")),
         (status = 503, description = "The store does not answer", body = super::error::ErrorBody),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.engine.store().next_timer_ms() {
-        Ok(_) => (axum::http::StatusCode::OK, "ok"),
-        Err(_) => (
+    if state.engine.store().next_timer_ms().is_err() {
+        return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "store unavailable",
-        ),
+            "store unavailable".to_string(),
+        );
     }
+    let down: Vec<String> = state
+        .not_serving
+        .list()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    let text = if down.is_empty() {
+        "ok".to_string()
+    } else {
+        format!("degraded: not serving {}", down.join(", "))
+    };
+    (axum::http::StatusCode::OK, text)
 }
 
 /// Prometheus counters: signals and cases per tenant, plugin calls and time per slot,

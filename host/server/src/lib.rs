@@ -34,7 +34,7 @@ mod watch;
 
 pub use app::{App, AppBuilder, AppError};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use health::Metrics;
+pub use health::{Metrics, NotServing};
 pub use slots::{ENGINE_WORKERS, EngineSlots, TENANT_SLOTS};
 pub use watch::{PolicyWatcher, Reload};
 
@@ -74,6 +74,8 @@ pub struct AppState {
     pub policies_dir: Option<PathBuf>,
     /// In-memory counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Tenants whose policy does not load, and why.
+    pub not_serving: Arc<NotServing>,
     /// Wakes the delivery/timer loop as soon as a request created work.
     pub wake: Arc<Wake>,
     /// The slots engine work runs in, off the async threads.
@@ -162,6 +164,7 @@ pub async fn serve(
     let lanes = DeliveryLanes::start(state.engine.clone(), state.connectors.clone(), lanes);
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
+        let not_serving = state.not_serving.clone();
         let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);
         std::thread::Builder::new()
             .name("redial-loop".into())
@@ -174,7 +177,9 @@ pub async fn serve(
                     if let Some(w) = watcher.as_mut()
                         && last_watch.elapsed() >= WATCH_EVERY
                     {
-                        w.poll(&engine);
+                        for reload in w.poll(&engine) {
+                            reload.record(&engine, &not_serving);
+                        }
                         last_watch = Instant::now();
                     }
                     wake.wait(Duration::from_millis(20));

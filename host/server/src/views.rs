@@ -22,8 +22,8 @@ mod paths;
 mod reports;
 
 pub use admin::{
-    Change, IssuedToken, LivePlugin, PluginListing, PluginUploaded, PluginVersion, RolledBack,
-    SlotPlugins, TenantChange, TenantList, TenantSummary, Tier,
+    Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing, PluginUploaded,
+    PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantList, TenantSummary, Tier,
 };
 pub use case::{
     Answer, AnswerValue, Attempt, Case, CaseState, CaseStateName, ContextField, Disposition,

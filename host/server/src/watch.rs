@@ -6,6 +6,7 @@
 //! promise. A file that fails to parse or whose plugins fail to load is refused and the
 //! tenant's previous policy stays live.
 
+use crate::NotServing;
 use redial_core::engine::Engine;
 use redial_core::policy::Policy;
 use std::collections::HashMap;
@@ -29,6 +30,22 @@ pub enum Reload {
         /// Why.
         reason: String,
     },
+}
+
+impl Reload {
+    /// Keeps the not-serving list true: an applied file's tenant serves; a refused file
+    /// whose tenant is not loaded at all does not (a loaded tenant keeps its old policy).
+    pub fn record(&self, engine: &Engine, not_serving: &NotServing) {
+        match self {
+            Reload::Applied { tenant, .. } => not_serving.clear(tenant),
+            Reload::Refused { path, reason } => {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                if engine.tenant(&stem).is_err() {
+                    not_serving.set(&stem, reason);
+                }
+            }
+        }
+    }
 }
 
 /// Remembers each policy file's modification time.

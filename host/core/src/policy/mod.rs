@@ -351,6 +351,18 @@ impl Policy {
     /// Reads and checks every `*.toml` policy in a folder, sorted by file name; the first
     /// bad file refuses the whole folder.
     pub fn load_dir(dir: &Path) -> Result<Vec<Policy>, PolicyError> {
+        Policy::load_each(dir)?
+            .into_iter()
+            .map(|(_, policy)| policy)
+            .collect()
+    }
+
+    /// Reads every `*.toml` in `dir`, each file on its own: one that does not load is
+    /// returned with its error beside the others (a server serves the rest).
+    #[allow(clippy::type_complexity)]
+    pub fn load_each(
+        dir: &Path,
+    ) -> Result<Vec<(PathBuf, Result<Policy, PolicyError>)>, PolicyError> {
         let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
             path: dir.to_path_buf(),
             source,
@@ -361,7 +373,13 @@ impl Policy {
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect();
         files.sort();
-        files.iter().map(|f| Policy::load(f)).collect()
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let policy = Policy::load(&f);
+                (f, policy)
+            })
+            .collect())
     }
 
     /// The default policies folder: `./policies` if present, else the repository's.

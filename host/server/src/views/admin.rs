@@ -18,11 +18,22 @@ pub struct TenantSummary {
     pub timezone: String,
 }
 
-/// Every tenant the server serves.
+/// Every tenant the server serves, and those it cannot.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantList {
-    /// The tenants, by id.
+    /// The tenants serving, by id.
     pub tenants: Vec<TenantSummary>,
+    /// Tenants whose policy file does not load; every other tenant is served meanwhile.
+    pub not_serving: Vec<NotServingTenant>,
+}
+
+/// A tenant whose policy does not load.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotServingTenant {
+    /// Its id (the policy file's name when the file does not parse).
+    pub tenant: String,
+    /// Why, as the policy check or the plugin loader said it.
+    pub problem: String,
 }
 
 /// What a tenant administration call did.
