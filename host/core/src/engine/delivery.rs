@@ -7,12 +7,13 @@
 //! handed out twice. New items come from the store's list of what steps committed, so a
 //! pass costs what is new, not the size of the backlog; a full scan of the outbox every
 //! [`RESCAN_EVERY`] picks up what a failed delivery left behind (retried under the same
-//! idempotency key) and anything committed before the server started.
+//! idempotency key, after a backoff that doubles per failure up to [`MAX_BACKOFF`]) and
+//! anything committed before the server started.
 
 use super::{Engine, EngineError};
 use crate::connectors::Connectors;
 use crate::records::OutboxItem;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -34,11 +35,66 @@ pub const DEFAULT_LANES: usize = 16;
 /// kept per provider host).
 pub const MAX_LANES: usize = 256;
 
+/// The longest wait before a failing item is tried again.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What is handed out (by outbox id) and which failed items wait.
+#[derive(Debug, Default)]
+struct Claims {
+    handed: HashSet<u64>,
+    retries: HashMap<u64, Retry>,
+}
+
+/// A failing item's retry state.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    failures: u32,
+    not_before: Instant,
+}
+
+impl Claims {
+    /// Records a delivery's end: a success forgets the item's failures, a failure sets
+    /// when it may be tried next.
+    fn finished(&mut self, id: u64, delivered: bool, now: Instant) {
+        self.handed.remove(&id);
+        if delivered {
+            self.retries.remove(&id);
+        } else {
+            let failures = self.retries.get(&id).map_or(0, |r| r.failures) + 1;
+            let not_before = now + backoff(id, failures);
+            self.retries.insert(
+                id,
+                Retry {
+                    failures,
+                    not_before,
+                },
+            );
+        }
+    }
+
+    fn waiting(&self, id: u64, now: Instant) -> bool {
+        self.retries.get(&id).is_some_and(|r| r.not_before > now)
+    }
+}
+
+/// The wait after an item's `failures`-th failure: 1 s doubling per failure up to
+/// [`MAX_BACKOFF`], less up to a quarter (spread by the item's id, so items that failed
+/// together are not retried together).
+fn backoff(id: u64, failures: u32) -> Duration {
+    let full = Duration::from_secs(1)
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let mut h = DefaultHasher::new();
+    (id, failures).hash(&mut h);
+    let spread = (h.finish() % 1000) as u32; // 0..1000 thousandths of a quarter
+    full - full / 4 * spread / 1000
+}
+
 /// The lanes and what is in flight on them.
 pub struct DeliveryLanes {
     engine: Arc<Engine>,
     lanes: Vec<Sender<(u64, OutboxItem)>>,
-    claimed: Arc<Mutex<HashSet<u64>>>,
+    claims: Arc<Mutex<Claims>>,
     threads: Vec<JoinHandle<()>>,
     last_scan: Mutex<Option<Instant>>,
 }
@@ -46,20 +102,22 @@ pub struct DeliveryLanes {
 impl DeliveryLanes {
     /// Starts `lanes` delivery threads (at least one).
     pub fn start(engine: Arc<Engine>, connectors: Arc<dyn Connectors>, lanes: usize) -> Self {
-        let claimed: Arc<Mutex<HashSet<u64>>> = Arc::default();
+        let claims: Arc<Mutex<Claims>> = Arc::default();
         let (mut senders, mut threads) = (Vec::new(), Vec::new());
         for n in 0..lanes.max(1) {
             let (tx, rx) = channel::<(u64, OutboxItem)>();
-            let (engine, connectors, claimed) =
-                (engine.clone(), connectors.clone(), claimed.clone());
+            let (engine, connectors, claims) = (engine.clone(), connectors.clone(), claims.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("redial-lane-{n}"))
                 .spawn(move || {
                     for (id, item) in rx {
-                        if let Err(err) = engine.deliver_one(connectors.as_ref(), id, &item) {
-                            tracing::error!(key = %item.key, cause = %err, "recording a delivery failed; will retry");
-                        }
-                        claimed.lock().unwrap().remove(&id);
+                        let delivered = engine
+                            .deliver_one(connectors.as_ref(), id, &item)
+                            .unwrap_or_else(|err| {
+                                tracing::error!(key = %item.key, cause = %err, "recording a delivery failed; will retry");
+                                false
+                            });
+                        claims.lock().unwrap().finished(id, delivered, Instant::now());
                     }
                 })
                 .expect("spawn a delivery lane");
@@ -70,7 +128,7 @@ impl DeliveryLanes {
         DeliveryLanes {
             engine,
             lanes: senders,
-            claimed,
+            claims,
             threads,
             last_scan: Mutex::default(),
         }
@@ -87,9 +145,14 @@ impl DeliveryLanes {
         let candidates = match fresh {
             Some(items) if !self.scan_due() => items,
             _ => {
-                *self.last_scan.lock().unwrap() = Some(Instant::now());
-                let claimed = self.claimed.lock().unwrap().clone();
-                let items = store.outbox_where(&|id| !claimed.contains(&id))?;
+                let now = Instant::now();
+                *self.last_scan.lock().unwrap() = Some(now);
+                let skip: HashSet<u64> = {
+                    let claims = self.claims.lock().unwrap();
+                    let waiting = claims.retries.keys().filter(|id| claims.waiting(**id, now));
+                    claims.handed.iter().chain(waiting).copied().collect()
+                };
+                let items = store.outbox_where(&|id| !skip.contains(&id))?;
                 // The scan may see items of steps committed since the flush above.
                 store.sync()?;
                 items
@@ -97,18 +160,14 @@ impl DeliveryLanes {
         };
         let mut handed = 0;
         for (id, item) in candidates {
-            if !self.claimed.lock().unwrap().insert(id) {
+            if !self.claims.lock().unwrap().handed.insert(id) {
                 continue;
             }
             // A lane may have delivered it since it was listed: its claim is released only
             // after the delivery was recorded, so checking again after claiming is enough.
-            if !store.in_outbox(id)? {
-                self.claimed.lock().unwrap().remove(&id);
-                continue;
-            }
             let lane = lane_of(&item.case_id, self.lanes.len());
-            if self.lanes[lane].send((id, item)).is_err() {
-                self.claimed.lock().unwrap().remove(&id);
+            if !store.in_outbox(id)? || self.lanes[lane].send((id, item)).is_err() {
+                self.claims.lock().unwrap().handed.remove(&id);
                 continue;
             }
             handed += 1;
@@ -142,6 +201,37 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_item_waits_longer_after_each_failure_up_to_the_cap() {
+        let mut last = Duration::ZERO;
+        for failures in 1..=12 {
+            let wait = backoff(7, failures);
+            let full = Duration::from_secs(1 << (failures - 1)).min(MAX_BACKOFF);
+            assert!(wait <= full && wait >= full * 3 / 4, "{failures}: {wait:?}");
+            assert!(wait >= last * 3 / 4, "{failures}: {wait:?} after {last:?}");
+            last = wait;
+        }
+        assert!(backoff(7, u32::MAX) <= MAX_BACKOFF);
+        // Items that failed together spread out.
+        let waits: std::collections::HashSet<Duration> = (0..50).map(|id| backoff(id, 3)).collect();
+        assert!(waits.len() > 10, "{waits:?}");
+    }
+
+    #[test]
+    fn a_failed_item_waits_and_a_delivered_one_is_forgotten() {
+        let now = Instant::now();
+        let mut claims = Claims::default();
+        claims.handed.extend([1, 2]);
+        claims.finished(1, false, now);
+        claims.finished(2, true, now);
+        assert!(claims.handed.is_empty());
+        assert!(claims.waiting(1, now));
+        assert!(!claims.waiting(1, now + MAX_BACKOFF));
+        assert!(!claims.waiting(2, now));
+        claims.finished(1, true, now);
+        assert!(claims.retries.is_empty());
+    }
 
     #[test]
     fn a_case_always_maps_to_the_same_lane() {

@@ -488,7 +488,8 @@ impl Engine {
     }
 
     /// Delivers one outbox item and records it; `false` when the connector failed (the item
-    /// stays queued).
+    /// stays queued). An item of a tenant that no longer serves is settled without
+    /// delivery (dropped, journalled).
     fn deliver_one(
         &self,
         connectors: &dyn Connectors,
@@ -501,7 +502,7 @@ impl Engine {
             let _turn = lock.lock(Priority::Finish);
             let what = format!("{} effect {}", item.effect.name(), item.key);
             flows::tenant_removed(self, &item.case_id, Some(id), &what)?;
-            return Ok(false);
+            return Ok(true);
         };
         let caller_of = |case_id: &str| {
             let case = self.store.case(case_id).ok().flatten();
