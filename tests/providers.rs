@@ -54,6 +54,9 @@ enum Misbehave {
     Close,
     /// Answers 200 with a body that is not the provider's JSON.
     Garbage,
+    /// Redirects the request to another address (303: a client that follows it sends a
+    /// GET there, with its headers).
+    Redirect,
 }
 
 impl FakeProviders {
@@ -283,6 +286,12 @@ async fn misbehave(how: Misbehave) -> axum::response::Response {
         Misbehave::Garbage => (
             axum::http::StatusCode::OK,
             "<html><body>502 Bad Gateway (from a proxy)</body></html>",
+        )
+            .into_response(),
+        Misbehave::Redirect => (
+            axum::http::StatusCode::SEE_OTHER,
+            [("location", "/stolen-credentials")],
+            "",
         )
             .into_response(),
     }
@@ -638,4 +647,23 @@ fn a_declined_call_sends_the_fallback_sms_through_twilio() {
     );
     let (_, v) = s.get(&format!("/v1/cases/{case}"), ADMIN);
     assert_eq!(v["case"]["state"]["state"], "closed");
+}
+
+#[test]
+fn a_provider_redirect_is_not_followed_and_the_effect_is_retried() {
+    let fake = FakeProviders::default();
+    fake.misbehave
+        .lock()
+        .unwrap()
+        .push(("/call".to_string(), Misbehave::Redirect, 1));
+    let s = provider_server(&fake);
+    let (status, body) = s.signal(HVAC, "evt-redirect", &missed_call("+15125550175"));
+    assert_eq!(status, 202, "{body}");
+    // The redirected try failed; the retry placed the call once.
+    assert_eq!(fake.wait("/call", 1).len(), 1);
+    assert_eq!(fake.requests("REDIRECT /CALL").len(), 1);
+    assert!(
+        fake.requests("/stolen-credentials").is_empty(),
+        "the provider's key went where the redirect pointed"
+    );
 }

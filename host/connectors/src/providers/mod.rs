@@ -82,8 +82,11 @@ impl ProviderConnectors {
     /// Connectors to every tenant's chosen providers, with the simulator for "simulator"
     /// channels; `clock` stamps outbound webhooks.
     pub fn new(clock: Arc<dyn Clock>, simulator: Simulator, timeout: Duration) -> Self {
+        // A provider's redirect is never followed: it would carry the tenant's data (and,
+        // for a 303, the request's credentials) to an address nobody configured.
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
             .timeout_global(Some(timeout))
             .max_idle_connections(4 * IDLE_PER_HOST)
             .max_idle_connections_per_host(IDLE_PER_HOST)
