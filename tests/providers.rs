@@ -304,7 +304,7 @@ fn provider_server(fake: &FakeProviders) -> Server {
 fn provider_server_with_timeout(fake: &FakeProviders, timeout: Duration) -> Server {
     let base = fake.clone().start();
     Server::start_with(
-        |app| app.provider_timeout(timeout),
+        |app| app.provider_timeout(timeout).allow_private_destinations(),
         &provider_settings(&base),
     )
 }
@@ -521,6 +521,14 @@ fn qualified_call_to_handoff(
     event: &str,
     caller: &str,
 ) -> String {
+    let case = qualified_call(s, fake, event, caller);
+    fake.wait("/hooks/handoff", 1);
+    fake.wait("/crm/v3/objects/deals", 1);
+    case
+}
+
+/// A signal whose Vapi call qualifies the caller: what follows (handoff, CRM) is queued.
+fn qualified_call(s: &Server, fake: &FakeProviders, event: &str, caller: &str) -> String {
     let (_, body) = s.signal(HVAC, event, &missed_call(caller));
     let case = body["case"].as_str().unwrap().to_string();
     let call = fake.wait("/call", 1);
@@ -538,8 +546,6 @@ fn qualified_call_to_handoff(
         Some(&serde_json::to_vec(&report).unwrap()),
     );
     assert_eq!(status, 200);
-    fake.wait("/hooks/handoff", 1);
-    fake.wait("/crm/v3/objects/deals", 1);
     case
 }
 
@@ -665,5 +671,30 @@ fn a_provider_redirect_is_not_followed_and_the_effect_is_retried() {
     assert!(
         fake.requests("/stolen-credentials").is_empty(),
         "the provider's key went where the redirect pointed"
+    );
+}
+
+#[test]
+fn a_tenant_webhook_that_resolves_inside_the_servers_network_is_not_sent() {
+    let fake = FakeProviders::default();
+    let base = fake.clone().start();
+    // The operator has not allowed private destinations. The tenant's notify webhook points
+    // at loopback (as a tenant's DNS name could); Vapi and HubSpot are the operator's own
+    // settings and are reached.
+    let s = Server::start_with(
+        |app| app.provider_timeout(Duration::from_secs(2)),
+        &provider_settings(&base),
+    );
+    let case = qualified_call(&s, &fake, "evt-ssrf", "+15125550174");
+    fake.wait("/crm/v3/objects/deals", 1);
+    let settled = s.settled(&case);
+    assert_eq!(settled["case"]["state"]["state"], "handed-off", "{settled}");
+    assert!(
+        fake.requests("/hooks").is_empty(),
+        "a loopback webhook was sent to"
+    );
+    assert!(
+        s.engine.store().outbox_len() > 0,
+        "the refused notice waits, undelivered"
     );
 }

@@ -18,4 +18,5 @@ pub mod simulator;
 pub mod webhooks;
 
 pub use providers::ProviderConnectors;
+pub use resolver::Destinations;
 pub use simulator::{Behaviour, LedgerEntry, Persona, Simulator};

@@ -9,6 +9,7 @@
 //! host is new or its answer is older than [`TTL`].
 
 use super::coalesce::CoalescingConnector;
+use redial_core::policy::is_public;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -74,6 +75,58 @@ impl Resolver for CachingResolver {
     }
 }
 
+/// Where a tenant's own endpoints (its webhook URLs) may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Destinations {
+    /// Public internet addresses only: a host that resolves to loopback, a private or
+    /// link-local range (cloud metadata) or the like is refused, on the addresses the
+    /// request would actually connect to.
+    #[default]
+    PublicOnly,
+    /// Anywhere: the operator's choice for development and tests on loopback.
+    Any,
+}
+
+/// A [`CachingResolver`] that refuses a host with any address outside the public
+/// internet, so a tenant's URL cannot reach the server's own network, whatever its name.
+#[derive(Debug, Default)]
+pub struct PublicOnlyResolver(CachingResolver);
+
+impl Resolver for PublicOnlyResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = self.0.resolve(uri, config, timeout)?;
+        if let Some(inside) = addrs.iter().find(|a| !is_public(a.ip())) {
+            return Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} resolves to {}, which is not a public address",
+                    uri.host().unwrap_or_default(),
+                    inside.ip()
+                ),
+            )));
+        }
+        Ok(addrs)
+    }
+}
+
+/// An HTTP agent for tenants' own endpoints: like [`agent`], but the lookups go through a
+/// [`PublicOnlyResolver`] unless the operator allows [`Destinations::Any`].
+pub fn tenant_agent(config: Config, destinations: Destinations) -> ureq::Agent {
+    match destinations {
+        Destinations::Any => agent(config),
+        Destinations::PublicOnly => ureq::Agent::with_parts(
+            config,
+            DefaultConnector::default().chain(CoalescingConnector),
+            PublicOnlyResolver::default(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +173,36 @@ mod tests {
         assert!(r.cached("127.0.0.1:8080").is_none());
         resolve(&r, "http://127.0.0.1:8080/").unwrap();
         assert!(r.cached("127.0.0.1:8080").is_some(), "refreshed");
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use super::*;
+
+    #[test]
+    fn a_host_inside_the_servers_network_is_refused_for_tenant_endpoints() {
+        let timeout = NextTimeout {
+            after: Duration::from_secs(5).into(),
+            reason: ureq::Timeout::Resolve,
+            per_read: None,
+            per_write: None,
+        };
+        let r = PublicOnlyResolver::default();
+        for url in [
+            "http://localhost:8080/",
+            "http://127.0.0.1/",
+            "http://10.1.2.3/",
+            "http://[::1]/",
+        ] {
+            let refused = r.resolve(&url.parse().unwrap(), &Config::default(), timeout);
+            assert!(refused.is_err(), "{url}");
+        }
+        let public = r.resolve(
+            &"http://8.8.8.8/".parse().unwrap(),
+            &Config::default(),
+            timeout,
+        );
+        assert!(public.is_ok(), "{public:?}");
     }
 }

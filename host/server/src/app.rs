@@ -4,7 +4,7 @@
 
 use crate::auth::token_hash;
 use crate::{AppState, EngineSlots, Metrics, NotServing};
-use redial_connectors::{ProviderConnectors, Simulator};
+use redial_connectors::{Destinations, ProviderConnectors, Simulator};
 use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
 use redial_core::engine::{DEFAULT_LANES, Engine};
@@ -53,6 +53,7 @@ pub struct AppBuilder {
     clock: Arc<dyn Clock>,
     connectors: Option<Arc<dyn Connectors>>,
     provider_timeout: Duration,
+    destinations: Destinations,
     ledger: bool,
     policies_dir: Option<PathBuf>,
     policies: Vec<Policy>,
@@ -80,6 +81,7 @@ impl AppBuilder {
             clock: Arc::new(SystemClock),
             connectors: None,
             provider_timeout: Duration::from_secs(10),
+            destinations: Destinations::PublicOnly,
             ledger: false,
             policies_dir: None,
             policies: Vec::new(),
@@ -110,6 +112,13 @@ impl AppBuilder {
     /// How long one provider request may take (default 10 s).
     pub fn provider_timeout(mut self, timeout: Duration) -> Self {
         self.provider_timeout = timeout;
+        self
+    }
+
+    /// Lets tenants' own endpoints (their webhook URLs) be anywhere, loopback and private
+    /// networks included: for development and tests. By default they must be public.
+    pub fn allow_private_destinations(mut self) -> Self {
+        self.destinations = Destinations::Any;
         self
     }
 
@@ -211,6 +220,7 @@ impl AppBuilder {
                     self.clock,
                     simulator,
                     self.provider_timeout,
+                    self.destinations,
                 ))
             }
         };

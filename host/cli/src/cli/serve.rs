@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// when a provider takes long to answer and calls back up.
     #[arg(long, default_value_t = DEFAULT_LANES, value_parser = lanes())]
     delivery_lanes: usize,
+    /// Let tenants' webhook URLs reach loopback and private networks (development and
+    /// tests); by default only public addresses are sent to.
+    #[arg(long)]
+    allow_private_destinations: bool,
 }
 
 /// Parses a delivery lane count: 1 to [`MAX_LANES`] (`serve` and `bench`).
@@ -51,7 +55,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
     };
     let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
-    let app = AppBuilder::new(&args.store)
+    let mut builder = AppBuilder::new(&args.store);
+    if args.allow_private_destinations {
+        builder = builder.allow_private_destinations();
+    }
+    let app = builder
         .policies_dir(policies)
         .simulator_ledger()
         .admin_token(&admin_token)

@@ -62,6 +62,9 @@ pub struct ProviderConnectors {
     clock: Arc<dyn Clock>,
     simulator: Simulator,
     agent: ureq::Agent,
+    /// For the tenants' own endpoints (`webhook` connectors), which the operator did not
+    /// choose: public addresses only, unless the operator allows any.
+    tenant_agent: ureq::Agent,
     /// HubSpot object ids of earlier operations, by `{case}/{operation id}`.
     crm_ids: Mutex<HashMap<String, String>>,
 }
@@ -81,7 +84,12 @@ fn setting(c: &Connector, key: &str, connector: &str) -> Result<String, Connecto
 impl ProviderConnectors {
     /// Connectors to every tenant's chosen providers, with the simulator for "simulator"
     /// channels; `clock` stamps outbound webhooks.
-    pub fn new(clock: Arc<dyn Clock>, simulator: Simulator, timeout: Duration) -> Self {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        simulator: Simulator,
+        timeout: Duration,
+        destinations: resolver::Destinations,
+    ) -> Self {
         // A provider's redirect is never followed: it would carry the tenant's data (and,
         // for a 303, the request's credentials) to an address nobody configured.
         let config = ureq::Agent::config_builder()
@@ -91,11 +99,11 @@ impl ProviderConnectors {
             .max_idle_connections(4 * IDLE_PER_HOST)
             .max_idle_connections_per_host(IDLE_PER_HOST)
             .build();
-        let agent = resolver::agent(config);
         ProviderConnectors {
             clock,
             simulator,
-            agent,
+            agent: resolver::agent(config.clone()),
+            tenant_agent: resolver::tenant_agent(config, destinations),
             crm_ids: Mutex::default(),
         }
     }
@@ -105,12 +113,22 @@ impl ProviderConnectors {
     fn request(
         &self,
         connector: &str,
+        send: impl FnMut(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, ConnectorError> {
+        self.request_on(&self.agent, connector, send)
+    }
+
+    /// [`Self::request`] on `agent`.
+    fn request_on(
+        &self,
+        agent: &ureq::Agent,
+        connector: &str,
         mut send: impl FnMut(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, ConnectorError> {
         let mut last = String::new();
         for attempt in 0..TRIES {
             let backoff = Duration::from_millis(100 << attempt);
-            match send(&self.agent) {
+            match send(agent) {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let text = resp.body_mut().read_to_string().unwrap_or_default();
@@ -237,7 +255,7 @@ impl ProviderConnectors {
         .expect("JSON serializes");
         let ts = self.clock.now_ms() / 1000;
         let signature = sign_standard_webhook(&secret, &item.key, ts, &body);
-        self.request("webhook", |a| {
+        self.request_on(&self.tenant_agent, "webhook", |a| {
             a.post(&url)
                 .header("content-type", "application/json")
                 .header("webhook-id", &item.key)
