@@ -299,6 +299,17 @@ pub struct Webhooks {
     pub vapi_secret: Option<String>,
 }
 
+impl Webhooks {
+    /// Each secret with its key, for the checks every secret must pass.
+    pub fn secrets(&self) -> [(&'static str, &Option<String>); 3] {
+        [
+            ("signing_secret", &self.signing_secret),
+            ("twilio_auth_token", &self.twilio_auth_token),
+            ("vapi_secret", &self.vapi_secret),
+        ]
+    }
+}
+
 /// Where a slot's plugin comes from, and its config table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -522,12 +533,7 @@ impl Policy {
         if self.handoff.sla_minutes == 0 {
             return Err(invalid("handoff.sla_minutes", "must be at least 1".into()));
         }
-        let secrets = [
-            ("signing_secret", &self.webhooks.signing_secret),
-            ("twilio_auth_token", &self.webhooks.twilio_auth_token),
-            ("vapi_secret", &self.webhooks.vapi_secret),
-        ];
-        for (key, secret) in secrets {
+        for (key, secret) in self.webhooks.secrets() {
             if secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 return Err(invalid(
                     &format!("webhooks.{key}"),

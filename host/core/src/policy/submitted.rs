@@ -31,12 +31,7 @@ impl Policy {
                 ));
             }
         }
-        let secrets = [
-            ("signing_secret", &self.webhooks.signing_secret),
-            ("twilio_auth_token", &self.webhooks.twilio_auth_token),
-            ("vapi_secret", &self.webhooks.vapi_secret),
-        ];
-        for (key, value) in secrets {
+        for (key, value) in self.webhooks.secrets() {
             if value.as_deref().is_some_and(|v| v.starts_with("env:")) {
                 return Err(invalid(
                     format!("webhooks.{key}"),
