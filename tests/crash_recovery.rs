@@ -487,3 +487,46 @@ fn a_clean_stop_leaves_no_logged_step_for_the_next_start() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[test]
+fn a_stop_while_a_provider_hangs_ends_within_the_grace_and_keeps_the_undelivered_dial() {
+    use common::provider_stub::{Mode, ProviderStub, vapi_voice};
+    let stub = ProviderStub::start(Mode::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let (store, policies) = hvac_server_folders(dir.path());
+    let policy = policies.join("lone-star-hvac.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(&policy, text + &vapi_voice(&stub.base)).unwrap();
+    let (mut server, client) = serve_policies(&store, &policies);
+    let (status, case) = post_signal(&client, "hang-1", "+15125550401");
+    assert_eq!(status, 202);
+    assert_eq!(
+        stub.wait_for_requests(1),
+        1,
+        "the dial is in flight, and hangs"
+    );
+
+    let asked = Instant::now();
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    // The grace is 10 s; without a bound the stop waited on the provider for minutes.
+    let exit = loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            break exit;
+        }
+        if asked.elapsed() > Duration::from_secs(60) {
+            server.kill().unwrap();
+            panic!("still running a minute after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let db = SledStore::open(&store.join("db")).unwrap();
+    let outbox = db.outbox().unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(Some(outbox[0].1.case_id.clone()), case);
+    assert_eq!(outbox[0].1.effect.name(), "dial");
+}

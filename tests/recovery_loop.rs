@@ -451,7 +451,7 @@ fn full_retention_keeps_the_answers_in_the_journal() {
 #[test]
 fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
     use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
-    use redial_core::engine::{DeliveryLanes, Engine, SignalIn};
+    use redial_core::engine::{DeliveryLanes, Engine, LaneConfig, SignalIn};
     use redial_core::records::OutboxItem;
     use redial_store_sled::SledStore;
     use std::sync::Arc;
@@ -513,7 +513,11 @@ fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
             );
         }
         let provider = Arc::new(Slow::default());
-        let delivery = DeliveryLanes::start(engine.clone(), provider.clone(), lanes);
+        let config = LaneConfig {
+            tenant_lanes: lanes,
+            ..LaneConfig::default()
+        };
+        let delivery = DeliveryLanes::start(engine.clone(), provider.clone(), config);
         assert_eq!(
             delivery.dispatch().unwrap(),
             DIALS,
@@ -523,7 +527,7 @@ fn delivery_lanes_bound_how_many_dials_wait_on_a_slow_provider_at_once() {
         while provider.done.load(SeqCst) < DIALS && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        delivery.shutdown();
+        assert_eq!(delivery.shutdown(Duration::from_secs(5)), 0);
         assert_eq!(provider.done.load(SeqCst), DIALS, "every dial delivered");
         let peak = provider.peak.load(SeqCst);
         assert!(

@@ -4,8 +4,10 @@
 
 mod common;
 
+use common::provider_stub::{Mode, ProviderStub, vapi_voice};
 use common::server::*;
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// The HVAC tenant's own policy as the test server loaded it, plus `extra` TOML.
 fn hvac_policy(extra: &str) -> String {
@@ -239,4 +241,197 @@ fn a_policy_that_does_not_load_stops_its_tenant_not_the_server() {
     assert_eq!(status, 200, "{body}");
     let (_, health) = s.send("GET", "/healthz", &[], None);
     assert_eq!(health, "degraded: not serving ghost");
+}
+
+/// A server serving the HVAC tenant as the test server has it, plus, for each
+/// `(tenant, extra)`, a copy of it under that id with `extra` TOML appended (its own
+/// providers). The folder must outlive the server.
+fn serve_tenants(
+    tenants: &[(&str, String)],
+    configure: impl FnOnce(redial_server::AppBuilder) -> redial_server::AppBuilder,
+) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let hvac = hvac_policy("");
+    std::fs::write(dir.path().join(format!("{HVAC}.toml")), &hvac).unwrap();
+    for (tenant, extra) in tenants {
+        let text = hvac.replace(
+            &format!("tenant = \"{HVAC}\""),
+            &format!("tenant = \"{tenant}\""),
+        );
+        assert_ne!(text, hvac, "the policy names its tenant");
+        std::fs::write(
+            dir.path().join(format!("{tenant}.toml")),
+            format!("{text}{extra}"),
+        )
+        .unwrap();
+    }
+    let policies = dir.path().to_path_buf();
+    let s = Server::start_with(|app| configure(app.policies_dir(policies)), "");
+    (s, dir)
+}
+
+/// Opens a case for `tenant` with a signed missed call; returns its id.
+fn open_case(s: &Server, tenant: &str, event: &str, caller: &str) -> String {
+    let (status, body) = s.signal(tenant, event, &missed_call(caller));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["result"], "opened", "{body}");
+    body["case"].as_str().unwrap().to_string()
+}
+
+fn has_attempt(case: &Value) -> bool {
+    case["case"]["attempts"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+}
+
+#[test]
+fn a_tenant_whose_provider_hangs_holds_only_its_own_share_of_the_delivery_lanes() {
+    let stub = ProviderStub::start(Mode::Hang);
+    // Two lanes per tenant; the hung provider would hold a request for two minutes.
+    let (s, _dir) = serve_tenants(&[("stalled", vapi_voice(&stub.base))], |app| {
+        app.lanes(2).provider_timeout(Duration::from_secs(120))
+    });
+    for n in 0..6 {
+        open_case(
+            &s,
+            "stalled",
+            &format!("evt-stall-{n}"),
+            &format!("+1512555{n:04}"),
+        );
+    }
+    assert_eq!(
+        stub.wait_for_requests(2),
+        2,
+        "its share of dials is in flight"
+    );
+    // Every other tenant's callbacks go out meanwhile, each placed and answered.
+    for n in 0..4 {
+        let case = open_case(
+            &s,
+            HVAC,
+            &format!("evt-calm-{n}"),
+            &format!("+1737555{n:04}"),
+        );
+        let seen = s.wait_for(&case, has_attempt);
+        assert!(
+            has_attempt(&seen),
+            "{case} was not called while a neighbour's provider hung: {seen}"
+        );
+    }
+    assert_eq!(
+        stub.requests(),
+        2,
+        "the stalled tenant never held more than its share"
+    );
+}
+
+/// The tenant's dead letters, as `token` sees them.
+fn dead_letters(s: &Server, tenant: &str, token: &str) -> Vec<Value> {
+    let (status, body) = s.get(&format!("/v1/tenants/{tenant}/dead-letters"), token);
+    assert_eq!(status, 200, "{body}");
+    body["dead_letters"].as_array().unwrap().clone()
+}
+
+/// Waits (bounded) for a dead letter of `case`.
+fn wait_for_dead_letter(s: &Server, tenant: &str, token: &str, case: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = dead_letters(s, tenant, token)
+            .into_iter()
+            .find(|d| d["case"] == case);
+        if let Some(dead) = found {
+            return dead;
+        }
+        assert!(Instant::now() < deadline, "no dead letter for {case}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn journal_has(s: &Server, case: &str, wanted: impl Fn(&Value) -> bool) -> bool {
+    let (_, detail) = s.get(&format!("/v1/cases/{case}"), ADMIN);
+    detail["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| wanted(&e["event"]))
+}
+
+#[test]
+fn a_delivery_that_keeps_failing_becomes_a_dead_letter_its_tenant_can_retry_or_discard() {
+    let stub = ProviderStub::start(Mode::Fail);
+    let (s, _dir) = serve_tenants(&[("broken", vapi_voice(&stub.base))], |app| {
+        app.dead_after(2)
+    });
+    let token = s.token_for("broken");
+    let first = open_case(&s, "broken", "evt-dead-1", "+15125550301");
+    let dead = wait_for_dead_letter(&s, "broken", &token, &first);
+    assert_eq!(dead["effect"], "dial", "{dead}");
+    assert_eq!(dead["failures"], 2, "{dead}");
+    assert!(
+        dead["error"].as_str().unwrap().contains("HTTP 500"),
+        "{dead}"
+    );
+    assert!(
+        journal_has(&s, &first, |e| e["event"] == "guard"
+            && e["rule"] == "dead-letter"),
+        "the case's journal says so"
+    );
+    let tries = stub.requests();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        stub.requests(),
+        tries,
+        "a dead letter is not retried by the host"
+    );
+    let auth = format!("Bearer {ADMIN}");
+    let (_, metrics) = s.send("GET", "/metrics", &[("authorization", &auth)], None);
+    assert!(
+        metrics.contains("redial_dead_letters{tenant=\"broken\"} 1"),
+        "{metrics}"
+    );
+
+    // Another tenant can neither see nor touch them.
+    let other = s.token_for(HVAC);
+    let id = dead["id"].as_u64().unwrap();
+    let (status, _) = s.get("/v1/tenants/broken/dead-letters", &other);
+    assert_eq!(status, 403);
+    let path = format!("/v1/tenants/broken/dead-letters/{id}");
+    let other_auth = format!("Bearer {other}");
+    let (status, _) = s.send("DELETE", &path, &[("authorization", &other_auth)], None);
+    assert_eq!(status, 403);
+
+    // Discarded: the attempt counts as failed and the case moves on.
+    let tenant_auth = format!("Bearer {token}");
+    let (status, body) = s.send("DELETE", &path, &[("authorization", &tenant_auth)], None);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = s.send("DELETE", &path, &[("authorization", &tenant_auth)], None);
+    assert_eq!(status, 404, "discarded once");
+    let (_, case) = s.get(&format!("/v1/cases/{first}"), &token);
+    assert_eq!(
+        case["case"]["attempts"][0]["outcome"]["kind"], "failed",
+        "{case}"
+    );
+
+    // Retried once the provider works again: delivered under its own key.
+    let second = open_case(&s, "broken", "evt-dead-2", "+15125550302");
+    let dead = wait_for_dead_letter(&s, "broken", &token, &second);
+    stub.set(Mode::PlaceCall);
+    let retry = format!("/v1/tenants/broken/dead-letters/{}/retry", dead["id"]);
+    let (status, body) = s.send("POST", &retry, &[("authorization", &tenant_auth)], None);
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !journal_has(&s, &second, |e| {
+        e["event"] == "delivered" && e["key"] == dead["key"]
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the retried dial was not delivered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        dead_letters(&s, "broken", &token)
+            .iter()
+            .all(|d| d["case"] != second)
+    );
 }

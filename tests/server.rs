@@ -504,7 +504,8 @@ fn every_documented_operation_is_served_and_every_refusal_is_json() {
         let path = path
             .replace("{tenant}", HVAC)
             .replace("{case}", "no-such-case")
-            .replace("{slot}", "trigger");
+            .replace("{slot}", "trigger")
+            .replace("{id}", "1");
         for method in methods.as_object().unwrap().keys() {
             operations += 1;
             // Unauthenticated and bodiless: refused or answered, never "no such route".
@@ -522,7 +523,7 @@ fn every_documented_operation_is_served_and_every_refusal_is_json() {
             }
         }
     }
-    assert_eq!(operations, 20, "every route, one operation per method");
+    assert_eq!(operations, 23, "every route, one operation per method");
     // What axum and tower answer on their own takes the same shape.
     let (status, text) = s.send("PATCH", "/v1/tenants", &[], Some(b""));
     assert_eq!(status, 405);

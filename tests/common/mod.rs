@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: example inputs and plugin paths.
 #![allow(dead_code)]
 
+pub mod provider_stub;
 pub mod server;
 pub mod tools;
 

@@ -312,6 +312,23 @@ pub struct OutboxItem {
     pub effect: Effect,
 }
 
+/// An outbox item whose delivery kept failing, set aside after the host's last retry so it
+/// stops taking lanes; its tenant can see it and retry or discard it (the API's
+/// dead-letter routes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The outbox id it had (its id among the tenant's dead letters too).
+    pub id: u64,
+    /// The side effect, as it was queued.
+    pub item: OutboxItem,
+    /// Deliveries tried.
+    pub failures: u32,
+    /// The last failure, as the connector reported it.
+    pub error: String,
+    /// When it was set aside (unix ms).
+    pub at_ms: i64,
+}
+
 /// Side effects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "effect")]

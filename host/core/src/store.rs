@@ -11,7 +11,8 @@
 pub mod memory;
 
 use crate::records::{
-    CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
+    Timer,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -55,6 +56,12 @@ pub struct Step {
     pub effects: Vec<OutboxItem>,
     /// The outbox item this step consumed (delivered), by outbox key.
     pub consumed: Option<u64>,
+    /// An outbox item set aside after its last failed delivery: removed from the outbox
+    /// and kept among its tenant's dead letters.
+    pub dead_letter: Option<DeadLetter>,
+    /// A dead letter this step takes out of the list: `(tenant, id)` (retried as one of
+    /// this step's effects, or discarded).
+    pub revived: Option<(String, u64)>,
     /// A caller who opted out: `(tenant, caller)`.
     pub opt_out: Option<(String, String)>,
     /// A signal that started no case: `(tenant, record)`.
@@ -229,6 +236,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of undelivered side effects.
     fn outbox_len(&self) -> usize;
+
+    /// A tenant's dead letters, oldest first.
+    fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Dead letters of every tenant: how many each has (non-zero counts only).
+    fn dead_letter_counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Signals that started no case, for a tenant.
     fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError>;

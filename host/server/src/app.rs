@@ -7,7 +7,7 @@ use crate::{AppState, EngineSlots, Metrics, NotServing};
 use redial_connectors::{Destinations, ProviderConnectors, Simulator};
 use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
-use redial_core::engine::{DEFAULT_LANES, Engine};
+use redial_core::engine::{Engine, LaneConfig};
 use redial_core::policy::{Policy, PolicyError};
 use redial_core::store::StoreError;
 use redial_runtime::{PluginRuntime, RuntimeConfig, RuntimeError};
@@ -59,7 +59,7 @@ pub struct AppBuilder {
     policies: Vec<Policy>,
     admin_token: Option<String>,
     public_url: String,
-    lanes: usize,
+    lanes: LaneConfig,
 }
 
 /// A wired app, ready to serve.
@@ -68,7 +68,7 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// What every handler can reach.
     pub state: AppState,
-    lanes: usize,
+    lanes: LaneConfig,
 }
 
 impl AppBuilder {
@@ -87,7 +87,7 @@ impl AppBuilder {
             policies: Vec::new(),
             admin_token: None,
             public_url: String::new(),
-            lanes: DEFAULT_LANES,
+            lanes: LaneConfig::default(),
         }
     }
 
@@ -155,9 +155,17 @@ impl AppBuilder {
         self
     }
 
-    /// Outbox deliveries in flight at once (default [`DEFAULT_LANES`]).
+    /// Outbox deliveries one tenant may have in flight at once (default
+    /// [`redial_core::engine::DEFAULT_LANES`]).
     pub fn lanes(mut self, lanes: usize) -> Self {
-        self.lanes = lanes;
+        self.lanes.tenant_lanes = lanes;
+        self
+    }
+
+    /// Failed deliveries of one item before it is set aside as a dead letter (default
+    /// [`redial_core::engine::DEFAULT_DEAD_AFTER`]).
+    pub fn dead_after(mut self, failures: u32) -> Self {
+        self.lanes.dead_after = failures.max(1);
         self
     }
 

@@ -1,5 +1,5 @@
-//! `/healthz` and Prometheus `/metrics` (signals, cases, plugin calls and time, outbox;
-//! admin only).
+//! `/healthz` and Prometheus `/metrics` (signals, cases, plugin calls and time, outbox,
+//! dead letters; admin only).
 //!
 //! The exposition format is a handful of text lines; writing them directly keeps the
 //! server free of a second metrics registry and HTTP exporter.
@@ -94,7 +94,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus counters: signals and cases per tenant, plugin calls and time per slot,
-/// outbox depth.
+/// outbox depth, dead letters per tenant.
 ///
 /// The operator's view of every tenant, so it needs the admin token (Prometheus sends it
 /// with `authorization: { credentials: ... }` in its scrape config).
@@ -177,5 +177,13 @@ pub async fn metrics(
         "redial_outbox_depth {}",
         state.engine.store().outbox_len()
     );
+    let _ = writeln!(
+        out,
+        "# HELP redial_dead_letters Side effects set aside after their last failed delivery, per tenant."
+    );
+    let _ = writeln!(out, "# TYPE redial_dead_letters gauge");
+    for (tenant, n) in state.engine.store().dead_letter_counts()? {
+        let _ = writeln!(out, "redial_dead_letters{{tenant=\"{tenant}\"}} {n}");
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -12,8 +12,8 @@
 //! - [`EngineSlots`] (`slots.rs`): where handlers run engine work, bounded per server and
 //!   per tenant.
 //! - [`serve`]: the API plus the delivery/timer loop and the policy folder watcher
-//!   (`watch.rs`), with graceful shutdown: in-flight requests finish, the loop completes
-//!   its current step.
+//!   (`watch.rs`), with a bounded graceful shutdown: in-flight requests and deliveries get
+//!   [`SHUTDOWN_GRACE`] to finish; what is undelivered stays in the outbox.
 //!
 //! Only this crate knows HTTP and JSON wire shapes; handlers authenticate first, then hand
 //! work to the engine.
@@ -22,6 +22,7 @@
 mod admin;
 mod app;
 pub mod auth;
+mod dead_letters;
 mod error;
 mod health;
 mod inbound;
@@ -40,11 +41,11 @@ pub use watch::{PolicyWatcher, Reload};
 
 use axum::Router;
 use redial_core::connectors::Connectors;
-use redial_core::engine::{DeliveryLanes, Engine};
+use redial_core::engine::{DeliveryLanes, Engine, LaneConfig};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -135,6 +136,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(queries::funnel))
         .routes(routes!(queries::one))
         .routes(routes!(queries::ack))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::retry))
+        .routes(routes!(dead_letters::discard))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::rollback))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
@@ -150,21 +154,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long a stop waits for requests and deliveries in flight, from the shutdown signal;
+/// what is not delivered by then stays in the outbox for the next start.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves the API on `listener` and runs the delivery/timer loop, delivering through the
-/// state's connectors with `lanes` deliveries in flight at most, until `shutdown`
-/// resolves; then stops accepting, lets in-flight requests finish and the loop complete
-/// its step.
+/// state's connectors as `lanes` shares them out, until `shutdown` resolves; then stops
+/// accepting, and gives requests and deliveries in flight up to [`SHUTDOWN_GRACE`] in
+/// all to finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    lanes: usize,
+    lanes: LaneConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
+    let signalled: Arc<OnceLock<Instant>> = Arc::default();
     let lanes = DeliveryLanes::start(state.engine.clone(), state.connectors.clone(), lanes);
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
-        let not_serving = state.not_serving.clone();
+        let (not_serving, signalled) = (state.not_serving.clone(), signalled.clone());
         let mut watcher = state.policies_dir.as_deref().map(PolicyWatcher::new);
         std::thread::Builder::new()
             .name("redial-loop".into())
@@ -184,14 +193,35 @@ pub async fn serve(
                     }
                     wake.wait(Duration::from_millis(20));
                 }
-                lanes.shutdown();
+                let since = signalled.get().map_or(Duration::ZERO, Instant::elapsed);
+                let unfinished = lanes.shutdown(SHUTDOWN_GRACE.saturating_sub(since));
+                if unfinished > 0 {
+                    tracing::warn!(unfinished, "deliveries still in flight at the end of the grace period stay in the outbox");
+                }
             })?
     };
     let (wake, engine) = (state.wake.clone(), state.engine.clone());
     let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = {
+        let signalled = signalled.clone();
+        async move {
+            shutdown.await;
+            let _ = signalled.set(Instant::now());
+            let _ = stopping.send(true);
+        }
+    };
+    let grace_over = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        result = axum::serve(listener, app).with_graceful_shutdown(signal) => result,
+        () = grace_over => {
+            tracing::warn!("requests still in flight at the end of the grace period are dropped");
+            Ok(())
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     wake.ring();
     let _ = worker.join();

@@ -226,6 +226,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 20);
+        assert_eq!(ids.len(), 23);
     }
 }

@@ -11,11 +11,13 @@
 //! - `journal.rs`: a case's journal events.
 //! - `reports.rs`: case lists, one case with its timeline, the follow-up queue, the funnel.
 //! - `admin.rs`: tenants, tokens, plugin versions.
+//! - `dead_letter.rs`: side effects the host stopped retrying.
 //! - `inbound.rs`: provider webhook bodies and what the server answers them.
 //! - `paths.rs`: the path parameters.
 
 mod admin;
 mod case;
+mod dead_letter;
 mod inbound;
 mod journal;
 mod paths;
@@ -30,12 +32,13 @@ pub use case::{
     NextAction, Outcome, Qualification, QualifiedValue, Signal, SignalKind, Timer, TimerKind,
     Urgency,
 };
+pub use dead_letter::{DeadLetter, DeadLetterList, DeadLetterSettled};
 pub use inbound::{
     SignalAccepted, SignalBody, TwilioSms, TwilioVoiceStatus, VapiAnalysis, VapiAnswer,
     VapiArtifact, VapiCall, VapiMessage, VapiMetadata, VapiWebhook,
 };
 pub use journal::{Event, JournalEntry};
-pub use paths::{CasePath, SlotPath, TenantPath};
+pub use paths::{CasePath, DeadLetterPath, SlotPath, TenantPath};
 pub use reports::{
     Acknowledged, CaseDetail, CaseList, FollowUpItem, FollowUpQueue, Funnel, FunnelReport,
 };

@@ -17,8 +17,8 @@ mod wal;
 use format::{decode, encode};
 
 use redial_core::records::{
-    CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
-    TimerKind,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
+    Timer, TimerKind,
 };
 use redial_core::store::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
 
@@ -39,6 +39,8 @@ pub struct SledStore {
     journal: Tree,
     timers: Tree,
     outbox: Tree,
+    /// Dead letters by `tenant \0 outbox id`.
+    dead_letters: Tree,
     optout: Tree,
     ignored: Tree,
     counters: Tree,
@@ -148,6 +150,12 @@ fn caller_key(case: &CaseRecord) -> Vec<u8> {
     k
 }
 
+fn dead_letter_key(tenant: &str, id: u64) -> Vec<u8> {
+    let mut k = pair(tenant, "");
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
 fn journal_key(case_id: &str, seq: u32) -> Vec<u8> {
     let mut k = pair(case_id, "");
     k.extend_from_slice(&seq.to_be_bytes());
@@ -169,6 +177,7 @@ impl SledStore {
             journal: tree("journal").map_err(sled_err)?,
             timers: tree("timers").map_err(sled_err)?,
             outbox: tree("outbox").map_err(sled_err)?,
+            dead_letters: tree("dead_letters").map_err(sled_err)?,
             optout: tree("optout").map_err(sled_err)?,
             ignored: tree("ignored").map_err(sled_err)?,
             counters: tree("counters").map_err(sled_err)?,
@@ -263,6 +272,14 @@ impl SledStore {
         if let Some(id) = step.consumed {
             w.remove(TreeId::Outbox, id.to_be_bytes());
         }
+        if let Some(dead) = &step.dead_letter {
+            w.remove(TreeId::Outbox, dead.id.to_be_bytes());
+            let key = dead_letter_key(&dead.item.tenant, dead.id);
+            w.insert(TreeId::DeadLetters, key, encode(dead));
+        }
+        if let Some((tenant, id)) = &step.revived {
+            w.remove(TreeId::DeadLetters, dead_letter_key(tenant, *id));
+        }
         if let Some((tenant, caller)) = &step.opt_out {
             w.insert(TreeId::Optout, pair(tenant, caller), []);
         }
@@ -295,6 +312,7 @@ impl SledStore {
             TreeId::Journal => &self.journal,
             TreeId::Timers => &self.timers,
             TreeId::Outbox => &self.outbox,
+            TreeId::DeadLetters => &self.dead_letters,
             TreeId::Open => return None,
             TreeId::Optout => &self.optout,
             TreeId::Ignored => &self.ignored,
@@ -587,6 +605,25 @@ impl Store for SledStore {
 
     fn outbox_len(&self) -> usize {
         self.outbox.len()
+    }
+
+    fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letters
+            .scan_prefix(pair(tenant, ""))
+            .map(|kv| decode("dead letter", &kv.map_err(sled_err)?.1))
+            .collect()
+    }
+
+    fn dead_letter_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for key in self.dead_letters.iter().keys() {
+            let key = key.map_err(sled_err)?;
+            let tenant = key.split(|b| *b == 0).next().unwrap_or_default();
+            *counts
+                .entry(String::from_utf8_lossy(tenant).into_owned())
+                .or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
     }
 
     fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError> {

@@ -391,3 +391,61 @@ async fn many_requests_waiting_at_once_all_see_their_steps_durable() {
     }
     assert_eq!(store.cases(Some("acme")).unwrap().len(), 64);
 }
+
+#[test]
+fn a_dead_letter_leaves_the_outbox_survives_a_restart_and_goes_when_revived() {
+    let (dir, store) = open();
+    let item = |tenant: &str| OutboxItem {
+        key: format!("{tenant}-00001/sms"),
+        tenant: tenant.into(),
+        case_id: format!("{tenant}-00001"),
+        effect: Effect::Sms {
+            to: "+15550001111".into(),
+            body: "hello".into(),
+        },
+    };
+    for tenant in ["acme", "acme-2"] {
+        store
+            .commit(&Step {
+                effects: vec![item(tenant)],
+                ..Step::default()
+            })
+            .unwrap();
+    }
+    let (id, _) = store.outbox().unwrap()[0].clone();
+    let dead = DeadLetter {
+        id,
+        item: item("acme"),
+        failures: 10,
+        error: "HTTP 500".into(),
+        at_ms: 5_000,
+    };
+    store
+        .commit(&Step {
+            dead_letter: Some(dead.clone()),
+            ..Step::default()
+        })
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let store = reopen(dir.path());
+    assert!(!store.in_outbox(id).unwrap());
+    assert_eq!(store.outbox_len(), 1, "the other tenant's item stays");
+    assert_eq!(store.dead_letters("acme").unwrap(), [dead]);
+    assert!(store.dead_letters("acme-2").unwrap().is_empty());
+    assert_eq!(
+        store.dead_letter_counts().unwrap(),
+        [("acme".to_string(), 1)]
+    );
+    store
+        .commit(&Step {
+            revived: Some(("acme".into(), id)),
+            effects: vec![item("acme")],
+            ..Step::default()
+        })
+        .unwrap();
+    assert!(store.dead_letters("acme").unwrap().is_empty());
+    assert!(store.dead_letter_counts().unwrap().is_empty());
+    assert_eq!(store.outbox_len(), 2, "retried: back in the outbox");
+}

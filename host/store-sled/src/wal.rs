@@ -36,6 +36,7 @@ pub(super) enum TreeId {
     Meta,
     Inbound,
     ByCaller,
+    DeadLetters,
 }
 
 /// Every write of one step, in order: `(tree, key, Some(value))` sets a key, `None`

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use clap::builder::TypedValueParser;
-use redial_core::engine::{DEFAULT_LANES, MAX_LANES};
+use redial_core::engine::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, MAX_LANES};
 use redial_core::policy::Policy;
 use redial_server::AppBuilder;
 use redial_server::auth::new_token;
@@ -26,11 +26,18 @@ pub struct ServeArgs {
     /// Base URL providers reach this server at (Twilio signs it); default http://<addr>.
     #[arg(long)]
     public_url: Option<String>,
-    /// Outbox deliveries (dials, SMS, CRM requests) in flight at once. Each waits for its
-    /// provider's answer, so dials/s stay under this ÷ the provider's latency: raise it
-    /// when a provider takes long to answer and calls back up.
+    /// Outbox deliveries (dials, SMS, CRM requests) one tenant may have in flight at once;
+    /// the server runs four tenants' worth of lanes, so a tenant whose provider hangs holds
+    /// only its own. Each waits for its provider's answer, so a tenant's dials/s stay under
+    /// this ÷ the provider's latency: raise it when a provider takes long to answer and
+    /// calls back up.
     #[arg(long, default_value_t = DEFAULT_LANES, value_parser = lanes())]
     delivery_lanes: usize,
+    /// Failed deliveries of one item (a dial, an SMS, a CRM request) before it is set aside
+    /// as a dead letter, which its tenant can retry or discard through the API. Retries
+    /// back off from 1 s, doubling up to 5 minutes.
+    #[arg(long, default_value_t = DEFAULT_DEAD_AFTER, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    dead_after: u32,
     /// Let tenants' webhook URLs reach loopback and private networks (development and
     /// tests); by default only public addresses are sent to.
     #[arg(long)]
@@ -69,6 +76,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| format!("http://{}", args.addr)),
         )
         .lanes(args.delivery_lanes)
+        .dead_after(args.dead_after)
         .build()?;
     let recovered = app.engine.store().recovered_steps();
     if recovered > 0 {

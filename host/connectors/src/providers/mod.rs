@@ -48,6 +48,9 @@ impl SendJson for ureq::RequestBuilder<ureq::typestate::WithBody> {
 
 /// Tries per request before the delivery is left for a later round.
 const TRIES: u32 = 4;
+/// The longest a provider may take to accept a connection: a host that does not answer
+/// at all is given up on quickly, not after the whole request timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest `Retry-After` honoured inside one delivery.
 const MAX_WAIT: Duration = Duration::from_secs(2);
 /// Idle connections kept open per provider host: as many as there can be delivery lanes.
@@ -96,6 +99,7 @@ impl ProviderConnectors {
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(timeout))
+            .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
             .max_idle_connections(4 * IDLE_PER_HOST)
             .max_idle_connections_per_host(IDLE_PER_HOST)
             .build();
@@ -149,6 +153,12 @@ impl ProviderConnectors {
                         .and_then(|v| v.parse::<u64>().ok())
                         .map_or(backoff, Duration::from_secs);
                     std::thread::sleep(wait.min(MAX_WAIT));
+                }
+                // A provider that did not answer in time is not asked again in this
+                // delivery: each try would hold the lane for the whole timeout. The
+                // delivery's own backoff decides when it is tried next.
+                Err(e @ ureq::Error::Timeout(_)) => {
+                    return Err(err(connector, format!("no answer in time: {e}")));
                 }
                 Err(e) => {
                     last = e.to_string();

@@ -1,22 +1,28 @@
-//! Outbox delivery for the server: long-lived lane threads, one case per lane.
+//! Outbox delivery for the server: long-lived lane threads that share out the outbox
+//! fairly between tenants.
 //!
-//! `dispatch` hands each durable, not-yet-claimed outbox item to the lane its case hashes
-//! to and returns at once, so the loop thread is never stuck behind a slow provider and a
-//! new dial goes out as soon as its step is on disk. A case's effects share a lane, so they
-//! leave in order; other cases overlap. An item is claimed while in flight, so it is never
-//! handed out twice. New items come from the store's list of what steps committed, so a
-//! pass costs what is new, not the size of the backlog; a full scan of the outbox every
+//! `dispatch` queues each durable, not-yet-claimed outbox item under its tenant and
+//! returns at once, so the loop thread is never stuck behind a slow provider and a new
+//! dial goes out as soon as its step is on disk. A free lane takes the next item of the
+//! next tenant in turn (round robin), skipping a tenant that already has its share of
+//! lanes ([`LaneConfig::tenant_lanes`]) and any item whose case has one in flight: one
+//! tenant's hung provider holds at most its own share, never every lane, and a case's
+//! effects still leave in order. An item is claimed while in flight, so it is never handed
+//! out twice. New items come from the store's list of what steps committed, so a pass
+//! costs what is new, not the size of the backlog; a full scan of the outbox every
 //! [`RESCAN_EVERY`] picks up what a failed delivery left behind (retried under the same
 //! idempotency key, after a backoff that doubles per failure up to [`MAX_BACKOFF`]) and
-//! anything committed before the server started.
+//! anything committed before the server started. After [`LaneConfig::dead_after`]
+//! failures an item is set aside among its tenant's dead letters (see
+//! [`Engine::dead_letters`]).
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Sent};
 use crate::connectors::Connectors;
 use crate::records::OutboxItem;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::mpsc::{Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::ops::Bound;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,10 +30,10 @@ use std::time::{Duration, Instant};
 /// failed (after the connector's own retries) is tried again.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
-/// Outbox deliveries in flight at once, by default: enough to overlap provider round trips
-/// on two cores without a thread per item (BENCHMARKS.md). Each lane waits for its
-/// provider's answer, so dials per second stay under lanes ÷ the provider's latency (16
-/// lanes against a provider that takes 200 ms place at most 80 dials a second);
+/// Deliveries one tenant has in flight at once, by default: enough to overlap provider
+/// round trips on two cores without a thread per item (BENCHMARKS.md). Each waits for its
+/// provider's answer, so one tenant's dials per second stay under this ÷ the provider's
+/// latency (16 against a provider that takes 200 ms place at most 80 dials a second);
 /// `redial serve --delivery-lanes` raises it.
 pub const DEFAULT_LANES: usize = 16;
 
@@ -35,8 +41,42 @@ pub const DEFAULT_LANES: usize = 16;
 /// kept per provider host).
 pub const MAX_LANES: usize = 256;
 
+/// How many tenants' full shares the lanes hold: with every lane of that many tenants
+/// stuck on hung providers, the lanes left still serve everyone else.
+pub const SHARES: usize = 4;
+
+/// Failed deliveries of one item before it is set aside as a dead letter, by default:
+/// with the backoff that is about 8 minutes of a provider failing every try.
+pub const DEFAULT_DEAD_AFTER: u32 = 10;
+
 /// The longest wait before a failing item is tried again.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How the lanes share out deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneConfig {
+    /// Deliveries one tenant may have in flight at once; the lanes number [`SHARES`] times
+    /// this, up to [`MAX_LANES`].
+    pub tenant_lanes: usize,
+    /// Failed deliveries of one item before it becomes a dead letter.
+    pub dead_after: u32,
+}
+
+impl Default for LaneConfig {
+    fn default() -> Self {
+        LaneConfig {
+            tenant_lanes: DEFAULT_LANES,
+            dead_after: DEFAULT_DEAD_AFTER,
+        }
+    }
+}
+
+impl LaneConfig {
+    /// How many lane threads to start.
+    fn lanes(&self) -> usize {
+        (self.tenant_lanes.max(1) * SHARES).min(MAX_LANES)
+    }
+}
 
 /// What is handed out (by outbox id) and which failed items wait.
 #[derive(Debug, Default)]
@@ -53,14 +93,14 @@ struct Retry {
 }
 
 impl Claims {
-    /// Records a delivery's end: a success forgets the item's failures, a failure sets
-    /// when it may be tried next.
+    /// Records a delivery's end: a success (or an item set aside) forgets the item's
+    /// failures, a failure sets when it may be tried next.
     fn finished(&mut self, id: u64, delivered: bool, now: Instant) {
         self.handed.remove(&id);
         if delivered {
             self.retries.remove(&id);
         } else {
-            let failures = self.retries.get(&id).map_or(0, |r| r.failures) + 1;
+            let failures = self.failures(id) + 1;
             let not_before = now + backoff(id, failures);
             self.retries.insert(
                 id,
@@ -70,6 +110,11 @@ impl Claims {
                 },
             );
         }
+    }
+
+    /// How many deliveries of an item failed so far.
+    fn failures(&self, id: u64) -> u32 {
+        self.retries.get(&id).map_or(0, |r| r.failures)
     }
 
     fn waiting(&self, id: u64, now: Instant) -> bool {
@@ -90,52 +135,114 @@ fn backoff(id: u64, failures: u32) -> Duration {
     full - full / 4 * spread / 1000
 }
 
+/// Items waiting for a lane, per tenant, and what is in flight.
+#[derive(Debug, Default)]
+struct Queue {
+    claims: Claims,
+    /// Each tenant's items in outbox order.
+    waiting: BTreeMap<String, VecDeque<(u64, OutboxItem)>>,
+    /// Cases with an item in flight: their next item waits for it.
+    busy_cases: HashSet<String>,
+    /// Deliveries in flight per tenant.
+    in_flight: HashMap<String, usize>,
+    /// The tenant served last: the next turn starts after it.
+    last_served: String,
+    closed: bool,
+}
+
+impl Queue {
+    /// The next item a lane should deliver: the first deliverable item of the first tenant
+    /// after the one served last that is under its share. Marks it in flight.
+    fn take(&mut self, share: usize) -> Option<(u64, OutboxItem)> {
+        let after = Bound::Excluded(self.last_served.clone());
+        let turn = self
+            .waiting
+            .range((after, Bound::Unbounded))
+            .chain(self.waiting.range(..=self.last_served.clone()));
+        let (tenant, pos) = turn
+            .filter(|(tenant, _)| self.in_flight.get(*tenant).copied().unwrap_or(0) < share)
+            .find_map(|(tenant, items)| {
+                let free = |(_, item): &(u64, OutboxItem)| !self.busy_cases.contains(&item.case_id);
+                items.iter().position(free).map(|pos| (tenant.clone(), pos))
+            })?;
+        let items = self.waiting.get_mut(&tenant).expect("found above");
+        let (id, item) = items.remove(pos).expect("found above");
+        if items.is_empty() {
+            self.waiting.remove(&tenant);
+        }
+        self.busy_cases.insert(item.case_id.clone());
+        *self.in_flight.entry(tenant.clone()).or_default() += 1;
+        self.last_served = tenant;
+        Some((id, item))
+    }
+
+    /// A lane is done with an item: `settled` when it left the outbox (delivered or set
+    /// aside), else it failed and waits for its retry.
+    fn release(&mut self, id: u64, item: &OutboxItem, settled: bool, now: Instant) {
+        self.busy_cases.remove(&item.case_id);
+        if let Some(n) = self.in_flight.get_mut(&item.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight.remove(&item.tenant);
+            }
+        }
+        self.claims.finished(id, settled, now);
+    }
+
+    fn busy(&self) -> usize {
+        self.in_flight.values().sum()
+    }
+}
+
+/// The queue and the lanes' wake-ups.
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Rung when an item is queued, a share or case frees up, or the lanes close.
+    work: Condvar,
+    /// Rung when a delivery ends (shutdown waits on it).
+    done: Condvar,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap()
+    }
+}
+
 /// The lanes and what is in flight on them.
 pub struct DeliveryLanes {
     engine: Arc<Engine>,
-    lanes: Vec<Sender<(u64, OutboxItem)>>,
-    claims: Arc<Mutex<Claims>>,
+    shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     last_scan: Mutex<Option<Instant>>,
 }
 
 impl DeliveryLanes {
-    /// Starts `lanes` delivery threads (at least one).
-    pub fn start(engine: Arc<Engine>, connectors: Arc<dyn Connectors>, lanes: usize) -> Self {
-        let claims: Arc<Mutex<Claims>> = Arc::default();
-        let (mut senders, mut threads) = (Vec::new(), Vec::new());
-        for n in 0..lanes.max(1) {
-            let (tx, rx) = channel::<(u64, OutboxItem)>();
-            let (engine, connectors, claims) = (engine.clone(), connectors.clone(), claims.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("redial-lane-{n}"))
-                .spawn(move || {
-                    for (id, item) in rx {
-                        let delivered = engine
-                            .deliver_one(connectors.as_ref(), id, &item)
-                            .unwrap_or_else(|err| {
-                                tracing::error!(key = %item.key, cause = %err, "recording a delivery failed; will retry");
-                                false
-                            });
-                        claims.lock().unwrap().finished(id, delivered, Instant::now());
-                    }
-                })
-                .expect("spawn a delivery lane");
-            senders.push(tx);
-            threads.push(thread);
-        }
+    /// Starts the delivery threads.
+    pub fn start(engine: Arc<Engine>, connectors: Arc<dyn Connectors>, config: LaneConfig) -> Self {
+        let shared: Arc<Shared> = Arc::default();
+        let threads = (0..config.lanes())
+            .map(|n| {
+                let (engine, connectors, shared) =
+                    (engine.clone(), connectors.clone(), shared.clone());
+                std::thread::Builder::new()
+                    .name(format!("redial-lane-{n}"))
+                    .spawn(move || lane(&engine, connectors.as_ref(), &shared, config))
+                    .expect("spawn a delivery lane")
+            })
+            .collect();
         engine.store.track_new_effects();
         DeliveryLanes {
             engine,
-            lanes: senders,
-            claims,
+            shared,
             threads,
             last_scan: Mutex::default(),
         }
     }
 
-    /// Makes every committed step durable, then hands each new outbox item (or, on a scan,
-    /// each unclaimed one) to its lane. Returns how many were handed out.
+    /// Makes every committed step durable, then queues each new outbox item (or, on a
+    /// scan, each unclaimed one) for the lanes. Returns how many were queued.
     pub fn dispatch(&self) -> Result<usize, EngineError> {
         let store = &self.engine.store;
         // Taken before the flush, so the flush covers every item taken: nothing leaves the
@@ -148,7 +255,8 @@ impl DeliveryLanes {
                 let now = Instant::now();
                 *self.last_scan.lock().unwrap() = Some(now);
                 let skip: HashSet<u64> = {
-                    let claims = self.claims.lock().unwrap();
+                    let queue = self.shared.queue();
+                    let claims = &queue.claims;
                     let waiting = claims.retries.keys().filter(|id| claims.waiting(**id, now));
                     claims.handed.iter().chain(waiting).copied().collect()
                 };
@@ -158,21 +266,26 @@ impl DeliveryLanes {
                 items
             }
         };
-        let mut handed = 0;
+        let mut queued = 0;
         for (id, item) in candidates {
-            if !self.claims.lock().unwrap().handed.insert(id) {
+            if !self.shared.queue().claims.handed.insert(id) {
                 continue;
             }
             // A lane may have delivered it since it was listed: its claim is released only
             // after the delivery was recorded, so checking again after claiming is enough.
-            let lane = lane_of(&item.case_id, self.lanes.len());
-            if !store.in_outbox(id)? || self.lanes[lane].send((id, item)).is_err() {
-                self.claims.lock().unwrap().handed.remove(&id);
+            let mut queue = self.shared.queue();
+            if queue.closed || !store.in_outbox(id)? {
+                queue.claims.handed.remove(&id);
                 continue;
             }
-            handed += 1;
+            let tenant = queue.waiting.entry(item.tenant.clone()).or_default();
+            tenant.push_back((id, item));
+            queued += 1;
         }
-        Ok(handed)
+        if queued > 0 {
+            self.shared.work.notify_all();
+        }
+        Ok(queued)
     }
 
     fn scan_due(&self) -> bool {
@@ -182,25 +295,69 @@ impl DeliveryLanes {
             .is_none_or(|at| at.elapsed() >= RESCAN_EVERY)
     }
 
-    /// Lets the lanes finish what they were handed, then stops them.
-    pub fn shutdown(self) {
-        drop(self.lanes);
+    /// Stops the lanes: nothing more is taken, and deliveries in flight get up to `grace`
+    /// to finish. Everything not delivered stays in the outbox for the next start. Returns
+    /// how many deliveries were still in flight when the grace ran out (their threads are
+    /// left to end on their own).
+    pub fn shutdown(self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        let mut queue = self.shared.queue();
+        queue.closed = true;
+        queue.waiting.clear();
+        self.shared.work.notify_all();
+        while queue.busy() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return queue.busy();
+            }
+            queue = self.shared.done.wait_timeout(queue, left).unwrap().0;
+        }
+        drop(queue);
         for t in self.threads {
             let _ = t.join();
         }
+        0
     }
 }
 
-/// The lane of a case: stable, so a case's effects always share one lane.
-fn lane_of(case_id: &str, lanes: usize) -> usize {
-    let mut h = DefaultHasher::new();
-    case_id.hash(&mut h);
-    (h.finish() % lanes as u64) as usize
+/// One lane: takes the next item in turn and delivers it, until the lanes close.
+fn lane(engine: &Engine, connectors: &dyn Connectors, shared: &Shared, config: LaneConfig) {
+    let mut queue = shared.queue();
+    loop {
+        if queue.closed {
+            return;
+        }
+        let Some((id, item)) = queue.take(config.tenant_lanes.max(1)) else {
+            queue = shared.work.wait(queue).unwrap();
+            continue;
+        };
+        drop(queue);
+        let sent = engine
+            .deliver_one(connectors, id, &item)
+            .unwrap_or_else(|err| Sent::Failed(format!("recording the delivery failed: {err}")));
+        let delivered = match sent {
+            Sent::Done => true,
+            Sent::Failed(error) => {
+                let failures = shared.queue().claims.failures(id) + 1;
+                tracing::warn!(key = %item.key, failures, cause = %error, "delivery failed; will retry");
+                failures >= config.dead_after
+                    && engine
+                        .set_aside(id, &item, failures, error)
+                        .inspect_err(|err| tracing::error!(key = %item.key, cause = %err, "setting a dead letter aside failed; will retry"))
+                        .is_ok()
+            }
+        };
+        queue = shared.queue();
+        queue.release(id, &item, delivered, Instant::now());
+        shared.work.notify_all();
+        shared.done.notify_all();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Effect;
 
     #[test]
     fn a_failing_item_waits_longer_after_each_failure_up_to_the_cap() {
@@ -227,18 +384,66 @@ mod tests {
         claims.finished(2, true, now);
         assert!(claims.handed.is_empty());
         assert!(claims.waiting(1, now));
+        assert_eq!(claims.failures(1), 1);
         assert!(!claims.waiting(1, now + MAX_BACKOFF));
         assert!(!claims.waiting(2, now));
         claims.finished(1, true, now);
         assert!(claims.retries.is_empty());
     }
 
-    #[test]
-    fn a_case_always_maps_to_the_same_lane() {
-        for case in ["acme-00001", "acme-00002", "b-1"] {
-            let lane = lane_of(case, 8);
-            assert!(lane < 8);
-            assert_eq!(lane_of(case, 8), lane);
+    fn item(tenant: &str, case: &str) -> OutboxItem {
+        OutboxItem {
+            key: format!("{case}/sms"),
+            tenant: tenant.into(),
+            case_id: case.into(),
+            effect: Effect::Sms {
+                to: "+15125550100".into(),
+                body: "hi".into(),
+            },
         }
+    }
+
+    fn queue(items: &[(&str, &str)]) -> Queue {
+        let mut queue = Queue::default();
+        for (id, (tenant, case)) in items.iter().enumerate() {
+            let tenant_items = queue.waiting.entry(tenant.to_string()).or_default();
+            tenant_items.push_back((id as u64, item(tenant, case)));
+        }
+        queue
+    }
+
+    fn tenant_of(taken: Option<(u64, OutboxItem)>) -> String {
+        taken.map_or("none".into(), |(_, item)| item.tenant)
+    }
+
+    #[test]
+    fn tenants_take_turns_and_none_takes_more_than_its_share() {
+        let mut q = queue(&[
+            ("busy", "busy-1"),
+            ("busy", "busy-2"),
+            ("busy", "busy-3"),
+            ("busy", "busy-4"),
+            ("quiet", "quiet-1"),
+        ]);
+        let order: Vec<String> = (0..4).map(|_| tenant_of(q.take(2))).collect();
+        // The quiet tenant's one item goes second, not after the busy tenant's backlog;
+        // the busy tenant stops at its share of two.
+        assert_eq!(order, ["busy", "quiet", "busy", "none"]);
+        q.release(0, &item("busy", "busy-1"), true, Instant::now());
+        assert_eq!(tenant_of(q.take(2)), "busy", "a freed share is used again");
+        assert_eq!(q.busy(), 3);
+    }
+
+    #[test]
+    fn a_cases_next_effect_waits_for_the_one_in_flight_but_other_cases_do_not() {
+        let mut q = queue(&[("t", "t-1"), ("t", "t-1"), ("t", "t-2")]);
+        let (first, _) = q.take(8).unwrap();
+        let (second, second_item) = q.take(8).unwrap();
+        assert_eq!((first, second), (0, 2), "t-2 overtakes t-1's second effect");
+        assert!(q.take(8).is_none(), "t-1's second effect waits");
+        q.release(first, &item("t", "t-1"), true, Instant::now());
+        assert_eq!(q.take(8).unwrap().0, 1);
+        q.release(second, &second_item, false, Instant::now());
+        assert_eq!(q.claims.failures(second), 1);
     }
 }

@@ -18,13 +18,13 @@ mod tenant;
 mod tests;
 mod turns;
 
-pub use delivery::{DEFAULT_LANES, DeliveryLanes, MAX_LANES};
+pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
 pub use tenant::Tenant;
 
 use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors, Recipient};
 use crate::policy::Policy;
-use crate::records::{CaseRecord, OutboxItem, PluginVersion};
+use crate::records::{CaseRecord, DeadLetter, OutboxItem, PluginVersion};
 use crate::store::{Store, StoreError, Ticket};
 use draft::Draft;
 use redial_runtime::Slot;
@@ -100,6 +100,15 @@ pub enum Ingested {
     Joined(String),
     /// Already processed (same provider event id).
     Duplicate,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    /// It left the outbox (delivered, or dropped with its tenant).
+    Done,
+    /// The connector failed; the item stays queued. Why.
+    Failed(String),
 }
 
 /// What became of an SMS reply.
@@ -482,27 +491,31 @@ impl Engine {
         self.store.flush()?;
         let mut delivered = 0;
         for (id, item) in self.store.outbox()? {
-            delivered += usize::from(self.deliver_one(connectors, id, &item)?);
+            match self.deliver_one(connectors, id, &item)? {
+                Sent::Done => delivered += 1,
+                Sent::Failed(cause) => {
+                    tracing::warn!(key = %item.key, %cause, "delivery failed; will retry")
+                }
+            }
         }
         Ok(delivered)
     }
 
-    /// Delivers one outbox item and records it; `false` when the connector failed (the item
-    /// stays queued). An item of a tenant that no longer serves is settled without
-    /// delivery (dropped, journalled).
+    /// Delivers one outbox item and records it. An item of a tenant that no longer serves
+    /// is settled without delivery (dropped, journalled).
     fn deliver_one(
         &self,
         connectors: &dyn Connectors,
         id: u64,
         item: &OutboxItem,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Sent, EngineError> {
         let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
         let Ok(tenant) = self.tenant(&item.tenant) else {
             let lock = self.tenant_lock(&item.tenant);
             let _turn = lock.lock(Priority::Finish);
             let what = format!("{} effect {}", item.effect.name(), item.key);
             flows::tenant_removed(self, &item.case_id, Some(id), &what)?;
-            return Ok(true);
+            return Ok(Sent::Done);
         };
         let caller_of = |case_id: &str| {
             let case = self.store.case(case_id).ok().flatten();
@@ -517,13 +530,72 @@ impl Engine {
                 let lock = self.tenant_lock(&item.tenant);
                 let _turn = lock.lock(Priority::Finish);
                 flows::delivered(self, id, item, delivery)?;
-                Ok(true)
+                Ok(Sent::Done)
             }
-            Err(err) => {
-                tracing::warn!(key = %item.key, cause = %err, "delivery failed; will retry");
-                Ok(false)
-            }
+            Err(err) => Ok(Sent::Failed(err.to_string())),
         }
+    }
+
+    /// Sets an outbox item aside among its tenant's dead letters after its last failed
+    /// delivery (unless something settled it meanwhile).
+    fn set_aside(
+        &self,
+        id: u64,
+        item: &OutboxItem,
+        failures: u32,
+        error: String,
+    ) -> Result<(), EngineError> {
+        let lock = self.tenant_lock(&item.tenant);
+        let _turn = lock.lock(Priority::Finish);
+        if !self.store.in_outbox(id)? {
+            return Ok(());
+        }
+        let dead = DeadLetter {
+            id,
+            item: item.clone(),
+            failures,
+            error,
+            at_ms: self.clock.now_ms(),
+        };
+        flows::set_aside(self, dead)?;
+        self.store.flush()?;
+        Ok(())
+    }
+
+    /// A tenant's dead letters, oldest first.
+    pub fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, EngineError> {
+        Ok(self.store.dead_letters(tenant)?)
+    }
+
+    /// Queues one of a tenant's dead letters again (under its own idempotency key).
+    /// `Ok(false)` when the tenant has no dead letter with that id.
+    pub fn retry_dead_letter(&self, tenant: &str, id: u64) -> Result<bool, EngineError> {
+        self.settle_dead_letter(tenant, id, flows::retry)
+    }
+
+    /// Drops one of a tenant's dead letters for good; a dial's attempt ends as failed.
+    /// `Ok(false)` when the tenant has no dead letter with that id.
+    pub fn discard_dead_letter(&self, tenant: &str, id: u64) -> Result<bool, EngineError> {
+        self.settle_dead_letter(tenant, id, flows::discard)
+    }
+
+    fn settle_dead_letter(
+        &self,
+        tenant: &str,
+        id: u64,
+        settle: fn(&Engine, DeadLetter) -> Result<(), EngineError>,
+    ) -> Result<bool, EngineError> {
+        self.durably(tenant, Priority::Finish, || {
+            let found = self
+                .store
+                .dead_letters(tenant)?
+                .into_iter()
+                .find(|d| d.id == id);
+            found
+                .map(|dead| settle(self, dead))
+                .transpose()
+                .map(|done| done.is_some())
+        })
     }
 
     /// A call placed earlier has ended (a provider webhook).
@@ -534,7 +606,7 @@ impl Engine {
         report: CallReport,
     ) -> Result<(), EngineError> {
         self.durably(tenant_of_case(case_id), Priority::Finish, || {
-            flows::call_ended(self, case_id, attempt, report, None)
+            flows::call_ended(self, self.draft(case_id)?, attempt, report)
         })
     }
 

@@ -618,6 +618,19 @@ impl Policy {
                         .into(),
                 ));
             }
+            // The connector appends the API's path to it: a query or fragment would swallow
+            // that path and send every request to the base address itself.
+            if let Some(base) = c.settings.get("base_url").and_then(|v| v.as_str())
+                && !base.starts_with("env:")
+                && (!(base.starts_with("https://") || base.starts_with("http://"))
+                    || base.contains(['?', '#']))
+            {
+                return Err(invalid(
+                    &format!("{key}.settings.base_url"),
+                    "an http(s):// address without `?` or `#` (the API's paths are appended)"
+                        .into(),
+                ));
+            }
         }
         Ok(())
     }

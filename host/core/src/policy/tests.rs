@@ -90,3 +90,28 @@ fn the_pilot_sheet_states_all_six_decisions() {
         assert!(sheet.contains(needle), "missing {needle:?} in\n{sheet}");
     }
 }
+
+#[test]
+fn a_provider_base_address_with_a_query_is_refused_even_from_the_operator() {
+    let voice = |base: &str| {
+        format!(
+            "{MINIMAL}[voice]\nprovider = \"vapi\"\n[voice.settings]\napi_key = \"k\"\n\
+             assistant_id = \"a\"\nphone_number_id = \"p\"\nbase_url = \"{base}\"\n"
+        )
+    };
+    for bad in [
+        "https://api.example/v1?x=",
+        "https://api.example/#",
+        "ftp://api.example",
+    ] {
+        let err = Policy::parse(&voice(bad), "acme.toml").unwrap_err();
+        assert_eq!(err.key(), Some("voice.settings.base_url"), "{bad}: {err}");
+    }
+    for good in [
+        "https://api.example/v1",
+        "http://127.0.0.1:9000",
+        "env:VAPI_BASE",
+    ] {
+        Policy::parse(&voice(good), "acme.toml").unwrap();
+    }
+}

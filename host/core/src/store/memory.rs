@@ -6,7 +6,8 @@
 
 use super::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
 use crate::records::{
-    CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, Timer,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
+    Timer,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -29,6 +30,8 @@ struct Data {
     new_effects: Option<Vec<(u64, OutboxItem)>>,
     /// Whether `new_effects` holds every item since the last take (not before the first).
     new_effects_complete: bool,
+    /// `(tenant, id)` → dead letter.
+    dead_letters: BTreeMap<(String, u64), DeadLetter>,
     opted_out: BTreeSet<(String, String)>,
     ignored: BTreeMap<String, Vec<IgnoredSignal>>,
     counters: HashMap<String, TenantCounters>,
@@ -75,6 +78,14 @@ impl Data {
         }
         if let Some(id) = step.consumed {
             self.outbox.remove(&id);
+        }
+        if let Some(dead) = &step.dead_letter {
+            self.outbox.remove(&dead.id);
+            let key = (dead.item.tenant.clone(), dead.id);
+            self.dead_letters.insert(key, dead.clone());
+        }
+        if let Some(key) = &step.revived {
+            self.dead_letters.remove(key);
         }
         if let Some(pair) = &step.opt_out {
             self.opted_out.insert(pair.clone());
@@ -219,6 +230,21 @@ impl Store for MemoryStore {
 
     fn outbox_len(&self) -> usize {
         self.data.lock().unwrap().outbox.len()
+    }
+
+    fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let data = self.data.lock().unwrap();
+        let of_tenant = data.dead_letters.iter().filter(|((t, _), _)| t == tenant);
+        Ok(of_tenant.map(|(_, dead)| dead.clone()).collect())
+    }
+
+    fn dead_letter_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let data = self.data.lock().unwrap();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for (tenant, _) in data.dead_letters.keys() {
+            *counts.entry(tenant.clone()).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
     }
 
     fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError> {

@@ -21,6 +21,17 @@ pub struct CasePath {
     pub case: String,
 }
 
+/// One of a tenant's dead letters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DeadLetterPath {
+    /// The tenant id.
+    #[param(example = "lone-star-hvac")]
+    pub tenant: String,
+    /// The dead letter's id.
+    pub id: u64,
+}
+
 /// A tenant's plugin slot.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

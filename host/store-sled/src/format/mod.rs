@@ -12,7 +12,8 @@ mod convert;
 mod v1;
 
 use redial_core::records::{
-    CaseRecord, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters, TimerKind,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
+    TimerKind,
 };
 use redial_core::store::StoreError;
 use serde::Serialize;
@@ -49,6 +50,7 @@ records!(
     JournalEntry => v1::JournalEntry,
     TimerKind => v1::TimerKind,
     OutboxItem => v1::OutboxItem,
+    DeadLetter => v1::DeadLetter,
     IgnoredSignal => v1::IgnoredSignal,
     TenantCounters => v1::TenantCounters,
     PluginVersion => v1::PluginVersion,

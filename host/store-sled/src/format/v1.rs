@@ -227,6 +227,24 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
+pub(crate) struct DeadLetter {
+    id: u64,
+    item: OutboxItem,
+    failures: u32,
+    error: String,
+    at_ms: i64,
+}
+record!(
+    DeadLetter = domain::DeadLetter {
+        id,
+        item,
+        failures,
+        error,
+        at_ms
+    }
+);
+
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "effect")]
 pub(crate) enum Effect {
     Dial {

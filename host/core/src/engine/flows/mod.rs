@@ -195,10 +195,12 @@ fn human_review(draft: &mut Draft, reason: &str) {
 }
 
 mod callback;
+mod dead_letter;
 mod intake;
 mod outcome;
 
 pub(super) use callback::fire_timer;
 use callback::*;
+pub(super) use dead_letter::{discard, retry, set_aside};
 pub(super) use intake::{ingest, sms_reply};
 pub(super) use outcome::{acknowledge, call_ended, delivered, tenant_removed};

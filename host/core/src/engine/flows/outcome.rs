@@ -12,7 +12,9 @@ pub(in crate::engine) fn delivered(
 ) -> Result<(), EngineError> {
     match (delivery, &item.effect) {
         (Delivery::CallEnded(report), Effect::Dial { attempt, .. }) => {
-            call_ended(engine, &item.case_id, *attempt, report, Some(outbox_id))
+            let mut draft = engine.draft(&item.case_id)?;
+            draft.consume(outbox_id);
+            call_ended(engine, draft, *attempt, report)
         }
         _ => {
             let mut draft = engine.draft(&item.case_id)?;
@@ -52,17 +54,14 @@ pub(in crate::engine) fn tenant_removed(
     Ok(())
 }
 
+/// A call attempt ended: `draft` (of the call's case, carrying whatever bookkeeping the
+/// caller's step adds) records the attempt and the case moves on.
 pub(in crate::engine) fn call_ended(
     engine: &Engine,
-    case_id: &str,
+    mut draft: Draft,
     attempt: u32,
     report: CallReport,
-    outbox_id: Option<u64>,
 ) -> Result<(), EngineError> {
-    let mut draft = engine.draft(case_id)?;
-    if let Some(id) = outbox_id {
-        draft.consume(id);
-    }
     if draft.case.state != (CaseState::Dialing { attempt }) {
         // A replayed or late report: nothing changes but the outbox bookkeeping.
         draft.commit(engine.store())?;
