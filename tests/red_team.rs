@@ -17,6 +17,15 @@ fn hvac_policy(extra: &str) -> String {
     format!("{base}\n{extra}")
 }
 
+/// The HVAC tenant's policy as the tenant submits it: webhook secrets named as its own
+/// secrets, plus `extra` TOML.
+fn submitted_policy(extra: &str) -> String {
+    let base = with_secret_refs(&redial_bench::all_day_window(&common::policy_text(
+        "lone-star-hvac.toml",
+    )));
+    format!("{base}\n{extra}")
+}
+
 /// PUTs `policy` as the tenant itself; returns status and body.
 fn put_as_tenant(s: &Server, token: &str, policy: &str) -> (u16, Value) {
     let auth = format!("Bearer {token}");
@@ -38,6 +47,7 @@ fn live_policy(s: &Server) -> String {
 fn a_tenant_cannot_read_server_secrets_files_or_addresses_through_its_policy() {
     let s = Server::simulated();
     let token = s.token_for(HVAC);
+    s.set_webhook_secrets(HVAC, &token);
     let before = live_policy(&s);
     let attacks = [
         // The server's environment (the admin token, other tenants' keys) sent as the
@@ -48,27 +58,27 @@ fn a_tenant_cannot_read_server_secrets_files_or_addresses_through_its_policy() {
             "voice.settings.api_key",
         ),
         (
-            "[voice]\nprovider = \"vapi\"\n[voice.settings]\napi_key = \"key\"\nassistant_id = \"a\"\n\
+            "[voice]\nprovider = \"vapi\"\n[voice.settings]\napi_key = \"secret:vapi\"\nassistant_id = \"a\"\n\
              phone_number_id = \"p\"\nbase_url = \"http://127.0.0.1:9/steal\"\n",
             "voice.settings.base_url",
         ),
         // The tenant's own endpoint inside the server's network.
         (
-            "[notify]\nprovider = \"webhook\"\n[notify.settings]\nurl = \"https://169.254.169.254/latest/meta-data\"\nsecret = \"s\"\n",
+            "[notify]\nprovider = \"webhook\"\n[notify.settings]\nurl = \"https://169.254.169.254/latest/meta-data\"\nsecret = \"secret:signing\"\n",
             "notify.settings.url",
         ),
         (
-            "[crm_connector]\nprovider = \"webhook\"\n[crm_connector.settings]\nurl = \"http://crm.example.com/hook\"\nsecret = \"s\"\n",
+            "[crm_connector]\nprovider = \"webhook\"\n[crm_connector.settings]\nurl = \"http://crm.example.com/hook\"\nsecret = \"secret:signing\"\n",
             "crm_connector.settings.url",
         ),
     ];
     for (extra, key) in attacks {
-        let (status, body) = put_as_tenant(&s, &token, &hvac_policy(extra));
+        let (status, body) = put_as_tenant(&s, &token, &submitted_policy(extra));
         assert_eq!(status, 422, "{key}: {body}");
         assert_eq!(body["error"]["field"], key, "{body}");
     }
     // A server file as a plugin: refused before anything is read.
-    let from_file = hvac_policy("").replacen(
+    let from_file = submitted_policy("").replacen(
         "[trigger]\nplugin = ",
         "[trigger]\npath = \"/dev/zero\"\n# plugin = ",
         1,
@@ -80,18 +90,19 @@ fn a_tenant_cannot_read_server_secrets_files_or_addresses_through_its_policy() {
     let (status, body) = put_as_tenant(&s, &token, &from_file);
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "trigger.path", "{body}");
+    // A credential written into the policy itself would be served back by GET.
+    let (status, body) = put_as_tenant(&s, &token, &hvac_policy(""));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "webhooks.signing_secret", "{body}");
     // Empty secrets would accept requests that carry none.
-    let empty = hvac_policy("").replace(
-        &format!("vapi_secret = \"{VAPI_SECRET}\""),
-        "vapi_secret = \"\"",
-    );
+    let empty = submitted_policy("").replace("vapi_secret = \"secret:vapi\"", "vapi_secret = \"\"");
     let (status, body) = put_as_tenant(&s, &token, &empty);
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "webhooks.vapi_secret", "{body}");
 
     // Nothing changed, and the tenant's own legitimate edit still goes through.
     assert_eq!(live_policy(&s), before);
-    let (status, body) = put_as_tenant(&s, &token, &hvac_policy("# a legitimate edit\n"));
+    let (status, body) = put_as_tenant(&s, &token, &submitted_policy("# a legitimate edit\n"));
     assert_eq!(status, 200, "{body}");
     // The other tenant was served throughout: its signal opened a case with a callback.
     let (status, body) = s.signal(SAAS, "evt-red-1", &missed_call("+15125550177"));
@@ -434,4 +445,134 @@ fn a_delivery_that_keeps_failing_becomes_a_dead_letter_its_tenant_can_retry_or_d
             .iter()
             .all(|d| d["case"] != second)
     );
+}
+
+/// Posts a Vapi status update signed with `secret`; returns the status.
+fn vapi_with(s: &Server, secret: &str) -> u16 {
+    let body =
+        serde_json::json!({ "message": { "type": "status-update", "status": "in-progress" } });
+    let (status, _) = s.send(
+        "POST",
+        &format!("/v1/tenants/{HVAC}/vapi"),
+        &[
+            ("content-type", "application/json"),
+            ("x-vapi-secret", secret),
+        ],
+        Some(&serde_json::to_vec(&body).unwrap()),
+    );
+    status
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_tenants_secrets_are_write_only_sealed_at_rest_and_rotate_live() {
+    let s = Server::simulated();
+    let token = s.token_for(HVAC);
+    // The operator's file holds its webhook secrets literally: never served back.
+    let (_, policy) = s.send(
+        "GET",
+        &format!("/v1/tenants/{HVAC}/policy"),
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    );
+    assert!(
+        !policy.contains(VAPI_SECRET) && !policy.contains(SECRET),
+        "{policy}"
+    );
+    assert!(policy.contains("<redacted>"), "{policy}");
+
+    const FIRST: &str = "vapi-inbound-first-7f3a9c";
+    const SECOND: &str = "vapi-inbound-second-2b8e41";
+    s.set_webhook_secrets(HVAC, &token);
+    assert_eq!(s.set_secret(HVAC, &token, "vapi", FIRST), 200, "replaced");
+    let (status, body) = put_as_tenant(&s, &token, &submitted_policy(""));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        vapi_with(&s, FIRST),
+        200,
+        "the policy uses the secret's value"
+    );
+    assert_eq!(vapi_with(&s, VAPI_SECRET), 401);
+
+    // Rotated: the live policy uses the new value at once.
+    assert_eq!(s.set_secret(HVAC, &token, "vapi", SECOND), 200);
+    assert_eq!(vapi_with(&s, SECOND), 200);
+    assert_eq!(vapi_with(&s, FIRST), 401, "the old value no longer works");
+
+    // Names and dates come back; values never do, from any route.
+    let (status, list) = s.get(&format!("/v1/tenants/{HVAC}/secrets"), &token);
+    assert_eq!(status, 200, "{list}");
+    let names: Vec<&str> = list["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["signing", "twilio", "vapi"]);
+    assert_eq!(list["secrets"][2]["in_use"], true);
+    let (_, policy) = s.send(
+        "GET",
+        &format!("/v1/tenants/{HVAC}/policy"),
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    );
+    for text in [list.to_string(), policy] {
+        assert!(!text.contains(SECOND) && !text.contains(FIRST), "{text}");
+    }
+    // Sealed at rest: no file of the server's holds the value in clear.
+    for (path, bytes) in files_under(s._dir.path()) {
+        let found = bytes.windows(SECOND.len()).any(|w| w == SECOND.as_bytes());
+        assert!(!found, "{} holds the secret in clear", path.display());
+    }
+
+    // What cannot be done: delete one in use, read or set another tenant's, name the
+    // environment, or set an empty one.
+    let auth = format!("Bearer {token}");
+    let (status, body) = s.send(
+        "DELETE",
+        &format!("/v1/tenants/{HVAC}/secrets/vapi"),
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = s.get(&format!("/v1/tenants/{SAAS}/secrets"), &token);
+    assert_eq!(status, 403);
+    assert_eq!(s.set_secret(SAAS, &token, "vapi", "x"), 403);
+    assert_eq!(
+        s.set_secret(HVAC, &token, "leak", "env:REDIAL_ADMIN_TOKEN"),
+        422
+    );
+    assert_eq!(s.set_secret(HVAC, &token, "blank", "   "), 422);
+    assert_eq!(s.set_secret(HVAC, &token, "bad.name", "x"), 422);
+    // A policy naming a secret the tenant never set is refused; the live one stays.
+    let missing = submitted_policy("").replace("secret:twilio", "secret:never-set");
+    let (status, body) = put_as_tenant(&s, &token, &missing);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["field"], "webhooks.twilio_auth_token",
+        "{body}"
+    );
+    assert_eq!(vapi_with(&s, SECOND), 200);
+    // One no longer used can go.
+    assert_eq!(s.set_secret(HVAC, &token, "spare", "spare-value"), 201);
+    let (status, _) = s.send(
+        "DELETE",
+        &format!("/v1/tenants/{HVAC}/secrets/spare"),
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(status, 200);
 }

@@ -346,7 +346,10 @@ fn a_bad_policy_is_refused_with_the_reason_and_the_old_one_stays_live() {
         None,
     );
     assert_eq!(live, before);
-    let good = before.replace("sla_minutes = 20", "sla_minutes = 45");
+    // A good one names its webhook secrets, set first.
+    s.set_webhook_secrets(HVAC, ADMIN);
+    let file = redial_bench::all_day_window(&common::policy_text("lone-star-hvac.toml"));
+    let good = with_secret_refs(&file).replace("sla_minutes = 20", "sla_minutes = 45");
     let (status, body) = s.send(
         "PUT",
         &format!("/v1/tenants/{HVAC}/policy"),
@@ -505,7 +508,8 @@ fn every_documented_operation_is_served_and_every_refusal_is_json() {
             .replace("{tenant}", HVAC)
             .replace("{case}", "no-such-case")
             .replace("{slot}", "trigger")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{name}", "vapi");
         for method in methods.as_object().unwrap().keys() {
             operations += 1;
             // Unauthenticated and bodiless: refused or answered, never "no such route".
@@ -523,7 +527,7 @@ fn every_documented_operation_is_served_and_every_refusal_is_json() {
             }
         }
     }
-    assert_eq!(operations, 23, "every route, one operation per method");
+    assert_eq!(operations, 26, "every route, one operation per method");
     // What axum and tower answer on their own takes the same shape.
     let (status, text) = s.send("PATCH", "/v1/tenants", &[], Some(b""));
     assert_eq!(status, 405);

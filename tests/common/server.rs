@@ -26,6 +26,14 @@ pub fn with_webhooks(policy: &str) -> String {
     )
 }
 
+/// `policy` with webhook secrets named as the tenant's own secrets (`secret:NAME`), as a
+/// policy PUT through the API must; [`Client::set_webhook_secrets`] sets them.
+pub fn with_secret_refs(policy: &str) -> String {
+    format!(
+        "{policy}\n[webhooks]\nsigning_secret = \"secret:signing\"\ntwilio_auth_token = \"secret:twilio\"\nvapi_secret = \"secret:vapi\"\n"
+    )
+}
+
 /// Sends requests to a Redial server at `base` (in-process or a child process).
 pub struct Client {
     pub base: String,
@@ -94,6 +102,35 @@ impl Client {
             // The server may answer (413) and close before a huge body is fully sent.
             Err(e) => (0, e.to_string()),
         }
+    }
+
+    /// Sets the secrets [`with_secret_refs`] names, to the values the test server's policy
+    /// files hold, as `token`.
+    pub fn set_webhook_secrets(&self, tenant: &str, token: &str) {
+        for (name, value) in [
+            ("signing", SECRET),
+            ("twilio", TWILIO_TOKEN),
+            ("vapi", VAPI_SECRET),
+        ] {
+            self.set_secret(tenant, token, name, value);
+        }
+    }
+
+    /// PUTs one secret as `token`; returns the status.
+    pub fn set_secret(&self, tenant: &str, token: &str, name: &str, value: &str) -> u16 {
+        let auth = format!("Bearer {token}");
+        let body = serde_json::to_vec(&json!({ "value": value })).unwrap();
+        let (status, text) = self.send(
+            "PUT",
+            &format!("/v1/tenants/{tenant}/secrets/{name}"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            Some(&body),
+        );
+        assert!(status < 500, "{text}");
+        status
     }
 
     pub fn get(&self, path: &str, token: &str) -> (u16, Value) {

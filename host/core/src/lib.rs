@@ -27,4 +27,5 @@ pub mod policy;
 pub mod records;
 pub mod report;
 pub mod scheduler;
+pub mod secrets;
 pub mod store;

@@ -422,6 +422,16 @@ pub fn reached(attempts: &[Attempt]) -> bool {
         .any(|a| a.outcome == AttemptOutcome::Connected)
 }
 
+/// One of a tenant's secrets as the store keeps it: sealed (see
+/// [`crate::secrets::SecretKey::seal`]), never in clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    /// Nonce and ciphertext.
+    pub sealed: Vec<u8>,
+    /// When it was last set (unix ms).
+    pub updated_ms: i64,
+}
+
 /// One uploaded plugin version of a tenant's slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginVersion {

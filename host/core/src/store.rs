@@ -11,8 +11,8 @@
 pub mod memory;
 
 use crate::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
-    Timer,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
+    TenantCounters, Timer,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -263,6 +263,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes every token of a tenant.
     fn revoke_tokens(&self, tenant: &str) -> Result<(), StoreError>;
+
+    /// Stores one of a tenant's secrets, sealed, replacing one of the same name (durably).
+    fn put_secret(&self, tenant: &str, name: &str, secret: &SealedSecret)
+    -> Result<(), StoreError>;
+
+    /// A tenant's secrets by name, sealed, sorted by name.
+    fn secrets(&self, tenant: &str) -> Result<Vec<(String, SealedSecret)>, StoreError>;
+
+    /// Deletes one of a tenant's secrets, or all of them when `name` is `None` (durably).
+    /// Returns whether any existed.
+    fn delete_secrets(&self, tenant: &str, name: Option<&str>) -> Result<bool, StoreError>;
 
     /// Uploaded plugin versions of a tenant's slot, oldest first (the last is live).
     fn plugin_versions(&self, tenant: &str, slot: &str) -> Result<Vec<PluginVersion>, StoreError>;

@@ -57,7 +57,8 @@ pub async fn tenants(
     }))
 }
 
-/// The live policy, as the TOML it was written in.
+/// The live policy, as the TOML it was written in; a credential written in it literally
+/// (the operator's files may) reads `<redacted>`, and secrets are named, never shown.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", operation_id = "getPolicy", tag = "admin",
     params(TenantPath),
     security(("adminToken" = []), ("tenantToken" = [])),
@@ -73,16 +74,17 @@ pub async fn get_policy(
     headers: HeaderMap,
 ) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
-    let source = state.engine.tenant(&tenant)?.policy.source.clone();
+    let source = state.engine.tenant(&tenant)?.policy.redacted_source();
     Ok(([(header::CONTENT_TYPE, "application/toml")], source))
 }
 
 /// Validates a policy, loads its plugins, then swaps it in.
 ///
 /// A submitted policy is the tenant's word, not the operator's: it names plugins by name or
-/// by an uploaded component's hash, holds its secrets itself (no `env:`), leaves provider
-/// addresses alone and sends its own webhooks only to `https` public hosts; anything else
-/// is refused naming the key. A new tenant needs the admin token. The file in the policies folder is rewritten, so a
+/// by an uploaded component's hash, names each credential as one of the tenant's secrets
+/// (`secret:NAME`, set first through the secrets route), leaves provider addresses alone
+/// and sends its own webhooks only to `https` public hosts; anything else is refused
+/// naming the key. A new tenant needs the admin token. The file in the policies folder is rewritten, so a
 /// restart keeps the policy. A policy that does not parse, validate or load its plugins is
 /// refused with 422 and the live one keeps serving.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", operation_id = "putPolicy", tag = "admin",
@@ -140,7 +142,8 @@ pub async fn put_policy(
     Ok((status, Json(TenantChange { tenant, result })))
 }
 
-/// Stops serving a tenant and revokes its tokens; its cases stay in the store.
+/// Stops serving a tenant, revokes its tokens and deletes its secrets; its cases stay in
+/// the store.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "deleteTenant", tag = "admin",
     params(TenantPath),
     security(("adminToken" = [])),
@@ -163,6 +166,7 @@ pub async fn delete_tenant(
     }
     state.not_serving.clear(&tenant);
     state.engine.store().revoke_tokens(&tenant)?;
+    state.engine.store().delete_secrets(&tenant, None)?;
     if let Some(dir) = &state.policies_dir {
         let _ = std::fs::remove_file(dir.join(format!("{tenant}.toml")));
     }

@@ -9,6 +9,7 @@ use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
 use redial_core::engine::{Engine, LaneConfig};
 use redial_core::policy::{Policy, PolicyError};
+use redial_core::secrets::{SecretError, SecretKey};
 use redial_core::store::StoreError;
 use redial_runtime::{PluginRuntime, RuntimeConfig, RuntimeError};
 use redial_store_sled::SledStore;
@@ -39,6 +40,9 @@ pub enum AppError {
     /// A policy in the policies folder did not parse or check.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The secrets key could not be read or made.
+    #[error(transparent)]
+    SecretKey(#[from] SecretError),
     /// The simulator's ledger could not be opened.
     #[error("simulator ledger: {0}")]
     Ledger(String),
@@ -60,6 +64,7 @@ pub struct AppBuilder {
     admin_token: Option<String>,
     public_url: String,
     lanes: LaneConfig,
+    secret_key: Option<SecretKey>,
 }
 
 /// A wired app, ready to serve.
@@ -88,6 +93,7 @@ impl AppBuilder {
             admin_token: None,
             public_url: String::new(),
             lanes: LaneConfig::default(),
+            secret_key: None,
         }
     }
 
@@ -169,6 +175,13 @@ impl AppBuilder {
         self
     }
 
+    /// The key tenant secrets are sealed with (the operator's `REDIAL_SECRETS_KEY`); by
+    /// default the key in `secrets.key` in the data folder, made on first start.
+    pub fn secret_key(mut self, key: SecretKey) -> Self {
+        self.secret_key = Some(key);
+        self
+    }
+
     /// Opens the store, starts the runtime and the engine, and loads every policy; the
     /// first policy that fails stops the build, naming its tenant.
     pub fn build(self) -> Result<App, AppError> {
@@ -184,9 +197,14 @@ impl AppBuilder {
                 ..RuntimeConfig::default()
             })?),
         };
+        let secret_key = match self.secret_key {
+            Some(key) => key,
+            None => SecretKey::load_or_create(&self.dir.join("secrets.key"))?,
+        };
         let engine = Arc::new(
             Engine::new(Arc::new(store), runtime, self.clock.clone())
-                .with_uploads(self.dir.join("plugins")),
+                .with_uploads(self.dir.join("plugins"))
+                .with_secret_key(secret_key),
         );
         // One tenant's policy that does not load stops that tenant, never the server.
         let not_serving = Arc::new(NotServing::default());

@@ -82,6 +82,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not-found", message.into(), None)
     }
 
+    /// 409: the request conflicts with what is live (a secret the policy still uses).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message.into(), None)
+    }
+
     /// 413: a body over the route's limit.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
@@ -156,6 +161,10 @@ impl From<redial_core::engine::EngineError> for ApiError {
             UnknownTenant(t) => ApiError::not_found(format!("unknown tenant {t:?}")),
             UnknownCase(c) => ApiError::not_found(format!("unknown case {c:?}")),
             Plugin { .. } => ApiError::unprocessable(None, e.to_string()),
+            Policy(p) => ApiError::unprocessable(p.key().map(str::to_string), p.to_string()),
+            SecretRefused(why) => ApiError::unprocessable(None, why),
+            SecretInUse(_) => ApiError::conflict(e.to_string()),
+            Secret(s) => ApiError::internal(s),
             Store(s) => ApiError::internal(s),
         }
     }

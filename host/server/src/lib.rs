@@ -29,6 +29,7 @@ mod inbound;
 pub mod openapi;
 mod plugins;
 mod queries;
+mod secrets;
 mod slots;
 pub mod views;
 mod watch;
@@ -127,6 +128,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::delete_tenant))
         .routes(routes!(admin::get_policy, admin::put_policy))
         .routes(routes!(admin::issue_token))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::set, secrets::delete))
         .routes(routes!(inbound::signal))
         .routes(routes!(inbound::twilio_status))
         .routes(routes!(inbound::twilio_sms))

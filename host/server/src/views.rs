@@ -12,6 +12,7 @@
 //! - `reports.rs`: case lists, one case with its timeline, the follow-up queue, the funnel.
 //! - `admin.rs`: tenants, tokens, plugin versions.
 //! - `dead_letter.rs`: side effects the host stopped retrying.
+//! - `secret.rs`: a tenant's secrets (names only).
 //! - `inbound.rs`: provider webhook bodies and what the server answers them.
 //! - `paths.rs`: the path parameters.
 
@@ -22,6 +23,7 @@ mod inbound;
 mod journal;
 mod paths;
 mod reports;
+mod secret;
 
 pub use admin::{
     Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing, PluginUploaded,
@@ -38,7 +40,8 @@ pub use inbound::{
     VapiArtifact, VapiCall, VapiMessage, VapiMetadata, VapiWebhook,
 };
 pub use journal::{Event, JournalEntry};
-pub use paths::{CasePath, DeadLetterPath, SlotPath, TenantPath};
+pub use paths::{CasePath, DeadLetterPath, SecretPath, SlotPath, TenantPath};
 pub use reports::{
     Acknowledged, CaseDetail, CaseList, FollowUpItem, FollowUpQueue, Funnel, FunnelReport,
 };
+pub use secret::{SecretBody, SecretChange, SecretInfo, SecretList};

@@ -17,8 +17,8 @@ mod wal;
 use format::{decode, encode};
 
 use redial_core::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
-    Timer, TimerKind,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
+    TenantCounters, Timer, TimerKind,
 };
 use redial_core::store::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
 
@@ -47,6 +47,8 @@ pub struct SledStore {
     meta: Tree,
     inbound: Tree,
     tokens: Tree,
+    /// Tenant secrets, sealed, by `tenant \0 name`.
+    secrets: Tree,
     plugin_versions: Tree,
     /// Every case of a caller, oldest first: `tenant\0caller\0<opened_ms BE><case id>` →
     /// case id. Lets a signal find the caller's history without scanning the tenant.
@@ -184,6 +186,7 @@ impl SledStore {
             meta: tree("meta").map_err(sled_err)?,
             inbound: tree("inbound").map_err(sled_err)?,
             tokens: tree("tokens").map_err(sled_err)?,
+            secrets: tree("secrets").map_err(sled_err)?,
             plugin_versions: tree("plugin_versions").map_err(sled_err)?,
             by_caller: tree("by_caller").map_err(sled_err)?,
             wal: tree("wal").map_err(sled_err)?,
@@ -644,6 +647,49 @@ impl Store for SledStore {
             .map(|v| decode("counters", &v))
             .transpose()?
             .unwrap_or_default())
+    }
+
+    fn put_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        secret: &SealedSecret,
+    ) -> Result<(), StoreError> {
+        self.secrets
+            .insert(pair(tenant, name), encode(secret))
+            .map_err(sled_err)?;
+        self.secrets.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    fn secrets(&self, tenant: &str) -> Result<Vec<(String, SealedSecret)>, StoreError> {
+        let prefix = pair(tenant, "");
+        self.secrets
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv.map_err(sled_err)?;
+                let name = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                Ok((name, decode("secret", &v)?))
+            })
+            .collect()
+    }
+
+    fn delete_secrets(&self, tenant: &str, name: Option<&str>) -> Result<bool, StoreError> {
+        let keys: Vec<sled::IVec> = match name {
+            Some(name) => vec![pair(tenant, name).into()],
+            None => self
+                .secrets
+                .scan_prefix(pair(tenant, ""))
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(sled_err)?,
+        };
+        let mut any = false;
+        for key in keys {
+            any |= self.secrets.remove(key).map_err(sled_err)?.is_some();
+        }
+        self.secrets.flush().map_err(sled_err)?;
+        Ok(any)
     }
 
     fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ use clap::Args;
 use clap::builder::TypedValueParser;
 use redial_core::engine::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, MAX_LANES};
 use redial_core::policy::Policy;
+use redial_core::secrets::SecretKey;
 use redial_server::AppBuilder;
 use redial_server::auth::new_token;
 use std::net::SocketAddr;
@@ -51,7 +52,9 @@ pub(super) fn lanes() -> impl TypedValueParser<Value = usize> {
         .map(usize::from)
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// Runs the server until Ctrl-C or SIGTERM. Tenant secrets are sealed with
+/// `REDIAL_SECRETS_KEY` (64 hex digits) when set, else with `secrets.key` in the store
+/// folder, made on first start.
 pub fn run(args: ServeArgs) -> Result<()> {
     let admin_token = match std::env::var("REDIAL_ADMIN_TOKEN") {
         Ok(t) if !t.is_empty() => t,
@@ -63,6 +66,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     };
     let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
     let mut builder = AppBuilder::new(&args.store);
+    if let Ok(hex) = std::env::var("REDIAL_SECRETS_KEY")
+        && !hex.is_empty()
+    {
+        let key = SecretKey::from_hex(&hex).context("REDIAL_SECRETS_KEY")?;
+        builder = builder.secret_key(key);
+    }
     if args.allow_private_destinations {
         builder = builder.allow_private_destinations();
     }

@@ -23,8 +23,9 @@ pub use tenant::Tenant;
 
 use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors, Recipient};
-use crate::policy::Policy;
-use crate::records::{CaseRecord, DeadLetter, OutboxItem, PluginVersion};
+use crate::policy::{Policy, PolicyError};
+use crate::records::{CaseRecord, DeadLetter, OutboxItem, PluginVersion, SealedSecret};
+use crate::secrets::{MAX_SECRET, SecretError, SecretKey};
 use crate::store::{Store, StoreError, Ticket};
 use draft::Draft;
 use redial_runtime::Slot;
@@ -56,6 +57,18 @@ pub enum EngineError {
         /// Why.
         source: PluginError,
     },
+    /// A policy names a secret its tenant has not set (the previous policy stays live).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A secret could not be opened, or this engine keeps no secrets.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A secret that cannot be set or deleted as asked: why.
+    #[error("{0}")]
+    SecretRefused(String),
+    /// A secret the tenant's live policy still names cannot be deleted.
+    #[error("the live policy still uses secret {0:?}; change the policy first")]
+    SecretInUse(String),
 }
 
 /// How long the CRM lookup before a new case may take; the callback never waits longer.
@@ -132,6 +145,9 @@ pub struct Engine {
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     locks: Mutex<HashMap<String, Arc<TenantLock>>>,
     uploads: Option<PathBuf>,
+    secret_key: Option<Arc<SecretKey>>,
+    /// Held while a policy is read and loaded.
+    policy_loads: Mutex<()>,
     optimiser: optimiser::Optimiser,
 }
 
@@ -145,6 +161,8 @@ impl Engine {
             tenants: RwLock::default(),
             locks: Mutex::default(),
             uploads: None,
+            secret_key: None,
+            policy_loads: Mutex::default(),
             optimiser: Default::default(),
         }
     }
@@ -164,9 +182,17 @@ impl Engine {
         self.clock.now_ms()
     }
 
-    /// Loads or replaces a tenant's policy. Its plugins are loaded first; on any failure
-    /// the previous policy stays live.
+    /// Loads or replaces a tenant's policy. Its secrets are put in place of their
+    /// references and its plugins loaded first; on any failure the previous policy stays
+    /// live.
     pub fn load_tenant(&self, policy: Policy) -> Result<Arc<Tenant>, EngineError> {
+        let _one_at_a_time = self.policy_loads.lock().unwrap();
+        self.load_tenant_now(policy)
+    }
+
+    /// [`Engine::load_tenant`], for a caller that holds `policy_loads`.
+    fn load_tenant_now(&self, mut policy: Policy) -> Result<Arc<Tenant>, EngineError> {
+        self.resolve_secrets(&mut policy)?;
         let mut tenant = Tenant::load(policy, &self.runtime)?;
         // Uploaded plugin versions outrank the policy's defaults.
         let id = tenant.policy.tenant.clone();
@@ -197,6 +223,90 @@ impl Engine {
         let tenant = Arc::new(Tenant::with_plugins(policy, plugins));
         self.tenants.write().unwrap().insert(id, tenant.clone());
         tenant
+    }
+
+    /// The key tenant secrets are sealed with; without one, a policy that names a secret
+    /// does not load and no secret can be set.
+    pub fn with_secret_key(mut self, key: SecretKey) -> Self {
+        self.secret_key = Some(Arc::new(key));
+        self
+    }
+
+    fn secret_key(&self) -> Result<&SecretKey, EngineError> {
+        self.secret_key.as_deref().ok_or_else(|| {
+            EngineError::SecretRefused("this server keeps no tenant secrets (no key)".into())
+        })
+    }
+
+    /// Puts the tenant's secrets in place of the policy's `secret:NAME` references.
+    fn resolve_secrets(&self, policy: &mut Policy) -> Result<(), EngineError> {
+        if policy.secret_names().is_empty() {
+            return Ok(());
+        }
+        let key = self.secret_key()?;
+        let tenant = policy.tenant.clone();
+        let mut opened = HashMap::new();
+        for (name, sealed) in self.store.secrets(&tenant)? {
+            if policy.secret_names().contains(&name) {
+                let value = key.open(&tenant, &name, &sealed.sealed)?;
+                opened.insert(name, value);
+            }
+        }
+        policy.resolve_secrets(|name| opened.get(name).cloned())?;
+        Ok(())
+    }
+
+    /// Sets (or rotates) one of a tenant's secrets, sealed at rest. When the tenant's live
+    /// policy names it, the policy is loaded again with the new value at once. Returns
+    /// whether it replaced one.
+    pub fn set_secret(&self, tenant: &str, name: &str, value: &str) -> Result<bool, EngineError> {
+        if !crate::secrets::valid_name(name) {
+            let why = "a secret's name is 1-64 letters, digits, '-' or '_'";
+            return Err(EngineError::SecretRefused(why.into()));
+        }
+        if value.trim().is_empty() || value.chars().count() > MAX_SECRET {
+            let why = format!("a secret is 1 to {MAX_SECRET} characters, not only spaces");
+            return Err(EngineError::SecretRefused(why));
+        }
+        // Credentials are resolved once: a value that read as a reference would reach the
+        // server's environment.
+        if value.starts_with("env:") || value.starts_with(crate::policy::SECRET_PREFIX) {
+            let why = "a secret's value is used as given; it cannot name the environment or \
+                       another secret";
+            return Err(EngineError::SecretRefused(why.into()));
+        }
+        let sealed = SealedSecret {
+            sealed: self.secret_key()?.seal(tenant, name, value),
+            updated_ms: self.clock.now_ms(),
+        };
+        let replaced = self.store.secrets(tenant)?.iter().any(|(n, _)| n == name);
+        self.store.put_secret(tenant, name, &sealed)?;
+        // Read and loaded under the lock, so a policy PUT meanwhile is not undone.
+        let _one_at_a_time = self.policy_loads.lock().unwrap();
+        if let Ok(live) = self.tenant(tenant)
+            && live.policy.secret_names().contains(name)
+        {
+            let policy = Policy::parse(&live.policy.source, &format!("{tenant}.toml"))?;
+            self.load_tenant_now(policy)?;
+        }
+        Ok(replaced)
+    }
+
+    /// A tenant's secrets: name and when each was set (never the values).
+    pub fn secret_names(&self, tenant: &str) -> Result<Vec<(String, i64)>, EngineError> {
+        let secrets = self.store.secrets(tenant)?.into_iter();
+        Ok(secrets.map(|(name, s)| (name, s.updated_ms)).collect())
+    }
+
+    /// Deletes one of a tenant's secrets, unless its live policy names it. Returns whether
+    /// it existed.
+    pub fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool, EngineError> {
+        if let Ok(live) = self.tenant(tenant)
+            && live.policy.secret_names().contains(name)
+        {
+            return Err(EngineError::SecretInUse(name.into()));
+        }
+        Ok(self.store.delete_secrets(tenant, Some(name))?)
     }
 
     /// Where uploaded components are kept (content-addressed `<sha256>.wasm`).

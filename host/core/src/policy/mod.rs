@@ -5,11 +5,13 @@
 //! pilot (see [`pilot_sheet`]). The host enforces these decisions whatever the plugins say.
 //! Parse errors name the key and the line (toml's spans); semantic checks name the key.
 
+mod credentials;
 mod pilot;
 mod retention;
 mod submitted;
 mod window;
 
+pub use credentials::{CREDENTIAL_SETTINGS, REDACTED, SECRET_PREFIX};
 pub use pilot::pilot_sheet;
 pub use retention::{Retention, Text};
 pub use submitted::is_public;
@@ -124,9 +126,13 @@ pub struct Policy {
     pub qualify: PluginRef,
     /// The crm plugin.
     pub crm: PluginRef,
-    /// The TOML text this policy was read from (served back by the API).
+    /// The TOML text this policy was read from (served back by the API, redacted).
     #[serde(skip)]
     pub source: String,
+    /// The tenant secrets its credentials named, once [`Policy::resolve_secrets`] put
+    /// their values in their place.
+    #[serde(skip)]
+    secret_refs: std::collections::BTreeSet<String>,
 }
 
 fn default_max_questions() -> u8 {

@@ -6,10 +6,11 @@
 //! PUTs is not: with those three it could read the server's secrets and other tenants'
 //! keys, read the server's files, and send the server's credentials to an address of its
 //! choosing. So a submitted policy names its plugins by name or by the hash of a component
-//! the host already has, holds its own secrets literally, and leaves provider addresses as
-//! the host fixes them; its own webhook endpoints must be `https` to a public host.
+//! the host already has, names its credentials as the tenant's own secrets (`secret:NAME`,
+//! set through the API and never returned), and leaves provider addresses as the host
+//! fixes them; its own webhook endpoints must be `https` to a public host.
 
-use super::{Connector, Policy, PolicyError, Provider};
+use super::{Connector, Policy, PolicyError, Provider, SECRET_PREFIX};
 use redial_runtime::Slot;
 use std::net::IpAddr;
 
@@ -31,13 +32,15 @@ impl Policy {
                 ));
             }
         }
-        for (key, value) in self.webhooks.secrets() {
-            if value.as_deref().is_some_and(|v| v.starts_with("env:")) {
-                return Err(invalid(
-                    format!("webhooks.{key}"),
-                    "`env:` reads the server's environment, which only the operator's own \
-                     policies may do; give the secret itself",
-                ));
+        for (key, value) in self.credentials() {
+            if !value.starts_with(SECRET_PREFIX) {
+                let message = format!(
+                    "a submitted policy names each credential as `secret:NAME`, set with \
+                     PUT /v1/tenants/{}/secrets/NAME (never returned); the value itself \
+                     and `env:` are for the operator's own files",
+                    self.tenant
+                );
+                return Err(invalid(key, &message));
             }
         }
         for (name, connector) in self.connectors() {
@@ -70,7 +73,7 @@ impl Policy {
     }
 
     /// Each connector table with its key.
-    fn connectors(&self) -> [(&'static str, &Connector); 4] {
+    pub(super) fn connectors(&self) -> [(&'static str, &Connector); 4] {
         [
             ("voice", &self.voice),
             ("sms_connector", &self.sms_connector),

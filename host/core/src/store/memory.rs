@@ -6,8 +6,8 @@
 
 use super::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
 use crate::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
-    Timer,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
+    TenantCounters, Timer,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -37,6 +37,8 @@ struct Data {
     counters: HashMap<String, TenantCounters>,
     inbound: BTreeSet<(String, String)>,
     tokens: HashMap<String, String>,
+    /// `(tenant, name)` → sealed secret.
+    secrets: BTreeMap<(String, String), SealedSecret>,
     plugin_versions: HashMap<(String, String), Vec<PluginVersion>>,
     clock_ms: Option<i64>,
     steps: u64,
@@ -255,6 +257,34 @@ impl Store for MemoryStore {
     fn counters(&self, tenant: &str) -> Result<TenantCounters, StoreError> {
         let data = self.data.lock().unwrap();
         Ok(data.counters.get(tenant).cloned().unwrap_or_default())
+    }
+
+    fn put_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        secret: &SealedSecret,
+    ) -> Result<(), StoreError> {
+        let mut data = self.data.lock().unwrap();
+        data.secrets
+            .insert((tenant.into(), name.into()), secret.clone());
+        Ok(())
+    }
+
+    fn secrets(&self, tenant: &str) -> Result<Vec<(String, SealedSecret)>, StoreError> {
+        let data = self.data.lock().unwrap();
+        let of_tenant = data.secrets.iter().filter(|((t, _), _)| t == tenant);
+        Ok(of_tenant
+            .map(|((_, n), s)| (n.clone(), s.clone()))
+            .collect())
+    }
+
+    fn delete_secrets(&self, tenant: &str, name: Option<&str>) -> Result<bool, StoreError> {
+        let mut data = self.data.lock().unwrap();
+        let before = data.secrets.len();
+        data.secrets
+            .retain(|(t, n), _| t != tenant || name.is_some_and(|name| name != n));
+        Ok(data.secrets.len() < before)
     }
 
     fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError> {

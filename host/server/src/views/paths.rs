@@ -32,6 +32,18 @@ pub struct DeadLetterPath {
     pub id: u64,
 }
 
+/// One of a tenant's secrets.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SecretPath {
+    /// The tenant id.
+    #[param(example = "lone-star-hvac")]
+    pub tenant: String,
+    /// The secret's name (1-64 letters, digits, `-` or `_`).
+    #[param(example = "vapi-key", pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub name: String,
+}
+
 /// A tenant's plugin slot.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

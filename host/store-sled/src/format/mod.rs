@@ -12,8 +12,8 @@ mod convert;
 mod v1;
 
 use redial_core::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, TenantCounters,
-    TimerKind,
+    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
+    TenantCounters, TimerKind,
 };
 use redial_core::store::StoreError;
 use serde::Serialize;
@@ -51,6 +51,7 @@ records!(
     TimerKind => v1::TimerKind,
     OutboxItem => v1::OutboxItem,
     DeadLetter => v1::DeadLetter,
+    SealedSecret => v1::SealedSecret,
     IgnoredSignal => v1::IgnoredSignal,
     TenantCounters => v1::TenantCounters,
     PluginVersion => v1::PluginVersion,

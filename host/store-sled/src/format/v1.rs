@@ -227,6 +227,14 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
+pub(crate) struct SealedSecret {
+    #[serde(with = "serde_bytes")]
+    sealed: Vec<u8>,
+    updated_ms: i64,
+}
+record!(SealedSecret = domain::SealedSecret { sealed, updated_ms });
+
+#[derive(Serialize, Deserialize)]
 pub(crate) struct DeadLetter {
     id: u64,
     item: OutboxItem,
