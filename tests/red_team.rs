@@ -576,3 +576,46 @@ fn a_tenants_secrets_are_write_only_sealed_at_rest_and_rotate_live() {
     );
     assert_eq!(status, 200);
 }
+
+#[test]
+fn uploading_a_failing_plugin_again_does_not_reset_its_circuit_breaker() {
+    let s = Server::simulated();
+    let token = s.token_for(HVAC);
+    let auth = format!("Bearer {token}");
+    let trap = std::fs::read(redial_builtin::path("test-trap")).unwrap();
+    let upload = || {
+        let (status, body) = s.send(
+            "PUT",
+            &format!("/v1/tenants/{HVAC}/plugins/cadence"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(&trap),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    // How the cadence failed for the n-th caller's signal (it plans the first call).
+    let failure = |n: usize| {
+        let caller = format!("+1512555{n:04}");
+        let (status, body) = s.signal(HVAC, &format!("evt-trap-{n}"), &missed_call(&caller));
+        assert_eq!(status, 202, "{body}");
+        let case = body["case"].as_str().unwrap();
+        let journal = s.engine.store().journal(case).unwrap();
+        let kinds: Vec<String> = journal
+            .iter()
+            .filter_map(|e| e.event.plugin_failure_kind("cadence").map(str::to_string))
+            .collect();
+        kinds.join(",")
+    };
+    upload();
+    let trips = redial_core::engine::breaker::TRIP_AFTER as usize;
+    let first: Vec<String> = (0..=trips).map(failure).collect();
+    let mut expected = vec!["trap".to_string(); trips];
+    expected.push("suspended".into());
+    assert_eq!(first, expected);
+    // The same failing component again: one trial call, then suspended at once.
+    upload();
+    let after: Vec<String> = (10..12).map(failure).collect();
+    assert_eq!(after, ["trap", "suspended"]);
+}

@@ -1,8 +1,10 @@
 //! Contract rules a decision must meet before the host acts on it.
 //!
 //! The WIT types bound the shape of a decision; these rules bound its values (question
-//! count, score ranges, known reason codes, sane times and sizes). A decision that breaks
-//! one is refused as a whole, so the engine never acts on half of a bad answer.
+//! count, score ranges, known reason codes, sane times and sizes). Every string a plugin
+//! returns is bounded, names and ids more tightly than text, and so is every list, so one
+//! decision cannot write megabytes to the journal or the outbox. A decision that breaks a
+//! rule is refused as a whole, so the engine never acts on half of a bad answer.
 
 use redial_sdk::*;
 use std::collections::HashSet;
@@ -17,6 +19,12 @@ const MAX_DELAY_SECS: u32 = 30 * 24 * 3600;
 const MAX_CRM_OPERATIONS: usize = 32;
 /// Most context facts a trigger may carry forward.
 const MAX_KNOWN_FIELDS: usize = 64;
+/// Longest key, id or name (field keys, question ids, CRM ids, systems, objects).
+const MAX_NAME: usize = 128;
+/// Most properties in one CRM operation.
+const MAX_PROPERTIES: usize = 64;
+/// Most choices a question offers.
+const MAX_CHOICES: usize = 16;
 
 /// Why a decision was refused.
 pub type Problem = String;
@@ -32,6 +40,31 @@ fn text(what: impl std::fmt::Display, value: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// `what` names the key or id in the error.
+fn name(what: impl std::fmt::Display, value: &str) -> Result<(), Problem> {
+    if value.len() > MAX_NAME {
+        return Err(format!(
+            "{what} is {} bytes, the limit is {MAX_NAME}",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A key and its value.
+fn field(what: &str, f: &Field) -> Result<(), Problem> {
+    name(format_args!("{what} key"), &f.key)?;
+    text(format_args!("{what} {:?}", f.key), &f.value)
+}
+
+/// A list's length.
+fn count(what: &str, n: usize, max: usize) -> Result<(), Problem> {
+    if n > max {
+        return Err(format!("{n} {what}, the limit is {max}"));
+    }
+    Ok(())
+}
+
 /// Checks a trigger decision.
 pub fn trigger(d: &TriggerDecision) -> Result<(), Problem> {
     match d {
@@ -40,15 +73,8 @@ pub fn trigger(d: &TriggerDecision) -> Result<(), Problem> {
             if r.priority > 100 {
                 return Err(format!("priority {} is above 100", r.priority));
             }
-            if r.known.len() > MAX_KNOWN_FIELDS {
-                return Err(format!(
-                    "{} known fields, the limit is {MAX_KNOWN_FIELDS}",
-                    r.known.len()
-                ));
-            }
-            r.known
-                .iter()
-                .try_for_each(|f| text(format_args!("known field {:?}", f.key), &f.value))
+            count("known fields", r.known.len(), MAX_KNOWN_FIELDS)?;
+            r.known.iter().try_for_each(|f| field("known field", f))
         }
     }
 }
@@ -75,9 +101,11 @@ pub fn cadence(d: &CadenceDecision, now_ms: i64) -> Result<(), Problem> {
             }
             match &f.link {
                 Some(link) if !(link.starts_with("https://") || link.starts_with("http://")) => {
-                    Err(format!("fallback link {link:?} is not an http(s) URL"))
+                    let start: String = link.chars().take(40).collect();
+                    Err(format!("fallback link {start:?} is not an http(s) URL"))
                 }
-                _ => Ok(()),
+                Some(link) => text("fallback link", link),
+                None => Ok(()),
             }
         }
         CadenceDecision::GiveUp(reason) => text("give-up reason", reason),
@@ -103,17 +131,20 @@ pub fn script(s: &Script) -> Result<(), Problem> {
         if q.field_id.trim().is_empty() || q.text.trim().is_empty() {
             return Err("a question has an empty field id or text".into());
         }
+        name("question field id", &q.field_id)?;
         if !seen.insert(q.field_id.as_str()) {
             return Err(format!("question field id {:?} appears twice", q.field_id));
         }
         text("question", &q.text)?;
-        if let AnswerKind::Choice(options) = &q.kind
-            && options.len() < 2
-        {
-            return Err(format!(
-                "question {:?} offers fewer than 2 choices",
-                q.field_id
-            ));
+        if let AnswerKind::Choice(options) = &q.kind {
+            if options.len() < 2 {
+                return Err(format!(
+                    "question {:?} offers fewer than 2 choices",
+                    q.field_id
+                ));
+            }
+            count("choices", options.len(), MAX_CHOICES)?;
+            options.iter().try_for_each(|o| name("a choice", o))?;
         }
     }
     Ok(())
@@ -132,7 +163,19 @@ pub fn disposition(d: &Disposition, allowed_custom: &[String]) -> Result<(), Pro
         } else {
             format!("allowed: {}", allowed_custom.join(", "))
         };
+        let code: String = code.chars().take(MAX_NAME).collect();
         return Err(format!("unknown reason code {code:?} ({allowed})"));
+    }
+    let q = &d.qualification;
+    for (what, value) in [
+        ("buying role", &q.buying_role),
+        ("timeline", &q.timeline),
+        ("existing system", &q.existing_system),
+        ("budget range", &q.budget_range),
+    ] {
+        if let Some(value) = &value.value {
+            text(what, value)?;
+        }
     }
     text("summary", &d.summary)
 }
@@ -151,6 +194,14 @@ pub fn crm(ops: &[CrmOperation]) -> Result<(), Problem> {
         if op.id.is_empty() || op.system.is_empty() || op.object.is_empty() {
             return Err("a CRM operation has an empty id, system or object".into());
         }
+        name("CRM operation id", &op.id)?;
+        name("CRM system", &op.system)?;
+        name("CRM object", &op.object)?;
+        if let Some(key) = &op.match_key {
+            field("CRM match key", key)?;
+        }
+        count("properties", op.properties.len(), MAX_PROPERTIES)?;
+        count("associations", op.associate.len(), MAX_CRM_OPERATIONS)?;
         if op.action == CrmAction::Upsert && op.match_key.is_none() {
             return Err(format!("upsert {:?} has no match key", op.id));
         }
@@ -172,7 +223,7 @@ pub fn crm(ops: &[CrmOperation]) -> Result<(), Problem> {
         }
         op.properties
             .iter()
-            .try_for_each(|f| text(format_args!("property {:?}", f.key), &f.value))?;
+            .try_for_each(|f| field("property", f))?;
         if !earlier.insert(op.id.as_str()) {
             return Err(format!("operation id {:?} appears twice", op.id));
         }
@@ -251,6 +302,44 @@ mod tests {
                 .unwrap_err()
                 .contains("twice")
         );
+    }
+
+    #[test]
+    fn every_string_and_list_a_plugin_returns_is_bounded() {
+        let long = "k".repeat(MAX_NAME + 1);
+        let recover = |known: Vec<Field>| TriggerDecision::Recover(Recovery { priority: 1, known });
+        let huge_key = Field {
+            key: long.clone(),
+            value: "v".into(),
+        };
+        assert!(
+            trigger(&recover(vec![huge_key]))
+                .unwrap_err()
+                .contains("key")
+        );
+        let mut s = script_with(2);
+        s.questions[0].field_id = long.clone();
+        assert!(script(&s).unwrap_err().contains("field id"));
+        let mut s = script_with(2);
+        s.questions[0].kind =
+            AnswerKind::Choice((0..=MAX_CHOICES).map(|i| i.to_string()).collect());
+        assert!(script(&s).unwrap_err().contains("choices"));
+        let op = CrmOperation {
+            id: "a".into(),
+            system: "hubspot".into(),
+            object: long,
+            action: CrmAction::Create,
+            match_key: None,
+            properties: vec![],
+            associate: vec![],
+        };
+        assert!(crm(&[op]).unwrap_err().contains("CRM object"));
+        let link = CadenceDecision::Fallback(Fallback {
+            channel: FallbackChannel::Sms,
+            message: "hi".into(),
+            link: Some(format!("https://x.example/{}", "a".repeat(MAX_TEXT))),
+        });
+        assert!(cadence(&link, 0).unwrap_err().contains("link"));
     }
 
     #[test]

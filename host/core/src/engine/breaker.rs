@@ -13,7 +13,9 @@ pub const TRIP_AFTER: u32 = 3;
 /// How long a suspended plugin is skipped (engine clock).
 pub const COOL_DOWN_MS: i64 = 30_000;
 
-/// One slot's breaker. Lives in the tenant, so a new plugin (a swap) starts closed.
+/// One slot's breaker. It outlives plugin swaps and policy reloads: a new plugin gets one
+/// trial call at once ([`Breaker::allow_trial`]), but a tenant cannot reset the count by
+/// uploading its failing plugin again.
 #[derive(Debug, Default)]
 pub struct Breaker {
     failures: AtomicU32,
@@ -28,6 +30,12 @@ impl Breaker {
             return Err(failures);
         }
         Ok(())
+    }
+
+    /// Lets the next call through now (a new plugin took the slot) while keeping the count:
+    /// if that call fails too, the breaker opens again at once.
+    pub fn allow_trial(&self) {
+        self.open_until_ms.store(i64::MIN, Ordering::Relaxed);
     }
 
     /// Records a call's outcome; trips (or re-trips, after a failed trial) on failure.
@@ -50,6 +58,23 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_plugin_gets_one_trial_and_a_failing_one_is_suspended_again_at_once() {
+        let b = Breaker::default();
+        for _ in 0..TRIP_AFTER {
+            b.record(false, 0);
+        }
+        assert!(b.admit(1).is_err());
+        b.allow_trial();
+        assert!(b.admit(1).is_ok(), "the swapped-in plugin is tried");
+        assert!(b.record(false, 1), "one more failure suspends it again");
+        assert!(b.admit(2).is_err());
+        b.allow_trial();
+        b.record(true, 3);
+        assert!(b.admit(3).is_ok(), "a working plugin closes it");
+        assert!(!b.record(false, 3), "and the count starts over");
+    }
 
     #[test]
     fn trips_after_repeated_failures_and_retries_after_the_cool_down() {

@@ -211,6 +211,9 @@ impl Engine {
                 tenant = tenant.with_plugin(slot, plugin);
             }
         }
+        if let Ok(earlier) = self.tenant(&id) {
+            tenant = tenant.keeping_breakers(&earlier);
+        }
         let tenant = Arc::new(tenant);
         self.tenants.write().unwrap().insert(id, tenant.clone());
         Ok(tenant)

@@ -16,7 +16,8 @@ pub struct Tenant {
     pub custom_codes: Vec<String>,
     /// The tenant's zone, for plugin moments.
     pub local: LocalClock,
-    breakers: [Breaker; 4],
+    /// Shared by every version of the tenant (swaps, reloads): see [`Breaker`].
+    breakers: Arc<[Breaker; 4]>,
 }
 
 fn index(slot: Slot) -> usize {
@@ -33,8 +34,24 @@ impl Tenant {
             plugins,
             custom_codes: self.custom_codes.clone(),
             local: self.local,
-            breakers: Default::default(),
+            breakers: self.breakers.clone(),
         }
+        .trying(slot)
+    }
+
+    /// This tenant keeping `earlier`'s breakers (a policy reload), each slot's new plugin
+    /// given its trial.
+    pub fn keeping_breakers(mut self, earlier: &Tenant) -> Tenant {
+        self.breakers = earlier.breakers.clone();
+        for slot in Slot::ALL {
+            self.breakers[index(slot)].allow_trial();
+        }
+        self
+    }
+
+    fn trying(self, slot: Slot) -> Tenant {
+        self.breakers[index(slot)].allow_trial();
+        self
     }
 
     /// Resolves and loads the policy's four plugins.
