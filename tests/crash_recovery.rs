@@ -208,7 +208,8 @@ fn serve(store: &Path) -> (std::process::Child, Client) {
     serve_policies(store, &common::policy_file(""))
 }
 
-/// `redial serve` with the policies in `policies`.
+/// `redial serve` with the policies in `policies`, with no signal rate limit: these tests
+/// load one tenant as hard as they can and count what the store keeps.
 fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, Client) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
@@ -216,6 +217,7 @@ fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, Client
         .arg(store)
         .arg("--policies")
         .arg(policies)
+        .args(["--signal-rate", "0"])
         .env("REDIAL_ADMIN_TOKEN", ADMIN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

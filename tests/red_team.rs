@@ -619,3 +619,91 @@ fn uploading_a_failing_plugin_again_does_not_reset_its_circuit_breaker() {
     let after: Vec<String> = (10..12).map(failure).collect();
     assert_eq!(after, ["trap", "suspended"]);
 }
+
+#[test]
+fn a_tenant_flooding_signals_is_refused_past_its_rate_and_the_others_are_not() {
+    let sim = redial_connectors::Simulator::new(
+        std::sync::Arc::new(redial_core::clock::SystemClock),
+        Default::default(),
+        None,
+    )
+    .unwrap();
+    let rate = redial_server::SignalRate::per_second(std::num::NonZeroU32::new(5).unwrap());
+    let s = Server::start_with(
+        |app| {
+            app.connectors(std::sync::Arc::new(sim))
+                .signal_rate(Some(rate))
+        },
+        "",
+    );
+    let (mut accepted, mut refused) = (0, 0);
+    for n in 0..40 {
+        let body = serde_json::to_vec(&missed_call(&format!("+1512555{n:04}"))).unwrap();
+        let id = format!("evt-flood-{n}");
+        let (status, headers, text) =
+            s.signal_exchange(HVAC, &id, &body, &body, "application/json");
+        match status {
+            202 => accepted += 1,
+            429 => {
+                refused += 1;
+                let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=2).contains(&wait), "Retry-After {wait}");
+                assert!(text.contains("rate-limited"), "{text}");
+            }
+            other => panic!("{other}: {text}"),
+        }
+    }
+    assert!(refused > 0, "the flood was limited");
+    assert!(accepted >= 10, "the burst was taken: {accepted}");
+    assert_eq!(
+        s.signals_recorded(HVAC),
+        accepted,
+        "a refused signal records nothing"
+    );
+    // The other tenant is not limited by its neighbour's flood.
+    let (status, body) = s.signal(SAAS, "evt-calm-1", &missed_call("+15125550999"));
+    assert_eq!(status, 202, "{body}");
+}
+
+#[test]
+fn parallel_uploads_wait_on_their_own_tenant_and_the_others_signals_are_served() {
+    let s = std::sync::Arc::new(Server::simulated());
+    let token = s.token_for(HVAC);
+    let trigger = std::fs::read(redial_builtin::path("standard-trigger")).unwrap();
+    let uploads: Vec<_> = (0..6u8)
+        .map(|n| {
+            let (s, token) = (s.clone(), token.clone());
+            // A custom section makes each a new component, compiled anew.
+            let mut wasm = trigger.clone();
+            wasm.extend_from_slice(&[0, 7, 5, b'n', b'o', b'n', b'c', b'e', n][..]);
+            std::thread::spawn(move || {
+                let auth = format!("Bearer {token}");
+                let (status, body) = s.send(
+                    "PUT",
+                    &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+                    &[
+                        ("authorization", &auth),
+                        ("content-type", "application/wasm"),
+                    ],
+                    Some(&wasm),
+                );
+                assert!(status == 200 || status == 429, "{status}: {body}");
+                status
+            })
+        })
+        .collect();
+    for n in 0..20 {
+        let (status, body) = s.signal(
+            SAAS,
+            &format!("evt-beside-{n}"),
+            &missed_call(&format!("+1737555{n:04}")),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let statuses: Vec<u16> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "one upload of a tenant at a time: {statuses:?}"
+    );
+}

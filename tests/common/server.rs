@@ -66,6 +66,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> (u16, String) {
+        let (status, _, text) = self.exchange(method, path, headers, body);
+        (status, text)
+    }
+
+    /// [`Client::send`], with the answer's headers.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> (u16, ureq::http::HeaderMap, String) {
         let url = format!("{}{path}", self.base);
         let resp = match (method, body) {
             ("GET", _) => {
@@ -97,10 +109,11 @@ impl Client {
         match resp {
             Ok(mut resp) => (
                 resp.status().as_u16(),
+                resp.headers().clone(),
                 resp.body_mut().read_to_string().unwrap_or_default(),
             ),
             // The server may answer (413) and close before a huge body is fully sent.
-            Err(e) => (0, e.to_string()),
+            Err(e) => (0, Default::default(), e.to_string()),
         }
     }
 
@@ -156,6 +169,22 @@ impl Client {
         sent: &[u8],
         content_type: &str,
     ) -> (u16, Value) {
+        let (status, _, body) = self.signal_exchange(tenant, id, signed, sent, content_type);
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// [`Client::signal_raw`], with the answer's headers and its body as text.
+    pub fn signal_exchange(
+        &self,
+        tenant: &str,
+        id: &str,
+        signed: &[u8],
+        sent: &[u8],
+        content_type: &str,
+    ) -> (u16, ureq::http::HeaderMap, String) {
         let ts = SystemClock.now_ms() / 1000;
         let sig = sign_standard_webhook(SECRET, id, ts, signed);
         let ts = ts.to_string();
@@ -165,15 +194,11 @@ impl Client {
             ("webhook-timestamp", &ts),
             ("webhook-signature", &sig),
         ];
-        let (status, body) = self.send(
+        self.exchange(
             "POST",
             &format!("/v1/tenants/{tenant}/signals"),
             &headers,
             Some(sent),
-        );
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
         )
     }
 }

@@ -288,10 +288,13 @@ impl BenchServer {
         );
         let policy = Policy::parse(&text, "bench policy")?;
         let tenant = policy.tenant.clone();
+        // The load benchmarks measure how fast the host takes signals, so no tenant's
+        // rate limit caps them.
         let mut builder = AppBuilder::new(dir)
             .admin_token(ADMIN)
             .provider_timeout(Duration::from_secs(5))
-            .lanes(delivery.lanes);
+            .lanes(delivery.lanes)
+            .signal_rate(None);
         let mut ids = vec![tenant.clone()];
         if tenants > 1 {
             ids = (0..tenants).map(|i| format!("{tenant}-{i}")).collect();

@@ -3,7 +3,7 @@
 //! tests all start their server through it, so they run the same wiring.
 
 use crate::auth::token_hash;
-use crate::{AppState, EngineSlots, Metrics, NotServing};
+use crate::{AppState, EngineSlots, Metrics, NotServing, SignalLimits, SignalRate};
 use redial_connectors::{Destinations, ProviderConnectors, Simulator};
 use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
@@ -65,6 +65,7 @@ pub struct AppBuilder {
     public_url: String,
     lanes: LaneConfig,
     secret_key: Option<SecretKey>,
+    signal_rate: Option<SignalRate>,
 }
 
 /// A wired app, ready to serve.
@@ -94,6 +95,7 @@ impl AppBuilder {
             public_url: String::new(),
             lanes: LaneConfig::default(),
             secret_key: None,
+            signal_rate: Some(SignalRate::default()),
         }
     }
 
@@ -172,6 +174,13 @@ impl AppBuilder {
     /// [`redial_core::engine::DEFAULT_DEAD_AFTER`]).
     pub fn dead_after(mut self, failures: u32) -> Self {
         self.lanes.dead_after = failures.max(1);
+        self
+    }
+
+    /// Each tenant's signal rate (default [`crate::DEFAULT_SIGNAL_RATE`] a second, bursts
+    /// of twice that); `None` for no limit (load benchmarks of one tenant).
+    pub fn signal_rate(mut self, rate: Option<SignalRate>) -> Self {
+        self.signal_rate = rate;
         self
     }
 
@@ -260,6 +269,8 @@ impl AppBuilder {
             wake: Arc::default(),
             slots: Arc::new(EngineSlots::default()),
             connectors,
+            signal_limits: Arc::new(SignalLimits::new(self.signal_rate)),
+            compiles: Arc::default(),
         };
         Ok(App {
             engine,

@@ -16,6 +16,8 @@ use utoipa::ToSchema;
 pub struct ApiError {
     status: StatusCode,
     detail: ErrorDetail,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    retry_after: Option<u64>,
 }
 
 /// The body of every error answer.
@@ -29,8 +31,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable code: `bad-request`, `unauthorized`, `forbidden`, `not-found`,
-    /// `method-not-allowed`, `payload-too-large`, `unsupported-media-type`, `invalid`,
-    /// `internal`, `unavailable`.
+    /// `method-not-allowed`, `conflict`, `payload-too-large`, `unsupported-media-type`,
+    /// `invalid`, `rate-limited`, `internal`, `unavailable`.
     #[schema(example = "bad-request")]
     pub code: String,
     /// What happened, in words.
@@ -49,7 +51,38 @@ impl ApiError {
                 message,
                 field,
             },
+            retry_after: None,
         }
+    }
+
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// 429: this tenant sends faster than its limit; `wait` says when to try again.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            message.into(),
+            None,
+        );
+        e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        e
+    }
+
+    /// 503: the server cannot take this now (a queue is full, a bound ran out); `wait`
+    /// says when to try again.
+    pub fn busy(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            message.into(),
+            None,
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        e
     }
 
     /// 400: the request is malformed; `field` names the offending field.
@@ -150,7 +183,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.detail })).into_response()
+        let mut response = (self.status, Json(ErrorBody { error: self.detail })).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -164,6 +203,7 @@ impl From<redial_core::engine::EngineError> for ApiError {
             Policy(p) => ApiError::unprocessable(p.key().map(str::to_string), p.to_string()),
             SecretRefused(why) => ApiError::unprocessable(None, why),
             SecretInUse(_) => ApiError::conflict(e.to_string()),
+            CompileTooSlow => ApiError::busy(e.to_string(), std::time::Duration::from_secs(30)),
             Secret(s) => ApiError::internal(s),
             Store(s) => ApiError::internal(s),
         }

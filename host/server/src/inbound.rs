@@ -63,7 +63,7 @@ fn check_phone(field: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Ingests a signal, first adding what the tenant's CRM knows about the caller (context
+/// Ingests a signal within the tenant's rate, first adding what the tenant's CRM knows about the caller (context
 /// injection; see [`Engine::caller_context`](redial_core::engine::Engine::caller_context)).
 /// The lookup is bounded by [`CRM_LOOKUP`]: a slow CRM delays the callback by at most that.
 async fn ingest(
@@ -71,6 +71,7 @@ async fn ingest(
     tenant: &str,
     mut signal: SignalIn,
 ) -> Result<Ingested, ApiError> {
+    state.signal_limits.admit(tenant)?;
     let policy = &state.engine.tenant(tenant)?.policy;
     if state.connectors.knows_callers(policy) {
         let (engine, connectors) = (state.engine.clone(), state.connectors.clone());
@@ -144,6 +145,8 @@ fn accepted(result: Ingested) -> (StatusCode, Json<SignalAccepted>) {
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
         (status = 415, description = "Not sent as `application/json`", body = ErrorBody),
+        (status = 429, description = "The tenant is over its signal rate; nothing was recorded", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn signal(
     State(state): State<AppState>,
@@ -204,6 +207,8 @@ const MISSED: [&str; 4] = ["no-answer", "busy", "failed", "canceled"];
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
         (status = 415, description = "Not form-encoded", body = ErrorBody),
+        (status = 429, description = "The tenant is over its signal rate; nothing was recorded", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn twilio_status(
     State(state): State<AppState>,

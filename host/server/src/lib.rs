@@ -22,10 +22,12 @@
 mod admin;
 mod app;
 pub mod auth;
+mod compiles;
 mod dead_letters;
 mod error;
 mod health;
 mod inbound;
+mod limits;
 pub mod openapi;
 mod plugins;
 mod queries;
@@ -41,6 +43,8 @@ pub use slots::{ENGINE_WORKERS, EngineSlots, TENANT_SLOTS};
 pub use watch::{PolicyWatcher, Reload};
 
 use axum::Router;
+pub use compiles::{COMPILE_BOUND, CompileQueue};
+pub use limits::{DEFAULT_SIGNAL_RATE, SignalLimits, SignalRate};
 use redial_core::connectors::Connectors;
 use redial_core::engine::{DeliveryLanes, Engine, LaneConfig};
 use std::future::Future;
@@ -84,6 +88,10 @@ pub struct AppState {
     pub slots: Arc<EngineSlots>,
     /// Where side effects leave, and whom the engine asks what a CRM knows of a caller.
     pub connectors: Arc<dyn Connectors>,
+    /// Each tenant's signal rate.
+    pub signal_limits: Arc<SignalLimits>,
+    /// Where uploaded components compile.
+    pub compiles: Arc<CompileQueue>,
 }
 
 /// A doorbell for the loop thread: requests ring it, the loop waits on it (or a short

@@ -62,7 +62,8 @@ pub async fn list(
 ///
 /// It is validated and compiled first; only then does the slot switch, atomically. A
 /// refused component leaves the live one serving. A new component goes live on quick code
-/// (`"tier": "quick"`) and moves to optimised code in the background.
+/// (`"tier": "quick"`) and moves to optimised code in the background. Uploads compile on
+/// their own queue, one at a time and one per tenant, within a time bound.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/plugins/{slot}", operation_id = "uploadPlugin", tag = "plugins",
     params(SlotPath),
     security(("adminToken" = []), ("tenantToken" = [])),
@@ -77,6 +78,10 @@ pub async fn list(
         (status = 413, description = "Larger than 16 MiB", body = ErrorBody),
         (status = 415, description = "Not sent as `application/wasm`", body = ErrorBody),
         (status = 422, description = "Not a component for this slot (the live one stays)", body = ErrorBody),
+        (status = 429, description = "Another upload of this tenant is compiling", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "It did not compile within the time bound (the live one stays)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -92,8 +97,10 @@ pub async fn upload(
     let engine = state.engine.clone();
     let t = tenant.clone();
     let (versions, tier) = state
-        .slots
-        .run(move || engine.upload_plugin(&t, slot, &body))
+        .compiles
+        .run(&tenant, move |deadline| {
+            engine.upload_plugin(&t, slot, &body, deadline)
+        })
         .await?;
     Ok(Json(PluginUploaded {
         tenant,

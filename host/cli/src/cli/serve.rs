@@ -7,9 +7,10 @@ use clap::builder::TypedValueParser;
 use redial_core::engine::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, MAX_LANES};
 use redial_core::policy::Policy;
 use redial_core::secrets::SecretKey;
-use redial_server::AppBuilder;
 use redial_server::auth::new_token;
+use redial_server::{AppBuilder, DEFAULT_SIGNAL_RATE, SignalRate};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 /// Arguments of `redial serve`.
@@ -39,6 +40,11 @@ pub struct ServeArgs {
     /// back off from 1 s, doubling up to 5 minutes.
     #[arg(long, default_value_t = DEFAULT_DEAD_AFTER, value_parser = clap::value_parser!(u32).range(1..=1000))]
     dead_after: u32,
+    /// Signals one tenant may send per second (bursts of twice that); past it a signal is
+    /// refused with 429 and `Retry-After`, so one tenant's flood cannot crowd out the
+    /// others. 0 turns the limit off.
+    #[arg(long, default_value_t = DEFAULT_SIGNAL_RATE)]
+    signal_rate: u32,
     /// Let tenants' webhook URLs reach loopback and private networks (development and
     /// tests); by default only public addresses are sent to.
     #[arg(long)]
@@ -86,6 +92,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         )
         .lanes(args.delivery_lanes)
         .dead_after(args.dead_after)
+        .signal_rate(NonZeroU32::new(args.signal_rate).map(SignalRate::per_second))
         .build()?;
     let recovered = app.engine.store().recovered_steps();
     if recovered > 0 {

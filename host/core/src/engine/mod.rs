@@ -34,6 +34,7 @@ use redial_sdk::{Field, SignalKind};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 use turns::{Priority, TenantLock};
 
 /// Engine failures (plugin failures are not among them: they cost one decision and are
@@ -63,6 +64,9 @@ pub enum EngineError {
     /// A secret could not be opened, or this engine keeps no secrets.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// An upload's compile finished after its deadline; nothing changed.
+    #[error("compiling the component took longer than the upload may take; the live plugin stays")]
+    CompileTooSlow,
     /// A secret that cannot be set or deleted as asked: why.
     #[error("{0}")]
     SecretRefused(String),
@@ -325,12 +329,14 @@ impl Engine {
     /// A component never compiled before goes live on quick code ([`Tier::Quick`]) and is
     /// recompiled with the optimising compiler in the background, then swapped in again:
     /// the same bytes and hash throughout, so journals and versions do not change. Returns
-    /// the tier it went live on with the versions.
+    /// the tier it went live on with the versions. A compile that ends after `deadline`
+    /// changes nothing ([`EngineError::CompileTooSlow`]): whoever asked has stopped waiting.
     pub fn upload_plugin(
         self: &Arc<Self>,
         tenant_id: &str,
         slot: Slot,
         bytes: &[u8],
+        deadline: Instant,
     ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
         let tenant = self.tenant(tenant_id)?;
         let plugin = self
@@ -340,6 +346,9 @@ impl Engine {
                 tenant: tenant_id.into(),
                 source,
             })?;
+        if Instant::now() > deadline {
+            return Err(EngineError::CompileTooSlow);
+        }
         if let Some(dir) = &self.uploads {
             let path = dir.join(format!("{}.wasm", plugin.id.hash));
             if !path.exists() {
