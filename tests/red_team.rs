@@ -707,3 +707,45 @@ fn parallel_uploads_wait_on_their_own_tenant_and_the_others_signals_are_served()
         "one upload of a tenant at a time: {statuses:?}"
     );
 }
+
+#[test]
+fn silent_connections_cannot_hold_the_server_past_its_connection_cap() {
+    use std::io::{Read, Write};
+    let sim = redial_connectors::Simulator::new(
+        std::sync::Arc::new(redial_core::clock::SystemClock),
+        Default::default(),
+        None,
+    )
+    .unwrap();
+    let s = Server::start_with(
+        |app| app.connectors(std::sync::Arc::new(sim)).max_connections(4),
+        "",
+    );
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // Four connections that never send a request take every place.
+    let mut silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut next = std::net::TcpStream::connect(&addr).unwrap();
+    next.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    next.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut answer = String::new();
+    assert!(
+        next.read_to_string(&mut answer).is_err() && answer.is_empty(),
+        "the fifth connection waits while four hold their places: {answer:?}"
+    );
+    // The server closes them once their time to send a request head is up; then the
+    // waiting one is served.
+    next.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    next.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for conn in &mut silent {
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        let closed = conn.read_to_end(&mut rest).is_ok();
+        assert!(closed, "a silent connection was closed by the server");
+    }
+}

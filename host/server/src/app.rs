@@ -3,11 +3,11 @@
 //! tests all start their server through it, so they run the same wiring.
 
 use crate::auth::token_hash;
-use crate::{AppState, EngineSlots, Metrics, NotServing, SignalLimits, SignalRate};
+use crate::{AppState, EngineSlots, Metrics, NotServing, ServeOptions, SignalLimits, SignalRate};
 use redial_connectors::{Destinations, ProviderConnectors, Simulator};
 use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
-use redial_core::engine::{Engine, LaneConfig};
+use redial_core::engine::Engine;
 use redial_core::policy::{Policy, PolicyError};
 use redial_core::secrets::{SecretError, SecretKey};
 use redial_core::store::StoreError;
@@ -63,7 +63,7 @@ pub struct AppBuilder {
     policies: Vec<Policy>,
     admin_token: Option<String>,
     public_url: String,
-    lanes: LaneConfig,
+    options: ServeOptions,
     secret_key: Option<SecretKey>,
     signal_rate: Option<SignalRate>,
 }
@@ -74,7 +74,7 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// What every handler can reach.
     pub state: AppState,
-    lanes: LaneConfig,
+    options: ServeOptions,
 }
 
 impl AppBuilder {
@@ -93,7 +93,7 @@ impl AppBuilder {
             policies: Vec::new(),
             admin_token: None,
             public_url: String::new(),
-            lanes: LaneConfig::default(),
+            options: ServeOptions::default(),
             secret_key: None,
             signal_rate: Some(SignalRate::default()),
         }
@@ -166,14 +166,20 @@ impl AppBuilder {
     /// Outbox deliveries one tenant may have in flight at once (default
     /// [`redial_core::engine::DEFAULT_LANES`]).
     pub fn lanes(mut self, lanes: usize) -> Self {
-        self.lanes.tenant_lanes = lanes;
+        self.options.lanes.tenant_lanes = lanes;
         self
     }
 
     /// Failed deliveries of one item before it is set aside as a dead letter (default
     /// [`redial_core::engine::DEFAULT_DEAD_AFTER`]).
     pub fn dead_after(mut self, failures: u32) -> Self {
-        self.lanes.dead_after = failures.max(1);
+        self.options.lanes.dead_after = failures.max(1);
+        self
+    }
+
+    /// Connections open at once (default [`crate::MAX_CONNECTIONS`]).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.options.max_connections = max.max(1);
         self
     }
 
@@ -275,7 +281,7 @@ impl AppBuilder {
         Ok(App {
             engine,
             state,
-            lanes: self.lanes,
+            options: self.options,
         })
     }
 }
@@ -291,6 +297,6 @@ impl App {
         if self.state.public_url.is_empty() {
             self.state.public_url = format!("http://{}", listener.local_addr()?);
         }
-        crate::serve(listener, self.state, self.lanes, shutdown).await
+        crate::serve(listener, self.state, self.options, shutdown).await
     }
 }

@@ -23,6 +23,7 @@ mod admin;
 mod app;
 pub mod auth;
 mod compiles;
+mod connections;
 mod dead_letters;
 mod error;
 mod health;
@@ -44,6 +45,7 @@ pub use watch::{PolicyWatcher, Reload};
 
 use axum::Router;
 pub use compiles::{COMPILE_BOUND, CompileQueue};
+pub use connections::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use limits::{DEFAULT_SIGNAL_RATE, SignalLimits, SignalRate};
 use redial_core::connectors::Connectors;
 use redial_core::engine::{DeliveryLanes, Engine, LaneConfig};
@@ -169,16 +171,35 @@ pub fn router(state: AppState) -> Router {
 /// what is not delivered by then stays in the outbox for the next start.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How a server runs beyond its routes.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// How the delivery lanes share out the outbox.
+    pub lanes: LaneConfig,
+    /// Connections open at once (see [`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            lanes: LaneConfig::default(),
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// Serves the API on `listener` and runs the delivery/timer loop, delivering through the
-/// state's connectors as `lanes` shares them out, until `shutdown` resolves; then stops
-/// accepting, and gives requests and deliveries in flight up to [`SHUTDOWN_GRACE`] in
-/// all to finish.
+/// state's connectors as the options' lanes share them out, until `shutdown` resolves;
+/// then stops accepting, and gives requests and deliveries in flight up to
+/// [`SHUTDOWN_GRACE`] in all to finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    lanes: LaneConfig,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let lanes = options.lanes;
     let stop = Arc::new(AtomicBool::new(false));
     let signalled: Arc<OnceLock<Instant>> = Arc::default();
     let lanes = DeliveryLanes::start(state.engine.clone(), state.connectors.clone(), lanes);
@@ -226,11 +247,10 @@ pub async fn serve(
         let _ = stopped.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    let result = tokio::select! {
-        result = axum::serve(listener, app).with_graceful_shutdown(signal) => result,
+    tokio::select! {
+        () = connections::serve_connections(listener, app, options.max_connections, signal) => {}
         () = grace_over => {
             tracing::warn!("requests still in flight at the end of the grace period are dropped");
-            Ok(())
         }
     };
     stop.store(true, Ordering::Relaxed);
@@ -241,5 +261,5 @@ pub async fn serve(
     if let Err(err) = engine.store().flush().and_then(|()| engine.store().sync()) {
         tracing::error!(cause = %err, "the final flush failed; the next start completes what it must");
     }
-    result
+    Ok(())
 }

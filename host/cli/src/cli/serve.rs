@@ -8,7 +8,7 @@ use redial_core::engine::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, MAX_LANES};
 use redial_core::policy::Policy;
 use redial_core::secrets::SecretKey;
 use redial_server::auth::new_token;
-use redial_server::{AppBuilder, DEFAULT_SIGNAL_RATE, SignalRate};
+use redial_server::{AppBuilder, DEFAULT_SIGNAL_RATE, MAX_CONNECTIONS, SignalRate};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// others. 0 turns the limit off.
     #[arg(long, default_value_t = DEFAULT_SIGNAL_RATE)]
     signal_rate: u32,
+    /// Connections open at once; past it, new ones wait until one closes. A client has 10 s
+    /// to send a request's head, so silent connections do not keep their place.
+    #[arg(long, default_value_t = MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=65_536).map(|n| n as usize))]
+    max_connections: usize,
     /// Let tenants' webhook URLs reach loopback and private networks (development and
     /// tests); by default only public addresses are sent to.
     #[arg(long)]
@@ -92,6 +96,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         )
         .lanes(args.delivery_lanes)
         .dead_after(args.dead_after)
+        .max_connections(args.max_connections)
         .signal_rate(NonZeroU32::new(args.signal_rate).map(SignalRate::per_second))
         .build()?;
     let recovered = app.engine.store().recovered_steps();
