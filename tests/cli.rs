@@ -214,7 +214,7 @@ fn bench_signal_to_dial_prints_its_figures_against_the_floor() {
 }
 
 #[test]
-fn bench_neighbours_measures_a_tenant_beside_a_looping_and_a_trapping_plugin() {
+fn bench_neighbours_measures_tenants_beside_bad_plugins_and_bad_providers() {
     let out = redial(&[
         "bench",
         "neighbours",
@@ -237,6 +237,10 @@ fn bench_neighbours_measures_a_tenant_beside_a_looping_and_a_trapping_plugin() {
         "cadence traps",
         " trap",
         "suspended",
+        "quiet run",
+        "noisy run",
+        "refused with 429",
+        "target (noisy p99",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -245,9 +249,14 @@ fn bench_neighbours_measures_a_tenant_beside_a_looping_and_a_trapping_plugin() {
         "every phase measured: {text}"
     );
     assert_eq!(
-        text.matches(", 0 failed").count(),
+        text.matches(", 0 failed, ").count(),
         4,
         "the quiet tenant lost no request: {text}"
+    );
+    assert_eq!(
+        text.matches(", 0 failed or undialed").count(),
+        2,
+        "every well-behaved signal was dialed, quiet and noisy: {text}"
     );
 }
 

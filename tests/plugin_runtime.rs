@@ -509,3 +509,21 @@ fn the_reference_plugins_import_nothing_but_the_contract() {
         );
     }
 }
+
+#[test]
+fn only_a_regular_file_within_the_size_limit_is_read_as_a_component() {
+    let rt = runtime();
+    let refused = |path: &std::path::Path| match rt.load_file(path, Some(Slot::Trigger)) {
+        Err(PluginError::Read { source, .. }) => source.to_string(),
+        Err(other) => panic!("{}: {other}", path.display()),
+        Ok(_) => panic!("{} loaded", path.display()),
+    };
+    assert!(refused("/dev/zero".as_ref()).contains("not a regular file"));
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.wasm");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(redial_runtime::MAX_COMPONENT as u64 + 1)
+        .unwrap();
+    let why = refused(&huge);
+    assert!(why.contains("more than"), "{why}");
+}

@@ -17,7 +17,8 @@ mod load;
 
 pub use cpu::CpuSplit;
 
-use load::{LoadResult, case_of, signal, start_load};
+use load::{LoadResult, case_of, signal, start_load, start_paced_load};
+use redial_server::SignalRate;
 
 use redial_server::AppBuilder;
 
@@ -227,6 +228,8 @@ pub struct Delivery {
     /// How long the fake Vapi takes to answer each dial request. It is instant by default;
     /// a real provider's API takes a few hundred ms, and each lane waits that long.
     pub provider_latency: Duration,
+    /// How long the server waits for a provider's answer.
+    pub provider_timeout: Duration,
 }
 
 impl Default for Delivery {
@@ -234,6 +237,7 @@ impl Default for Delivery {
         Delivery {
             lanes: redial_core::engine::DEFAULT_LANES,
             provider_latency: Duration::ZERO,
+            provider_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -259,6 +263,20 @@ impl BenchServer {
         tenants: usize,
         delivery: Delivery,
     ) -> anyhow::Result<BenchServer> {
+        BenchServer::start_with(dir, policy_text, &vec![None; tenants], delivery, None)
+    }
+
+    /// [`BenchServer::start`] with one tenant per entry of `voices`: where its dials go
+    /// (`None`: the fake Vapi that records them); and each tenant's signal rate (`None`:
+    /// unlimited, for the load benchmarks, which measure how fast the host takes signals).
+    fn start_with(
+        dir: &Path,
+        policy_text: &str,
+        voices: &[Option<String>],
+        delivery: Delivery,
+        signal_rate: Option<SignalRate>,
+    ) -> anyhow::Result<BenchServer> {
+        let tenants = voices.len();
         let dials: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let seen = dials.clone();
         let vapi = spawn_server(
@@ -288,22 +306,26 @@ impl BenchServer {
         );
         let policy = Policy::parse(&text, "bench policy")?;
         let tenant = policy.tenant.clone();
-        // The load benchmarks measure how fast the host takes signals, so no tenant's
-        // rate limit caps them.
         let mut builder = AppBuilder::new(dir)
             .admin_token(ADMIN)
-            .provider_timeout(Duration::from_secs(5))
+            .provider_timeout(delivery.provider_timeout)
             .lanes(delivery.lanes)
-            .signal_rate(None);
+            .signal_rate(signal_rate);
         let mut ids = vec![tenant.clone()];
         if tenants > 1 {
             ids = (0..tenants).map(|i| format!("{tenant}-{i}")).collect();
-            for id in &ids {
-                let copy = text.replacen(
+            for (id, voice) in ids.iter().zip(voices) {
+                let mut copy = text.replacen(
                     &format!("tenant = \"{tenant}\""),
                     &format!("tenant = \"{id}\""),
                     1,
                 );
+                if let Some(base) = voice {
+                    copy = copy.replace(
+                        &format!("base_url = \"http://{vapi}\""),
+                        &format!("base_url = \"{base}\""),
+                    );
+                }
                 builder = builder.policy(Policy::parse(&copy, "bench policy")?);
             }
         } else {

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 pub(super) struct LoadResult {
     pub ok: u64,
     pub failed: u64,
+    /// Of `failed`, answered 429 (over the tenant's signal rate).
+    pub limited: u64,
     pub latencies: Vec<Duration>,
     /// When each opened case's signal was sent.
     pub sent: HashMap<String, Instant>,
@@ -31,6 +33,7 @@ impl LoadResult {
     fn merge(&mut self, one: LoadResult) {
         self.ok += one.ok;
         self.failed += one.failed;
+        self.limited += one.limited;
         self.latencies.extend(one.latencies);
         self.sent.extend(one.sent);
     }
@@ -82,13 +85,26 @@ pub(super) fn case_of(answer: &[u8]) -> Option<String> {
 }
 
 /// Posts signals (callers numbered from `first`, spread over `urls` in turn) over
-/// `clients` connections until `stop` is set.
+/// `clients` connections until `stop` is set, each as fast as it is answered.
 pub(super) fn start_load(
     urls: &[String],
     clients: usize,
     secret: Option<&'static str>,
     stop: Arc<AtomicBool>,
     first: u64,
+) -> std::thread::JoinHandle<LoadResult> {
+    start_paced_load(urls, clients, secret, stop, first, None)
+}
+
+/// [`start_load`], each client sending at most one signal per `pace` (a tenant's steady
+/// traffic rather than a flood).
+pub(super) fn start_paced_load(
+    urls: &[String],
+    clients: usize,
+    secret: Option<&'static str>,
+    stop: Arc<AtomicBool>,
+    first: u64,
+    pace: Option<Duration>,
 ) -> std::thread::JoinHandle<LoadResult> {
     let targets: Arc<[Target]> = urls.iter().map(|u| Target::parse(u)).collect();
     let seq = Arc::new(AtomicU64::new(first));
@@ -101,7 +117,7 @@ pub(super) fn start_load(
                 .expect("the load generator's runtime");
             rt.block_on(async move {
                 let mut clients: tokio::task::JoinSet<LoadResult> = (0..clients)
-                    .map(|_| client(targets.clone(), seq.clone(), stop.clone(), secret))
+                    .map(|_| client(targets.clone(), seq.clone(), stop.clone(), secret, pace))
                     .collect();
                 let mut total = LoadResult::default();
                 while let Some(one) = clients.join_next().await {
@@ -120,6 +136,7 @@ async fn client(
     seq: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     secret: Option<&'static str>,
+    pace: Option<Duration>,
 ) -> LoadResult {
     let mut out = LoadResult::default();
     let mut conn: Option<(String, SendRequest<Full<Bytes>>)> = None;
@@ -158,11 +175,17 @@ async fn client(
                     out.sent.insert(case, started);
                 }
             }
-            Some(_) => out.failed += 1,
+            Some((status, _)) => {
+                out.failed += 1;
+                out.limited += u64::from(status.as_u16() == 429);
+            }
             None => {
                 out.failed += 1;
                 conn = None;
             }
+        }
+        if let Some(pace) = pace {
+            tokio::time::sleep_until((started + pace).into()).await;
         }
     }
     out

@@ -1,5 +1,7 @@
 //! `redial bench neighbours`: how much a tenant whose plugin loops or traps on every call
-//! slows another tenant on the same server.
+//! slows another tenant on the same server ([`run`]), and how much tenants whose providers
+//! hang, fail or crawl, beside one flooding signals, slow the others' callbacks
+//! ([`providers`]).
 //!
 //! Two tenants on the in-process bench server. The quiet one is measured throughout; the
 //! noisy one is idle, busy with well-behaved plugins (the baseline), busy with a trigger
@@ -191,4 +193,160 @@ fn count_failures<'a>(
         }
     }
     Ok(())
+}
+
+/// Signals a second each well-behaved (and each misbehaving) tenant sends in
+/// [`providers`]: steady traffic, under its rate.
+pub const STEADY_RATE: u32 = 10;
+
+/// The signal rate of every tenant in [`providers`]; the flooding tenant sends ten times
+/// this.
+pub const PROVIDER_BENCH_RATE: u32 = 20;
+
+/// Tenants in [`providers`] whose callbacks are measured.
+pub const WELL_BEHAVED: usize = 4;
+
+/// The figures of [`providers`].
+#[derive(Debug, Clone)]
+pub struct ProviderReport {
+    /// The well-behaved tenants' signal-to-dial latency with nobody else on the server.
+    pub quiet: Latency,
+    /// The same beside the misbehaving tenants.
+    pub noisy: Latency,
+    /// Well-behaved tenants' signals refused or failed, quiet and noisy.
+    pub failed: (u64, u64),
+    /// The flooding tenant's signals: accepted, and refused with 429.
+    pub flood: (u64, u64),
+    /// Signals of the misbehaving providers' tenants that were accepted.
+    pub misbehaving_signals: u64,
+}
+
+/// A provider that misbehaves: it hangs, answers 500, or takes 5 s.
+fn misbehaving_vapi(how: &'static str) -> std::net::SocketAddr {
+    let route = axum::routing::post(move || async move {
+        use axum::http::StatusCode;
+        match how {
+            "hang" => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                (StatusCode::OK, "{}")
+            }
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                (StatusCode::CREATED, r#"{"id":"call"}"#)
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "{}"),
+        }
+    });
+    super::spawn_server(
+        axum::Router::new().route("/call", route),
+        super::cpu::FAKE_VAPI_THREADS,
+        super::Threads::One,
+    )
+}
+
+/// The well-behaved tenants' signal-to-dial latency, alone on a server (`quiet`) and
+/// beside tenants whose provider hangs, answers 500 or takes 5 s, each sending steady
+/// traffic, and one flooding signals at ten times its rate limit (`noisy`). Every phase
+/// runs on a fresh server, so what one leaves behind (hung deliveries, retries) does not
+/// count against the next; quiet and noisy phases alternate over `rounds`.
+pub fn providers(
+    dir: &Path,
+    policy_text: &str,
+    phase: Duration,
+    rounds: usize,
+) -> anyhow::Result<ProviderReport> {
+    let rate = redial_server::SignalRate::per_second(
+        std::num::NonZeroU32::new(PROVIDER_BENCH_RATE).expect("non-zero"),
+    );
+    let delivery = Delivery {
+        provider_timeout: Duration::from_secs(10),
+        ..Delivery::default()
+    };
+    let bad: Vec<Option<String>> = ["hang", "500", "slow"]
+        .into_iter()
+        .map(|how| Some(format!("http://{}", misbehaving_vapi(how))))
+        .collect();
+    let pace = Duration::from_secs(1) / STEADY_RATE;
+    let (mut quiet, mut noisy) = (Vec::new(), Vec::new());
+    let mut report = ProviderReport {
+        quiet: Latency::default(),
+        noisy: Latency::default(),
+        failed: (0, 0),
+        flood: (0, 0),
+        misbehaving_signals: 0,
+    };
+    let mut first = 0u64;
+    for round in 0..rounds {
+        for crowded in [false, true] {
+            // Tenants 0..WELL_BEHAVED are measured; then the flooder (its dials reach the
+            // recording fake too), then the three misbehaving providers.
+            let mut voices = vec![None; WELL_BEHAVED + 1];
+            if crowded {
+                voices.extend(bad.iter().cloned());
+            }
+            let server = BenchServer::start_with(
+                &dir.join(format!("providers-{round}-{crowded}")),
+                policy_text,
+                &voices,
+                delivery,
+                Some(rate),
+            )?;
+            let urls = server.signals_urls();
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut next_first = || {
+                first += 1_000_000;
+                first
+            };
+            let steady = |urls: &[String], first: u64| {
+                super::start_paced_load(
+                    urls,
+                    urls.len(),
+                    Some(SECRET),
+                    stop.clone(),
+                    first,
+                    Some(pace),
+                )
+            };
+            let measured = steady(&urls[..WELL_BEHAVED], next_first());
+            let others = crowded.then(|| {
+                let flood = super::start_paced_load(
+                    &urls[WELL_BEHAVED..=WELL_BEHAVED],
+                    10,
+                    Some(SECRET),
+                    stop.clone(),
+                    next_first(),
+                    Some(Duration::from_secs(1) / PROVIDER_BENCH_RATE),
+                );
+                (flood, steady(&urls[WELL_BEHAVED + 1..], next_first()))
+            });
+            std::thread::sleep(phase);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let measured = measured.join().expect("measured load");
+            server.await_dials(&measured.sent);
+            let samples: Vec<Duration> = {
+                let dials = server.dials.lock().unwrap();
+                let dialed = measured
+                    .sent
+                    .iter()
+                    .filter_map(|(case, at)| dials.get(case).map(|d| d.duration_since(*at)));
+                dialed.collect()
+            };
+            let failed = measured.failed + (measured.sent.len() - samples.len()) as u64;
+            if crowded {
+                noisy.extend(samples);
+                report.failed.1 += failed;
+                let (flood, bad) = others.expect("crowded");
+                let (flood, bad) = (flood.join().expect("flood"), bad.join().expect("bad"));
+                report.flood.0 += flood.ok;
+                report.flood.1 += flood.limited;
+                report.misbehaving_signals += bad.ok;
+            } else {
+                quiet.extend(samples);
+                report.failed.0 += failed;
+            }
+        }
+    }
+    report.quiet = Latency::of(quiet);
+    report.noisy = Latency::of(noisy);
+    Ok(report)
 }

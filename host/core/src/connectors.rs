@@ -63,6 +63,13 @@ pub trait Connectors: Send + Sync {
     /// Delivers one item.
     fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError>;
 
+    /// Where an item of a tenant with `policy` goes (a provider and its host), so the
+    /// delivery lanes can keep one provider that hangs from holding every lane; `None`
+    /// when it does not leave the host (the simulator).
+    fn route(&self, _item: &OutboxItem, _policy: &Policy) -> Option<String> {
+        None
+    }
+
     /// Whether the tenant's CRM can be asked about callers ([`Connectors::caller_context`]);
     /// cheap, so a signal pays for the lookup only where there is one.
     fn knows_callers(&self, _policy: &Policy) -> bool {

@@ -111,6 +111,33 @@ impl Backend {
     }
 }
 
+/// The largest component the host reads or accepts (16 MiB).
+pub const MAX_COMPONENT: usize = 16 << 20;
+
+/// A component file's bytes: a regular file, within [`MAX_COMPONENT`].
+fn read_component(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > MAX_COMPONENT as u64 {
+        return Err(refuse(format!(
+            "{} bytes, more than the {MAX_COMPONENT} a component may have",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_COMPONENT as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_COMPONENT {
+        return Err(refuse("grew past the size limit while read".into()));
+    }
+    Ok(bytes)
+}
+
 /// Loads plugins and runs their calls. One per host process; share it behind an `Arc`.
 pub struct PluginRuntime {
     optimised: Backend,
@@ -182,6 +209,8 @@ impl PluginRuntime {
     }
 
     /// Loads a component file for `slot` (or for the one slot it exports when `None`).
+    /// Only a regular file of at most [`MAX_COMPONENT`] bytes is read: a path to a device
+    /// (`/dev/zero`) or a huge file is refused before anything is read.
     pub fn load_file(&self, path: &Path, slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
         let stamp = FileStamp::of(path);
         if let (Some(slot), Some(stamp)) = (slot, stamp)
@@ -201,7 +230,7 @@ impl PluginRuntime {
     }
 
     fn read_and_load(&self, path: &Path, slot: Option<Slot>) -> Result<Arc<Plugin>, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+        let bytes = read_component(path).map_err(|source| PluginError::Read {
             path: path.to_path_buf(),
             source,
         })?;

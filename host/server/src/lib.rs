@@ -67,7 +67,7 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 pub const MAX_BODY: usize = 256 * 1024;
 
 /// Largest plugin component accepted by the upload route.
-pub const MAX_PLUGIN: usize = 16 << 20;
+pub const MAX_PLUGIN: usize = redial_runtime::MAX_COMPONENT;
 
 /// What every handler can reach.
 #[derive(Clone)]

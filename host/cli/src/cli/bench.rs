@@ -25,6 +25,7 @@ impl DeliveryArgs {
         bench::Delivery {
             lanes: self.lanes,
             provider_latency: Duration::from_millis(self.provider_latency_ms),
+            ..bench::Delivery::default()
         }
     }
 }
@@ -69,7 +70,9 @@ pub enum BenchCommand {
         clients: usize,
     },
     /// A tenant's request latency while its neighbour's plugin loops or traps on every call,
-    /// against the same neighbour load with well-behaved plugins.
+    /// against the same neighbour load with well-behaved plugins; then well-behaved
+    /// tenants' signal-to-dial beside tenants whose providers hang, answer 500 or take 5 s
+    /// and one flooding signals at ten times its rate limit, against the same tenants alone.
     Neighbours {
         /// Seconds per phase (a round runs four phases).
         #[arg(long, default_value_t = 3.0)]
@@ -322,11 +325,63 @@ fn neighbours(
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let failed: u64 = reports.iter().map(|r| r.quiet_failed).sum();
     anyhow::ensure!(
         failed == 0,
         "{failed} of the quiet tenant's requests failed"
+    );
+    provider_neighbours(&dir, seconds, rounds)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The providers half of `bench neighbours`: both runs, and the target.
+fn provider_neighbours(dir: &std::path::Path, seconds: f64, rounds: usize) -> Result<()> {
+    use bench::neighbours::{PROVIDER_BENCH_RATE, STEADY_RATE, WELL_BEHAVED};
+    println!(
+        "\nproviders: {WELL_BEHAVED} well-behaved tenants send {STEADY_RATE} signals/s each; beside them (noisy run) \
+         three tenants whose provider hangs, answers 500 or takes 5 s send {STEADY_RATE}/s each and one floods at \
+         {}/s against its limit of {PROVIDER_BENCH_RATE}/s; {rounds} rounds of a quiet and a noisy {seconds} s phase, \
+         each on a fresh server",
+        10 * PROVIDER_BENCH_RATE
+    );
+    let r = bench::neighbours::providers(
+        dir,
+        &hvac_policy()?,
+        Duration::from_secs_f64(seconds),
+        rounds,
+    )?;
+    let ratio = r.noisy.p99.as_secs_f64() / r.quiet.p99.as_secs_f64().max(1e-9);
+    for (label, l, failed, against) in [
+        ("quiet run", r.quiet, r.failed.0, "(baseline)".to_string()),
+        (
+            "noisy run",
+            r.noisy,
+            r.failed.1,
+            format!("({:+.0}% against the quiet run)", 100.0 * (ratio - 1.0)),
+        ),
+    ] {
+        println!(
+            "{label:<10} well-behaved signal-to-dial: {} dials, {failed} failed or undialed, p50 {}, p99 {} {against}, max {}",
+            l.n,
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max)
+        );
+    }
+    println!(
+        "{:<10} flooding tenant: {} signals accepted, {} refused with 429; misbehaving providers' tenants: {} signals accepted",
+        "", r.flood.0, r.flood.1, r.misbehaving_signals
+    );
+    let met = ratio <= 1.2 && r.noisy.p99 <= Duration::from_millis(25);
+    println!(
+        "target (noisy p99 within +20% of quiet and at most 25 ms): {}",
+        if met { "met" } else { "not met" }
+    );
+    anyhow::ensure!(
+        r.failed == (0, 0),
+        "well-behaved signals failed or were not dialed: {:?}",
+        r.failed
     );
     Ok(())
 }

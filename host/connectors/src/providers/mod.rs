@@ -290,6 +290,25 @@ impl Connectors for ProviderConnectors {
         }
     }
 
+    fn route(&self, item: &OutboxItem, p: &Policy) -> Option<String> {
+        let c = match &item.effect {
+            Effect::Dial { .. } => &p.voice,
+            Effect::Sms { .. } => &p.sms_connector,
+            Effect::Crm { .. } => &p.crm_connector,
+            Effect::HandoffNotice { .. } | Effect::Escalation { .. } => &p.notify,
+        };
+        if c.provider == Provider::Simulator {
+            return None;
+        }
+        // The provider's own API unless the operator moved it; a tenant's endpoint's host.
+        let address = c.setting("base_url").or_else(|| c.setting("url"));
+        let host = address.as_deref().map_or("", |a| {
+            let rest = a.split_once("://").map_or(a, |(_, rest)| rest);
+            rest.split(['/', '?', '#']).next().unwrap_or_default()
+        });
+        Some(format!("{}:{host}", c.provider.name()))
+    }
+
     fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
         let p = to.policy;
         match &item.effect {
@@ -326,5 +345,52 @@ impl Connectors for ProviderConnectors {
                 ),
             _ => self.simulator.deliver(item, to),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_is_routed_by_its_provider_and_host() {
+        let sim = Simulator::new(
+            Arc::new(redial_core::clock::SystemClock),
+            HashMap::new(),
+            None,
+        )
+        .unwrap();
+        let c = ProviderConnectors::new(
+            Arc::new(redial_core::clock::SystemClock),
+            sim,
+            Duration::from_secs(1),
+            resolver::Destinations::Any,
+        );
+        let mut policy = Policy::parse(
+            &std::fs::read_to_string(Policy::default_dir().join("lone-star-hvac.toml")).unwrap(),
+            "hvac",
+        )
+        .unwrap();
+        let item = |effect| OutboxItem {
+            key: "k".into(),
+            tenant: "t".into(),
+            case_id: "t-1".into(),
+            effect,
+        };
+        let sms = item(Effect::Sms {
+            to: "+15125550100".into(),
+            body: "hi".into(),
+        });
+        assert_eq!(c.route(&sms, &policy), None, "the simulator leaves nothing");
+        policy.sms_connector.provider = Provider::Twilio;
+        assert_eq!(c.route(&sms, &policy).as_deref(), Some("twilio:"));
+        policy
+            .sms_connector
+            .settings
+            .insert("base_url".into(), "http://127.0.0.1:9000/2010-04-01".into());
+        assert_eq!(
+            c.route(&sms, &policy).as_deref(),
+            Some("twilio:127.0.0.1:9000")
+        );
     }
 }

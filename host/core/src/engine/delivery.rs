@@ -5,9 +5,10 @@
 //! returns at once, so the loop thread is never stuck behind a slow provider and a new
 //! dial goes out as soon as its step is on disk. A free lane takes the next item of the
 //! next tenant in turn (round robin), skipping a tenant that already has its share of
-//! lanes ([`LaneConfig::tenant_lanes`]) and any item whose case has one in flight: one
-//! tenant's hung provider holds at most its own share, never every lane, and a case's
-//! effects still leave in order. An item is claimed while in flight, so it is never handed
+//! lanes ([`LaneConfig::tenant_lanes`]), any item whose case has one in flight, and any
+//! item whose route (its provider's host, [`Connectors::route`]) holds half the lanes: one
+//! tenant's hung provider holds at most its own share, a provider that hangs for everyone
+//! at most half the lanes, and a case's effects still leave in order. An item is claimed while in flight, so it is never handed
 //! out twice. New items come from the store's list of what steps committed, so a pass
 //! costs what is new, not the size of the backlog; a full scan of the outbox every
 //! [`RESCAN_EVERY`] picks up what a failed delivery left behind (retried under the same
@@ -76,6 +77,16 @@ impl LaneConfig {
     fn lanes(&self) -> usize {
         (self.tenant_lanes.max(1) * SHARES).min(MAX_LANES)
     }
+
+    /// What one tenant, and one route (a provider's host), may hold: a tenant its
+    /// `tenant_lanes`, a route half the lanes, so a provider that hangs for every tenant
+    /// still leaves the other half to SMS, CRM and notices.
+    fn shares(&self) -> Shares {
+        Shares {
+            tenant: self.tenant_lanes.max(1),
+            route: (self.lanes() / 2).max(1),
+        }
+    }
 }
 
 /// What is handed out (by outbox id) and which failed items wait.
@@ -135,58 +146,99 @@ fn backoff(id: u64, failures: u32) -> Duration {
     full - full / 4 * spread / 1000
 }
 
+/// An item waiting for a lane, with where it goes.
+#[derive(Debug)]
+struct Queued {
+    id: u64,
+    item: OutboxItem,
+    /// The provider and host it goes to (see [`Connectors::route`]).
+    route: Option<String>,
+}
+
+/// How many deliveries may be in flight at once for one tenant, and to one route.
+#[derive(Debug, Clone, Copy)]
+struct Shares {
+    tenant: usize,
+    route: usize,
+}
+
 /// Items waiting for a lane, per tenant, and what is in flight.
 #[derive(Debug, Default)]
 struct Queue {
     claims: Claims,
     /// Each tenant's items in outbox order.
-    waiting: BTreeMap<String, VecDeque<(u64, OutboxItem)>>,
+    waiting: BTreeMap<String, VecDeque<Queued>>,
     /// Cases with an item in flight: their next item waits for it.
     busy_cases: HashSet<String>,
     /// Deliveries in flight per tenant.
     in_flight: HashMap<String, usize>,
+    /// Deliveries in flight per route.
+    on_route: HashMap<String, usize>,
     /// The tenant served last: the next turn starts after it.
     last_served: String,
     closed: bool,
 }
 
+fn count_up(counts: &mut HashMap<String, usize>, key: &str) {
+    *counts.entry(key.to_string()).or_default() += 1;
+}
+
+fn count_down(counts: &mut HashMap<String, usize>, key: &str) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
 impl Queue {
-    /// The next item a lane should deliver: the first deliverable item of the first tenant
-    /// after the one served last that is under its share. Marks it in flight.
-    fn take(&mut self, share: usize) -> Option<(u64, OutboxItem)> {
+    /// The next item a lane should deliver: the first deliverable item (its case idle, its
+    /// route under its share) of the first tenant after the one served last that is under
+    /// its share. Marks it in flight.
+    fn take(&mut self, shares: Shares) -> Option<Queued> {
         let after = Bound::Excluded(self.last_served.clone());
         let turn = self
             .waiting
             .range((after, Bound::Unbounded))
             .chain(self.waiting.range(..=self.last_served.clone()));
+        let under = |counts: &HashMap<String, usize>, key: &str, share: usize| {
+            counts.get(key).copied().unwrap_or(0) < share
+        };
         let (tenant, pos) = turn
-            .filter(|(tenant, _)| self.in_flight.get(*tenant).copied().unwrap_or(0) < share)
+            .filter(|(tenant, _)| under(&self.in_flight, tenant, shares.tenant))
             .find_map(|(tenant, items)| {
-                let free = |(_, item): &(u64, OutboxItem)| !self.busy_cases.contains(&item.case_id);
+                let free = |q: &Queued| {
+                    !self.busy_cases.contains(&q.item.case_id)
+                        && q.route
+                            .as_deref()
+                            .is_none_or(|r| under(&self.on_route, r, shares.route))
+                };
                 items.iter().position(free).map(|pos| (tenant.clone(), pos))
             })?;
         let items = self.waiting.get_mut(&tenant).expect("found above");
-        let (id, item) = items.remove(pos).expect("found above");
+        let queued = items.remove(pos).expect("found above");
         if items.is_empty() {
             self.waiting.remove(&tenant);
         }
-        self.busy_cases.insert(item.case_id.clone());
-        *self.in_flight.entry(tenant.clone()).or_default() += 1;
+        self.busy_cases.insert(queued.item.case_id.clone());
+        count_up(&mut self.in_flight, &tenant);
+        if let Some(route) = &queued.route {
+            count_up(&mut self.on_route, route);
+        }
         self.last_served = tenant;
-        Some((id, item))
+        Some(queued)
     }
 
     /// A lane is done with an item: `settled` when it left the outbox (delivered or set
     /// aside), else it failed and waits for its retry.
-    fn release(&mut self, id: u64, item: &OutboxItem, settled: bool, now: Instant) {
-        self.busy_cases.remove(&item.case_id);
-        if let Some(n) = self.in_flight.get_mut(&item.tenant) {
-            *n -= 1;
-            if *n == 0 {
-                self.in_flight.remove(&item.tenant);
-            }
+    fn release(&mut self, done: &Queued, settled: bool, now: Instant) {
+        self.busy_cases.remove(&done.item.case_id);
+        count_down(&mut self.in_flight, &done.item.tenant);
+        if let Some(route) = &done.route {
+            count_down(&mut self.on_route, route);
         }
-        self.claims.finished(id, settled, now);
+        self.claims.finished(done.id, settled, now);
     }
 
     fn busy(&self) -> usize {
@@ -200,7 +252,7 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Rung when an item is queued, a share or case frees up, or the lanes close.
     work: Condvar,
-    /// Rung when a delivery ends (shutdown waits on it).
+    /// Rung when a delivery ends after the lanes closed (shutdown waits on it).
     done: Condvar,
 }
 
@@ -213,6 +265,7 @@ impl Shared {
 /// The lanes and what is in flight on them.
 pub struct DeliveryLanes {
     engine: Arc<Engine>,
+    connectors: Arc<dyn Connectors>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     last_scan: Mutex<Option<Instant>>,
@@ -235,6 +288,7 @@ impl DeliveryLanes {
         engine.store.track_new_effects();
         DeliveryLanes {
             engine,
+            connectors,
             shared,
             threads,
             last_scan: Mutex::default(),
@@ -278,12 +332,19 @@ impl DeliveryLanes {
                 queue.claims.handed.remove(&id);
                 continue;
             }
+            let route = self
+                .engine
+                .tenant(&item.tenant)
+                .ok()
+                .and_then(|t| self.connectors.route(&item, &t.policy));
             let tenant = queue.waiting.entry(item.tenant.clone()).or_default();
-            tenant.push_back((id, item));
+            tenant.push_back(Queued { id, item, route });
             queued += 1;
         }
-        if queued > 0 {
-            self.shared.work.notify_all();
+        // One lane per new item: waking every lane for each would cost them all a turn at
+        // the lock for nothing.
+        for _ in 0..queued {
+            self.shared.work.notify_one();
         }
         Ok(queued)
     }
@@ -327,13 +388,14 @@ fn lane(engine: &Engine, connectors: &dyn Connectors, shared: &Shared, config: L
         if queue.closed {
             return;
         }
-        let Some((id, item)) = queue.take(config.tenant_lanes.max(1)) else {
+        let Some(taken) = queue.take(config.shares()) else {
             queue = shared.work.wait(queue).unwrap();
             continue;
         };
         drop(queue);
+        let (id, item) = (taken.id, &taken.item);
         let sent = engine
-            .deliver_one(connectors, id, &item)
+            .deliver_one(connectors, id, item)
             .unwrap_or_else(|err| Sent::Failed(format!("recording the delivery failed: {err}")));
         let delivered = match sent {
             Sent::Done => true,
@@ -342,15 +404,19 @@ fn lane(engine: &Engine, connectors: &dyn Connectors, shared: &Shared, config: L
                 tracing::warn!(key = %item.key, failures, cause = %error, "delivery failed; will retry");
                 failures >= config.dead_after
                     && engine
-                        .set_aside(id, &item, failures, error)
+                        .set_aside(id, item, failures, error)
                         .inspect_err(|err| tracing::error!(key = %item.key, cause = %err, "setting a dead letter aside failed; will retry"))
                         .is_ok()
             }
         };
         queue = shared.queue();
-        queue.release(id, &item, delivered, Instant::now());
-        shared.work.notify_all();
-        shared.done.notify_all();
+        queue.release(&taken, delivered, Instant::now());
+        // This lane takes the next item itself; what it freed (a tenant's share, a case, a
+        // route's share) may let one more go, to another lane.
+        shared.work.notify_one();
+        if queue.closed {
+            shared.done.notify_all();
+        }
     }
 }
 
@@ -403,47 +469,101 @@ mod tests {
         }
     }
 
-    fn queue(items: &[(&str, &str)]) -> Queue {
+    /// A queue of `(tenant, case, route)` items, ids from 0.
+    fn queue(items: &[(&str, &str, Option<&str>)]) -> Queue {
         let mut queue = Queue::default();
-        for (id, (tenant, case)) in items.iter().enumerate() {
+        for (id, (tenant, case, route)) in items.iter().enumerate() {
             let tenant_items = queue.waiting.entry(tenant.to_string()).or_default();
-            tenant_items.push_back((id as u64, item(tenant, case)));
+            tenant_items.push_back(Queued {
+                id: id as u64,
+                item: item(tenant, case),
+                route: route.map(str::to_string),
+            });
         }
         queue
     }
 
-    fn tenant_of(taken: Option<(u64, OutboxItem)>) -> String {
-        taken.map_or("none".into(), |(_, item)| item.tenant)
+    fn tenant_of(taken: &Option<Queued>) -> String {
+        taken
+            .as_ref()
+            .map_or("none".into(), |q| q.item.tenant.clone())
+    }
+
+    const ANY_ROUTE: usize = 100;
+
+    fn tenant_share(tenant: usize) -> Shares {
+        Shares {
+            tenant,
+            route: ANY_ROUTE,
+        }
     }
 
     #[test]
     fn tenants_take_turns_and_none_takes_more_than_its_share() {
         let mut q = queue(&[
-            ("busy", "busy-1"),
-            ("busy", "busy-2"),
-            ("busy", "busy-3"),
-            ("busy", "busy-4"),
-            ("quiet", "quiet-1"),
+            ("busy", "busy-1", None),
+            ("busy", "busy-2", None),
+            ("busy", "busy-3", None),
+            ("busy", "busy-4", None),
+            ("quiet", "quiet-1", None),
         ]);
-        let order: Vec<String> = (0..4).map(|_| tenant_of(q.take(2))).collect();
+        let taken: Vec<Option<Queued>> = (0..4).map(|_| q.take(tenant_share(2))).collect();
+        let order: Vec<String> = taken.iter().map(tenant_of).collect();
         // The quiet tenant's one item goes second, not after the busy tenant's backlog;
         // the busy tenant stops at its share of two.
         assert_eq!(order, ["busy", "quiet", "busy", "none"]);
-        q.release(0, &item("busy", "busy-1"), true, Instant::now());
-        assert_eq!(tenant_of(q.take(2)), "busy", "a freed share is used again");
+        q.release(taken[0].as_ref().unwrap(), true, Instant::now());
+        assert_eq!(
+            tenant_of(&q.take(tenant_share(2))),
+            "busy",
+            "a freed share is used again"
+        );
         assert_eq!(q.busy(), 3);
     }
 
     #[test]
     fn a_cases_next_effect_waits_for_the_one_in_flight_but_other_cases_do_not() {
-        let mut q = queue(&[("t", "t-1"), ("t", "t-1"), ("t", "t-2")]);
-        let (first, _) = q.take(8).unwrap();
-        let (second, second_item) = q.take(8).unwrap();
-        assert_eq!((first, second), (0, 2), "t-2 overtakes t-1's second effect");
-        assert!(q.take(8).is_none(), "t-1's second effect waits");
-        q.release(first, &item("t", "t-1"), true, Instant::now());
-        assert_eq!(q.take(8).unwrap().0, 1);
-        q.release(second, &second_item, false, Instant::now());
-        assert_eq!(q.claims.failures(second), 1);
+        let mut q = queue(&[("t", "t-1", None), ("t", "t-1", None), ("t", "t-2", None)]);
+        let first = q.take(tenant_share(8)).unwrap();
+        let second = q.take(tenant_share(8)).unwrap();
+        assert_eq!(
+            (first.id, second.id),
+            (0, 2),
+            "t-2 overtakes t-1's second effect"
+        );
+        assert!(
+            q.take(tenant_share(8)).is_none(),
+            "t-1's second effect waits"
+        );
+        q.release(&first, true, Instant::now());
+        assert_eq!(q.take(tenant_share(8)).unwrap().id, 1);
+        q.release(&second, false, Instant::now());
+        assert_eq!(q.claims.failures(second.id), 1);
+    }
+
+    #[test]
+    fn a_provider_that_hangs_for_every_tenant_holds_only_its_routes_share() {
+        let vapi = Some("vapi:");
+        let mut q = queue(&[
+            ("a", "a-1", vapi),
+            ("b", "b-1", vapi),
+            ("c", "c-1", vapi),
+            ("c", "c-2", Some("twilio:")),
+            ("d", "d-1", None),
+        ]);
+        let shares = Shares {
+            tenant: 8,
+            route: 2,
+        };
+        let taken: Vec<Option<Queued>> = (0..5).map(|_| q.take(shares)).collect();
+        let ids: Vec<Option<u64>> = taken.iter().map(|t| t.as_ref().map(|q| q.id)).collect();
+        // Two dials to Vapi, then c's SMS passes its third dial, and d's item goes out.
+        assert_eq!(ids, [Some(0), Some(1), Some(3), Some(4), None]);
+        q.release(taken[0].as_ref().unwrap(), true, Instant::now());
+        assert_eq!(
+            q.take(shares).unwrap().id,
+            2,
+            "a freed route share is used again"
+        );
     }
 }
