@@ -319,11 +319,7 @@ fn the_policy_parser_never_panics_and_names_what_is_wrong() {
 fn a_looping_or_trapping_plugin_is_suspended_and_its_tenant_does_not_hold_up_the_others() {
     // Both tenants send as fast as they can: no rate limit, so every signal reaches the
     // plugins this test is about.
-    let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-    let s = Arc::new(Server::start_with(
-        |app| app.connectors(Arc::new(sim)).signal_rate(None),
-        "",
-    ));
+    let s = Arc::new(Server::simulated_with(|app| app.signal_rate(None)));
     // The quiet tenant's request p99 over 300 signals while the neighbour (SaaS) posts
     // signals as fast as it can, or sits idle.
     let quiet_p99 = |label: &str, neighbour: bool| {

@@ -204,19 +204,7 @@ fn a_policy_that_does_not_load_stops_its_tenant_not_the_server() {
         );
     std::fs::write(dir.path().join("ghost.toml"), unknown_plugin).unwrap();
     let policies = dir.path().to_path_buf();
-    let sim = redial_connectors::Simulator::new(
-        std::sync::Arc::new(redial_core::clock::SystemClock),
-        Default::default(),
-        None,
-    )
-    .unwrap();
-    let s = Server::start_with(
-        move |app| {
-            app.connectors(std::sync::Arc::new(sim))
-                .policies_dir(policies)
-        },
-        "",
-    );
+    let s = Server::simulated_with(move |app| app.policies_dir(policies));
 
     // The server started and says who is not served, and why (to the admin only).
     let (status, health) = s.send("GET", "/healthz", &[], None);
@@ -622,20 +610,8 @@ fn uploading_a_failing_plugin_again_does_not_reset_its_circuit_breaker() {
 
 #[test]
 fn a_tenant_flooding_signals_is_refused_past_its_rate_and_the_others_are_not() {
-    let sim = redial_connectors::Simulator::new(
-        std::sync::Arc::new(redial_core::clock::SystemClock),
-        Default::default(),
-        None,
-    )
-    .unwrap();
     let rate = redial_server::SignalRate::per_second(std::num::NonZeroU32::new(5).unwrap());
-    let s = Server::start_with(
-        |app| {
-            app.connectors(std::sync::Arc::new(sim))
-                .signal_rate(Some(rate))
-        },
-        "",
-    );
+    let s = Server::simulated_with(|app| app.signal_rate(Some(rate)));
     let (mut accepted, mut refused) = (0, 0);
     for n in 0..40 {
         let body = serde_json::to_vec(&missed_call(&format!("+1512555{n:04}"))).unwrap();
@@ -711,16 +687,7 @@ fn parallel_uploads_wait_on_their_own_tenant_and_the_others_signals_are_served()
 #[test]
 fn silent_connections_cannot_hold_the_server_past_its_connection_cap() {
     use std::io::{Read, Write};
-    let sim = redial_connectors::Simulator::new(
-        std::sync::Arc::new(redial_core::clock::SystemClock),
-        Default::default(),
-        None,
-    )
-    .unwrap();
-    let s = Server::start_with(
-        |app| app.connectors(std::sync::Arc::new(sim)).max_connections(4),
-        "",
-    );
+    let s = Server::simulated_with(|app| app.max_connections(4));
     let addr = s.base.trim_start_matches("http://").to_string();
     // Four connections that never send a request take every place.
     let mut silent: Vec<std::net::TcpStream> = (0..4)

@@ -263,8 +263,14 @@ impl Server {
     }
 
     pub fn simulated() -> Server {
+        Server::simulated_with(|app| app)
+    }
+
+    /// A server whose every channel goes to the simulator, otherwise as `configure` sets
+    /// it up (limits, policies).
+    pub fn simulated_with(configure: impl FnOnce(AppBuilder) -> AppBuilder) -> Server {
         let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-        Server::start(Arc::new(sim))
+        Server::start_with(|app| configure(app.connectors(Arc::new(sim))), "")
     }
 
     pub fn token_for(&self, tenant: &str) -> String {

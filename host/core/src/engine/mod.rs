@@ -13,6 +13,7 @@ mod delivery;
 mod draft;
 mod flows;
 mod optimiser;
+mod secrets;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -24,8 +25,8 @@ pub use tenant::Tenant;
 use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors, Recipient};
 use crate::policy::{Policy, PolicyError};
-use crate::records::{CaseRecord, DeadLetter, OutboxItem, PluginVersion, SealedSecret};
-use crate::secrets::{MAX_SECRET, SecretError, SecretKey};
+use crate::records::{CaseRecord, DeadLetter, OutboxItem, PluginVersion};
+use crate::secrets::{SecretError, SecretKey};
 use crate::store::{Store, StoreError, Ticket};
 use draft::Draft;
 use redial_runtime::Slot;
@@ -230,90 +231,6 @@ impl Engine {
         let tenant = Arc::new(Tenant::with_plugins(policy, plugins));
         self.tenants.write().unwrap().insert(id, tenant.clone());
         tenant
-    }
-
-    /// The key tenant secrets are sealed with; without one, a policy that names a secret
-    /// does not load and no secret can be set.
-    pub fn with_secret_key(mut self, key: SecretKey) -> Self {
-        self.secret_key = Some(Arc::new(key));
-        self
-    }
-
-    fn secret_key(&self) -> Result<&SecretKey, EngineError> {
-        self.secret_key.as_deref().ok_or_else(|| {
-            EngineError::SecretRefused("this server keeps no tenant secrets (no key)".into())
-        })
-    }
-
-    /// Puts the tenant's secrets in place of the policy's `secret:NAME` references.
-    fn resolve_secrets(&self, policy: &mut Policy) -> Result<(), EngineError> {
-        if policy.secret_names().is_empty() {
-            return Ok(());
-        }
-        let key = self.secret_key()?;
-        let tenant = policy.tenant.clone();
-        let mut opened = HashMap::new();
-        for (name, sealed) in self.store.secrets(&tenant)? {
-            if policy.secret_names().contains(&name) {
-                let value = key.open(&tenant, &name, &sealed.sealed)?;
-                opened.insert(name, value);
-            }
-        }
-        policy.resolve_secrets(|name| opened.get(name).cloned())?;
-        Ok(())
-    }
-
-    /// Sets (or rotates) one of a tenant's secrets, sealed at rest. When the tenant's live
-    /// policy names it, the policy is loaded again with the new value at once. Returns
-    /// whether it replaced one.
-    pub fn set_secret(&self, tenant: &str, name: &str, value: &str) -> Result<bool, EngineError> {
-        if !crate::secrets::valid_name(name) {
-            let why = "a secret's name is 1-64 letters, digits, '-' or '_'";
-            return Err(EngineError::SecretRefused(why.into()));
-        }
-        if value.trim().is_empty() || value.chars().count() > MAX_SECRET {
-            let why = format!("a secret is 1 to {MAX_SECRET} characters, not only spaces");
-            return Err(EngineError::SecretRefused(why));
-        }
-        // Credentials are resolved once: a value that read as a reference would reach the
-        // server's environment.
-        if value.starts_with("env:") || value.starts_with(crate::policy::SECRET_PREFIX) {
-            let why = "a secret's value is used as given; it cannot name the environment or \
-                       another secret";
-            return Err(EngineError::SecretRefused(why.into()));
-        }
-        let sealed = SealedSecret {
-            sealed: self.secret_key()?.seal(tenant, name, value),
-            updated_ms: self.clock.now_ms(),
-        };
-        let replaced = self.store.secrets(tenant)?.iter().any(|(n, _)| n == name);
-        self.store.put_secret(tenant, name, &sealed)?;
-        // Read and loaded under the lock, so a policy PUT meanwhile is not undone.
-        let _one_at_a_time = self.policy_loads.lock().unwrap();
-        if let Ok(live) = self.tenant(tenant)
-            && live.policy.secret_names().contains(name)
-        {
-            let policy = Policy::parse(&live.policy.source, &format!("{tenant}.toml"))?;
-            self.load_tenant_now(policy)?;
-        }
-        Ok(replaced)
-    }
-
-    /// A tenant's secrets: name and when each was set (never the values).
-    pub fn secret_names(&self, tenant: &str) -> Result<Vec<(String, i64)>, EngineError> {
-        let secrets = self.store.secrets(tenant)?.into_iter();
-        Ok(secrets.map(|(name, s)| (name, s.updated_ms)).collect())
-    }
-
-    /// Deletes one of a tenant's secrets, unless its live policy names it. Returns whether
-    /// it existed.
-    pub fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool, EngineError> {
-        if let Ok(live) = self.tenant(tenant)
-            && live.policy.secret_names().contains(name)
-        {
-            return Err(EngineError::SecretInUse(name.into()));
-        }
-        Ok(self.store.delete_secrets(tenant, Some(name))?)
     }
 
     /// Where uploaded components are kept (content-addressed `<sha256>.wasm`).
