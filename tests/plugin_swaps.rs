@@ -171,3 +171,57 @@ fn a_new_component_goes_live_on_quick_code_then_moves_to_optimised_code() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tier"], "optimised", "{body}");
 }
+
+#[test]
+fn a_slot_keeps_its_last_ten_uploads_and_rolls_back_through_them_to_the_policys_own() {
+    let s = Server::simulated();
+    let auth = format!("Bearer {ADMIN}");
+    let base = std::fs::read(redial_builtin::path("standard-trigger")).unwrap();
+    let mut uploaded = Vec::new();
+    for n in 0..12u8 {
+        // A custom section makes each upload a component of its own.
+        let mut wasm = base.clone();
+        wasm.extend_from_slice(&[0, 7, 5, b'n', b'o', b'n', b'c', b'e', n]);
+        let (status, body) = s.send(
+            "PUT",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+            ],
+            Some(&wasm),
+        );
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        uploaded.push(body["live"].as_str().unwrap().to_string());
+    }
+    let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    let kept: Vec<&str> = listing["slots"]["trigger"]["uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, uploaded[2..], "the last ten, oldest first");
+    let rollback = || {
+        let (status, body) = s.send(
+            "POST",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger/rollback"),
+            &[("authorization", &auth)],
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["live"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for back in (2..11).rev() {
+        assert_eq!(rollback(), uploaded[back], "back to upload {back}");
+    }
+    let policys_own = rollback();
+    assert!(
+        !uploaded.contains(&policys_own),
+        "then the policy's own plugin"
+    );
+}

@@ -76,6 +76,10 @@ pub enum EngineError {
     SecretInUse(String),
 }
 
+/// Uploaded versions kept per slot: the live one and those a rollback can return to.
+/// Older ones are forgotten, so a tenant that uploads in a loop does not grow the store.
+pub const KEPT_VERSIONS: usize = 10;
+
 /// How long the CRM lookup before a new case may take; the callback never waits longer.
 pub const CRM_LOOKUP: std::time::Duration = std::time::Duration::from_millis(400);
 
@@ -240,8 +244,8 @@ impl Engine {
     }
 
     /// Validates and compiles a component for a tenant's slot, keeps it, and makes it live
-    /// atomically: the next decision uses it. Returns the new version list. On any error
-    /// nothing changes.
+    /// atomically: the next decision uses it. Returns the new version list (the last
+    /// [`KEPT_VERSIONS`]). On any error nothing changes.
     ///
     /// A component never compiled before goes live on quick code ([`Tier::Quick`]) and is
     /// recompiled with the optimising compiler in the background, then swapped in again:
@@ -284,6 +288,8 @@ impl Engine {
             sha256: plugin.id.hash.clone(),
             uploaded_ms: self.clock.now_ms(),
         });
+        let forgotten = versions.len().saturating_sub(KEPT_VERSIONS);
+        versions.drain(..forgotten);
         let versions = self.swap_plugin(&tenant, slot, plugin.clone(), versions)?;
         let tier = plugin.tier;
         if tier == Tier::Quick {
