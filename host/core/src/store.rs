@@ -72,8 +72,8 @@ pub struct Step {
     pub counters: Option<(String, TenantCounters)>,
     /// The engine clock to persist (the demo's accelerated clock survives restarts).
     pub clock_ms: Option<i64>,
-    /// An inbound event id now processed: `(tenant, provider event id)`.
-    pub inbound: Option<(String, String)>,
+    /// An inbound event now processed (its id is remembered for the replay window).
+    pub inbound: Option<InboundEvent>,
 }
 
 impl Step {
@@ -113,6 +113,18 @@ impl Step {
         }
         Ok(Some((tenant.clone(), updated)))
     }
+}
+
+/// A provider event a step processed: remembered by id, so a replay changes nothing,
+/// until [`Store::forget_inbound`] drops it after the replay window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The provider's event id.
+    pub id: String,
+    /// When it was processed (unix ms, engine clock).
+    pub at_ms: i64,
 }
 
 /// A caller's cases, as a new signal or an SMS reply needs them.
@@ -201,6 +213,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether an inbound event (by provider event id) was already processed.
     fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError>;
+
+    /// Forgets inbound event ids processed before `before_ms` (their replay window is
+    /// over); returns how many. An id stored without a time (by an earlier version) gets
+    /// the time of this call, so it is forgotten one window later.
+    fn forget_inbound(&self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError>;
 
     /// Whether the caller opted out of this tenant's calls.
     fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError>;

@@ -63,6 +63,9 @@ use utoipa_axum::routes;
 /// How often the policies folder is checked for edits.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
+/// How often provider event ids past their replay window are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(3600);
+
 /// Largest request body accepted (a policy or a webhook).
 pub const MAX_BODY: usize = 256 * 1024;
 
@@ -211,9 +214,16 @@ pub async fn serve(
             .name("redial-loop".into())
             .spawn(move || {
                 let mut last_watch = Instant::now();
+                let mut last_forget: Option<Instant> = None;
                 while !stop.load(Ordering::Relaxed) {
                     if let Err(err) = engine.fire_due_timers().and_then(|_| lanes.dispatch()) {
                         tracing::error!(cause = %err, "loop step failed; retrying");
+                    }
+                    if last_forget.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
+                        if let Err(err) = engine.forget_old_inbound() {
+                            tracing::error!(cause = %err, "forgetting old event ids failed; will retry");
+                        }
+                        last_forget = Some(Instant::now());
                     }
                     if let Some(w) = watcher.as_mut()
                         && last_watch.elapsed() >= WATCH_EVERY

@@ -294,8 +294,12 @@ impl SledStore {
                 encode(record),
             );
         }
-        if let Some((tenant, id)) = &step.inbound {
-            w.insert(TreeId::Inbound, pair(tenant, id), []);
+        if let Some(e) = &step.inbound {
+            w.insert(
+                TreeId::Inbound,
+                pair(&e.tenant, &e.id),
+                e.at_ms.to_be_bytes(),
+            );
         }
         if let Some(ms) = step.clock_ms {
             w.insert(TreeId::Meta, "clock", ms.to_be_bytes());
@@ -529,6 +533,27 @@ impl Store for SledStore {
             }
         }
         Ok(entries)
+    }
+
+    fn forget_inbound(&self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        for kv in self.inbound.iter() {
+            let (key, at) = kv.map_err(sled_err)?;
+            match <[u8; 8]>::try_from(&at[..]).map(i64::from_be_bytes) {
+                Ok(at) if at < before_ms => {
+                    self.inbound.remove(key).map_err(sled_err)?;
+                    forgotten += 1;
+                }
+                Ok(_) => {}
+                // Written without a time: its window starts now.
+                Err(_) => {
+                    self.inbound
+                        .insert(key, &now_ms.to_be_bytes())
+                        .map_err(sled_err)?;
+                }
+            }
+        }
+        Ok(forgotten)
     }
 
     fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {

@@ -449,3 +449,34 @@ fn a_dead_letter_leaves_the_outbox_survives_a_restart_and_goes_when_revived() {
     assert!(store.dead_letter_counts().unwrap().is_empty());
     assert_eq!(store.outbox_len(), 2, "retried: back in the outbox");
 }
+
+#[test]
+fn inbound_ids_are_forgotten_after_their_window_and_old_untimed_ones_start_one() {
+    let (_dir, store) = open();
+    let seen = |tenant: &str, id: &str, at_ms| Step {
+        inbound: Some(redial_core::store::InboundEvent {
+            tenant: tenant.into(),
+            id: id.into(),
+            at_ms,
+        }),
+        ..Step::default()
+    };
+    store.commit(&seen("acme", "old", 1_000)).unwrap();
+    store.commit(&seen("acme", "new", 9_000)).unwrap();
+    // An id an earlier version stored without a time.
+    store.inbound.insert(pair("acme", "untimed"), &[]).unwrap();
+    assert_eq!(store.forget_inbound(5_000, 10_000).unwrap(), 1);
+    assert!(!store.seen_inbound("acme", "old").unwrap());
+    assert!(store.seen_inbound("acme", "new").unwrap());
+    assert!(
+        store.seen_inbound("acme", "untimed").unwrap(),
+        "its window starts now"
+    );
+    assert_eq!(store.forget_inbound(9_500, 20_000).unwrap(), 1, "new goes");
+    assert_eq!(
+        store.forget_inbound(10_001, 30_000).unwrap(),
+        1,
+        "then untimed"
+    );
+    assert!(!store.seen_inbound("acme", "untimed").unwrap());
+}

@@ -80,6 +80,12 @@ pub enum EngineError {
 /// Older ones are forgotten, so a tenant that uploads in a loop does not grow the store.
 pub const KEPT_VERSIONS: usize = 10;
 
+/// How long a provider event id is remembered, so a replay of it changes nothing.
+/// Providers retry a webhook for hours at most (and a Standard Webhooks signature is
+/// refused five minutes after it was made); a week covers every retry with room to spare,
+/// and after it the id is forgotten, so the store does not grow with every event ever seen.
+pub const REPLAY_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// How long the CRM lookup before a new case may take; the callback never waits longer.
 pub const CRM_LOOKUP: std::time::Duration = std::time::Duration::from_millis(400);
 
@@ -674,6 +680,12 @@ impl Engine {
         self.durably(tenant_of_case(case_id), Priority::Finish, || {
             flows::acknowledge(self, case_id)
         })
+    }
+
+    /// Forgets provider event ids older than [`REPLAY_WINDOW_MS`]; returns how many.
+    pub fn forget_old_inbound(&self) -> Result<usize, EngineError> {
+        let now = self.clock.now_ms();
+        Ok(self.store.forget_inbound(now - REPLAY_WINDOW_MS, now)?)
     }
 
     /// Whether anything is left to do: timers pending or effects undelivered.

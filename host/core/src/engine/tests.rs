@@ -365,3 +365,26 @@ fn the_crm_is_asked_about_a_caller_only_before_their_case_opens() {
     );
     assert_eq!(crm.0.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[test]
+fn an_event_id_is_remembered_for_the_replay_window_then_forgotten() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    engine.ingest(TENANT, missed_call("evt-replay")).unwrap();
+    assert_eq!(
+        engine.ingest(TENANT, missed_call("evt-replay")).unwrap(),
+        Ingested::Duplicate
+    );
+    clock.advance_to(START_MS + REPLAY_WINDOW_MS - 60_000);
+    assert_eq!(
+        engine.forget_old_inbound().unwrap(),
+        0,
+        "still in the window"
+    );
+    clock.advance_to(START_MS + REPLAY_WINDOW_MS + 60_000);
+    assert_eq!(engine.forget_old_inbound().unwrap(), 1);
+    assert_ne!(
+        engine.ingest(TENANT, missed_call("evt-replay")).unwrap(),
+        Ingested::Duplicate,
+        "past the window the id is no longer known"
+    );
+}

@@ -35,7 +35,8 @@ struct Data {
     opted_out: BTreeSet<(String, String)>,
     ignored: BTreeMap<String, Vec<IgnoredSignal>>,
     counters: HashMap<String, TenantCounters>,
-    inbound: BTreeSet<(String, String)>,
+    /// `(tenant, event id)` → when processed.
+    inbound: BTreeMap<(String, String), i64>,
     tokens: HashMap<String, String>,
     /// `(tenant, name)` → sealed secret.
     secrets: BTreeMap<(String, String), SealedSecret>,
@@ -98,8 +99,9 @@ impl Data {
                 .or_default()
                 .push(record.clone());
         }
-        if let Some(pair) = &step.inbound {
-            self.inbound.insert(pair.clone());
+        if let Some(e) = &step.inbound {
+            self.inbound
+                .insert((e.tenant.clone(), e.id.clone()), e.at_ms);
         }
         if let Some(ms) = step.clock_ms {
             self.clock_ms = Some(ms);
@@ -174,9 +176,16 @@ impl Store for MemoryStore {
         Ok(found)
     }
 
+    fn forget_inbound(&self, before_ms: i64, _now_ms: i64) -> Result<usize, StoreError> {
+        let mut data = self.data.lock().unwrap();
+        let before = data.inbound.len();
+        data.inbound.retain(|_, at| *at >= before_ms);
+        Ok(before - data.inbound.len())
+    }
+
     fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {
         let key = (tenant.to_string(), event_id.to_string());
-        Ok(self.data.lock().unwrap().inbound.contains(&key))
+        Ok(self.data.lock().unwrap().inbound.contains_key(&key))
     }
 
     fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError> {

@@ -17,10 +17,11 @@ pub(in crate::engine) fn ingest(
     {
         return Ok(Ingested::Duplicate);
     }
-    let inbound = arrived
-        .event_id
-        .clone()
-        .map(|id| (policy.tenant.clone(), id));
+    let inbound = arrived.event_id.clone().map(|id| InboundEvent {
+        tenant: policy.tenant.clone(),
+        id,
+        at_ms: now,
+    });
     let mut counters = engine.store.counters(&policy.tenant)?;
     counters.signals += 1;
     let signal = Signal {
@@ -177,7 +178,11 @@ pub(in crate::engine) fn sms_reply(
     if engine.store.seen_inbound(tenant_id, event_id)? {
         return Ok(SmsReply::Duplicate);
     }
-    let inbound = Some((tenant_id.clone(), event_id.to_string()));
+    let inbound = Some(InboundEvent {
+        tenant: tenant_id.clone(),
+        id: event_id.to_string(),
+        at_ms: engine.clock.now_ms(),
+    });
     let CallerCases { open, mut others } = engine.store.caller_cases(tenant_id, caller)?;
     let Some(case) = open.or_else(|| others.pop()) else {
         let opt_out = is_stop_word(text).then(|| (tenant_id.clone(), caller.to_string()));

@@ -7,7 +7,7 @@ use crate::policy::{FailureDefault, Text};
 use crate::records::{
     CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Timer, TimerKind,
 };
-use crate::store::{CallerCases, Step};
+use crate::store::{CallerCases, InboundEvent, Step};
 use redial_runtime::{Decision, Plugin, PluginError, Slot};
 use redial_sdk::*;
 use serde::Serialize;
