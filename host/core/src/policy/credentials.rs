@@ -70,33 +70,18 @@ impl Policy {
             })?;
             Ok(())
         };
-        let mut webhooks = self.webhooks.clone();
-        for (key, value) in webhooks.secrets_mut() {
+        for (key, value) in self.webhooks.secrets_mut() {
             if let Some(value) = value {
                 resolve(format!("webhooks.{key}"), value)?;
             }
         }
-        let mut connectors = [
-            self.voice.clone(),
-            self.sms_connector.clone(),
-            self.crm_connector.clone(),
-            self.notify.clone(),
-        ];
-        for (connector, (table, _)) in connectors.iter_mut().zip(self.connectors()) {
+        for (table, connector) in self.connectors_mut() {
             for key in CREDENTIAL_SETTINGS {
                 if let Some(toml::Value::String(value)) = connector.settings.get_mut(key) {
                     resolve(format!("{table}.settings.{key}"), value)?;
                 }
             }
         }
-        let [voice, sms, crm, notify] = connectors;
-        (
-            self.voice,
-            self.sms_connector,
-            self.crm_connector,
-            self.notify,
-        ) = (voice, sms, crm, notify);
-        self.webhooks = webhooks;
         self.secret_refs = names;
         Ok(())
     }

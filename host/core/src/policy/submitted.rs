@@ -81,6 +81,16 @@ impl Policy {
             ("notify", &self.notify),
         ]
     }
+
+    /// [`Policy::connectors`], to edit (credentials put in place of their references).
+    pub(super) fn connectors_mut(&mut self) -> [(&'static str, &mut Connector); 4] {
+        [
+            ("voice", &mut self.voice),
+            ("sms_connector", &mut self.sms_connector),
+            ("crm_connector", &mut self.crm_connector),
+            ("notify", &mut self.notify),
+        ]
+    }
 }
 
 /// A tenant's own endpoint: `https`, and not an address inside the server's network
