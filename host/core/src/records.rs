@@ -119,6 +119,10 @@ pub struct CaseRecord {
     /// Plugin failures so far (bounds "retry later").
     #[serde(default)]
     pub plugin_failures: u32,
+    /// When a step last changed the case (unix ms; 0 in records written before it was
+    /// kept): retention counts from here.
+    #[serde(default)]
+    pub changed_ms: i64,
 }
 
 impl CaseRecord {
@@ -141,7 +145,14 @@ impl CaseRecord {
             crm_operations: 0,
             journal_len: 0,
             plugin_failures: 0,
+            changed_ms: opened_ms,
         }
+    }
+
+    /// Whether the host has nothing left to do for the case: not open and no timer
+    /// pending (its outbox items are another matter: see the retention purge).
+    pub fn is_settled(&self) -> bool {
+        !self.state.is_open() && self.timer.is_none()
     }
 }
 
@@ -413,6 +424,152 @@ pub struct TenantCounters {
     /// in this same record (one write), so `/metrics` reads one record, not every case.
     #[serde(default)]
     pub states: BTreeMap<String, u64>,
+}
+
+/// A tenant's funnel figures: computed from its cases, and kept as a rollup for the cases
+/// retention or erasure purged (counts, not people), so reports stay whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funnel {
+    /// Signals received.
+    pub signals: u64,
+    /// Signals that started no case.
+    pub ignored: u64,
+    /// Cases opened.
+    pub cases: u64,
+    /// Cases where the customer was reached.
+    pub reached: u64,
+    /// Cases with decision fields.
+    pub qualified: u64,
+    /// Cases with a human owner.
+    pub handed_off: u64,
+    /// Cases in the follow-up queue.
+    pub follow_up: u64,
+    /// Cases in human review.
+    pub human_review: u64,
+    /// Cases closed without a conversation.
+    pub closed: u64,
+    /// Cases still open.
+    pub open: u64,
+    /// Dials placed.
+    pub attempts: u64,
+    /// CRM operations queued.
+    pub crm_operations: u64,
+    /// Handoffs acknowledged within SLA.
+    pub sla_met: u64,
+    /// Reason codes and their counts.
+    pub reason_codes: BTreeMap<String, u64>,
+    /// Handoffs per owner.
+    pub owners: BTreeMap<String, u64>,
+    /// Signal-to-first-dial waits: ms (three significant figures in a rollup) → cases.
+    #[serde(default)]
+    pub first_dial_waits: BTreeMap<i64, u64>,
+}
+
+impl Funnel {
+    /// Counts one case in (its state, attempts, decision fields, owner, first dial wait).
+    pub fn add_case(&mut self, case: &CaseRecord) {
+        self.cases += 1;
+        self.attempts += case.attempts.len() as u64;
+        self.crm_operations += u64::from(case.crm_operations);
+        if reached(&case.attempts) {
+            self.reached += 1;
+        }
+        if let Some(d) = &case.disposition {
+            self.qualified += 1;
+            *self
+                .reason_codes
+                .entry(d.reason_code.name().to_string())
+                .or_default() += 1;
+        }
+        if let Some(first) = case.first_dial_ms {
+            *self
+                .first_dial_waits
+                .entry(first - case.opened_ms)
+                .or_default() += 1;
+        }
+        match &case.state {
+            CaseState::HandedOff {
+                owner,
+                acknowledged,
+                breached,
+                ..
+            } => {
+                self.handed_off += 1;
+                *self.owners.entry(owner.clone()).or_default() += 1;
+                if *acknowledged && !*breached {
+                    self.sla_met += 1;
+                }
+            }
+            CaseState::FollowUp { .. } => self.follow_up += 1,
+            CaseState::HumanReview { .. } => self.human_review += 1,
+            CaseState::Closed { .. } => self.closed += 1,
+            CaseState::Waiting | CaseState::Dialing { .. } => self.open += 1,
+        }
+    }
+
+    /// Counts a purged case into this rollup: as [`Funnel::add_case`], with its wait
+    /// rounded to three significant figures, so the rollup's size does not grow with the
+    /// cases it counts.
+    pub fn roll_up(&mut self, case: &CaseRecord) {
+        let mut alone = Funnel::default();
+        alone.add_case(case);
+        alone.first_dial_waits = alone
+            .first_dial_waits
+            .into_iter()
+            .map(|(wait, n)| (three_figures(wait), n))
+            .collect();
+        self.merge(alone);
+    }
+
+    /// Adds another funnel's counts to this one.
+    pub fn merge(&mut self, other: Funnel) {
+        self.signals += other.signals;
+        self.ignored += other.ignored;
+        self.cases += other.cases;
+        self.reached += other.reached;
+        self.qualified += other.qualified;
+        self.handed_off += other.handed_off;
+        self.follow_up += other.follow_up;
+        self.human_review += other.human_review;
+        self.closed += other.closed;
+        self.open += other.open;
+        self.attempts += other.attempts;
+        self.crm_operations += other.crm_operations;
+        self.sla_met += other.sla_met;
+        for (maps, theirs) in [
+            (&mut self.reason_codes, other.reason_codes),
+            (&mut self.owners, other.owners),
+        ] {
+            for (k, n) in theirs {
+                *maps.entry(k).or_default() += n;
+            }
+        }
+        for (wait, n) in other.first_dial_waits {
+            *self.first_dial_waits.entry(wait).or_default() += n;
+        }
+    }
+
+    /// The median signal-to-first-dial wait, in ms.
+    pub fn median_first_dial_ms(&self) -> Option<i64> {
+        let total: u64 = self.first_dial_waits.values().sum();
+        let mut seen = 0;
+        for (wait, n) in &self.first_dial_waits {
+            seen += n;
+            if seen > total / 2 {
+                return Some(*wait);
+            }
+        }
+        None
+    }
+}
+
+/// `ms` rounded to three significant figures.
+fn three_figures(ms: i64) -> i64 {
+    let mut scale = 1;
+    while ms.abs() / scale >= 1000 {
+        scale *= 10;
+    }
+    (ms + ms.signum() * scale / 2) / scale * scale
 }
 
 /// Whether an attempt reached the customer.

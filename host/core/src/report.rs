@@ -2,9 +2,9 @@
 //! `redial demo` (and later by the API's queries).
 
 use crate::engine::Tenant;
-use crate::records::{CaseRecord, CaseState, Event, JournalEntry, reached};
+pub use crate::records::Funnel;
+use crate::records::{CaseRecord, Event, JournalEntry};
 use crate::store::{Store, StoreError};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn describe(t: &Tenant, e: &Event) -> String {
@@ -111,80 +111,14 @@ pub fn timeline(t: &Tenant, case: &CaseRecord, journal: &[JournalEntry]) -> Stri
     s
 }
 
-/// A tenant's funnel figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Funnel {
-    /// Signals received.
-    pub signals: u64,
-    /// Signals that started no case.
-    pub ignored: u64,
-    /// Cases opened.
-    pub cases: u64,
-    /// Cases where the customer was reached.
-    pub reached: u64,
-    /// Cases with decision fields.
-    pub qualified: u64,
-    /// Cases with a human owner.
-    pub handed_off: u64,
-    /// Cases in the follow-up queue.
-    pub follow_up: u64,
-    /// Cases in human review.
-    pub human_review: u64,
-    /// Cases closed without a conversation.
-    pub closed: u64,
-    /// Cases still open.
-    pub open: u64,
-    /// Dials placed.
-    pub attempts: u64,
-    /// CRM operations queued.
-    pub crm_operations: u64,
-    /// Handoffs acknowledged within SLA.
-    pub sla_met: u64,
-    /// Reason codes and their counts.
-    pub reason_codes: BTreeMap<String, u64>,
-    /// Handoffs per owner.
-    pub owners: BTreeMap<String, u64>,
-}
-
-/// Computes a tenant's funnel from the store.
+/// Computes a tenant's funnel from the store: its live cases and ignored signals, plus the
+/// rollup of those retention or erasure purged.
 pub fn funnel(store: &dyn Store, tenant: &str) -> Result<Funnel, StoreError> {
-    let counters = store.counters(tenant)?;
-    let mut f = Funnel {
-        signals: counters.signals,
-        ignored: store.ignored(tenant)?.len() as u64,
-        ..Funnel::default()
-    };
+    let mut f = store.rollup(tenant)?;
+    f.signals = store.counters(tenant)?.signals;
+    f.ignored += store.ignored(tenant)?.len() as u64;
     for case in store.cases(Some(tenant))? {
-        f.cases += 1;
-        f.attempts += case.attempts.len() as u64;
-        f.crm_operations += u64::from(case.crm_operations);
-        if reached(&case.attempts) {
-            f.reached += 1;
-        }
-        if let Some(d) = &case.disposition {
-            f.qualified += 1;
-            *f.reason_codes
-                .entry(d.reason_code.name().to_string())
-                .or_default() += 1;
-        }
-        match &case.state {
-            CaseState::HandedOff {
-                owner,
-                acknowledged,
-                breached,
-                ..
-            } => {
-                f.handed_off += 1;
-                *f.owners.entry(owner.clone()).or_default() += 1;
-                if *acknowledged && !*breached {
-                    f.sla_met += 1;
-                }
-            }
-            CaseState::FollowUp { .. } => f.follow_up += 1,
-            CaseState::HumanReview { .. } => f.human_review += 1,
-            CaseState::Closed { .. } => f.closed += 1,
-            CaseState::Waiting | CaseState::Dialing { .. } => f.open += 1,
-        }
+        f.add_case(&case);
     }
     Ok(f)
 }

@@ -11,8 +11,8 @@
 pub mod memory;
 
 use crate::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
-    TenantCounters, Timer,
+    CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
+    SealedSecret, TenantCounters, Timer,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -125,6 +125,24 @@ pub struct InboundEvent {
     pub id: String,
     /// When it was processed (unix ms, engine clock).
     pub at_ms: i64,
+}
+
+/// Personal data of one tenant to remove for good, as one atomic change: cases retention
+/// no longer keeps, or everything about a caller being erased. What is removed stays
+/// counted in the tenant's rollup ([`Store::rollup`]), which this change replaces.
+#[derive(Debug, Default)]
+pub struct Purge {
+    /// The tenant.
+    pub tenant: String,
+    /// Cases to remove with everything that names them: projection, journal, caller
+    /// index, timer, undelivered outbox items and dead letters.
+    pub cases: Vec<CaseRecord>,
+    /// Ignored signals recorded before this time (unix ms) go too.
+    pub ignored_before_ms: Option<i64>,
+    /// Ignored signals of this caller go too.
+    pub ignored_of: Option<String>,
+    /// The tenant's rollup after this change.
+    pub rollup: Funnel,
 }
 
 /// A caller's cases, as a new signal or an SMS reply needs them.
@@ -302,6 +320,12 @@ pub trait Store: Send + Sync + 'static {
         slot: &str,
         versions: &[PluginVersion],
     ) -> Result<(), StoreError>;
+
+    /// Removes what `purge` names, and writes its rollup, atomically and durably.
+    fn purge(&self, purge: &Purge) -> Result<(), StoreError>;
+
+    /// The counts of a tenant's purged cases and ignored signals (see [`Purge`]).
+    fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError>;
 
     /// The persisted engine clock (see [`Step::clock_ms`]).
     fn clock_ms(&self) -> Result<Option<i64>, StoreError>;

@@ -63,8 +63,9 @@ use utoipa_axum::routes;
 /// How often the policies folder is checked for edits.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
-/// How often provider event ids past their replay window are forgotten.
-const FORGET_EVERY: Duration = Duration::from_secs(3600);
+/// How often housekeeping runs: provider event ids past their replay window are forgotten
+/// and what tenants' retention no longer keeps is purged.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
 /// Largest request body accepted (a policy or a webhook).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -206,6 +207,24 @@ pub async fn serve(
     let stop = Arc::new(AtomicBool::new(false));
     let signalled: Arc<OnceLock<Instant>> = Arc::default();
     let lanes = DeliveryLanes::start(state.engine.clone(), state.connectors.clone(), lanes);
+    // Apart from the loop, so a long purge holds up no timer.
+    let housekeeping = {
+        let (engine, stop) = (state.engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("redial-housekeeping".into())
+            .spawn(move || {
+                let mut last: Option<Instant> = None;
+                while !stop.load(Ordering::Relaxed) {
+                    if last.is_none_or(|at| at.elapsed() >= HOUSEKEEPING_EVERY) {
+                        if let Err(err) = engine.housekeeping() {
+                            tracing::error!(cause = %err, "housekeeping failed; will retry");
+                        }
+                        last = Some(Instant::now());
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })?
+    };
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
         let (not_serving, signalled) = (state.not_serving.clone(), signalled.clone());
@@ -214,16 +233,9 @@ pub async fn serve(
             .name("redial-loop".into())
             .spawn(move || {
                 let mut last_watch = Instant::now();
-                let mut last_forget: Option<Instant> = None;
                 while !stop.load(Ordering::Relaxed) {
                     if let Err(err) = engine.fire_due_timers().and_then(|_| lanes.dispatch()) {
                         tracing::error!(cause = %err, "loop step failed; retrying");
-                    }
-                    if last_forget.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
-                        if let Err(err) = engine.forget_old_inbound() {
-                            tracing::error!(cause = %err, "forgetting old event ids failed; will retry");
-                        }
-                        last_forget = Some(Instant::now());
                     }
                     if let Some(w) = watcher.as_mut()
                         && last_watch.elapsed() >= WATCH_EVERY
@@ -266,6 +278,7 @@ pub async fn serve(
     stop.store(true, Ordering::Relaxed);
     wake.ring();
     let _ = worker.join();
+    let _ = housekeeping.join();
     // The lanes' last deliveries are made durable too, and then the removal of their
     // write-ahead records, so a clean stop leaves no logged step for the next start.
     if let Err(err) = engine.store().flush().and_then(|()| engine.store().sync()) {

@@ -217,17 +217,9 @@ pub async fn funnel(
     authenticate(&state, &headers)?.may_access(&tenant)?;
     state.engine.tenant(&tenant)?;
     let f = report::funnel(state.engine.store(), &tenant)?;
-    let mut waits: Vec<i64> = state
-        .engine
-        .store()
-        .cases(Some(&tenant))?
-        .iter()
-        .filter_map(|c| c.first_dial_ms.map(|d| d - c.opened_ms))
-        .collect();
-    waits.sort();
     let sla_met_pct = (f.handed_off > 0).then(|| 100.0 * f.sla_met as f64 / f.handed_off as f64);
     Ok(Json(FunnelReport {
-        median_signal_to_first_dial_ms: waits.get(waits.len() / 2).copied(),
+        median_signal_to_first_dial_ms: f.median_first_dial_ms(),
         sla_met_pct,
         funnel: f.into(),
     }))

@@ -17,10 +17,12 @@ mod wal;
 use format::{decode, encode};
 
 use redial_core::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
-    TenantCounters, Timer, TimerKind,
+    CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
+    SealedSecret, TenantCounters, Timer, TimerKind,
 };
-use redial_core::store::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
+use redial_core::store::{
+    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, Ticket,
+};
 
 use sled::Tree;
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +52,8 @@ pub struct SledStore {
     /// Tenant secrets, sealed, by `tenant \0 name`.
     secrets: Tree,
     plugin_versions: Tree,
+    /// Each tenant's counts of purged cases and ignored signals (see [`Purge`]).
+    rollups: Tree,
     /// Every case of a caller, oldest first: `tenant\0caller\0<opened_ms BE><case id>` →
     /// case id. Lets a signal find the caller's history without scanning the tenant.
     by_caller: Tree,
@@ -188,6 +192,7 @@ impl SledStore {
             tokens: tree("tokens").map_err(sled_err)?,
             secrets: tree("secrets").map_err(sled_err)?,
             plugin_versions: tree("plugin_versions").map_err(sled_err)?,
+            rollups: tree("rollups").map_err(sled_err)?,
             by_caller: tree("by_caller").map_err(sled_err)?,
             wal: tree("wal").map_err(sled_err)?,
             recovered: 0,
@@ -327,6 +332,7 @@ impl SledStore {
             TreeId::Meta => &self.meta,
             TreeId::Inbound => &self.inbound,
             TreeId::ByCaller => &self.by_caller,
+            TreeId::Rollups => &self.rollups,
         })
     }
 
@@ -348,6 +354,84 @@ impl SledStore {
             };
         }
         Ok(())
+    }
+
+    /// Logs a step's writes as one write-ahead record, then applies them; returns the
+    /// record's id. Once the record may be in the log, a failure stops later steps: they
+    /// could write the same keys, and replaying this older record at the next open would
+    /// then put back values they replaced.
+    fn log_and_apply(&self, w: &WriteSet) -> Result<u64, StoreError> {
+        if let Some(why) = self.halted.get() {
+            return Err(StoreError::Halted(why.clone()));
+        }
+        let record = self.db.generate_id().map_err(sled_err)?;
+        let logged = self
+            .wal
+            .insert(record.to_be_bytes(), w.encode())
+            .map_err(sled_err)
+            .and_then(|_| self.apply(w));
+        if let Err(err) = logged {
+            self.halt(&err);
+            return Err(err);
+        }
+        Ok(record)
+    }
+
+    /// Lists an applied record for the next flush to remove, and counts its step.
+    fn applied(&self, record: u64) {
+        self.group.applied.lock().unwrap().push(record);
+        // Counted before it is listed: a flush begun after `take_new_effects` covers it.
+        self.group.committed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every write a purge makes: each case with everything keyed by or naming it, the
+    /// ignored signals it selects, and the tenant's rollup.
+    fn purge_writes(&self, purge: &Purge) -> Result<WriteSet, StoreError> {
+        let mut w = WriteSet::default();
+        let ids: std::collections::HashSet<&str> =
+            purge.cases.iter().map(|c| c.id.as_str()).collect();
+        for case in &purge.cases {
+            w.remove(TreeId::Cases, case.id.as_bytes());
+            w.remove(TreeId::ByCaller, caller_key(case));
+            if let Some(t) = case.timer {
+                w.remove(TreeId::Timers, timer_key(t.due_ms, &case.id));
+            }
+            for key in self.journal.scan_prefix(pair(&case.id, "")).keys() {
+                w.remove(TreeId::Journal, key.map_err(sled_err)?.to_vec());
+            }
+        }
+        if !ids.is_empty() {
+            for kv in self.outbox.iter() {
+                let (key, value) = kv.map_err(sled_err)?;
+                let item: OutboxItem = decode("outbox item", &value)?;
+                if item.tenant == purge.tenant && ids.contains(item.case_id.as_str()) {
+                    w.remove(TreeId::Outbox, key.to_vec());
+                }
+            }
+            for kv in self.dead_letters.scan_prefix(pair(&purge.tenant, "")) {
+                let (key, value) = kv.map_err(sled_err)?;
+                let dead: DeadLetter = decode("dead letter", &value)?;
+                if ids.contains(dead.item.case_id.as_str()) {
+                    w.remove(TreeId::DeadLetters, key.to_vec());
+                }
+            }
+        }
+        if purge.ignored_before_ms.is_some() || purge.ignored_of.is_some() {
+            for kv in self.ignored.scan_prefix(pair(&purge.tenant, "")) {
+                let (key, value) = kv.map_err(sled_err)?;
+                let ignored: IgnoredSignal = decode("ignored signal", &value)?;
+                let old = purge.ignored_before_ms.is_some_and(|t| ignored.at_ms < t);
+                if old || purge.ignored_of.as_ref() == Some(&ignored.caller) {
+                    w.remove(TreeId::Ignored, key.to_vec());
+                }
+            }
+        }
+        w.insert(
+            TreeId::Rollups,
+            purge.tenant.as_bytes(),
+            encode(&purge.rollup),
+        );
+        Ok(w)
     }
 
     /// Takes no more steps until the store is reopened (which replays what the log holds).
@@ -453,36 +537,19 @@ impl Store for SledStore {
     }
 
     fn commit(&self, step: &Step) -> Result<(), StoreError> {
-        if let Some(why) = self.halted.get() {
-            return Err(StoreError::Halted(why.clone()));
-        }
         let StepWrites {
             set: w,
             outbox_ids,
             counters,
         } = self.step_writes(step)?;
-        let record = self.db.generate_id().map_err(sled_err)?;
-        // Once the record may be in the log, a failure must stop later steps: they could
-        // write the same keys, and replaying this older record at the next open would then
-        // put back values they replaced.
-        let logged = self
-            .wal
-            .insert(record.to_be_bytes(), w.encode())
-            .map_err(sled_err)
-            .and_then(|_| self.apply(&w));
-        if let Err(err) = logged {
-            self.halt(&err);
-            return Err(err);
-        }
+        let record = self.log_and_apply(&w)?;
         if let Some(case) = &step.case {
             self.recent.insert(case.id.clone(), case.clone());
         }
         if let Some((tenant, counters)) = counters {
             self.recent_counters.insert(tenant, counters);
         }
-        self.group.applied.lock().unwrap().push(record);
-        // Counted before it is listed: a flush begun after `take_new_effects` covers it.
-        self.group.committed.fetch_add(1, Ordering::SeqCst);
+        self.applied(record);
         self.new_effects
             .record(outbox_ids.into_iter().zip(step.effects.iter().cloned()));
         Ok(())
@@ -765,6 +832,26 @@ impl Store for SledStore {
             .map_err(sled_err)?;
         self.plugin_versions.flush().map_err(sled_err)?;
         Ok(())
+    }
+
+    fn purge(&self, purge: &Purge) -> Result<(), StoreError> {
+        let w = self.purge_writes(purge)?;
+        let record = self.log_and_apply(&w)?;
+        for case in &purge.cases {
+            self.recent.remove(&case.id);
+        }
+        self.applied(record);
+        self.flush()
+    }
+
+    fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError> {
+        Ok(self
+            .rollups
+            .get(tenant)
+            .map_err(sled_err)?
+            .map(|v| decode("rollup", &v))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     fn clock_ms(&self) -> Result<Option<i64>, StoreError> {

@@ -480,3 +480,79 @@ fn inbound_ids_are_forgotten_after_their_window_and_old_untimed_ones_start_one()
     );
     assert!(!store.seen_inbound("acme", "untimed").unwrap());
 }
+
+#[test]
+fn a_purge_removes_a_case_with_everything_naming_it_and_keeps_its_rollup_across_a_restart() {
+    let (dir, store) = open();
+    let mut gone = case(CaseState::Waiting);
+    step(&store, &mut gone, CaseState::Waiting, &[1, 2]);
+    let mut kept = CaseRecord {
+        id: "acme-00002".into(),
+        ..case(CaseState::Waiting)
+    };
+    step(&store, &mut kept, CaseState::Waiting, &[3]);
+    let effect = |case_id: &str| OutboxItem {
+        key: format!("{case_id}/sms"),
+        tenant: "acme".into(),
+        case_id: case_id.into(),
+        effect: Effect::Sms {
+            to: "+15550001111".into(),
+            body: "hello".into(),
+        },
+    };
+    store
+        .commit(&Step {
+            effects: vec![effect(&gone.id), effect(&kept.id)],
+            ..Step::default()
+        })
+        .unwrap();
+    let ignored = |at_ms, caller: &str| IgnoredSignal {
+        at_ms,
+        caller: caller.into(),
+        kind: SignalKind::MissedCall,
+        reason: "outside".into(),
+    };
+    for record in [ignored(10, "+1555000"), ignored(20, "+1555999")] {
+        store
+            .commit(&Step {
+                ignored: Some(("acme".into(), record)),
+                ..Step::default()
+            })
+            .unwrap();
+    }
+    let mut rollup = Funnel::default();
+    rollup.roll_up(&gone);
+    rollup.ignored = 1;
+    store
+        .purge(&Purge {
+            tenant: "acme".into(),
+            cases: vec![gone.clone()],
+            ignored_before_ms: Some(15),
+            rollup: rollup.clone(),
+            ..Purge::default()
+        })
+        .unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    assert!(store.case(&gone.id).unwrap().is_none());
+    assert!(store.journal(&gone.id).unwrap().is_empty());
+    let history = store.caller_cases("acme", &gone.caller).unwrap();
+    assert_eq!(history.open.map(|c| c.id), Some(kept.id.clone()));
+    let outbox: Vec<String> = store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|(_, i)| i.case_id)
+        .collect();
+    assert_eq!(outbox, [kept.id.clone()]);
+    assert_eq!(journal_times(&store, &kept.id), [3]);
+    let left: Vec<i64> = store
+        .ignored("acme")
+        .unwrap()
+        .iter()
+        .map(|i| i.at_ms)
+        .collect();
+    assert_eq!(left, [20]);
+    assert_eq!(store.rollup("acme").unwrap(), rollup);
+    assert_eq!(store.rollup("other").unwrap(), Funnel::default());
+}

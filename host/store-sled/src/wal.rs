@@ -37,6 +37,7 @@ pub(super) enum TreeId {
     Inbound,
     ByCaller,
     DeadLetters,
+    Rollups,
 }
 
 /// Every write of one step, in order: `(tree, key, Some(value))` sets a key, `None`

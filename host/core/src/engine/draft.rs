@@ -1,6 +1,7 @@
 //! A step in the making: the engine edits a copy of the case, records events and effects,
 //! then commits everything as one atomic store step.
 
+use crate::policy::{Retention, Text};
 use crate::records::{CaseRecord, CaseState, Effect, Event, JournalEntry, OutboxItem, Timer};
 use crate::store::{Step, Store, StoreError};
 
@@ -9,17 +10,24 @@ pub(super) struct Draft {
     pub case: CaseRecord,
     pub now: i64,
     step: Step,
+    /// What the case's tenant lets be kept (the signal's context, once the case settles).
+    retention: Retention,
 }
 
 impl Draft {
-    /// Starts editing `case` at time `now`.
-    pub fn new(case: CaseRecord, now: i64) -> Self {
+    /// Starts editing `case` at time `now`, under its tenant's `retention`.
+    pub fn new(case: CaseRecord, now: i64, retention: Retention) -> Self {
         let step = Step {
             previous_timer: case.timer,
             previous_state: Some(case.state.name()),
             ..Step::default()
         };
-        Draft { case, now, step }
+        Draft {
+            case,
+            now,
+            step,
+            retention,
+        }
     }
 
     /// Appends a journal event.
@@ -79,8 +87,13 @@ impl Draft {
         &mut self.step
     }
 
-    /// Writes the whole change atomically.
+    /// Writes the whole change atomically. The case is stamped with the step's time, and a
+    /// case no longer open drops the signal's free text unless retention keeps it.
     pub fn commit(mut self, store: &dyn Store) -> Result<CaseRecord, StoreError> {
+        self.case.changed_ms = self.now;
+        if !self.case.state.is_open() && !self.retention.keeps(Text::OpenCaseContext) {
+            self.case.signal.context.clear();
+        }
         // Moved, not cloned: the store keeps its own copy of what it wrote.
         self.step.case = Some(self.case);
         store.commit(&self.step)?;

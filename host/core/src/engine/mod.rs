@@ -13,6 +13,7 @@ mod delivery;
 mod draft;
 mod flows;
 mod optimiser;
+mod retention;
 mod secrets;
 mod tenant;
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod tests;
 mod turns;
 
 pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
+pub use retention::RetentionPass;
 pub use tenant::Tenant;
 
 use crate::clock::Clock;
@@ -704,7 +706,11 @@ impl Engine {
     /// A draft of a step on `case` at `now`, which records the clock if it must survive a
     /// restart.
     fn new_draft(&self, case: CaseRecord, now: i64) -> Draft {
-        let mut d = Draft::new(case, now);
+        let retention = self
+            .tenant(&case.tenant)
+            .map(|t| t.policy.retention)
+            .unwrap_or_default();
+        let mut d = Draft::new(case, now, retention);
         d.step_mut().clock_ms = self.clock_to_keep(now);
         d
     }

@@ -18,6 +18,7 @@ use redial_sdk::{
 const START_MS: i64 = 1_764_086_400_000;
 const TENANT: &str = "lone-star-hvac";
 const CALLER: &str = "+15125550111";
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// The HVAC example policy with `edit` applied to its text.
 fn policy(edit: impl Fn(String) -> String) -> Policy {
@@ -387,4 +388,106 @@ fn an_event_id_is_remembered_for_the_replay_window_then_forgotten() {
         Ingested::Duplicate,
         "past the window the id is no longer known"
     );
+}
+
+#[test]
+fn a_settled_case_is_purged_after_keep_days_and_the_funnel_still_counts_it() {
+    let keep_30 = policy(|p| {
+        p.replace(
+            r#"retention = "full""#,
+            r#"retention = { mode = "full", keep_days = 30 }"#,
+        )
+    });
+    let (engine, clock) = start(keep_30, Plugins::default());
+    let case = run(&engine, &clock, &ANSWERS);
+    assert!(case.is_settled(), "{:?}", case.state);
+    let before = crate::report::funnel(engine.store(), TENANT).unwrap();
+    assert_eq!(before.cases, 1);
+
+    clock.advance_to(case.changed_ms + 29 * DAY_MS);
+    assert_eq!(engine.apply_retention().unwrap().cases, 0, "inside 30 days");
+    clock.advance_to(case.changed_ms + 30 * DAY_MS + 1);
+    assert_eq!(engine.apply_retention().unwrap().cases, 1);
+
+    let store = engine.store();
+    assert!(store.case(&case.id).unwrap().is_none());
+    assert!(store.journal(&case.id).unwrap().is_empty());
+    let history = store.caller_cases(TENANT, CALLER).unwrap();
+    assert!(history.open.is_none() && history.others.is_empty());
+    let mut after = crate::report::funnel(store, TENANT).unwrap();
+    after.first_dial_waits = before.first_dial_waits.clone();
+    assert_eq!(after, before, "the funnel counts the purged case");
+    assert_eq!(engine.apply_retention().unwrap().cases, 0, "nothing twice");
+}
+
+#[test]
+fn an_open_case_is_never_purged_however_old() {
+    let keep_1 = policy(|p| p.replace(r#"retention = "full""#, "retention = { keep_days = 1 }"));
+    let (engine, clock) = start(keep_1, Plugins::default());
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    clock.advance_to(START_MS + 40 * DAY_MS);
+    engine.apply_retention().unwrap();
+    assert!(engine.store().case(&id).unwrap().is_some());
+}
+
+#[test]
+fn zero_retention_drops_the_signals_free_text_when_the_case_settles() {
+    let zero = policy(|p| p.replace(r#"retention = "full""#, r#"retention = "zero""#));
+    let (engine, clock) = start(zero, Plugins::default());
+    let mut signal = missed_call("evt-1");
+    signal.add_context(vec![Field::new("voicemail", "my furnace is leaking gas")]);
+    let Ingested::Opened(id) = engine.ingest(TENANT, signal).unwrap() else {
+        panic!("no case");
+    };
+    let open = engine.store().case(&id).unwrap().unwrap();
+    assert!(
+        !open.signal.context.is_empty(),
+        "an open case keeps the context its callback uses"
+    );
+    run_simulated(&engine, &ANSWERS, &clock, |_| Ok::<_, EngineError>(None)).unwrap();
+    let settled = engine.store().case(&id).unwrap().unwrap();
+    assert!(settled.is_settled());
+    assert!(settled.signal.context.is_empty(), "{:?}", settled.signal);
+}
+
+/// A qualify plugin that fails quoting what the caller said.
+struct QuotingQualify;
+
+impl redial_sdk::QualifyPlugin for QuotingQualify {
+    fn script(input: redial_sdk::ScriptInput) -> Result<redial_sdk::Script, String> {
+        <bant_qualify::BantQualify as redial_sdk::QualifyPlugin>::script(input)
+    }
+
+    fn evaluate(input: redial_sdk::EvaluateInput) -> Result<redial_sdk::Disposition, String> {
+        Err(format!("cannot parse {:?}", input.answers))
+    }
+}
+
+#[test]
+fn a_plugins_error_text_is_not_kept_unless_retention_keeps_the_conversation() {
+    for (mode, kept) in [("full", true), ("summary", false), ("zero", false)] {
+        let p = policy(|p| p.replace(r#"retention = "full""#, &format!("retention = {mode:?}")));
+        let runtime = Arc::new(PluginRuntime::new(RuntimeConfig::default()).unwrap());
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let engine = Engine::new(Arc::new(MemoryStore::new()), runtime.clone(), clock.clone());
+        let plugins = Plugins::default();
+        engine.load_tenant_with(
+            p,
+            [
+                runtime.native("trigger", plugins.trigger),
+                runtime.native("cadence", plugins.cadence),
+                runtime.native("quoting", NativePolicy::qualify::<QuotingQualify>()),
+                runtime.native(
+                    "hubspot-crm",
+                    NativePolicy::crm::<hubspot_crm::HubspotCrm>(),
+                ),
+            ],
+        );
+        let case = run(&engine, &clock, &ANSWERS);
+        let stored = serde_json::to_string(&journal(&engine, &case)).unwrap();
+        assert!(stored.contains("plugin-failed"), "{stored}");
+        assert_eq!(stored.contains("no heat at all"), kept, "{mode}: {stored}");
+    }
 }

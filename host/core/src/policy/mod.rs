@@ -13,7 +13,7 @@ mod window;
 
 pub use credentials::{CREDENTIAL_SETTINGS, REDACTED, SECRET_PREFIX};
 pub use pilot::pilot_sheet;
-pub use retention::{Retention, Text};
+pub use retention::{DEFAULT_KEEP_DAYS, MAX_KEEP_DAYS, Retention, RetentionMode, Text};
 pub use submitted::is_public;
 pub use window::{CallingWindow, LocalClock};
 
@@ -80,7 +80,7 @@ pub struct Policy {
     /// `do_not_call`: numbers never to call.
     #[serde(default)]
     pub do_not_call: Vec<String>,
-    /// `retention`: what is kept at rest about calls.
+    /// `retention`: what is kept at rest about calls, and how long settled cases keep it.
     #[serde(default)]
     pub retention: Retention,
     /// `triggers`: which signal kinds may start a case (decision 1).
@@ -495,6 +495,9 @@ impl Policy {
         self.calling_window
             .check()
             .map_err(|m| invalid("calling_window", m))?;
+        self.retention
+            .check()
+            .map_err(|(key, why)| invalid(key, why))?;
         if self.triggers.is_empty() {
             return Err(invalid("triggers", "list at least one signal kind".into()));
         }

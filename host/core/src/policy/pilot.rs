@@ -1,6 +1,6 @@
 //! The pilot sheet: a policy's six decisions in plain words, for the business to sign off.
 
-use super::{Assignment, FailureDefault, Policy, Retention};
+use super::{Assignment, FailureDefault, Policy, RetentionMode};
 use redial_runtime::Slot;
 use std::fmt::Write;
 
@@ -95,14 +95,22 @@ pub fn pilot_sheet(p: &Policy) -> String {
         p.follow_up.due_hours
     );
     let _ = writeln!(w);
-    let retention = match p.retention {
-        Retention::Full => "full (transcripts and answers kept)",
-        Retention::Summary => {
+    let retention = match p.retention.mode {
+        RetentionMode::Full => "full (transcripts and answers kept)",
+        RetentionMode::Summary => {
             "summary (decision fields and a one-line summary; no transcript or answers)"
         }
-        Retention::Zero => "zero (decision fields only; no transcript or answer text at rest)",
+        RetentionMode::Zero => {
+            "zero (decision fields only; no transcript or answer text at rest, the signal's \
+             context only while the case is open)"
+        }
     };
-    let _ = writeln!(w, "Retention: {retention}.");
+    let _ = writeln!(
+        w,
+        "Retention: {retention}; a settled case's detail is purged {} day(s) after its last \
+         change (its counts stay in the reports).",
+        p.retention.keep_days
+    );
     let _ = writeln!(w, "Do-not-call list: {} number(s).", p.do_not_call.len());
     let failure = match p.on_plugin_failure {
         FailureDefault::HumanReview => "the case goes to human review".to_string(),

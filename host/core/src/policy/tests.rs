@@ -31,7 +31,7 @@ plugin = "hubspot-crm"
 fn a_minimal_policy_gets_sane_defaults() {
     let p = Policy::parse(MINIMAL, "acme.toml").unwrap();
     assert_eq!(p.calling_window, CallingWindow::default());
-    assert_eq!(p.retention, Retention::Full);
+    assert_eq!(p.retention.mode, RetentionMode::Full);
     assert_eq!(p.max_questions, 4);
     assert_eq!(p.on_plugin_failure, FailureDefault::HumanReview);
 }

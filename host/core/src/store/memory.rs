@@ -4,10 +4,10 @@
 //!
 //! One mutex guards everything, so every step is atomic and immediately "durable".
 
-use super::{CallerCases, Durable, PendingStep, Step, Store, StoreError, Ticket};
+use super::{CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, Ticket};
 use crate::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
-    TenantCounters, Timer,
+    CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
+    SealedSecret, TenantCounters, Timer,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -35,6 +35,7 @@ struct Data {
     opted_out: BTreeSet<(String, String)>,
     ignored: BTreeMap<String, Vec<IgnoredSignal>>,
     counters: HashMap<String, TenantCounters>,
+    rollups: HashMap<String, Funnel>,
     /// `(tenant, event id)` → when processed.
     inbound: BTreeMap<(String, String), i64>,
     tokens: HashMap<String, String>,
@@ -327,6 +328,36 @@ impl Store for MemoryStore {
         let mut data = self.data.lock().unwrap();
         data.plugin_versions.insert(key, versions.to_vec());
         Ok(())
+    }
+
+    fn purge(&self, purge: &Purge) -> Result<(), StoreError> {
+        let mut data = self.data.lock().unwrap();
+        let tenant = &purge.tenant;
+        for case in &purge.cases {
+            data.cases.remove(&case.id);
+            data.journals.remove(&case.id);
+            if let Some(t) = case.timer {
+                data.timers.remove(&(t.due_ms, case.id.clone()));
+            }
+            data.outbox.retain(|_, item| item.case_id != case.id);
+            data.dead_letters
+                .retain(|(t, _), dead| t != tenant || dead.item.case_id != case.id);
+        }
+        if let Some(ignored) = data.ignored.get_mut(tenant) {
+            ignored.retain(|i| {
+                !purge
+                    .ignored_before_ms
+                    .is_some_and(|before| i.at_ms < before)
+                    && purge.ignored_of.as_ref() != Some(&i.caller)
+            });
+        }
+        data.rollups.insert(tenant.clone(), purge.rollup.clone());
+        Ok(())
+    }
+
+    fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data.rollups.get(tenant).cloned().unwrap_or_default())
     }
 
     fn clock_ms(&self) -> Result<Option<i64>, StoreError> {

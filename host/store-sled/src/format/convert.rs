@@ -37,8 +37,8 @@ impl<A: Convert<B>, B> Convert<Option<B>> for Option<A> {
     }
 }
 
-impl<A: Convert<B>, B> Convert<BTreeMap<String, B>> for BTreeMap<String, A> {
-    fn convert(self) -> BTreeMap<String, B> {
+impl<K: Ord, A: Convert<B>, B> Convert<BTreeMap<K, B>> for BTreeMap<K, A> {
+    fn convert(self) -> BTreeMap<K, B> {
         self.into_iter().map(|(k, v)| (k, v.convert())).collect()
     }
 }

@@ -12,8 +12,8 @@ mod convert;
 mod v1;
 
 use redial_core::records::{
-    CaseRecord, DeadLetter, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion, SealedSecret,
-    TenantCounters, TimerKind,
+    CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
+    SealedSecret, TenantCounters, TimerKind,
 };
 use redial_core::store::StoreError;
 use serde::Serialize;
@@ -55,6 +55,7 @@ records!(
     IgnoredSignal => v1::IgnoredSignal,
     TenantCounters => v1::TenantCounters,
     PluginVersion => v1::PluginVersion,
+    Funnel => v1::Funnel,
 );
 
 impl<R: Record + Clone> Record for Vec<R> {

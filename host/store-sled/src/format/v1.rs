@@ -1,6 +1,8 @@
 //! Format version 1: every record as the store lays it out, in its own types. Its JSON is
 //! the shape the store wrote before formats were versioned, so those values read as
-//! version 1 too. Frozen: a change to what is stored is a new version beside this one.
+//! version 1 too. Frozen: a change to what is stored is a new version beside this one; only
+//! a field that older builds may ignore and newer ones default (`#[serde(default)]`) is
+//! added in place.
 //!
 //! The answers inside read both shapes they were ever written in: typed
 //! (`{"field-id", "value"}`) and, from before typed answers, text (`{"field-id", "text"}`).
@@ -85,6 +87,8 @@ pub(crate) struct CaseRecord {
     journal_len: u32,
     #[serde(default)]
     plugin_failures: u32,
+    #[serde(default)]
+    changed_ms: i64,
 }
 record!(
     CaseRecord = domain::CaseRecord {
@@ -103,6 +107,7 @@ record!(
         crm_operations,
         journal_len,
         plugin_failures,
+        changed_ms,
     }
 );
 
@@ -316,6 +321,46 @@ record!(
         cases,
         next_owner,
         states
+    }
+);
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Funnel {
+    signals: u64,
+    ignored: u64,
+    cases: u64,
+    reached: u64,
+    qualified: u64,
+    handed_off: u64,
+    follow_up: u64,
+    human_review: u64,
+    closed: u64,
+    open: u64,
+    attempts: u64,
+    crm_operations: u64,
+    sla_met: u64,
+    reason_codes: BTreeMap<String, u64>,
+    owners: BTreeMap<String, u64>,
+    first_dial_waits: BTreeMap<i64, u64>,
+}
+record!(
+    Funnel = domain::Funnel {
+        signals,
+        ignored,
+        cases,
+        reached,
+        qualified,
+        handed_off,
+        follow_up,
+        human_review,
+        closed,
+        open,
+        attempts,
+        crm_operations,
+        sla_met,
+        reason_codes,
+        owners,
+        first_dial_waits,
     }
 );
 

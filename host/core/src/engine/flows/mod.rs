@@ -159,17 +159,27 @@ fn safe_default(
         .retry()
         .filter(|_| retries_left && tenant.policy.on_plugin_failure == FailureDefault::RetryLater);
     let fallback = retry.unwrap_or("human review");
+    // A plugin's message may quote what the caller said: it is kept (and logged) only
+    // where retention keeps the conversation; otherwise the failure's kind alone.
+    let error = if tenant.policy.retention.keeps(Text::Conversation) {
+        format!("{}: {err}", err.kind())
+    } else {
+        format!(
+            "{}: (message not kept under this tenant's retention)",
+            err.kind()
+        )
+    };
     // A suspended plugin's skipped calls were announced when its breaker tripped.
     if matches!(err, PluginError::Suspended { .. }) {
         tracing::debug!(call = call.name(), plugin = %plugin.id, fallback, "plugin suspended; safe default applied");
     } else {
-        tracing::warn!(call = call.name(), plugin = %plugin.id, cause = %err, fallback, "plugin failed; safe default applied");
+        tracing::warn!(call = call.name(), plugin = %plugin.id, cause = %error, fallback, "plugin failed; safe default applied");
     }
     draft.event(Event::PluginFailed {
         slot: call.name().into(),
         plugin: plugin.id.hash.clone(),
         contract: plugin.version.clone(),
-        error: format!("{}: {err}", err.kind()),
+        error,
         fallback: fallback.into(),
     });
     if retry.is_none() {
