@@ -5,8 +5,28 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::io::Write;
 use std::path::Path;
+
+/// What a store keeps for an opted-out caller instead of their number: `h1:` and a keyed
+/// hash (HMAC-SHA256) of tenant and number. Without the key a number cannot be checked
+/// against it, and numbers are too few for a hash without one to hide them. An engine
+/// with no secrets key (the demo, benchmarks) uses [`UNKEYED`], which hides nothing.
+pub fn suppression_id(key: &[u8; 32], tenant: &str, caller: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    mac.update(tenant.as_bytes());
+    mac.update(&[0]);
+    mac.update(caller.as_bytes());
+    format!("{SUPPRESSION_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// How a suppression id starts (an entry without it is a number, from an older store).
+pub const SUPPRESSION_PREFIX: &str = "h1:";
+
+/// The suppression key of an engine without a secrets key: public, so no protection.
+pub const UNKEYED: [u8; 32] = *b"redial: no secrets key, no cover";
 
 /// The longest secret accepted (characters).
 pub const MAX_SECRET: usize = 4096;
@@ -34,6 +54,8 @@ pub enum SecretError {
 /// The operator's key for sealing tenant secrets. Its `Debug` shows nothing of it.
 pub struct SecretKey {
     cipher: XChaCha20Poly1305,
+    /// Keys the hashes that stand for opted-out numbers (see [`suppression_id`]).
+    suppression: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -50,7 +72,19 @@ impl SecretKey {
             .filter(|b| b.len() == 32)
             .ok_or_else(|| SecretError::Key("expected 64 hex digits (32 bytes)".into()))?;
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes).expect("32 bytes");
-        Ok(SecretKey { cipher })
+        // A key of its own for the suppression hashes, derived one way from this one.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
+        mac.update(b"redial suppression key v1");
+        let suppression = mac.finalize().into_bytes().into();
+        Ok(SecretKey {
+            cipher,
+            suppression,
+        })
+    }
+
+    /// What stands for `caller` among `tenant`'s opt-outs (see [`suppression_id`]).
+    pub fn suppression_id(&self, tenant: &str, caller: &str) -> String {
+        suppression_id(&self.suppression, tenant, caller)
     }
 
     /// The key in `path`, or a new random one written there (readable by its owner only)

@@ -62,7 +62,8 @@ pub struct Step {
     /// A dead letter this step takes out of the list: `(tenant, id)` (retried as one of
     /// this step's effects, or discarded).
     pub revived: Option<(String, u64)>,
-    /// A caller who opted out: `(tenant, caller)`.
+    /// A caller who opted out: `(tenant, suppression id)` (a keyed hash standing for the
+    /// number: see [`crate::secrets::suppression_id`]).
     pub opt_out: Option<(String, String)>,
     /// A signal that started no case: `(tenant, record)`.
     pub ignored: Option<(String, IgnoredSignal)>,
@@ -143,6 +144,15 @@ pub struct Purge {
     pub ignored_of: Option<String>,
     /// The tenant's rollup after this change.
     pub rollup: Funnel,
+}
+
+/// A store's size (see [`Store::sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreSizes {
+    /// Bytes of its files.
+    pub on_disk: u64,
+    /// Bytes of its live keys and values.
+    pub live: u64,
 }
 
 /// A caller's cases, as a new signal or an SMS reply needs them.
@@ -237,8 +247,15 @@ pub trait Store: Send + Sync + 'static {
     /// the time of this call, so it is forgotten one window later.
     fn forget_inbound(&self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError>;
 
-    /// Whether the caller opted out of this tenant's calls.
-    fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError>;
+    /// Whether this tenant's opt-outs hold `entry` (a suppression id).
+    fn opted_out(&self, tenant: &str, entry: &str) -> Result<bool, StoreError>;
+
+    /// Every tenant's opt-out entries: `(tenant, entry)`.
+    fn opt_outs(&self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Replaces one of a tenant's opt-out entries with `new` (or removes it), durably.
+    fn replace_opt_out(&self, tenant: &str, old: &str, new: Option<&str>)
+    -> Result<(), StoreError>;
 
     /// Timers due at or before `now_ms`, earliest first: `(case id, timer)`.
     fn due_timers(&self, now_ms: i64) -> Result<Vec<(String, Timer)>, StoreError>;
@@ -326,6 +343,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The counts of a tenant's purged cases and ignored signals (see [`Purge`]).
     fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError>;
+
+    /// Makes what was removed leave the backend's files too (sled: the live data copied
+    /// into a new generation, the old one's files deleted). Steps may wait while it runs.
+    fn rewrite(&self) -> Result<(), StoreError>;
+
+    /// How many bytes the store takes on disk, and how many of them are live data.
+    fn sizes(&self) -> Result<StoreSizes, StoreError>;
 
     /// The persisted engine clock (see [`Step::clock_ms`]).
     fn clock_ms(&self) -> Result<Option<i64>, StoreError>;

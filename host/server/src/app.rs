@@ -46,6 +46,9 @@ pub enum AppError {
     /// The simulator's ledger could not be opened.
     #[error("simulator ledger: {0}")]
     Ledger(String),
+    /// The engine could not prepare the store (opt-outs stored as numbers).
+    #[error(transparent)]
+    Engine(#[from] redial_core::engine::EngineError),
 }
 
 /// How an [`App`] is put together. Everything has the embedded default: a sled store in
@@ -66,6 +69,7 @@ pub struct AppBuilder {
     options: ServeOptions,
     secret_key: Option<SecretKey>,
     signal_rate: Option<SignalRate>,
+    rewrite_spacing: Duration,
 }
 
 /// A wired app, ready to serve.
@@ -96,7 +100,15 @@ impl AppBuilder {
             options: ServeOptions::default(),
             secret_key: None,
             signal_rate: Some(SignalRate::default()),
+            rewrite_spacing: redial_core::engine::REWRITE_SPACING,
         }
+    }
+
+    /// The least time between two store rewrites erasures ask for (default
+    /// [`redial_core::engine::REWRITE_SPACING`]).
+    pub fn rewrite_spacing(mut self, spacing: Duration) -> Self {
+        self.rewrite_spacing = spacing;
+        self
     }
 
     /// Shares an existing plugin runtime (tests share one compiled-artifact cache).
@@ -219,8 +231,10 @@ impl AppBuilder {
         let engine = Arc::new(
             Engine::new(Arc::new(store), runtime, self.clock.clone())
                 .with_uploads(self.dir.join("plugins"))
-                .with_secret_key(secret_key),
+                .with_secret_key(secret_key)
+                .with_rewrite_spacing(self.rewrite_spacing),
         );
+        engine.protect_opt_outs()?;
         // One tenant's policy that does not load stops that tenant, never the server.
         let not_serving = Arc::new(NotServing::default());
         let mut policies: Vec<(String, Result<Policy, String>)> = match &self.policies_dir {

@@ -21,6 +21,7 @@
 
 mod admin;
 mod app;
+mod callers;
 pub mod auth;
 mod compiles;
 mod connections;
@@ -48,7 +49,7 @@ pub use compiles::{COMPILE_BOUND, CompileQueue};
 pub use connections::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use limits::{DEFAULT_SIGNAL_RATE, SignalLimits, SignalRate};
 use redial_core::connectors::Connectors;
-use redial_core::engine::{DeliveryLanes, Engine, LaneConfig};
+use redial_core::engine::{DeliveryLanes, Engine, HOUSEKEEPING_TICK, LaneConfig};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,6 +157,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::retry))
         .routes(routes!(dead_letters::discard))
+        .routes(routes!(callers::erase))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::rollback))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
@@ -221,7 +223,10 @@ pub async fn serve(
                         }
                         last = Some(Instant::now());
                     }
-                    std::thread::sleep(Duration::from_millis(200));
+                    if let Err(err) = engine.rewrite_if_owed() {
+                        tracing::error!(cause = %err, "rewriting the store failed; will retry");
+                    }
+                    std::thread::sleep(HOUSEKEEPING_TICK);
                 }
             })?
     };

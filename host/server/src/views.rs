@@ -12,6 +12,7 @@
 //! - `reports.rs`: case lists, one case with its timeline, the follow-up queue, the funnel.
 //! - `admin.rs`: tenants, tokens, plugin versions.
 //! - `dead_letter.rs`: side effects the host stopped retrying.
+//! - `erasure.rs`: the receipt of a caller's erasure.
 //! - `secret.rs`: a tenant's secrets (names only).
 //! - `inbound.rs`: provider webhook bodies and what the server answers them.
 //! - `paths.rs`: the path parameters.
@@ -19,6 +20,7 @@
 mod admin;
 mod case;
 mod dead_letter;
+mod erasure;
 mod inbound;
 mod journal;
 mod paths;
@@ -35,12 +37,13 @@ pub use case::{
     Urgency,
 };
 pub use dead_letter::{DeadLetter, DeadLetterList, DeadLetterSettled};
+pub use erasure::ErasureReceipt;
 pub use inbound::{
     SignalAccepted, SignalBody, TwilioSms, TwilioVoiceStatus, VapiAnalysis, VapiAnswer,
     VapiArtifact, VapiCall, VapiMessage, VapiMetadata, VapiWebhook,
 };
 pub use journal::{Event, JournalEntry};
-pub use paths::{CasePath, DeadLetterPath, SecretPath, SlotPath, TenantPath};
+pub use paths::{CallerPath, CasePath, DeadLetterPath, SecretPath, SlotPath, TenantPath};
 pub use reports::{
     Acknowledged, CaseDetail, CaseList, FollowUpItem, FollowUpQueue, Funnel, FunnelReport,
 };

@@ -11,24 +11,29 @@
 
 mod durable;
 mod format;
+mod generations;
+mod rewrite;
 mod new_effects;
 mod wal;
 
 use format::{decode, encode};
+pub use generations::size_on_disk;
+pub use rewrite::Copied;
 
 use redial_core::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
     SealedSecret, TenantCounters, Timer, TimerKind,
 };
 use redial_core::store::{
-    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, Ticket,
+    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
 };
 
+use arc_swap::ArcSwap;
 use sled::Tree;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 use wal::{TreeId, WriteSet};
 
@@ -36,13 +41,45 @@ use wal::{TreeId, WriteSet};
 /// the same database.
 #[derive(Clone)]
 pub struct SledStore {
+    /// The live generation's trees. [`SledStore::rewrite`] copies the live data into a
+    /// fresh generation and swaps it in; readers never wait for it.
+    trees: Arc<ArcSwap<Trees>>,
+    /// Held shared by every write and alone by a rewrite, so a rewrite copies a store no
+    /// step is changing.
+    writes: Arc<RwLock<()>>,
+    /// The folder the store was opened on (its generations live in it).
+    dir: PathBuf,
+    /// Steps re-applied from their write-ahead records when the store opened.
+    recovered: usize,
+    /// Why the store stopped taking steps, once one failed part way (see `commit`).
+    halted: Arc<std::sync::OnceLock<String>>,
+    /// The cases the latest steps wrote, decoded: a delivery reads back the case its
+    /// signal's step wrote a moment before, and is spared the read and the JSON decode.
+    /// Only a step that applied all its writes fills it (steps of one case are ordered by
+    /// the tenant lock, so it never goes back to an older version); a failed step empties it.
+    recent: Arc<quick_cache::sync::Cache<String, CaseRecord>>,
+    /// Each tenant's counters as the latest step left them, kept the same way: every
+    /// signal's step reads them.
+    recent_counters: Arc<quick_cache::sync::Cache<String, TenantCounters>>,
+    group: Arc<GroupFlush>,
+    new_effects: Arc<new_effects::NewEffects>,
+}
+
+/// One generation of the store: a sled database and its trees.
+pub(crate) struct Trees {
     db: sled::Db,
+    /// Which generation (see `generations.rs`).
+    generation: u64,
+    /// Added to sled's ids, which start again at zero in a new generation, so ids stay
+    /// unique and rising across rewrites.
+    id_base: u64,
     cases: Tree,
     journal: Tree,
     timers: Tree,
     outbox: Tree,
     /// Dead letters by `tenant \0 outbox id`.
     dead_letters: Tree,
+    /// Opt-outs by `tenant \0 suppression id` (a keyed hash, never the number).
     optout: Tree,
     ignored: Tree,
     counters: Tree,
@@ -59,21 +96,75 @@ pub struct SledStore {
     by_caller: Tree,
     /// Write-ahead records of steps whose writes a flush has not yet covered.
     wal: Tree,
-    /// Steps re-applied from their write-ahead records when the store opened.
-    recovered: usize,
-    /// Why the store stopped taking steps, once one failed part way (see `commit`).
-    halted: Arc<std::sync::OnceLock<String>>,
-    /// The cases the latest steps wrote, decoded: a delivery reads back the case its
-    /// signal's step wrote a moment before, and is spared the read and the JSON decode.
-    /// Only a step that applied all its writes fills it (steps of one case are ordered by
-    /// the tenant lock, so it never goes back to an older version); a failed step empties it.
-    recent: Arc<quick_cache::sync::Cache<String, CaseRecord>>,
-    /// Each tenant's counters as the latest step left them, kept the same way: every
-    /// signal's step reads them.
-    recent_counters: Arc<quick_cache::sync::Cache<String, TenantCounters>>,
-    group: Arc<GroupFlush>,
-    new_effects: Arc<new_effects::NewEffects>,
 }
+
+impl Trees {
+    /// Opens generation `generation`'s database at `path`.
+    fn open(path: &Path, generation: u64) -> Result<Trees, StoreError> {
+        let db = sled::Config::new().path(path).open().map_err(sled_err)?;
+        Trees::from_db(db, generation)
+    }
+
+    /// Generation `generation`'s trees in `db`.
+    fn from_db(db: sled::Db, generation: u64) -> Result<Trees, StoreError> {
+        let tree = |name: &str| db.open_tree(name).map_err(sled_err);
+        let meta = tree("meta")?;
+        let id_base = meta
+            .get(ID_BASE)
+            .map_err(sled_err)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
+        Ok(Trees {
+            generation,
+            id_base,
+            cases: tree("cases")?,
+            journal: tree("journal")?,
+            timers: tree("timers")?,
+            outbox: tree("outbox")?,
+            dead_letters: tree("dead_letters")?,
+            optout: tree("optout")?,
+            ignored: tree("ignored")?,
+            counters: tree("counters")?,
+            meta,
+            inbound: tree("inbound")?,
+            tokens: tree("tokens")?,
+            secrets: tree("secrets")?,
+            plugin_versions: tree("plugin_versions")?,
+            rollups: tree("rollups")?,
+            by_caller: tree("by_caller")?,
+            wal: tree("wal")?,
+            db,
+        })
+    }
+
+    /// A new id, unique and higher than every one given before in this store.
+    fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.id_base + self.db.generate_id().map_err(sled_err)?)
+    }
+
+    /// The tree a write goes to; `None` for [`TreeId::Open`], which only records logged by
+    /// earlier versions name (see [`SledStore::apply`]).
+    fn tree(&self, id: TreeId) -> Option<&Tree> {
+        Some(match id {
+            TreeId::Cases => &self.cases,
+            TreeId::Journal => &self.journal,
+            TreeId::Timers => &self.timers,
+            TreeId::Outbox => &self.outbox,
+            TreeId::DeadLetters => &self.dead_letters,
+            TreeId::Open => return None,
+            TreeId::Optout => &self.optout,
+            TreeId::Ignored => &self.ignored,
+            TreeId::Counters => &self.counters,
+            TreeId::Meta => &self.meta,
+            TreeId::Inbound => &self.inbound,
+            TreeId::ByCaller => &self.by_caller,
+            TreeId::Rollups => &self.rollups,
+        })
+    }
+}
+
+/// The `meta` key holding a generation's [`Trees::id_base`].
+const ID_BASE: &str = "id-base";
 
 /// How long a flush waits for steps already under way to commit, so that one fsync covers
 /// them too. A flush with no step under way starts at once. A millisecond is a fraction of
@@ -174,41 +265,34 @@ fn sled_err(err: sled::Error) -> StoreError {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, on its live generation (see
+    /// `generations.rs`), completing any step a crash cut short.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(sled_err)?;
-        let tree = |name: &str| db.open_tree(name);
+        let generation = generations::live(dir)?;
+        let trees = Trees::open(&generations::path(dir, generation), generation)?;
+        generations::remove_others(dir, generation);
         let mut store = SledStore {
-            cases: tree("cases").map_err(sled_err)?,
-            journal: tree("journal").map_err(sled_err)?,
-            timers: tree("timers").map_err(sled_err)?,
-            outbox: tree("outbox").map_err(sled_err)?,
-            dead_letters: tree("dead_letters").map_err(sled_err)?,
-            optout: tree("optout").map_err(sled_err)?,
-            ignored: tree("ignored").map_err(sled_err)?,
-            counters: tree("counters").map_err(sled_err)?,
-            meta: tree("meta").map_err(sled_err)?,
-            inbound: tree("inbound").map_err(sled_err)?,
-            tokens: tree("tokens").map_err(sled_err)?,
-            secrets: tree("secrets").map_err(sled_err)?,
-            plugin_versions: tree("plugin_versions").map_err(sled_err)?,
-            rollups: tree("rollups").map_err(sled_err)?,
-            by_caller: tree("by_caller").map_err(sled_err)?,
-            wal: tree("wal").map_err(sled_err)?,
+            trees: Arc::new(ArcSwap::from_pointee(trees)),
+            writes: Arc::default(),
+            dir: dir.to_path_buf(),
             recovered: 0,
             halted: Arc::default(),
             recent: Arc::new(quick_cache::sync::Cache::new(RECENT_CASES)),
             recent_counters: Arc::new(quick_cache::sync::Cache::new(RECENT_CASES)),
             group: Arc::default(),
             new_effects: Arc::default(),
-            db,
         };
         store.recovered = store.replay_wal()?;
         // The open-case index of earlier versions: `by_caller` answers it now.
-        store.db.drop_tree(LEGACY_OPEN_TREE).map_err(sled_err)?;
+        store.t().db.drop_tree(LEGACY_OPEN_TREE).map_err(sled_err)?;
         store.index_callers()?;
         store.count_states()?;
         Ok(store)
+    }
+
+    /// The live generation's trees.
+    fn t(&self) -> arc_swap::Guard<Arc<Trees>> {
+        self.trees.load()
     }
 
     /// Counts cases by state into each tenant's counters, once, for a store written before
@@ -216,7 +300,7 @@ impl SledStore {
     /// (`tenant\0state\0name`, dropped here), or had none.
     fn count_states(&self) -> Result<(), StoreError> {
         const DONE: &[u8] = b"\0states-in-counters";
-        if self.counters.contains_key(DONE).map_err(sled_err)? {
+        if self.t().counters.contains_key(DONE).map_err(sled_err)? {
             return Ok(());
         }
         let mut counts: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
@@ -228,10 +312,10 @@ impl SledStore {
                 .or_default() += 1;
         }
         // Tenant ids hold no NUL; every key with one belongs to the old layout.
-        for kv in self.counters.iter() {
+        for kv in self.t().counters.iter() {
             let key = kv.map_err(sled_err)?.0;
             if key.contains(&0) {
-                self.counters.remove(key).map_err(sled_err)?;
+                self.t().counters.remove(key).map_err(sled_err)?;
             }
         }
         for (tenant, states) in counts {
@@ -239,38 +323,38 @@ impl SledStore {
                 states,
                 ..self.counters(&tenant)?
             };
-            self.counters
+            self.t().counters
                 .insert(tenant.as_bytes(), encode(&counters))
                 .map_err(sled_err)?;
         }
-        self.counters.insert(DONE, &[]).map_err(sled_err)?;
-        self.counters.flush().map_err(sled_err)?;
+        self.t().counters.insert(DONE, &[]).map_err(sled_err)?;
+        self.t().counters.flush().map_err(sled_err)?;
         Ok(())
     }
 
     /// Builds the caller index for a store written before it existed.
     fn index_callers(&self) -> Result<(), StoreError> {
-        if !self.by_caller.is_empty() || self.cases.is_empty() {
+        if !self.t().by_caller.is_empty() || self.t().cases.is_empty() {
             return Ok(());
         }
         for case in self.cases(None)? {
-            self.by_caller
+            self.t().by_caller
                 .insert(caller_key(&case), case.id.as_bytes())
                 .map_err(sled_err)?;
         }
-        self.by_caller.flush().map_err(sled_err)?;
+        self.t().by_caller.flush().map_err(sled_err)?;
         Ok(())
     }
 
     /// Every write a step makes, the outbox ids given to its effects, and the tenant's
     /// counters as the step leaves them.
     fn step_writes(&self, step: &Step) -> Result<StepWrites, StoreError> {
+        let trees = self.t();
         let outbox_ids: Vec<u64> = step
             .effects
             .iter()
-            .map(|_| self.db.generate_id())
-            .collect::<Result<_, _>>()
-            .map_err(sled_err)?;
+            .map(|_| trees.next_id())
+            .collect::<Result<_, _>>()?;
         let mut w = WriteSet::default();
         self.write_case(step, &mut w)?;
         let counters = self.write_counters(step, &mut w)?;
@@ -292,7 +376,7 @@ impl SledStore {
             w.insert(TreeId::Optout, pair(tenant, caller), []);
         }
         if let Some((tenant, record)) = &step.ignored {
-            let id = self.db.generate_id().map_err(sled_err)?;
+            let id = self.t().next_id()?;
             w.insert(
                 TreeId::Ignored,
                 pair(tenant, &format!("{id:020}")),
@@ -316,35 +400,16 @@ impl SledStore {
         })
     }
 
-    /// The tree a write goes to; `None` for [`TreeId::Open`], which only records logged by
-    /// earlier versions name (see [`SledStore::apply`]).
-    fn tree(&self, id: TreeId) -> Option<&Tree> {
-        Some(match id {
-            TreeId::Cases => &self.cases,
-            TreeId::Journal => &self.journal,
-            TreeId::Timers => &self.timers,
-            TreeId::Outbox => &self.outbox,
-            TreeId::DeadLetters => &self.dead_letters,
-            TreeId::Open => return None,
-            TreeId::Optout => &self.optout,
-            TreeId::Ignored => &self.ignored,
-            TreeId::Counters => &self.counters,
-            TreeId::Meta => &self.meta,
-            TreeId::Inbound => &self.inbound,
-            TreeId::ByCaller => &self.by_caller,
-            TreeId::Rollups => &self.rollups,
-        })
-    }
-
     fn apply(&self, w: &WriteSet) -> Result<(), StoreError> {
         for (id, key, value) in w.iter() {
             let legacy;
-            let tree = match self.tree(id) {
+            let trees = self.t();
+            let tree = match trees.tree(id) {
                 Some(tree) => tree,
                 None => {
                     // Replaying an earlier version's record: the tree is dropped once the
                     // replay is done.
-                    legacy = self.db.open_tree(LEGACY_OPEN_TREE).map_err(sled_err)?;
+                    legacy = self.t().db.open_tree(LEGACY_OPEN_TREE).map_err(sled_err)?;
                     &legacy
                 }
             };
@@ -364,8 +429,8 @@ impl SledStore {
         if let Some(why) = self.halted.get() {
             return Err(StoreError::Halted(why.clone()));
         }
-        let record = self.db.generate_id().map_err(sled_err)?;
-        let logged = self
+        let record = self.t().next_id()?;
+        let logged = self.t()
             .wal
             .insert(record.to_be_bytes(), w.encode())
             .map_err(sled_err)
@@ -396,19 +461,19 @@ impl SledStore {
             if let Some(t) = case.timer {
                 w.remove(TreeId::Timers, timer_key(t.due_ms, &case.id));
             }
-            for key in self.journal.scan_prefix(pair(&case.id, "")).keys() {
+            for key in self.t().journal.scan_prefix(pair(&case.id, "")).keys() {
                 w.remove(TreeId::Journal, key.map_err(sled_err)?.to_vec());
             }
         }
         if !ids.is_empty() {
-            for kv in self.outbox.iter() {
+            for kv in self.t().outbox.iter() {
                 let (key, value) = kv.map_err(sled_err)?;
                 let item: OutboxItem = decode("outbox item", &value)?;
                 if item.tenant == purge.tenant && ids.contains(item.case_id.as_str()) {
                     w.remove(TreeId::Outbox, key.to_vec());
                 }
             }
-            for kv in self.dead_letters.scan_prefix(pair(&purge.tenant, "")) {
+            for kv in self.t().dead_letters.scan_prefix(pair(&purge.tenant, "")) {
                 let (key, value) = kv.map_err(sled_err)?;
                 let dead: DeadLetter = decode("dead letter", &value)?;
                 if ids.contains(dead.item.case_id.as_str()) {
@@ -417,7 +482,7 @@ impl SledStore {
             }
         }
         if purge.ignored_before_ms.is_some() || purge.ignored_of.is_some() {
-            for kv in self.ignored.scan_prefix(pair(&purge.tenant, "")) {
+            for kv in self.t().ignored.scan_prefix(pair(&purge.tenant, "")) {
                 let (key, value) = kv.map_err(sled_err)?;
                 let ignored: IgnoredSignal = decode("ignored signal", &value)?;
                 let old = purge.ignored_before_ms.is_some_and(|t| ignored.at_ms < t);
@@ -453,7 +518,7 @@ impl SledStore {
             return;
         }
         for record in applied {
-            if let Err(err) = self.wal.remove(record.to_be_bytes()) {
+            if let Err(err) = self.t().wal.remove(record.to_be_bytes()) {
                 // Going on would let an older record outlive a newer one of the same keys.
                 self.halt(&sled_err(err));
                 return;
@@ -465,15 +530,15 @@ impl SledStore {
     /// applied), then removes them; returns how many there were.
     fn replay_wal(&self) -> Result<usize, StoreError> {
         let mut replayed = 0;
-        for kv in self.wal.iter() {
+        for kv in self.t().wal.iter() {
             let (_, record) = kv.map_err(sled_err)?;
             self.apply(&WriteSet::decode(&record)?)?;
             replayed += 1;
         }
         if replayed > 0 {
-            self.db.flush().map_err(sled_err)?;
-            self.wal.clear().map_err(sled_err)?;
-            self.db.flush().map_err(sled_err)?;
+            self.t().db.flush().map_err(sled_err)?;
+            self.t().wal.clear().map_err(sled_err)?;
+            self.t().db.flush().map_err(sled_err)?;
             tracing::info!(steps = replayed, "re-applied steps logged before a crash");
         }
         Ok(replayed)
@@ -516,7 +581,7 @@ impl Store for SledStore {
             // Taken before `covers`: a step is listed only once its writes are applied.
             let applied = std::mem::take(&mut *g.applied.lock().unwrap());
             let covers = g.committed.load(Ordering::SeqCst);
-            let result = self.db.flush();
+            let result = self.t().db.flush();
             // Before the next flush can begin, so records are removed in the order their
             // steps applied.
             self.forget_applied(applied, result.is_ok());
@@ -532,11 +597,12 @@ impl Store for SledStore {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(sled_err)?;
+        self.t().db.flush().map_err(sled_err)?;
         Ok(())
     }
 
     fn commit(&self, step: &Step) -> Result<(), StoreError> {
+        let _writing = self.writes.read().unwrap();
         let StepWrites {
             set: w,
             outbox_ids,
@@ -563,7 +629,7 @@ impl Store for SledStore {
         if let Some(case) = self.recent.get(id) {
             return Ok(Some(case));
         }
-        self.cases
+        self.t().cases
             .get(id)
             .map_err(sled_err)?
             .map(|v| decode("case", &v))
@@ -572,8 +638,8 @@ impl Store for SledStore {
 
     fn cases(&self, tenant: Option<&str>) -> Result<Vec<CaseRecord>, StoreError> {
         let iter = match tenant {
-            Some(t) => self.cases.scan_prefix(format!("{t}-")),
-            None => self.cases.iter(),
+            Some(t) => self.t().cases.scan_prefix(format!("{t}-")),
+            None => self.t().cases.iter(),
         };
         let mut out = Vec::new();
         for kv in iter {
@@ -589,7 +655,7 @@ impl Store for SledStore {
 
     fn journal(&self, case_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut entries = Vec::new();
-        for kv in self.journal.scan_prefix(pair(case_id, "")) {
+        for kv in self.t().journal.scan_prefix(pair(case_id, "")) {
             let value = kv.map_err(sled_err)?.1;
             // One record per step (a list); the earliest stores held one per event, as an
             // unversioned JSON object.
@@ -603,18 +669,19 @@ impl Store for SledStore {
     }
 
     fn forget_inbound(&self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError> {
+        let _writing = self.writes.read().unwrap();
         let mut forgotten = 0;
-        for kv in self.inbound.iter() {
+        for kv in self.t().inbound.iter() {
             let (key, at) = kv.map_err(sled_err)?;
             match <[u8; 8]>::try_from(&at[..]).map(i64::from_be_bytes) {
                 Ok(at) if at < before_ms => {
-                    self.inbound.remove(key).map_err(sled_err)?;
+                    self.t().inbound.remove(key).map_err(sled_err)?;
                     forgotten += 1;
                 }
                 Ok(_) => {}
                 // Written without a time: its window starts now.
                 Err(_) => {
-                    self.inbound
+                    self.t().inbound
                         .insert(key, &now_ms.to_be_bytes())
                         .map_err(sled_err)?;
                 }
@@ -624,20 +691,20 @@ impl Store for SledStore {
     }
 
     fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {
-        self.inbound
+        self.t().inbound
             .contains_key(pair(tenant, event_id))
             .map_err(sled_err)
     }
 
-    fn opted_out(&self, tenant: &str, caller: &str) -> Result<bool, StoreError> {
-        self.optout
-            .contains_key(pair(tenant, caller))
+    fn opted_out(&self, tenant: &str, entry: &str) -> Result<bool, StoreError> {
+        self.t().optout
+            .contains_key(pair(tenant, entry))
             .map_err(sled_err)
     }
 
     fn caller_cases(&self, tenant: &str, caller: &str) -> Result<CallerCases, StoreError> {
         let mut cases = CallerCases::default();
-        for kv in self.by_caller.scan_prefix(caller_prefix(tenant, caller)) {
+        for kv in self.t().by_caller.scan_prefix(caller_prefix(tenant, caller)) {
             let id = kv.map_err(sled_err)?.1;
             match self.case(&String::from_utf8_lossy(&id))? {
                 Some(case) if case.state.is_open() => cases.open = Some(case),
@@ -651,7 +718,7 @@ impl Store for SledStore {
     fn due_timers(&self, now_ms: i64) -> Result<Vec<(String, Timer)>, StoreError> {
         let end = ((now_ms.max(0) as u64) + 1).to_be_bytes();
         let mut out = Vec::new();
-        for kv in self.timers.range(..end.as_slice()) {
+        for kv in self.t().timers.range(..end.as_slice()) {
             let (k, v) = kv.map_err(sled_err)?;
             let due = i64::from_be_bytes(k[..8].try_into().unwrap());
             let kind: TimerKind = decode("timer", &v)?;
@@ -664,7 +731,7 @@ impl Store for SledStore {
     }
 
     fn next_timer_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
+        Ok(self.t()
             .timers
             .first()
             .map_err(sled_err)?
@@ -676,7 +743,7 @@ impl Store for SledStore {
         keep: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.outbox.iter() {
+        for kv in self.t().outbox.iter() {
             let (k, v) = kv.map_err(sled_err)?;
             let id = u64::from_be_bytes(k.as_ref().try_into().unwrap());
             if keep(id) {
@@ -695,15 +762,15 @@ impl Store for SledStore {
     }
 
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
-        self.outbox.contains_key(id.to_be_bytes()).map_err(sled_err)
+        self.t().outbox.contains_key(id.to_be_bytes()).map_err(sled_err)
     }
 
     fn outbox_len(&self) -> usize {
-        self.outbox.len()
+        self.t().outbox.len()
     }
 
     fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        self.dead_letters
+        self.t().dead_letters
             .scan_prefix(pair(tenant, ""))
             .map(|kv| decode("dead letter", &kv.map_err(sled_err)?.1))
             .collect()
@@ -711,7 +778,7 @@ impl Store for SledStore {
 
     fn dead_letter_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for key in self.dead_letters.iter().keys() {
+        for key in self.t().dead_letters.iter().keys() {
             let key = key.map_err(sled_err)?;
             let tenant = key.split(|b| *b == 0).next().unwrap_or_default();
             *counts
@@ -722,7 +789,7 @@ impl Store for SledStore {
     }
 
     fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError> {
-        self.ignored
+        self.t().ignored
             .scan_prefix(pair(tenant, ""))
             .map(|kv| decode("ignored signal", &kv.map_err(sled_err)?.1))
             .collect()
@@ -732,7 +799,7 @@ impl Store for SledStore {
         if let Some(counters) = self.recent_counters.get(tenant) {
             return Ok(counters);
         }
-        Ok(self
+        Ok(self.t()
             .counters
             .get(tenant)
             .map_err(sled_err)?
@@ -747,16 +814,17 @@ impl Store for SledStore {
         name: &str,
         secret: &SealedSecret,
     ) -> Result<(), StoreError> {
-        self.secrets
+        let _writing = self.writes.read().unwrap();
+        self.t().secrets
             .insert(pair(tenant, name), encode(secret))
             .map_err(sled_err)?;
-        self.secrets.flush().map_err(sled_err)?;
+        self.t().secrets.flush().map_err(sled_err)?;
         Ok(())
     }
 
     fn secrets(&self, tenant: &str) -> Result<Vec<(String, SealedSecret)>, StoreError> {
         let prefix = pair(tenant, "");
-        self.secrets
+        self.t().secrets
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv.map_err(sled_err)?;
@@ -767,9 +835,10 @@ impl Store for SledStore {
     }
 
     fn delete_secrets(&self, tenant: &str, name: Option<&str>) -> Result<bool, StoreError> {
+        let _writing = self.writes.read().unwrap();
         let keys: Vec<sled::IVec> = match name {
             Some(name) => vec![pair(tenant, name).into()],
-            None => self
+            None => self.t()
                 .secrets
                 .scan_prefix(pair(tenant, ""))
                 .keys()
@@ -778,22 +847,23 @@ impl Store for SledStore {
         };
         let mut any = false;
         for key in keys {
-            any |= self.secrets.remove(key).map_err(sled_err)?.is_some();
+            any |= self.t().secrets.remove(key).map_err(sled_err)?.is_some();
         }
-        self.secrets.flush().map_err(sled_err)?;
+        self.t().secrets.flush().map_err(sled_err)?;
         Ok(any)
     }
 
     fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError> {
-        self.tokens
+        let _writing = self.writes.read().unwrap();
+        self.t().tokens
             .insert(token_hash, tenant.as_bytes())
             .map_err(sled_err)?;
-        self.tokens.flush().map_err(sled_err)?;
+        self.t().tokens.flush().map_err(sled_err)?;
         Ok(())
     }
 
     fn token_tenant(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
+        Ok(self.t()
             .tokens
             .get(token_hash)
             .map_err(sled_err)?
@@ -801,18 +871,19 @@ impl Store for SledStore {
     }
 
     fn revoke_tokens(&self, tenant: &str) -> Result<(), StoreError> {
-        for kv in self.tokens.iter() {
+        let _writing = self.writes.read().unwrap();
+        for kv in self.t().tokens.iter() {
             let (k, v) = kv.map_err(sled_err)?;
             if v == tenant.as_bytes() {
-                self.tokens.remove(k).map_err(sled_err)?;
+                self.t().tokens.remove(k).map_err(sled_err)?;
             }
         }
-        self.tokens.flush().map_err(sled_err)?;
+        self.t().tokens.flush().map_err(sled_err)?;
         Ok(())
     }
 
     fn plugin_versions(&self, tenant: &str, slot: &str) -> Result<Vec<PluginVersion>, StoreError> {
-        Ok(self
+        Ok(self.t()
             .plugin_versions
             .get(pair(tenant, slot))
             .map_err(sled_err)?
@@ -827,14 +898,16 @@ impl Store for SledStore {
         slot: &str,
         versions: &[PluginVersion],
     ) -> Result<(), StoreError> {
-        self.plugin_versions
+        let _writing = self.writes.read().unwrap();
+        self.t().plugin_versions
             .insert(pair(tenant, slot), encode(&versions.to_vec()))
             .map_err(sled_err)?;
-        self.plugin_versions.flush().map_err(sled_err)?;
+        self.t().plugin_versions.flush().map_err(sled_err)?;
         Ok(())
     }
 
     fn purge(&self, purge: &Purge) -> Result<(), StoreError> {
+        let _writing = self.writes.read().unwrap();
         let w = self.purge_writes(purge)?;
         let record = self.log_and_apply(&w)?;
         for case in &purge.cases {
@@ -844,8 +917,58 @@ impl Store for SledStore {
         self.flush()
     }
 
+    fn rewrite(&self) -> Result<(), StoreError> {
+        SledStore::rewrite(self).map(|_| ())
+    }
+
+    fn sizes(&self) -> Result<StoreSizes, StoreError> {
+        let trees = self.t();
+        let mut live = 0;
+        for name in trees.db.tree_names() {
+            if name.as_ref() == b"wal" {
+                continue;
+            }
+            for kv in trees.db.open_tree(&name).map_err(sled_err)?.iter() {
+                let (key, value) = kv.map_err(sled_err)?;
+                live += (key.len() + value.len()) as u64;
+            }
+        }
+        Ok(StoreSizes {
+            on_disk: size_on_disk(&self.dir),
+            live,
+        })
+    }
+
+    fn opt_outs(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut entries = Vec::new();
+        for key in self.t().optout.iter().keys() {
+            let key = key.map_err(sled_err)?;
+            let text = String::from_utf8_lossy(&key);
+            if let Some((tenant, entry)) = text.split_once('\0') {
+                entries.push((tenant.to_string(), entry.to_string()));
+            }
+        }
+        Ok(entries)
+    }
+
+    fn replace_opt_out(
+        &self,
+        tenant: &str,
+        old: &str,
+        new: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _writing = self.writes.read().unwrap();
+        let trees = self.t();
+        if let Some(new) = new {
+            trees.optout.insert(pair(tenant, new), &[]).map_err(sled_err)?;
+        }
+        trees.optout.remove(pair(tenant, old)).map_err(sled_err)?;
+        trees.optout.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
     fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError> {
-        Ok(self
+        Ok(self.t()
             .rollups
             .get(tenant)
             .map_err(sled_err)?
@@ -855,7 +978,7 @@ impl Store for SledStore {
     }
 
     fn clock_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
+        Ok(self.t()
             .meta
             .get("clock")
             .map_err(sled_err)?

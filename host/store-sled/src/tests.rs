@@ -94,7 +94,7 @@ fn a_journal_written_one_record_per_event_still_reads() {
     // As the earliest stores wrote them: one unversioned JSON object per event.
     for seq in 0..3u32 {
         let entry = scheduled(10 + i64::from(seq));
-        store
+        store.t()
             .journal
             .insert(
                 journal_key("old-00001", seq),
@@ -204,13 +204,13 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
             signals: 3,
             ..TenantCounters::default()
         };
-        store.counters.insert("acme", encode(&old)).unwrap();
-        store
+        store.t().counters.insert("acme", encode(&old)).unwrap();
+        store.t()
             .counters
             .insert(b"acme\0state\0waiting", &5u64.to_be_bytes())
             .unwrap();
-        store.counters.insert(b"\0state-counts", &[]).unwrap();
-        store.counters.remove(b"\0states-in-counters").unwrap();
+        store.t().counters.insert(b"\0state-counts", &[]).unwrap();
+        store.t().counters.remove(b"\0states-in-counters").unwrap();
         store.flush().unwrap();
     }
     let store = reopen(dir.path());
@@ -220,7 +220,7 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
     );
     assert_eq!(store.counters("acme").unwrap().signals, 3);
     assert!(
-        !store
+        !store.t()
             .counters
             .contains_key(b"acme\0state\0waiting")
             .unwrap()
@@ -250,14 +250,15 @@ fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
         // What a crash between logging the step and applying its writes leaves: the
         // record, and only the first write applied.
         let w = store.step_writes(&step).unwrap().set;
-        store.wal.insert(7u64.to_be_bytes(), w.encode()).unwrap();
+        store.t().wal.insert(7u64.to_be_bytes(), w.encode()).unwrap();
         let (tree, key, value) = w.iter().next().unwrap();
         store
+            .t()
             .tree(tree)
             .unwrap()
             .insert(key, value.unwrap())
             .unwrap();
-        store.db.flush().unwrap();
+        store.t().db.flush().unwrap();
         assert!(store.counters("acme").unwrap().cases == 0);
     }
     let store = reopen(dir.path());
@@ -273,7 +274,7 @@ fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
     let counters = store.counters("acme").unwrap();
     assert_eq!((counters.signals, counters.cases), (1, 1));
     assert_eq!(counters.states.get("waiting"), Some(&1));
-    assert!(store.wal.is_empty(), "a replayed record is removed");
+    assert!(store.t().wal.is_empty(), "a replayed record is removed");
 }
 
 #[test]
@@ -285,14 +286,14 @@ fn a_record_logged_by_an_earlier_version_with_the_open_index_still_replays() {
         let mut w = WriteSet::default();
         w.insert(TreeId::Cases, c.id.as_bytes(), encode(&c));
         w.insert(TreeId::Open, pair("acme", &c.caller), c.id.as_bytes());
-        store.wal.insert(9u64.to_be_bytes(), w.encode()).unwrap();
-        store.db.flush().unwrap();
+        store.t().wal.insert(9u64.to_be_bytes(), w.encode()).unwrap();
+        store.t().db.flush().unwrap();
     }
     let store = reopen(dir.path());
     assert_eq!(store.recovered_steps(), 1);
     assert_eq!(store.case(&c.id).unwrap(), Some(c));
     assert!(
-        !store.db.tree_names().contains(&LEGACY_OPEN_TREE.into()),
+        !store.t().db.tree_names().contains(&LEGACY_OPEN_TREE.into()),
         "the old index is dropped once replayed"
     );
 }
@@ -303,9 +304,9 @@ fn a_flush_removes_the_write_ahead_records_it_made_durable() {
     let mut c = case(CaseState::Waiting);
     step(&store, &mut c, CaseState::Waiting, &[1]);
     step(&store, &mut c, CaseState::Dialing { attempt: 1 }, &[2]);
-    assert_eq!(store.wal.len(), 2, "logged until a flush covers them");
+    assert_eq!(store.t().wal.len(), 2, "logged until a flush covers them");
     store.flush().unwrap();
-    assert!(store.wal.is_empty());
+    assert!(store.t().wal.is_empty());
     assert_eq!(journal_times(&store, &c.id), [1, 2]);
 }
 
@@ -355,10 +356,10 @@ async fn a_ticket_resolves_once_the_steps_it_covers_are_flushed() {
     let mut c = case(CaseState::Waiting);
     step(&store, &mut c, CaseState::Waiting, &[1]);
     let ticket = store.ticket();
-    assert_eq!(store.wal.len(), 1, "logged, not yet flushed");
+    assert_eq!(store.t().wal.len(), 1, "logged, not yet flushed");
     within(store.durable(ticket)).await.unwrap();
     assert!(
-        store.wal.is_empty(),
+        store.t().wal.is_empty(),
         "the flush that made it durable removed its record"
     );
     within(store.durable(ticket)).await.unwrap();
@@ -464,7 +465,7 @@ fn inbound_ids_are_forgotten_after_their_window_and_old_untimed_ones_start_one()
     store.commit(&seen("acme", "old", 1_000)).unwrap();
     store.commit(&seen("acme", "new", 9_000)).unwrap();
     // An id an earlier version stored without a time.
-    store.inbound.insert(pair("acme", "untimed"), &[]).unwrap();
+    store.t().inbound.insert(pair("acme", "untimed"), &[]).unwrap();
     assert_eq!(store.forget_inbound(5_000, 10_000).unwrap(), 1);
     assert!(!store.seen_inbound("acme", "old").unwrap());
     assert!(store.seen_inbound("acme", "new").unwrap());
@@ -555,4 +556,82 @@ fn a_purge_removes_a_case_with_everything_naming_it_and_keeps_its_rollup_across_
     assert_eq!(left, [20]);
     assert_eq!(store.rollup("acme").unwrap(), rollup);
     assert_eq!(store.rollup("other").unwrap(), Funnel::default());
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn files_hold(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            files_hold(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
+
+fn with_caller(id: &str, caller: &str) -> CaseRecord {
+    let mut c = case(CaseState::Waiting);
+    c.id = id.into();
+    c.caller = caller.into();
+    c.signal.caller = caller.into();
+    c
+}
+
+#[test]
+fn after_a_rewrite_a_purged_callers_number_is_in_no_file_and_the_rest_reads_on() {
+    let (dir, store) = open();
+    let erased = "+15550007777";
+    let mut gone = with_caller("acme-00001", erased);
+    step(&store, &mut gone, CaseState::Waiting, &[1]);
+    let mut kept = with_caller("acme-00002", "+15550003333");
+    step(&store, &mut kept, CaseState::Waiting, &[2]);
+    store.flush().unwrap();
+    let first_id = store.t().next_id().unwrap();
+    assert!(files_hold(dir.path(), erased.as_bytes()), "written at all");
+
+    store
+        .purge(&Purge {
+            tenant: "acme".into(),
+            cases: vec![gone],
+            ..Purge::default()
+        })
+        .unwrap();
+    let copied = store.rewrite().unwrap();
+    assert!(copied.records > 0);
+    assert!(!files_hold(dir.path(), erased.as_bytes()), "the number is still in a file");
+    assert!(store.t().next_id().unwrap() > first_id, "ids keep rising");
+    assert_eq!(journal_times(&store, &kept.id), [2]);
+    step(&store, &mut kept, CaseState::Waiting, &[3]);
+    drop(store);
+
+    let store = reopen(dir.path());
+    assert_eq!(journal_times(&store, &kept.id), [2, 3]);
+    assert!(store.t().next_id().unwrap() > first_id);
+    assert_eq!(store.t().generation, 1);
+}
+
+#[test]
+fn a_backup_restores_into_a_store_with_the_same_cases_and_timers() {
+    let (_dir, store) = open();
+    let mut timed = case(CaseState::Waiting);
+    timed.timer = Some(Timer {
+        due_ms: 5_000,
+        kind: TimerKind::NextAttempt,
+    });
+    step(&store, &mut timed, CaseState::Waiting, &[1]);
+    let backup = tempfile::tempdir().unwrap();
+    let target = backup.path().join("snapshot");
+    store.backup(&target).unwrap();
+    assert!(store.backup(&target).is_err(), "a folder in use is refused");
+    step(&store, &mut timed, CaseState::Waiting, &[2]);
+
+    let restored_dir = tempfile::tempdir().unwrap();
+    let restored_path = restored_dir.path().join("db");
+    SledStore::restore(&target, &restored_path).unwrap();
+    let restored = reopen(&restored_path);
+    assert_eq!(journal_times(&restored, &timed.id), [1], "as at the backup");
+    assert_eq!(restored.due_timers(10_000).unwrap().len(), 1);
+    assert!(SledStore::restore(&target, &restored_path).is_err(), "not over a store");
 }

@@ -77,9 +77,11 @@ impl Draft {
         self.step.consumed = Some(outbox_id);
     }
 
-    /// Records an opt-out.
-    pub fn opt_out(&mut self) {
-        self.step.opt_out = Some((self.case.tenant.clone(), self.case.caller.clone()));
+    /// Records an opt-out under its suppression id (see [`Engine::suppression_id`]).
+    ///
+    /// [`Engine::suppression_id`]: super::Engine::suppression_id
+    pub fn opt_out(&mut self, entry: String) {
+        self.step.opt_out = Some((self.case.tenant.clone(), entry));
     }
 
     /// Gives access to the rest of the step (counters, clock).

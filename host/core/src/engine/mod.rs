@@ -11,6 +11,7 @@
 pub mod breaker;
 mod delivery;
 mod draft;
+mod erasure;
 mod flows;
 mod optimiser;
 mod retention;
@@ -21,6 +22,7 @@ mod tests;
 mod turns;
 
 pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
+pub use erasure::{Erasure, REWRITE_SPACING, valid_number};
 pub use retention::RetentionPass;
 pub use tenant::Tenant;
 
@@ -76,7 +78,14 @@ pub enum EngineError {
     /// A secret the tenant's live policy still names cannot be deleted.
     #[error("the live policy still uses secret {0:?}; change the policy first")]
     SecretInUse(String),
+    /// Not an E.164 phone number.
+    #[error("{0:?} is not an E.164 number (+ then 6 to 15 digits)")]
+    InvalidNumber(String),
 }
+
+/// How often the server's housekeeping thread looks for work it owes (a deferred store
+/// rewrite); its hourly passes are counted in these ticks.
+pub const HOUSEKEEPING_TICK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Uploaded versions kept per slot: the live one and those a rollback can return to.
 /// Older ones are forgotten, so a tenant that uploads in a loop does not grow the store.
@@ -166,6 +175,9 @@ pub struct Engine {
     /// Held while a policy is read and loaded.
     policy_loads: Mutex<()>,
     optimiser: optimiser::Optimiser,
+    /// Store rewrites erasures asked for (see [`REWRITE_SPACING`]).
+    rewrites: Mutex<erasure::Rewrites>,
+    rewrite_spacing: std::time::Duration,
 }
 
 impl Engine {
@@ -181,6 +193,8 @@ impl Engine {
             secret_key: None,
             policy_loads: Mutex::default(),
             optimiser: Default::default(),
+            rewrites: Mutex::default(),
+            rewrite_spacing: REWRITE_SPACING,
         }
     }
 
@@ -582,8 +596,14 @@ impl Engine {
             Ok(delivery) => {
                 let lock = self.tenant_lock(&item.tenant);
                 let _turn = lock.lock(Priority::Finish);
-                flows::delivered(self, id, item, delivery)?;
-                Ok(Sent::Done)
+                match flows::delivered(self, id, item, delivery) {
+                    // The caller was erased while it was on its way: nothing to record.
+                    Err(EngineError::UnknownCase(_)) if !self.store.in_outbox(id)? => {
+                        tracing::info!("delivered for a case erased meanwhile");
+                        Ok(Sent::Done)
+                    }
+                    done => done.map(|()| Sent::Done),
+                }
             }
             Err(err) => Ok(Sent::Failed(err.to_string())),
         }

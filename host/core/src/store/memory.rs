@@ -4,7 +4,9 @@
 //!
 //! One mutex guards everything, so every step is atomic and immediately "durable".
 
-use super::{CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, Ticket};
+use super::{
+    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
+};
 use crate::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
     SealedSecret, TenantCounters, Timer,
@@ -352,6 +354,32 @@ impl Store for MemoryStore {
             });
         }
         data.rollups.insert(tenant.clone(), purge.rollup.clone());
+        Ok(())
+    }
+
+    fn rewrite(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn sizes(&self) -> Result<StoreSizes, StoreError> {
+        Ok(StoreSizes::default())
+    }
+
+    fn opt_outs(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.data.lock().unwrap().opted_out.iter().cloned().collect())
+    }
+
+    fn replace_opt_out(
+        &self,
+        tenant: &str,
+        old: &str,
+        new: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut data = self.data.lock().unwrap();
+        data.opted_out.remove(&(tenant.to_string(), old.to_string()));
+        if let Some(new) = new {
+            data.opted_out.insert((tenant.to_string(), new.to_string()));
+        }
         Ok(())
     }
 

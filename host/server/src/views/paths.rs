@@ -32,6 +32,18 @@ pub struct DeadLetterPath {
     pub id: u64,
 }
 
+/// One of a tenant's callers.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CallerPath {
+    /// The tenant id.
+    #[param(example = "lone-star-hvac")]
+    pub tenant: String,
+    /// The caller's number, E.164 (`+` may be sent as `%2B`).
+    #[param(example = "+15125550111")]
+    pub number: String,
+}
+
 /// One of a tenant's secrets.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

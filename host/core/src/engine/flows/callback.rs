@@ -148,7 +148,7 @@ pub(in crate::engine) fn dial(
 ) -> Result<(), EngineError> {
     let policy = &tenant.policy;
     if policy.do_not_call.contains(&draft.case.caller)
-        || engine.store.opted_out(&policy.tenant, &draft.case.caller)?
+        || engine.opted_out(&policy.tenant, &draft.case.caller)?
     {
         draft.event(Event::Guard {
             rule: "do-not-call".into(),

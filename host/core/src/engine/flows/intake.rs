@@ -77,7 +77,7 @@ pub(in crate::engine) fn ingest(
     if policy.do_not_call.contains(&arrived.caller) {
         return ignore("caller is on the do-not-call list".into(), counters);
     }
-    if engine.store.opted_out(&policy.tenant, &arrived.caller)? {
+    if engine.opted_out(&policy.tenant, &arrived.caller)? {
         return ignore("caller opted out".into(), counters);
     }
 
@@ -185,7 +185,8 @@ pub(in crate::engine) fn sms_reply(
     });
     let CallerCases { open, mut others } = engine.store.caller_cases(tenant_id, caller)?;
     let Some(case) = open.or_else(|| others.pop()) else {
-        let opt_out = is_stop_word(text).then(|| (tenant_id.clone(), caller.to_string()));
+        let opt_out = is_stop_word(text)
+            .then(|| (tenant_id.clone(), engine.suppression_id(tenant_id, caller)));
         let stop = opt_out.is_some();
         engine.store.commit(&Step {
             opt_out,
@@ -203,7 +204,7 @@ pub(in crate::engine) fn sms_reply(
     let mut draft = engine.new_draft(case, engine.clock.now_ms());
     draft.step_mut().inbound = inbound;
     if is_stop_word(text) {
-        draft.opt_out();
+        draft.opt_out(engine.suppression_id(tenant_id, caller));
         draft.event(Event::OptedOut);
         if draft.case.state.is_open() {
             draft.close("caller opted out by SMS");

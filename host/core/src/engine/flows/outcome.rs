@@ -84,7 +84,8 @@ pub(in crate::engine) fn call_ended(
         transcript: report.transcript.clone().filter(|_| keep_conversation),
     });
     if report.opt_out {
-        draft.opt_out();
+        let entry = engine.suppression_id(&draft.case.tenant, &draft.case.caller);
+        draft.opt_out(entry);
         draft.event(Event::OptedOut);
         draft.close("caller opted out");
     } else if report.outcome == AttemptOutcome::Connected {

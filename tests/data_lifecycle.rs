@@ -1,0 +1,123 @@
+//! Data lifecycle over real HTTP on loopback and the real sled store: a caller's erasure
+//! (down to the bytes of the store's files), and backup and restore of a running server.
+
+mod common;
+
+use common::server::*;
+use redial_server::auth::twilio_signature;
+use serde_json::Value;
+use std::path::Path;
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if std::fs::read(&path)
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+fn erase(s: &Server, tenant: &str, number: &str, token: &str) -> (u16, Value) {
+    let (status, body) = s.send(
+        "DELETE",
+        &format!("/v1/tenants/{tenant}/callers/{number}"),
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    );
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn stop_by_sms(s: &Server, tenant: &str, caller: &str, sid: &str) {
+    let path = format!("/v1/tenants/{tenant}/twilio/sms");
+    let (owned, form) = twilio_form(&[
+        ("MessageSid", sid),
+        ("From", caller),
+        ("To", "+15125550200"),
+        ("Body", "STOP"),
+    ]);
+    let sig = twilio_signature(TWILIO_TOKEN, &format!("{}{path}", s.base), &owned);
+    let (status, body) = s.send(
+        "POST",
+        &path,
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-twilio-signature", &sig),
+        ],
+        Some(&form),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn an_erased_caller_is_in_no_file_of_the_store_stays_opted_out_and_still_counts() {
+    let s = Server::simulated();
+    let erased = "+15125550177";
+    let digits = b"5125550177";
+    let kept = "+15125550133";
+    let mut cases = Vec::new();
+    for (event, caller) in [("evt-1", erased), ("evt-2", kept)] {
+        let (status, body) = s.signal(HVAC, event, &missed_call(caller));
+        assert_eq!(status, 202, "{body}");
+        cases.push(body["case"].as_str().unwrap().to_string());
+    }
+    for case in &cases {
+        s.settled(case);
+    }
+    stop_by_sms(&s, HVAC, erased, "SM-stop");
+    let (_, ignored) = s.signal(HVAC, "evt-3", &missed_call(erased));
+    assert_eq!(ignored["reason"], "caller opted out", "{ignored}");
+    let (_, before) = s.get(&format!("/v1/tenants/{HVAC}/funnel"), ADMIN);
+    s.engine.store().sync().unwrap();
+    let data_dir = s._dir.path();
+    assert!(!files_holding(data_dir, digits).is_empty(), "written at all");
+
+    let hvac = s.token_for(HVAC);
+    let saas = s.token_for(SAAS);
+    assert_eq!(erase(&s, HVAC, erased, &saas).0, 403, "another tenant's token");
+    let (status, receipt) = erase(&s, HVAC, erased, &hvac);
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["cases"], serde_json::json!([cases[0]]), "{receipt}");
+    assert!(receipt["journal_entries"].as_u64().unwrap() > 5, "{receipt}");
+    assert_eq!(receipt["ignored_signals"], 1, "{receipt}");
+    assert_eq!(receipt["suppression_kept"], true);
+    assert_eq!(receipt["files_rewritten"], true, "{receipt}");
+
+    let holding = files_holding(data_dir, digits);
+    assert!(holding.is_empty(), "the erased number is still in {holding:?}");
+    let (status, _) = s.get(&format!("/v1/cases/{}", cases[0]), ADMIN);
+    assert_eq!(status, 404);
+    let (status, _) = s.get(&format!("/v1/cases/{}", cases[1]), ADMIN);
+    assert_eq!(status, 200, "the other caller's case is untouched");
+    let (_, after) = s.get(&format!("/v1/tenants/{HVAC}/funnel"), ADMIN);
+    assert_eq!(after["funnel"], before["funnel"], "the funnel still counts them");
+
+    let (_, again) = s.signal(HVAC, "evt-4", &missed_call(erased));
+    assert_eq!(again["reason"], "caller opted out", "the opt-out outlives the erasure");
+    let (status, body) = s.signal(HVAC, "evt-5", &missed_call(kept));
+    assert_eq!(status, 202, "the server goes on after a rewrite: {body}");
+}
+
+#[test]
+fn erasing_an_unknown_number_answers_an_empty_receipt_and_a_malformed_one_names_the_field() {
+    let s = Server::simulated();
+    let (status, receipt) = erase(&s, HVAC, "+15125550999", ADMIN);
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["cases"], serde_json::json!([]));
+    assert_eq!(receipt["journal_entries"], 0);
+    assert_eq!(receipt["suppression_kept"], false);
+    for bad in ["5125550999", "+1-512-555", "%2B12"] {
+        let (status, body) = erase(&s, HVAC, bad, ADMIN);
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["field"], "number", "{body}");
+    }
+    assert_eq!(erase(&s, "no-such-tenant", "+15125550999", ADMIN).0, 404);
+}
