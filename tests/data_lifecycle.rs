@@ -78,30 +78,49 @@ fn an_erased_caller_is_in_no_file_of_the_store_stays_opted_out_and_still_counts(
     let (_, before) = s.get(&format!("/v1/tenants/{HVAC}/funnel"), ADMIN);
     s.engine.store().sync().unwrap();
     let data_dir = s._dir.path();
-    assert!(!files_holding(data_dir, digits).is_empty(), "written at all");
+    assert!(
+        !files_holding(data_dir, digits).is_empty(),
+        "written at all"
+    );
 
     let hvac = s.token_for(HVAC);
     let saas = s.token_for(SAAS);
-    assert_eq!(erase(&s, HVAC, erased, &saas).0, 403, "another tenant's token");
+    assert_eq!(
+        erase(&s, HVAC, erased, &saas).0,
+        403,
+        "another tenant's token"
+    );
     let (status, receipt) = erase(&s, HVAC, erased, &hvac);
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["cases"], serde_json::json!([cases[0]]), "{receipt}");
-    assert!(receipt["journal_entries"].as_u64().unwrap() > 5, "{receipt}");
+    assert!(
+        receipt["journal_entries"].as_u64().unwrap() > 5,
+        "{receipt}"
+    );
     assert_eq!(receipt["ignored_signals"], 1, "{receipt}");
     assert_eq!(receipt["suppression_kept"], true);
     assert_eq!(receipt["files_rewritten"], true, "{receipt}");
 
     let holding = files_holding(data_dir, digits);
-    assert!(holding.is_empty(), "the erased number is still in {holding:?}");
+    assert!(
+        holding.is_empty(),
+        "the erased number is still in {holding:?}"
+    );
     let (status, _) = s.get(&format!("/v1/cases/{}", cases[0]), ADMIN);
     assert_eq!(status, 404);
     let (status, _) = s.get(&format!("/v1/cases/{}", cases[1]), ADMIN);
     assert_eq!(status, 200, "the other caller's case is untouched");
     let (_, after) = s.get(&format!("/v1/tenants/{HVAC}/funnel"), ADMIN);
-    assert_eq!(after["funnel"], before["funnel"], "the funnel still counts them");
+    assert_eq!(
+        after["funnel"], before["funnel"],
+        "the funnel still counts them"
+    );
 
     let (_, again) = s.signal(HVAC, "evt-4", &missed_call(erased));
-    assert_eq!(again["reason"], "caller opted out", "the opt-out outlives the erasure");
+    assert_eq!(
+        again["reason"], "caller opted out",
+        "the opt-out outlives the erasure"
+    );
     let (status, body) = s.signal(HVAC, "evt-5", &missed_call(kept));
     assert_eq!(status, 202, "the server goes on after a rewrite: {body}");
 }

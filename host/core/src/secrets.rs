@@ -19,7 +19,10 @@ pub fn suppression_id(key: &[u8; 32], tenant: &str, caller: &str) -> String {
     mac.update(tenant.as_bytes());
     mac.update(&[0]);
     mac.update(caller.as_bytes());
-    format!("{SUPPRESSION_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "{SUPPRESSION_PREFIX}{}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// How a suppression id starts (an entry without it is a number, from an older store).

@@ -27,7 +27,7 @@ mod slot;
 mod ticker;
 pub mod validate;
 
-pub use artifacts::ArtifactCache;
+pub use artifacts::{ArtifactCache, DEFAULT_CACHE_BYTES};
 pub use error::{PluginError, RuntimeError};
 pub use limits::Limits;
 pub use native::NativePolicy;
@@ -57,6 +57,8 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Where compiled components are cached; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
+    /// The cache's bound in bytes; `None` is [`artifacts::DEFAULT_CACHE_BYTES`].
+    pub cache_max_bytes: Option<u64>,
 }
 
 /// A component compiled and linked once, whatever slots and tenants use it.
@@ -178,7 +180,12 @@ impl PluginRuntime {
         let quick = Backend::new(&limits, Strategy::Winch)?;
         let engine = &optimised.engine;
         let artifacts = match &config.cache_dir {
-            Some(dir) => Some(ArtifactCache::open(dir, engine)?),
+            Some(dir) => {
+                let bound = config
+                    .cache_max_bytes
+                    .unwrap_or(artifacts::DEFAULT_CACHE_BYTES);
+                Some(ArtifactCache::open(dir, engine, bound)?)
+            }
             None => None,
         };
         let ticker = EpochTicker::start(

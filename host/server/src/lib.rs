@@ -21,8 +21,8 @@
 
 mod admin;
 mod app;
-mod callers;
 pub mod auth;
+mod callers;
 mod compiles;
 mod connections;
 mod dead_letters;

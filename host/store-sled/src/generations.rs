@@ -67,9 +67,7 @@ pub(crate) fn remove_others(dir: &Path, live: u64) {
         let stale = match name.strip_prefix("gen-").map(str::parse::<u64>) {
             Some(Ok(n)) => n != live,
             Some(Err(_)) => false,
-            None => {
-                live != 0 && (SLED_FILES.contains(&name.as_str()) || name.starts_with("snap."))
-            }
+            None => live != 0 && (SLED_FILES.contains(&name.as_str()) || name.starts_with("snap.")),
         };
         if stale {
             let path = entry.path();

@@ -12,8 +12,8 @@
 mod durable;
 mod format;
 mod generations;
-mod rewrite;
 mod new_effects;
+mod rewrite;
 mod wal;
 
 use format::{decode, encode};
@@ -323,7 +323,8 @@ impl SledStore {
                 states,
                 ..self.counters(&tenant)?
             };
-            self.t().counters
+            self.t()
+                .counters
                 .insert(tenant.as_bytes(), encode(&counters))
                 .map_err(sled_err)?;
         }
@@ -338,7 +339,8 @@ impl SledStore {
             return Ok(());
         }
         for case in self.cases(None)? {
-            self.t().by_caller
+            self.t()
+                .by_caller
                 .insert(caller_key(&case), case.id.as_bytes())
                 .map_err(sled_err)?;
         }
@@ -430,7 +432,8 @@ impl SledStore {
             return Err(StoreError::Halted(why.clone()));
         }
         let record = self.t().next_id()?;
-        let logged = self.t()
+        let logged = self
+            .t()
             .wal
             .insert(record.to_be_bytes(), w.encode())
             .map_err(sled_err)
@@ -629,7 +632,8 @@ impl Store for SledStore {
         if let Some(case) = self.recent.get(id) {
             return Ok(Some(case));
         }
-        self.t().cases
+        self.t()
+            .cases
             .get(id)
             .map_err(sled_err)?
             .map(|v| decode("case", &v))
@@ -681,7 +685,8 @@ impl Store for SledStore {
                 Ok(_) => {}
                 // Written without a time: its window starts now.
                 Err(_) => {
-                    self.t().inbound
+                    self.t()
+                        .inbound
                         .insert(key, &now_ms.to_be_bytes())
                         .map_err(sled_err)?;
                 }
@@ -691,20 +696,26 @@ impl Store for SledStore {
     }
 
     fn seen_inbound(&self, tenant: &str, event_id: &str) -> Result<bool, StoreError> {
-        self.t().inbound
+        self.t()
+            .inbound
             .contains_key(pair(tenant, event_id))
             .map_err(sled_err)
     }
 
     fn opted_out(&self, tenant: &str, entry: &str) -> Result<bool, StoreError> {
-        self.t().optout
+        self.t()
+            .optout
             .contains_key(pair(tenant, entry))
             .map_err(sled_err)
     }
 
     fn caller_cases(&self, tenant: &str, caller: &str) -> Result<CallerCases, StoreError> {
         let mut cases = CallerCases::default();
-        for kv in self.t().by_caller.scan_prefix(caller_prefix(tenant, caller)) {
+        for kv in self
+            .t()
+            .by_caller
+            .scan_prefix(caller_prefix(tenant, caller))
+        {
             let id = kv.map_err(sled_err)?.1;
             match self.case(&String::from_utf8_lossy(&id))? {
                 Some(case) if case.state.is_open() => cases.open = Some(case),
@@ -731,7 +742,8 @@ impl Store for SledStore {
     }
 
     fn next_timer_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.t()
+        Ok(self
+            .t()
             .timers
             .first()
             .map_err(sled_err)?
@@ -762,7 +774,10 @@ impl Store for SledStore {
     }
 
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
-        self.t().outbox.contains_key(id.to_be_bytes()).map_err(sled_err)
+        self.t()
+            .outbox
+            .contains_key(id.to_be_bytes())
+            .map_err(sled_err)
     }
 
     fn outbox_len(&self) -> usize {
@@ -770,7 +785,8 @@ impl Store for SledStore {
     }
 
     fn dead_letters(&self, tenant: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        self.t().dead_letters
+        self.t()
+            .dead_letters
             .scan_prefix(pair(tenant, ""))
             .map(|kv| decode("dead letter", &kv.map_err(sled_err)?.1))
             .collect()
@@ -789,7 +805,8 @@ impl Store for SledStore {
     }
 
     fn ignored(&self, tenant: &str) -> Result<Vec<IgnoredSignal>, StoreError> {
-        self.t().ignored
+        self.t()
+            .ignored
             .scan_prefix(pair(tenant, ""))
             .map(|kv| decode("ignored signal", &kv.map_err(sled_err)?.1))
             .collect()
@@ -799,7 +816,8 @@ impl Store for SledStore {
         if let Some(counters) = self.recent_counters.get(tenant) {
             return Ok(counters);
         }
-        Ok(self.t()
+        Ok(self
+            .t()
             .counters
             .get(tenant)
             .map_err(sled_err)?
@@ -815,7 +833,8 @@ impl Store for SledStore {
         secret: &SealedSecret,
     ) -> Result<(), StoreError> {
         let _writing = self.writes.read().unwrap();
-        self.t().secrets
+        self.t()
+            .secrets
             .insert(pair(tenant, name), encode(secret))
             .map_err(sled_err)?;
         self.t().secrets.flush().map_err(sled_err)?;
@@ -824,7 +843,8 @@ impl Store for SledStore {
 
     fn secrets(&self, tenant: &str) -> Result<Vec<(String, SealedSecret)>, StoreError> {
         let prefix = pair(tenant, "");
-        self.t().secrets
+        self.t()
+            .secrets
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv.map_err(sled_err)?;
@@ -838,7 +858,8 @@ impl Store for SledStore {
         let _writing = self.writes.read().unwrap();
         let keys: Vec<sled::IVec> = match name {
             Some(name) => vec![pair(tenant, name).into()],
-            None => self.t()
+            None => self
+                .t()
                 .secrets
                 .scan_prefix(pair(tenant, ""))
                 .keys()
@@ -855,7 +876,8 @@ impl Store for SledStore {
 
     fn put_token(&self, token_hash: &str, tenant: &str) -> Result<(), StoreError> {
         let _writing = self.writes.read().unwrap();
-        self.t().tokens
+        self.t()
+            .tokens
             .insert(token_hash, tenant.as_bytes())
             .map_err(sled_err)?;
         self.t().tokens.flush().map_err(sled_err)?;
@@ -863,7 +885,8 @@ impl Store for SledStore {
     }
 
     fn token_tenant(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.t()
+        Ok(self
+            .t()
             .tokens
             .get(token_hash)
             .map_err(sled_err)?
@@ -883,7 +906,8 @@ impl Store for SledStore {
     }
 
     fn plugin_versions(&self, tenant: &str, slot: &str) -> Result<Vec<PluginVersion>, StoreError> {
-        Ok(self.t()
+        Ok(self
+            .t()
             .plugin_versions
             .get(pair(tenant, slot))
             .map_err(sled_err)?
@@ -899,7 +923,8 @@ impl Store for SledStore {
         versions: &[PluginVersion],
     ) -> Result<(), StoreError> {
         let _writing = self.writes.read().unwrap();
-        self.t().plugin_versions
+        self.t()
+            .plugin_versions
             .insert(pair(tenant, slot), encode(&versions.to_vec()))
             .map_err(sled_err)?;
         self.t().plugin_versions.flush().map_err(sled_err)?;
@@ -960,7 +985,10 @@ impl Store for SledStore {
         let _writing = self.writes.read().unwrap();
         let trees = self.t();
         if let Some(new) = new {
-            trees.optout.insert(pair(tenant, new), &[]).map_err(sled_err)?;
+            trees
+                .optout
+                .insert(pair(tenant, new), &[])
+                .map_err(sled_err)?;
         }
         trees.optout.remove(pair(tenant, old)).map_err(sled_err)?;
         trees.optout.flush().map_err(sled_err)?;
@@ -968,7 +996,8 @@ impl Store for SledStore {
     }
 
     fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError> {
-        Ok(self.t()
+        Ok(self
+            .t()
             .rollups
             .get(tenant)
             .map_err(sled_err)?
@@ -978,7 +1007,8 @@ impl Store for SledStore {
     }
 
     fn clock_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.t()
+        Ok(self
+            .t()
             .meta
             .get("clock")
             .map_err(sled_err)?

@@ -103,7 +103,9 @@ impl SledStore {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(_) => {
-                    tracing::warn!("the old store generation is still read; its files go at the next open");
+                    tracing::warn!(
+                        "the old store generation is still read; its files go at the next open"
+                    );
                     return Ok(self.copied(records, bytes_before));
                 }
             }

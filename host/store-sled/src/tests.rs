@@ -94,7 +94,8 @@ fn a_journal_written_one_record_per_event_still_reads() {
     // As the earliest stores wrote them: one unversioned JSON object per event.
     for seq in 0..3u32 {
         let entry = scheduled(10 + i64::from(seq));
-        store.t()
+        store
+            .t()
             .journal
             .insert(
                 journal_key("old-00001", seq),
@@ -205,7 +206,8 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
             ..TenantCounters::default()
         };
         store.t().counters.insert("acme", encode(&old)).unwrap();
-        store.t()
+        store
+            .t()
             .counters
             .insert(b"acme\0state\0waiting", &5u64.to_be_bytes())
             .unwrap();
@@ -220,7 +222,8 @@ fn a_store_with_state_counts_under_their_own_keys_is_recounted_into_the_record()
     );
     assert_eq!(store.counters("acme").unwrap().signals, 3);
     assert!(
-        !store.t()
+        !store
+            .t()
             .counters
             .contains_key(b"acme\0state\0waiting")
             .unwrap()
@@ -250,7 +253,11 @@ fn a_step_logged_but_cut_short_by_a_crash_is_applied_when_the_store_opens() {
         // What a crash between logging the step and applying its writes leaves: the
         // record, and only the first write applied.
         let w = store.step_writes(&step).unwrap().set;
-        store.t().wal.insert(7u64.to_be_bytes(), w.encode()).unwrap();
+        store
+            .t()
+            .wal
+            .insert(7u64.to_be_bytes(), w.encode())
+            .unwrap();
         let (tree, key, value) = w.iter().next().unwrap();
         store
             .t()
@@ -286,7 +293,11 @@ fn a_record_logged_by_an_earlier_version_with_the_open_index_still_replays() {
         let mut w = WriteSet::default();
         w.insert(TreeId::Cases, c.id.as_bytes(), encode(&c));
         w.insert(TreeId::Open, pair("acme", &c.caller), c.id.as_bytes());
-        store.t().wal.insert(9u64.to_be_bytes(), w.encode()).unwrap();
+        store
+            .t()
+            .wal
+            .insert(9u64.to_be_bytes(), w.encode())
+            .unwrap();
         store.t().db.flush().unwrap();
     }
     let store = reopen(dir.path());
@@ -465,7 +476,11 @@ fn inbound_ids_are_forgotten_after_their_window_and_old_untimed_ones_start_one()
     store.commit(&seen("acme", "old", 1_000)).unwrap();
     store.commit(&seen("acme", "new", 9_000)).unwrap();
     // An id an earlier version stored without a time.
-    store.t().inbound.insert(pair("acme", "untimed"), &[]).unwrap();
+    store
+        .t()
+        .inbound
+        .insert(pair("acme", "untimed"), &[])
+        .unwrap();
     assert_eq!(store.forget_inbound(5_000, 10_000).unwrap(), 1);
     assert!(!store.seen_inbound("acme", "old").unwrap());
     assert!(store.seen_inbound("acme", "new").unwrap());
@@ -600,7 +615,10 @@ fn after_a_rewrite_a_purged_callers_number_is_in_no_file_and_the_rest_reads_on()
         .unwrap();
     let copied = store.rewrite().unwrap();
     assert!(copied.records > 0);
-    assert!(!files_hold(dir.path(), erased.as_bytes()), "the number is still in a file");
+    assert!(
+        !files_hold(dir.path(), erased.as_bytes()),
+        "the number is still in a file"
+    );
     assert!(store.t().next_id().unwrap() > first_id, "ids keep rising");
     assert_eq!(journal_times(&store, &kept.id), [2]);
     step(&store, &mut kept, CaseState::Waiting, &[3]);
@@ -633,5 +651,8 @@ fn a_backup_restores_into_a_store_with_the_same_cases_and_timers() {
     let restored = reopen(&restored_path);
     assert_eq!(journal_times(&restored, &timed.id), [1], "as at the backup");
     assert_eq!(restored.due_timers(10_000).unwrap().len(), 1);
-    assert!(SledStore::restore(&target, &restored_path).is_err(), "not over a store");
+    assert!(
+        SledStore::restore(&target, &restored_path).is_err(),
+        "not over a store"
+    );
 }

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use redial_builtin as builtin;
-use redial_runtime::{CallCost, Limits, Plugin, PluginRuntime, RuntimeConfig, Slot};
+use redial_runtime::{CallCost, Plugin, PluginRuntime, RuntimeConfig, Slot};
 use redial_sdk::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -60,10 +60,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
 }
 
 fn runtime() -> Result<PluginRuntime> {
-    Ok(PluginRuntime::new(RuntimeConfig {
-        limits: Limits::default(),
-        cache_dir: None,
-    })?)
+    Ok(PluginRuntime::new(RuntimeConfig::default())?)
 }
 
 fn load(runtime: &PluginRuntime, arg: &str, slot: Option<Slot>) -> Result<std::sync::Arc<Plugin>> {

@@ -92,7 +92,10 @@ impl Engine {
             }
         }
         if replaced > 0 {
-            tracing::info!(replaced, "opt-outs stored as numbers now stored as suppression ids");
+            tracing::info!(
+                replaced,
+                "opt-outs stored as numbers now stored as suppression ids"
+            );
             self.rewrites.lock().unwrap().owed = true;
         }
         Ok(replaced)
@@ -195,7 +198,10 @@ impl Engine {
     pub fn rewrite_if_owed(&self) -> Result<bool, EngineError> {
         let owed = {
             let rewrites = self.rewrites.lock().unwrap();
-            rewrites.owed && rewrites.last.is_none_or(|at| at.elapsed() >= self.rewrite_spacing)
+            rewrites.owed
+                && rewrites
+                    .last
+                    .is_none_or(|at| at.elapsed() >= self.rewrite_spacing)
         };
         Ok(owed && self.rewrite_now_or_owe()?.is_none())
     }
@@ -216,7 +222,15 @@ mod tests {
         for good in ["+15125550111", "+442071838750", "+491701234"] {
             assert!(valid_number(good), "{good}");
         }
-        for bad in ["15125550111", "+1 512 555", "+0123456", "+12", "+1234567890123456", "+1512555011a", ""] {
+        for bad in [
+            "15125550111",
+            "+1 512 555",
+            "+0123456",
+            "+12",
+            "+1234567890123456",
+            "+1512555011a",
+            "",
+        ] {
             assert!(!valid_number(bad), "{bad:?}");
         }
     }

@@ -366,7 +366,14 @@ impl Store for MemoryStore {
     }
 
     fn opt_outs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self.data.lock().unwrap().opted_out.iter().cloned().collect())
+        Ok(self
+            .data
+            .lock()
+            .unwrap()
+            .opted_out
+            .iter()
+            .cloned()
+            .collect())
     }
 
     fn replace_opt_out(
@@ -376,7 +383,8 @@ impl Store for MemoryStore {
         new: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut data = self.data.lock().unwrap();
-        data.opted_out.remove(&(tenant.to_string(), old.to_string()));
+        data.opted_out
+            .remove(&(tenant.to_string(), old.to_string()));
         if let Some(new) = new {
             data.opted_out.insert((tenant.to_string(), new.to_string()));
         }
