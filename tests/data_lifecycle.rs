@@ -140,3 +140,63 @@ fn erasing_an_unknown_number_answers_an_empty_receipt_and_a_malformed_one_names_
     }
     assert_eq!(erase(&s, "no-such-tenant", "+15125550999", ADMIN).0, 404);
 }
+
+#[test]
+fn a_deleted_tenant_stops_at_once_keeps_its_id_until_purged_and_a_new_one_sees_nothing_old() {
+    let s = Server::simulated();
+    let (_, body) = s.signal(HVAC, "evt-1", &missed_call("+15125550144"));
+    let old_case = body["case"].as_str().unwrap().to_string();
+    s.settled(&old_case);
+    let admin = format!("Bearer {ADMIN}");
+    let delete = |query: &str| {
+        let (status, body) = s.send(
+            "DELETE",
+            &format!("/v1/tenants/{HVAC}{query}"),
+            &[("authorization", &admin)],
+            None,
+        );
+        (status, serde_json::from_str::<Value>(&body).unwrap())
+    };
+    let (status, deleted) = delete("");
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["purged"], false);
+    assert!(deleted["purge_after_ms"].as_i64().unwrap() > 0, "{deleted}");
+    let (status, _) = s.signal(HVAC, "evt-2", &missed_call("+15125550144"));
+    assert_eq!(status, 404, "the tenant stopped at once");
+
+    let policy = common::policy_text("lone-star-hvac.toml");
+    let put = || {
+        s.send(
+            "PUT",
+            &format!("/v1/tenants/{HVAC}/policy"),
+            &[("authorization", &admin)],
+            Some(policy.as_bytes()),
+        )
+    };
+    let (status, body) = put();
+    assert_eq!(status, 409, "the id is held until the purge: {body}");
+    assert!(body.contains("purge=now"), "{body}");
+    assert_eq!(delete("?purge=later").0, 400);
+
+    let (status, purged) = delete("?purge=now");
+    assert_eq!(status, 200, "{purged}");
+    assert_eq!(purged["purged"], true);
+    assert_eq!(s.engine.store().cases(Some(HVAC)).unwrap().len(), 0);
+    assert_eq!(put().0, 201, "the id is free again");
+    let (status, _) = s.get(&format!("/v1/cases/{old_case}"), ADMIN);
+    assert_eq!(status, 404);
+    let (_, funnel) = s.get(&format!("/v1/tenants/{HVAC}/funnel"), ADMIN);
+    assert_eq!(funnel["funnel"]["cases"], 0, "{funnel}");
+    assert_eq!(funnel["funnel"]["signals"], 0, "{funnel}");
+    assert_eq!(delete("").0, 200);
+    assert_eq!(
+        s.send(
+            "DELETE",
+            "/v1/tenants/never-was",
+            &[("authorization", &admin)],
+            None
+        )
+        .0,
+        404
+    );
+}

@@ -589,6 +589,16 @@ pub struct SealedSecret {
     pub updated_ms: i64,
 }
 
+/// A deleted tenant, until its data is purged: it serves nothing, and its id cannot be
+/// taken again before the purge, so a new tenant never sees the old one's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// When it was deleted (unix ms).
+    pub deleted_ms: i64,
+    /// When its data is purged (unix ms): the operator's grace period after deletion.
+    pub purge_after_ms: i64,
+}
+
 /// One uploaded plugin version of a tenant's slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginVersion {

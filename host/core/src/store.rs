@@ -12,7 +12,7 @@ pub mod memory;
 
 use crate::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, Timer,
+    SealedSecret, TenantCounters, Timer, Tombstone,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -343,6 +343,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The counts of a tenant's purged cases and ignored signals (see [`Purge`]).
     fn rollup(&self, tenant: &str) -> Result<Funnel, StoreError>;
+
+    /// Marks a tenant deleted until its purge (durably).
+    fn put_tombstone(&self, tenant: &str, tombstone: &Tombstone) -> Result<(), StoreError>;
+
+    /// Every deleted tenant not yet purged.
+    fn tombstones(&self) -> Result<Vec<(String, Tombstone)>, StoreError>;
+
+    /// Removes everything still keyed by a tenant whose cases are gone: counters, rollup,
+    /// event ids, opt-outs, ignored signals, dead letters, tokens, secrets, plugin
+    /// versions and its tombstone (durably).
+    fn forget_tenant(&self, tenant: &str) -> Result<(), StoreError>;
 
     /// Makes what was removed leave the backend's files too (sled: the live data copied
     /// into a new generation, the old one's files deleted). Steps may wait while it runs.

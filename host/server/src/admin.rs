@@ -3,17 +3,18 @@
 //! leaves the old one serving.
 
 use super::auth::{authenticate, new_token, token_hash};
-use super::error::ErrorBody;
+use super::error::{ErrorBody, parse_form};
 use super::views::{
-    Change, IssuedToken, NotServingTenant, TenantChange, TenantList, TenantPath, TenantSummary,
+    Change, IssuedToken, NotServingTenant, TenantChange, TenantDeleted, TenantList, TenantPath,
+    TenantSummary,
 };
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use redial_core::engine::EngineError;
 use redial_core::policy::Policy;
+use serde::Deserialize;
 
 /// Every tenant.
 #[utoipa::path(get, path = "/v1/tenants", operation_id = "listTenants", tag = "admin",
@@ -142,13 +143,35 @@ pub async fn put_policy(
     Ok((status, Json(TenantChange { tenant, result })))
 }
 
-/// Stops serving a tenant, revokes its tokens and deletes its secrets; its cases stay in
-/// the store.
+/// When a tenant's deletion purges its data.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteOptions {
+    /// `now` purges the tenant's data at once (its id is free again); without it the data
+    /// is purged after the server's grace period.
+    #[param(inline)]
+    purge: Option<PurgeWhen>,
+}
+
+/// `purge=now`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PurgeWhen {
+    /// At once.
+    Now,
+}
+
+/// Deletes a tenant: it stops serving at once, its tokens and secrets are revoked, and its
+/// data (cases, journals, counts, opt-outs, plugin versions) is purged after the server's
+/// grace period, or at once with `purge=now`. Until the purge the id cannot be used for a
+/// new tenant (409), so a new tenant never sees the old one's data.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "deleteTenant", tag = "admin",
-    params(TenantPath),
+    params(TenantPath, DeleteOptions),
     security(("adminToken" = [])),
     responses(
-        (status = 200, description = "The tenant no longer serves", body = TenantChange),
+        (status = 200, description = "The tenant no longer serves", body = TenantDeleted),
+        (status = 400, description = "An option that does not parse (named in `field`)", body = ErrorBody),
         (status = 401, description = "No or an unknown token", body = ErrorBody),
         (status = 403, description = "A tenant token (this route needs the admin token)", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
@@ -156,23 +179,32 @@ pub async fn put_policy(
 pub async fn delete_tenant(
     State(state): State<AppState>,
     Path(TenantPath { tenant }): Path<TenantPath>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<TenantChange>, ApiError> {
+) -> Result<Json<TenantDeleted>, ApiError> {
     authenticate(&state, &headers)?.admin()?;
-    let not_serving = state.not_serving.list().iter().any(|(t, _)| *t == tenant);
-    match state.engine.remove_tenant(&tenant) {
-        Err(EngineError::UnknownTenant(_)) if not_serving => {}
-        other => other?,
+    let options: DeleteOptions = parse_form(query.unwrap_or_default().as_bytes(), "options")?;
+    let known = state.engine.tenant(&tenant).is_ok()
+        || state.not_serving.list().iter().any(|(t, _)| *t == tenant)
+        || state.engine.tombstone(&tenant)?.is_some();
+    if !known {
+        return Err(ApiError::not_found(format!("unknown tenant {tenant:?}")));
     }
     state.not_serving.clear(&tenant);
-    state.engine.store().revoke_tokens(&tenant)?;
-    state.engine.store().delete_secrets(&tenant, None)?;
     if let Some(dir) = &state.policies_dir {
         let _ = std::fs::remove_file(dir.join(format!("{tenant}.toml")));
     }
-    Ok(Json(TenantChange {
+    let engine = state.engine.clone();
+    let id = tenant.clone();
+    let purge_now = options.purge.is_some();
+    let tombstone = state
+        .slots
+        .run(move || engine.delete_tenant(&id, purge_now))
+        .await?;
+    Ok(Json(TenantDeleted {
         tenant,
-        result: Change::Deleted,
+        purged: tombstone.is_none(),
+        purge_after_ms: tombstone.map(|t| t.purge_after_ms),
     }))
 }
 

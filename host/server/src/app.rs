@@ -70,6 +70,7 @@ pub struct AppBuilder {
     secret_key: Option<SecretKey>,
     signal_rate: Option<SignalRate>,
     rewrite_spacing: Duration,
+    tenant_grace: Duration,
 }
 
 /// A wired app, ready to serve.
@@ -101,7 +102,15 @@ impl AppBuilder {
             secret_key: None,
             signal_rate: Some(SignalRate::default()),
             rewrite_spacing: redial_core::engine::REWRITE_SPACING,
+            tenant_grace: redial_core::engine::DEFAULT_TENANT_GRACE,
         }
+    }
+
+    /// How long a deleted tenant's data waits before its purge (default
+    /// [`redial_core::engine::DEFAULT_TENANT_GRACE`]).
+    pub fn tenant_grace(mut self, grace: Duration) -> Self {
+        self.tenant_grace = grace;
+        self
     }
 
     /// The least time between two store rewrites erasures ask for (default
@@ -232,7 +241,8 @@ impl AppBuilder {
             Engine::new(Arc::new(store), runtime, self.clock.clone())
                 .with_uploads(self.dir.join("plugins"))
                 .with_secret_key(secret_key)
-                .with_rewrite_spacing(self.rewrite_spacing),
+                .with_rewrite_spacing(self.rewrite_spacing)
+                .with_tenant_grace(self.tenant_grace),
         );
         engine.protect_opt_outs()?;
         // One tenant's policy that does not load stops that tenant, never the server.

@@ -203,6 +203,7 @@ impl From<redial_core::engine::EngineError> for ApiError {
             Policy(p) => ApiError::unprocessable(p.key().map(str::to_string), p.to_string()),
             SecretRefused(why) => ApiError::unprocessable(None, why),
             SecretInUse(_) => ApiError::conflict(e.to_string()),
+            TenantDeleted { .. } => ApiError::conflict(e.to_string()),
             InvalidNumber(_) => ApiError::bad_request("number".to_string(), e.to_string()),
             CompileTooSlow => ApiError::busy(e.to_string(), std::time::Duration::from_secs(30)),
             Secret(s) => ApiError::internal(s),

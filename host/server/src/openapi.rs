@@ -226,6 +226,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 26);
+        assert_eq!(ids.len(), 27);
     }
 }

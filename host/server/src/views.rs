@@ -29,7 +29,8 @@ mod secret;
 
 pub use admin::{
     Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing, PluginUploaded,
-    PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantList, TenantSummary, Tier,
+    PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantDeleted, TenantList, TenantSummary,
+    Tier,
 };
 pub use case::{
     Answer, AnswerValue, Attempt, Case, CaseState, CaseStateName, ContextField, Disposition,

@@ -22,7 +22,7 @@ pub use rewrite::Copied;
 
 use redial_core::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, Timer, TimerKind,
+    SealedSecret, TenantCounters, Timer, TimerKind, Tombstone,
 };
 use redial_core::store::{
     CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
@@ -91,6 +91,8 @@ pub(crate) struct Trees {
     plugin_versions: Tree,
     /// Each tenant's counts of purged cases and ignored signals (see [`Purge`]).
     rollups: Tree,
+    /// Deleted tenants awaiting their purge, by tenant.
+    tombstones: Tree,
     /// Every case of a caller, oldest first: `tenant\0caller\0<opened_ms BE><case id>` →
     /// case id. Lets a signal find the caller's history without scanning the tenant.
     by_caller: Tree,
@@ -131,6 +133,7 @@ impl Trees {
             secrets: tree("secrets")?,
             plugin_versions: tree("plugin_versions")?,
             rollups: tree("rollups")?,
+            tombstones: tree("tombstones")?,
             by_caller: tree("by_caller")?,
             wal: tree("wal")?,
             db,
@@ -940,6 +943,62 @@ impl Store for SledStore {
         }
         self.applied(record);
         self.flush()
+    }
+
+    fn put_tombstone(&self, tenant: &str, tombstone: &Tombstone) -> Result<(), StoreError> {
+        let _writing = self.writes.read().unwrap();
+        let trees = self.t();
+        trees
+            .tombstones
+            .insert(tenant.as_bytes(), encode(tombstone))
+            .map_err(sled_err)?;
+        trees.tombstones.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    fn tombstones(&self) -> Result<Vec<(String, Tombstone)>, StoreError> {
+        self.t()
+            .tombstones
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(sled_err)?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    decode("tombstone", &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn forget_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        let _writing = self.writes.read().unwrap();
+        let trees = self.t();
+        let prefix = pair(tenant, "");
+        for tree in [
+            &trees.inbound,
+            &trees.optout,
+            &trees.ignored,
+            &trees.dead_letters,
+            &trees.secrets,
+            &trees.plugin_versions,
+            &trees.by_caller,
+        ] {
+            for key in tree.scan_prefix(&prefix).keys() {
+                tree.remove(key.map_err(sled_err)?).map_err(sled_err)?;
+            }
+        }
+        for tree in [&trees.counters, &trees.rollups, &trees.tombstones] {
+            tree.remove(tenant.as_bytes()).map_err(sled_err)?;
+        }
+        for kv in trees.tokens.iter() {
+            let (k, v) = kv.map_err(sled_err)?;
+            if v == tenant.as_bytes() {
+                trees.tokens.remove(k).map_err(sled_err)?;
+            }
+        }
+        self.recent_counters.remove(tenant);
+        trees.db.flush().map_err(sled_err)?;
+        Ok(())
     }
 
     fn rewrite(&self) -> Result<(), StoreError> {

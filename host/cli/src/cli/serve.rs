@@ -12,6 +12,7 @@ use redial_server::{AppBuilder, DEFAULT_SIGNAL_RATE, MAX_CONNECTIONS, SignalRate
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `redial serve`.
 #[derive(Debug, Args)]
@@ -49,6 +50,14 @@ pub struct ServeArgs {
     /// to send a request's head, so silent connections do not keep their place.
     #[arg(long, default_value_t = MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=65_536).map(|n| n as usize))]
     max_connections: usize,
+    /// Days a deleted tenant's data waits before its purge (time to restore a deletion
+    /// made by mistake from a backup); `DELETE /v1/tenants/{t}?purge=now` purges at once.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    tenant_grace_days: u32,
+    /// Least seconds between two store rewrites that erasures ask for: a rewrite pauses
+    /// every tenant's steps while it copies the store, so erasures in a row share one.
+    #[arg(long, default_value_t = 600)]
+    rewrite_spacing_secs: u64,
     /// Let tenants' webhook URLs reach loopback and private networks (development and
     /// tests); by default only public addresses are sent to.
     #[arg(long)]
@@ -98,6 +107,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .dead_after(args.dead_after)
         .max_connections(args.max_connections)
         .signal_rate(NonZeroU32::new(args.signal_rate).map(SignalRate::per_second))
+        .tenant_grace(Duration::from_secs(
+            u64::from(args.tenant_grace_days) * 86_400,
+        ))
+        .rewrite_spacing(Duration::from_secs(args.rewrite_spacing_secs))
         .build()?;
     let recovered = app.engine.store().recovered_steps();
     if recovered > 0 {

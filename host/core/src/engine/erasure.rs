@@ -193,6 +193,12 @@ impl Engine {
         Ok(None)
     }
 
+    /// Asks for a store rewrite: the housekeeping thread runs it when
+    /// [`REWRITE_SPACING`] allows.
+    pub(super) fn owe_rewrite(&self) {
+        self.rewrites.lock().unwrap().owed = true;
+    }
+
     /// Runs a rewrite an erasure owes, once [`REWRITE_SPACING`] allows; the housekeeping
     /// thread calls it every tick. Returns whether it rewrote.
     pub fn rewrite_if_owed(&self) -> Result<bool, EngineError> {

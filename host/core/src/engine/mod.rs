@@ -19,12 +19,14 @@ mod secrets;
 mod tenant;
 #[cfg(test)]
 mod tests;
+mod tombstones;
 mod turns;
 
 pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
 pub use erasure::{Erasure, REWRITE_SPACING, valid_number};
 pub use retention::RetentionPass;
 pub use tenant::Tenant;
+pub use tombstones::DEFAULT_TENANT_GRACE;
 
 use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors, Recipient};
@@ -78,6 +80,17 @@ pub enum EngineError {
     /// A secret the tenant's live policy still names cannot be deleted.
     #[error("the live policy still uses secret {0:?}; change the policy first")]
     SecretInUse(String),
+    /// The tenant id belongs to a deleted tenant whose data is not purged yet.
+    #[error(
+        "tenant {tenant:?} was deleted; its data is purged at {purge_after_ms} (unix ms): \
+         delete it again with ?purge=now to reuse the id sooner"
+    )]
+    TenantDeleted {
+        /// The tenant.
+        tenant: String,
+        /// When its purge is due (unix ms).
+        purge_after_ms: i64,
+    },
     /// Not an E.164 phone number.
     #[error("{0:?} is not an E.164 number (+ then 6 to 15 digits)")]
     InvalidNumber(String),
@@ -178,6 +191,8 @@ pub struct Engine {
     /// Store rewrites erasures asked for (see [`REWRITE_SPACING`]).
     rewrites: Mutex<erasure::Rewrites>,
     rewrite_spacing: std::time::Duration,
+    /// Between a tenant's deletion and its purge.
+    tenant_grace: std::time::Duration,
 }
 
 impl Engine {
@@ -195,6 +210,7 @@ impl Engine {
             optimiser: Default::default(),
             rewrites: Mutex::default(),
             rewrite_spacing: REWRITE_SPACING,
+            tenant_grace: DEFAULT_TENANT_GRACE,
         }
     }
 
@@ -223,6 +239,12 @@ impl Engine {
 
     /// [`Engine::load_tenant`], for a caller that holds `policy_loads`.
     fn load_tenant_now(&self, mut policy: Policy) -> Result<Arc<Tenant>, EngineError> {
+        if let Some(stone) = self.tombstone(&policy.tenant)? {
+            return Err(EngineError::TenantDeleted {
+                tenant: policy.tenant,
+                purge_after_ms: stone.purge_after_ms,
+            });
+        }
         self.resolve_secrets(&mut policy)?;
         let mut tenant = Tenant::load(policy, &self.runtime)?;
         // Uploaded plugin versions outrank the policy's defaults.

@@ -13,6 +13,13 @@ use std::collections::HashSet;
 /// purge of a large backlog lets the tenant's live steps in between.
 const PURGE_BATCH: usize = 200;
 
+/// Files this many times the live data, plus [`RECLAIM_SLACK`], are rewritten to give the
+/// space back.
+const RECLAIM_FACTOR: u64 = 3;
+
+/// Below this much over the live data a rewrite is not worth its pause.
+const RECLAIM_SLACK: u64 = 64 << 20;
+
 /// What one retention pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPass {
@@ -25,11 +32,23 @@ pub struct RetentionPass {
 }
 
 impl Engine {
-    /// What the server runs hourly: forgets provider event ids past their replay window
-    /// and applies every tenant's retention.
+    /// What the server runs hourly: forgets provider event ids past their replay window,
+    /// applies every tenant's retention, purges deleted tenants whose grace is over, and
+    /// asks for a store rewrite when the files have grown well past the live data.
     pub fn housekeeping(&self) -> Result<RetentionPass, EngineError> {
         self.forget_old_inbound()?;
-        self.apply_retention()
+        let pass = self.apply_retention()?;
+        self.purge_deleted_tenants()?;
+        let sizes = self.store.sizes()?;
+        if sizes.on_disk > RECLAIM_FACTOR * sizes.live + RECLAIM_SLACK {
+            tracing::info!(
+                on_disk = sizes.on_disk,
+                live = sizes.live,
+                "store files well past the live data; rewriting"
+            );
+            self.owe_rewrite();
+        }
+        Ok(pass)
     }
 
     /// Purges, for every loaded tenant, what its retention no longer keeps: settled cases

@@ -491,3 +491,26 @@ fn a_plugins_error_text_is_not_kept_unless_retention_keeps_the_conversation() {
         assert_eq!(stored.contains("no heat at all"), kept, "{mode}: {stored}");
     }
 }
+
+#[test]
+fn a_deleted_tenant_is_purged_when_its_grace_is_over_and_its_id_is_refused_until_then() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let engine = engine.with_tenant_grace(std::time::Duration::from_secs(7 * 24 * 3600));
+    let case = run(&engine, &clock, &ANSWERS);
+    let stone = engine.delete_tenant(TENANT, false).unwrap().unwrap();
+    assert_eq!(stone.purge_after_ms, clock.now_ms() + 7 * DAY_MS);
+    assert!(matches!(
+        engine.load_tenant(policy(|t| t)),
+        Err(EngineError::TenantDeleted { .. })
+    ));
+    clock.advance_to(stone.purge_after_ms - 1);
+    assert_eq!(engine.purge_deleted_tenants().unwrap(), 0);
+    assert!(engine.store().case(&case.id).unwrap().is_some());
+    clock.advance_to(stone.purge_after_ms);
+    assert_eq!(engine.purge_deleted_tenants().unwrap(), 1);
+    assert!(engine.store().case(&case.id).unwrap().is_none());
+    assert_eq!(engine.store().counters(TENANT).unwrap(), Default::default());
+    assert_eq!(engine.store().rollup(TENANT).unwrap(), Default::default());
+    assert!(engine.tombstone(TENANT).unwrap().is_none());
+    engine.load_tenant(policy(|t| t)).unwrap();
+}

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, Timer,
+    SealedSecret, TenantCounters, Timer, Tombstone,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -38,6 +38,7 @@ struct Data {
     ignored: BTreeMap<String, Vec<IgnoredSignal>>,
     counters: HashMap<String, TenantCounters>,
     rollups: HashMap<String, Funnel>,
+    tombstones: BTreeMap<String, Tombstone>,
     /// `(tenant, event id)` → when processed.
     inbound: BTreeMap<(String, String), i64>,
     tokens: HashMap<String, String>,
@@ -354,6 +355,37 @@ impl Store for MemoryStore {
             });
         }
         data.rollups.insert(tenant.clone(), purge.rollup.clone());
+        Ok(())
+    }
+
+    fn put_tombstone(&self, tenant: &str, tombstone: &Tombstone) -> Result<(), StoreError> {
+        let mut data = self.data.lock().unwrap();
+        data.tombstones.insert(tenant.to_string(), *tombstone);
+        Ok(())
+    }
+
+    fn tombstones(&self) -> Result<Vec<(String, Tombstone)>, StoreError> {
+        let data = self.data.lock().unwrap();
+        Ok(data
+            .tombstones
+            .iter()
+            .map(|(t, s)| (t.clone(), *s))
+            .collect())
+    }
+
+    fn forget_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        let mut data = self.data.lock().unwrap();
+        let mine = |t: &String| t == tenant;
+        data.counters.remove(tenant);
+        data.rollups.remove(tenant);
+        data.tombstones.remove(tenant);
+        data.ignored.remove(tenant);
+        data.inbound.retain(|(t, _), _| !mine(t));
+        data.opted_out.retain(|(t, _)| !mine(t));
+        data.dead_letters.retain(|(t, _), _| !mine(t));
+        data.tokens.retain(|_, t| !mine(t));
+        data.secrets.retain(|(t, _), _| !mine(t));
+        data.plugin_versions.retain(|(t, _), _| !mine(t));
         Ok(())
     }
 

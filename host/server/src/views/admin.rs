@@ -44,17 +44,26 @@ pub enum Change {
     Created,
     /// The tenant's policy was swapped.
     Replaced,
-    /// The tenant no longer serves.
-    Deleted,
 }
 
-/// The answer to a policy swap or a tenant deletion.
+/// The answer to a policy swap.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantChange {
     /// The tenant.
     pub tenant: String,
     /// What happened.
     pub result: Change,
+}
+
+/// The answer to a tenant's deletion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantDeleted {
+    /// The tenant: it no longer serves.
+    pub tenant: String,
+    /// Its data is already purged (the id is free again).
+    pub purged: bool,
+    /// Otherwise, when its data is purged (unix ms); until then the id cannot be reused.
+    pub purge_after_ms: Option<i64>,
 }
 
 /// A freshly issued tenant API token, shown this once.

@@ -13,7 +13,7 @@ mod v1;
 
 use redial_core::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, TimerKind,
+    SealedSecret, TenantCounters, TimerKind, Tombstone,
 };
 use redial_core::store::StoreError;
 use serde::Serialize;
@@ -56,6 +56,7 @@ records!(
     TenantCounters => v1::TenantCounters,
     PluginVersion => v1::PluginVersion,
     Funnel => v1::Funnel,
+    Tombstone => v1::Tombstone,
 );
 
 impl<R: Record + Clone> Record for Vec<R> {

@@ -325,6 +325,18 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
+pub(crate) struct Tombstone {
+    deleted_ms: i64,
+    purge_after_ms: i64,
+}
+record!(
+    Tombstone = domain::Tombstone {
+        deleted_ms,
+        purge_after_ms
+    }
+);
+
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Funnel {
     signals: u64,
     ignored: u64,
