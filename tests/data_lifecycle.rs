@@ -200,3 +200,133 @@ fn a_deleted_tenant_stops_at_once_keeps_its_id_until_purged_and_a_new_one_sees_n
         404
     );
 }
+
+#[test]
+fn a_backup_taken_under_load_restores_into_a_server_that_resumes_every_open_case_and_timer() {
+    use redial_core::clock::ManualClock;
+    use redial_core::store::Store;
+    use std::sync::Arc;
+
+    // Now, held still: signed webhooks are checked against the engine's clock.
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(ManualClock::new(start_ms));
+    let engine_clock = clock.clone();
+    let s = Server::simulated_with(|app| app.clock(engine_clock).signal_rate(None));
+    let backup_root = tempfile::tempdir().unwrap();
+    let backup = backup_root.path().join("snapshot");
+    let backed_up = std::thread::scope(|scope| {
+        let load: Vec<_> = (0..4)
+            .map(|worker| {
+                let s = &s;
+                scope.spawn(move || {
+                    for n in 0..40 {
+                        let tenant = if n % 2 == 0 { HVAC } else { SAAS };
+                        let caller = format!("+1512555{worker}{n:03}");
+                        let (status, body) =
+                            s.signal(tenant, &format!("evt-{worker}-{n}"), &missed_call(&caller));
+                        assert_eq!(status, 202, "{body}");
+                    }
+                })
+            })
+            .collect();
+        // Mid-load: some signals in, more arriving.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while s.signals_recorded(HVAC) + s.signals_recorded(SAAS) < 40
+            && std::time::Instant::now() < deadline
+            && !load.iter().all(|w| w.is_finished())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let body = serde_json::json!({ "dir": backup });
+        let (status, made) = s.send(
+            "POST",
+            "/v1/admin/backups",
+            &[
+                ("authorization", &format!("Bearer {ADMIN}")),
+                ("content-type", "application/json"),
+            ],
+            Some(body.to_string().as_bytes()),
+        );
+        for worker in load {
+            worker.join().unwrap();
+        }
+        (status, made)
+    });
+    assert_eq!(backed_up.0, 201, "{}", backed_up.1);
+    let (status, again) = s.send(
+        "POST",
+        "/v1/admin/backups",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        Some(serde_json::json!({ "dir": backup }).to_string().as_bytes()),
+    );
+    assert_eq!(status, 409, "not over a backup: {again}");
+    drop(s);
+
+    // What the backup holds still to do: open cases, and timers (SLA clocks).
+    let (cases, pending) = {
+        let snapshot = redial_store_sled::SledStore::open(&backup).unwrap();
+        let cases = snapshot.cases(None).unwrap();
+        let pending: Vec<(String, u32, Option<i64>)> = cases
+            .iter()
+            .filter(|c| c.state.is_open() || c.timer.is_some())
+            .map(|c| (c.id.clone(), c.journal_len, c.timer.map(|t| t.due_ms)))
+            .collect();
+        (cases.len(), pending)
+    };
+    assert!(
+        cases >= 40,
+        "the backup holds what was acknowledged before it: {cases}"
+    );
+    assert!(
+        pending.iter().any(|(_, _, timer)| timer.is_some()),
+        "the backup was taken with timers pending"
+    );
+
+    let timers = pending.iter().filter(|(_, _, t)| t.is_some()).count();
+    println!(
+        "backup under load: {cases} cases, {} with work pending ({timers} timers)",
+        pending.len()
+    );
+    let restored = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redial"))
+        .args(["store", "restore"])
+        .arg(&backup)
+        .arg("--data")
+        .arg(restored.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("restored"));
+
+    // A day later every SLA has run out: each timer fires, each open case moves on.
+    let later = Arc::new(ManualClock::new(start_ms + 24 * 3600 * 1000));
+    let b = Server::simulated_in(restored, |app| app.clock(later).signal_rate(None));
+    assert_eq!(b.engine.store().cases(None).unwrap().len(), cases);
+    for (id, journal_len, timer) in &pending {
+        let v = b.wait_for(id, |v| {
+            let state = v["case"]["state"]["state"].as_str().unwrap_or("");
+            let fired = timer.is_none() || v["case"]["timer"]["due_ms"].as_i64() != *timer;
+            fired && !["waiting", "dialing"].contains(&state)
+        });
+        let grew = v["journal"].as_array().unwrap().len() > *journal_len as usize;
+        let state = v["case"]["state"]["state"].as_str().unwrap_or("");
+        assert!(
+            grew && !["waiting", "dialing"].contains(&state),
+            "{id} did not resume: {v}"
+        );
+        if timer.is_some() {
+            assert_ne!(
+                v["case"]["timer"]["due_ms"].as_i64(),
+                *timer,
+                "{id}'s timer never fired: {v}"
+            );
+        }
+    }
+}

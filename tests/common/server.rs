@@ -219,7 +219,15 @@ impl Server {
     /// A server built by the app builder as `configure` leaves it (the real providers by
     /// default), with `extra` TOML appended to the HVAC tenant's policy (provider settings).
     pub fn start_with(configure: impl FnOnce(AppBuilder) -> AppBuilder, extra: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap(), configure, extra)
+    }
+
+    /// [`Server::start_with`] on the data folder `dir` (which may hold a store already).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(AppBuilder) -> AppBuilder,
+        extra: &str,
+    ) -> Server {
         let policies = dir.path().join("policies");
         std::fs::create_dir_all(&policies).unwrap();
         for (tenant, file) in [
@@ -269,8 +277,16 @@ impl Server {
     /// A server whose every channel goes to the simulator, otherwise as `configure` sets
     /// it up (limits, policies).
     pub fn simulated_with(configure: impl FnOnce(AppBuilder) -> AppBuilder) -> Server {
+        Server::simulated_in(tempfile::tempdir().unwrap(), configure)
+    }
+
+    /// [`Server::simulated_with`] on the data folder `dir`.
+    pub fn simulated_in(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(AppBuilder) -> AppBuilder,
+    ) -> Server {
         let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-        Server::start_with(|app| configure(app.connectors(Arc::new(sim))), "")
+        Server::start_in(dir, |app| configure(app.connectors(Arc::new(sim))), "")
     }
 
     pub fn token_for(&self, tenant: &str) -> String {

@@ -1,11 +1,14 @@
 //! The `redial` command line. `main.rs` only parses arguments and calls [`run`]; each
 //! subcommand lives in its own module and prints its own output.
 
+mod api;
 mod bench;
+mod caller;
 mod demo;
 mod plugin;
 mod policy;
 mod serve;
+mod store;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -27,6 +30,9 @@ enum Command {
     /// Measure: figures printed against a baseline taken in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Act on one caller's data through a running server (erasure).
+    #[command(subcommand)]
+    Caller(caller::CallerCommand),
     /// Run the whole recovery loop locally on simulated callees and print the results.
     Demo(demo::DemoArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves), for
@@ -40,12 +46,16 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Serve the HTTP API and run the loop (sled store, policies/, simulator dialer).
     Serve(serve::ServeArgs),
+    /// Back up, restore or rewrite the store.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Caller(cmd) => caller::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Openapi => {
             println!("{}", redial_server::openapi::document().to_pretty_json()?);
@@ -54,5 +64,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Store(cmd) => store::run(cmd),
     }
 }

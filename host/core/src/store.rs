@@ -362,6 +362,11 @@ pub trait Store: Send + Sync + 'static {
     /// How many bytes the store takes on disk, and how many of them are live data.
     fn sizes(&self) -> Result<StoreSizes, StoreError>;
 
+    /// Writes a consistent copy of the store into `target` (a new or empty folder) while
+    /// it keeps serving; returns its size in bytes. A backend whose operators back it up
+    /// with their own tools (PostgreSQL's) may refuse, saying which.
+    fn backup(&self, target: &std::path::Path) -> Result<u64, StoreError>;
+
     /// The persisted engine clock (see [`Step::clock_ms`]).
     fn clock_ms(&self) -> Result<Option<i64>, StoreError>;
 }

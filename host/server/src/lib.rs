@@ -22,6 +22,7 @@
 mod admin;
 mod app;
 pub mod auth;
+mod backups;
 mod callers;
 mod compiles;
 mod connections;
@@ -143,6 +144,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::delete_tenant))
         .routes(routes!(admin::get_policy, admin::put_policy))
         .routes(routes!(admin::issue_token))
+        .routes(routes!(backups::backup))
         .routes(routes!(secrets::list))
         .routes(routes!(secrets::set, secrets::delete))
         .routes(routes!(inbound::signal))

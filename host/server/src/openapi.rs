@@ -226,6 +226,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 27);
+        assert_eq!(ids.len(), 28);
     }
 }

@@ -28,9 +28,9 @@ mod reports;
 mod secret;
 
 pub use admin::{
-    Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing, PluginUploaded,
-    PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantDeleted, TenantList, TenantSummary,
-    Tier,
+    BackupMade, BackupRequest, Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing,
+    PluginUploaded, PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantDeleted,
+    TenantList, TenantSummary, Tier,
 };
 pub use case::{
     Answer, AnswerValue, Attempt, Case, CaseState, CaseStateName, ContextField, Disposition,

@@ -1023,6 +1023,10 @@ impl Store for SledStore {
         })
     }
 
+    fn backup(&self, target: &Path) -> Result<u64, StoreError> {
+        Ok(SledStore::backup(self, target)?.bytes_after)
+    }
+
     fn opt_outs(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut entries = Vec::new();
         for key in self.t().optout.iter().keys() {

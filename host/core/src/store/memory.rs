@@ -397,6 +397,12 @@ impl Store for MemoryStore {
         Ok(StoreSizes::default())
     }
 
+    fn backup(&self, _: &std::path::Path) -> Result<u64, StoreError> {
+        Err(StoreError::Backend(
+            "the in-memory store keeps nothing to back up".into(),
+        ))
+    }
+
     fn opt_outs(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(self
             .data

@@ -1,7 +1,7 @@
 //! Tenants, their tokens and their plugins' versions.
 
 use redial_core::records;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -64,6 +64,27 @@ pub struct TenantDeleted {
     pub purged: bool,
     /// Otherwise, when its data is purged (unix ms); until then the id cannot be reused.
     pub purge_after_ms: Option<i64>,
+}
+
+/// Where to write a backup of the store.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRequest {
+    /// An absolute path on the server's machine: a folder that does not exist yet, or is
+    /// empty.
+    #[schema(example = "/var/backups/redial/2026-12-07")]
+    pub dir: String,
+}
+
+/// A backup written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupMade {
+    /// Where.
+    pub dir: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// How long the copy took (steps waited this long).
+    pub took_ms: u64,
 }
 
 /// A freshly issued tenant API token, shown this once.

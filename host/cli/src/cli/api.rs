@@ -1,0 +1,39 @@
+//! Calls to a running server's API for the commands that act through it, with the admin
+//! token from `REDIAL_ADMIN_TOKEN`.
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Sends `method path` (with a JSON body, if any) to the server at `base`; returns the
+/// answer's JSON, or fails with the server's own message.
+pub fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let token = std::env::var("REDIAL_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .context("set REDIAL_ADMIN_TOKEN to the server's admin token")?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let auth = format!("Bearer {token}");
+    let response = match (method, body) {
+        ("DELETE", _) => agent.delete(&url).header("authorization", &auth).call(),
+        (_, Some(body)) => agent
+            .post(&url)
+            .header("authorization", &auth)
+            .send_json(body),
+        (_, None) => agent.post(&url).header("authorization", &auth).send_empty(),
+    };
+    let mut response = response.with_context(|| format!("cannot reach {base}"))?;
+    let status = response.status();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let json: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        let message = json["error"]["message"]
+            .as_str()
+            .map_or_else(|| json.to_string(), str::to_string);
+        bail!("{method} {path}: {status}: {message}");
+    }
+    Ok(json)
+}
