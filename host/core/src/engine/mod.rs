@@ -21,6 +21,7 @@ mod tenant;
 mod tests;
 mod tombstones;
 mod turns;
+mod uploads;
 
 pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
 pub use erasure::{Erasure, REWRITE_SPACING, valid_number};

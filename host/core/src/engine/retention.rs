@@ -33,12 +33,14 @@ pub struct RetentionPass {
 
 impl Engine {
     /// What the server runs hourly: forgets provider event ids past their replay window,
-    /// applies every tenant's retention, purges deleted tenants whose grace is over, and
-    /// asks for a store rewrite when the files have grown well past the live data.
+    /// applies every tenant's retention, purges deleted tenants whose grace is over,
+    /// deletes uploaded components no tenant names, and asks for a store rewrite when the
+    /// files have grown well past the live data.
     pub fn housekeeping(&self) -> Result<RetentionPass, EngineError> {
         self.forget_old_inbound()?;
         let pass = self.apply_retention()?;
         self.purge_deleted_tenants()?;
+        self.forget_unreferenced_uploads()?;
         let sizes = self.store.sizes()?;
         if sizes.on_disk > RECLAIM_FACTOR * sizes.live + RECLAIM_SLACK {
             tracing::info!(

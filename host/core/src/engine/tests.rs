@@ -514,3 +514,30 @@ fn a_deleted_tenant_is_purged_when_its_grace_is_over_and_its_id_is_refused_until
     assert!(engine.tombstone(TENANT).unwrap().is_none());
     engine.load_tenant(policy(|t| t)).unwrap();
 }
+
+#[test]
+fn uploaded_files_no_tenant_names_are_deleted_once_an_hour_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = start(policy(|t| t), Plugins::default());
+    let engine = engine.with_uploads(dir.path().to_path_buf());
+    let version = PluginVersion {
+        sha256: "kept".into(),
+        uploaded_ms: START_MS,
+    };
+    engine
+        .store()
+        .set_plugin_versions(TENANT, "trigger", &[version])
+        .unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for (name, old) in [("kept", true), ("forgotten", true), ("fresh", false)] {
+        let path = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, b"\0asm").unwrap();
+        if old {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(two_hours_ago).unwrap();
+        }
+    }
+    assert_eq!(engine.forget_unreferenced_uploads().unwrap(), 1);
+    let left = |name: &str| dir.path().join(format!("{name}.wasm")).exists();
+    assert!(left("kept") && left("fresh") && !left("forgotten"));
+}
