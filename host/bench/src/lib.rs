@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod neighbours;
+pub mod soak;
 pub mod tenants;
 
 mod cpu;

@@ -87,6 +87,24 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         noisy_clients: usize,
     },
+    /// Months of signals for many tenants on the simulated clock with a retention of
+    /// `keep-days`: the store's size on disk and its live data's at checkpoint days. Past
+    /// the retention the size should level off (under 10% growth from day 60 to 90) and
+    /// stay within twice the live data.
+    Soak {
+        /// Simulated days.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Tenants.
+        #[arg(long, default_value_t = 20)]
+        tenants: usize,
+        /// Signals per tenant per day.
+        #[arg(long, default_value_t = 10)]
+        per_day: usize,
+        /// The tenants' `retention.keep_days`.
+        #[arg(long, default_value_t = 30)]
+        keep_days: u32,
+    },
     /// Many tenants sharing the reference plugins: memory, load time, and the first
     /// decision after a restart with the compiled-artifact cache cold and warm.
     Tenants {
@@ -134,6 +152,21 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             quiet_clients,
             noisy_clients,
         } => neighbours(seconds, rounds, quiet_clients, noisy_clients),
+        BenchCommand::Soak {
+            days,
+            tenants,
+            per_day,
+            keep_days,
+        } => soak(bench::soak::SoakOptions {
+            days,
+            tenants,
+            per_day,
+            keep_days,
+            checkpoints: [10, 30, 60, 90]
+                .into_iter()
+                .filter(|d| *d <= days)
+                .collect(),
+        }),
         BenchCommand::Tenants { count, child } => match child {
             Some(dir) => {
                 println!("{}", serde_json::to_string(&tenants::child(&dir)?)?);
@@ -427,6 +460,56 @@ fn tenant_restarts(count: usize) -> Result<()> {
                 / r.tenants.max(1) as f64
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn soak(opts: bench::soak::SoakOptions) -> Result<()> {
+    println!(
+        "redial bench soak: {} days on the simulated clock, {} tenants × {} signals/day, \
+         full retention kept {} days; real engine, wasm plugins, simulator, sled store; \
+         housekeeping once a simulated day",
+        opts.days, opts.tenants, opts.per_day, opts.keep_days
+    );
+    let dir = scratch_dir()?;
+    let r = bench::soak::run(&dir, &opts)?;
+    println!("| day | on disk | live data | on disk / live | cases kept | cases counted |");
+    println!("|---|---|---|---|---|---|");
+    for c in &r.checkpoints {
+        println!(
+            "| {} | {} | {} | {:.2} | {} | {} |",
+            c.day,
+            mb(c.on_disk),
+            mb(c.live),
+            c.on_disk as f64 / c.live.max(1) as f64,
+            c.cases,
+            c.counted
+        );
+    }
+    let at = |day| r.checkpoints.iter().find(|c| c.day == day);
+    if let (Some(d60), Some(d90)) = (at(60), at(90)) {
+        let growth = 100.0 * (d90.on_disk as f64 / d60.on_disk.max(1) as f64 - 1.0);
+        println!(
+            "growth on disk from day 60 to 90: {growth:+.1}% (target under 10%: {})",
+            if growth < 10.0 { "met" } else { "not met" }
+        );
+    }
+    if let Some(last) = r.checkpoints.last() {
+        let ratio = last.on_disk as f64 / last.live.max(1) as f64;
+        println!(
+            "on disk at day {}: {ratio:.2}× the live data (target within 2×: {})",
+            last.day,
+            if ratio <= 2.0 { "met" } else { "not met" }
+        );
+    }
+    println!(
+        "{} signals in {:.1} s of wall-clock time; {} store rewrite(s) to give space back, \
+         the longest {} (steps wait while one runs)",
+        r.signals,
+        r.took.as_secs_f64(),
+        r.rewrites.count,
+        ms(r.rewrites.longest)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

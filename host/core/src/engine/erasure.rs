@@ -56,11 +56,21 @@ pub fn valid_number(number: &str) -> bool {
     })
 }
 
-/// When the store was last rewritten, and whether a rewrite is owed.
+/// When the store was last rewritten, whether a rewrite is owed, and what rewrites cost.
 #[derive(Debug, Default)]
 pub(super) struct Rewrites {
     last: Option<Instant>,
     owed: bool,
+    stats: RewriteStats,
+}
+
+/// Store rewrites so far: how many, and the longest (steps wait while one runs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RewriteStats {
+    /// Rewrites run.
+    pub count: u64,
+    /// The longest one.
+    pub longest: Duration,
 }
 
 impl Engine {
@@ -183,13 +193,14 @@ impl Engine {
                 .map_or(0, |d| d.as_millis() as i64);
             return Ok(Some(ms));
         }
+        let started = Instant::now();
         let rewritten = self.store.rewrite();
         // A failed rewrite is owed still, and tried again no sooner than a successful one.
-        *rewrites = Rewrites {
-            last: Some(Instant::now()),
-            owed: rewritten.is_err(),
-        };
+        rewrites.last = Some(Instant::now());
+        rewrites.owed = rewritten.is_err();
         rewritten?;
+        rewrites.stats.count += 1;
+        rewrites.stats.longest = rewrites.stats.longest.max(started.elapsed());
         Ok(None)
     }
 
@@ -210,6 +221,11 @@ impl Engine {
                     .is_none_or(|at| at.elapsed() >= self.rewrite_spacing)
         };
         Ok(owed && self.rewrite_now_or_owe()?.is_none())
+    }
+
+    /// Store rewrites so far.
+    pub fn rewrite_stats(&self) -> RewriteStats {
+        self.rewrites.lock().unwrap().stats
     }
 
     /// Sets the least time between rewrites (see [`REWRITE_SPACING`]).

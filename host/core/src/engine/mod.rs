@@ -24,7 +24,7 @@ mod turns;
 mod uploads;
 
 pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
-pub use erasure::{Erasure, REWRITE_SPACING, valid_number};
+pub use erasure::{Erasure, REWRITE_SPACING, RewriteStats, valid_number};
 pub use retention::RetentionPass;
 pub use tenant::Tenant;
 pub use tombstones::DEFAULT_TENANT_GRACE;

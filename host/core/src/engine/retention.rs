@@ -13,12 +13,12 @@ use std::collections::HashSet;
 /// purge of a large backlog lets the tenant's live steps in between.
 const PURGE_BATCH: usize = 200;
 
-/// Files this many times the live data, plus [`RECLAIM_SLACK`], are rewritten to give the
-/// space back.
-const RECLAIM_FACTOR: u64 = 3;
+/// Files more than this many times the live data are rewritten to give the space back...
+const RECLAIM_FACTOR: u64 = 2;
 
-/// Below this much over the live data a rewrite is not worth its pause.
-const RECLAIM_SLACK: u64 = 64 << 20;
+/// ...once they hold at least this much more than the live data: less is not worth a
+/// rewrite's pause.
+const RECLAIM_SLACK: u64 = 8 << 20;
 
 /// What one retention pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,8 @@ impl Engine {
         self.purge_deleted_tenants()?;
         self.forget_unreferenced_uploads()?;
         let sizes = self.store.sizes()?;
-        if sizes.on_disk > RECLAIM_FACTOR * sizes.live + RECLAIM_SLACK {
+        if sizes.on_disk > RECLAIM_FACTOR * sizes.live && sizes.on_disk > sizes.live + RECLAIM_SLACK
+        {
             tracing::info!(
                 on_disk = sizes.on_disk,
                 live = sizes.live,
