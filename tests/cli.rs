@@ -279,3 +279,26 @@ fn bench_swap_and_tenants_print_their_figures() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+#[test]
+fn bench_soak_prints_sizes_that_stop_growing_once_retention_purges() {
+    let out = redial(&[
+        "bench", "soak", "--days", "30", "--tenants", "3", "--per-day", "4", "--keep-days", "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = |day: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {day} |")))
+            .unwrap_or_else(|| panic!("no day {day} row in:\n{text}"));
+        line.split('|').map(|c| c.trim().to_string()).collect()
+    };
+    let day30 = row("30");
+    let (kept, counted): (u64, u64) = (day30[5].parse().unwrap(), day30[6].parse().unwrap());
+    assert!(
+        kept < counted,
+        "past keep_days cases are purged yet still counted: {text}"
+    );
+    assert!(text.contains("on disk at day 30"), "{text}");
+}
