@@ -283,7 +283,16 @@ fn bench_swap_and_tenants_print_their_figures() {
 #[test]
 fn bench_soak_prints_sizes_that_stop_growing_once_retention_purges() {
     let out = redial(&[
-        "bench", "soak", "--days", "30", "--tenants", "3", "--per-day", "4", "--keep-days", "5",
+        "bench",
+        "soak",
+        "--days",
+        "30",
+        "--tenants",
+        "3",
+        "--per-day",
+        "4",
+        "--keep-days",
+        "5",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
