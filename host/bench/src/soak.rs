@@ -198,7 +198,7 @@ fn signal(rng: &mut Lcg, n: u64, at_ms: i64) -> SignalIn {
     let caller = format!("+1512{:07}", rng.next() % 2_000_000);
     SignalIn {
         event_id: Some(format!("soak-{n}")),
-        kind: if n % 3 == 0 {
+        kind: if n.is_multiple_of(3) {
             SignalKind::Voicemail
         } else {
             SignalKind::MissedCall

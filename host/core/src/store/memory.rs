@@ -348,10 +348,8 @@ impl Store for MemoryStore {
         }
         if let Some(ignored) = data.ignored.get_mut(tenant) {
             ignored.retain(|i| {
-                !purge
-                    .ignored_before_ms
-                    .is_some_and(|before| i.at_ms < before)
-                    && purge.ignored_of.as_ref() != Some(&i.caller)
+                let old = purge.ignored_before_ms.is_some_and(|t| i.at_ms < t);
+                !old && purge.ignored_of.as_ref() != Some(&i.caller)
             });
         }
         data.rollups.insert(tenant.clone(), purge.rollup.clone());
