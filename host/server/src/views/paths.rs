@@ -40,7 +40,7 @@ pub struct CallerPath {
     #[param(example = "lone-star-hvac")]
     pub tenant: String,
     /// The caller's number, E.164 (`+` may be sent as `%2B`).
-    #[param(example = "+15125550111")]
+    #[param(example = "+15125550111", pattern = r"^\+[1-9][0-9]{5,14}$")]
     pub number: String,
 }
 
