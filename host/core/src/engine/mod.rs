@@ -675,6 +675,11 @@ impl Engine {
         self.settle_dead_letter(tenant, id, flows::discard)
     }
 
+    /// Drops a dead letter past its tenant's retention (see `flows::expire`).
+    fn expire_dead_letter(&self, tenant: &str, id: u64) -> Result<bool, EngineError> {
+        self.settle_dead_letter(tenant, id, flows::expire)
+    }
+
     fn settle_dead_letter(
         &self,
         tenant: &str,

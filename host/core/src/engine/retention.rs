@@ -56,8 +56,8 @@ impl Engine {
 
     /// Purges, for every loaded tenant, what its retention no longer keeps: settled cases
     /// whose last change is older than `keep_days`, with everything that names them,
-    /// ignored signals older than that, and dead letters set aside before it (discarded as
-    /// the dead-letter route would, so a dial's attempt ends as failed). The server runs
+    /// ignored signals older than that, and dead letters set aside before it (dropped with
+    /// nothing sent in their place, a case still waiting on one closed). The server runs
     /// it hourly.
     pub fn apply_retention(&self) -> Result<RetentionPass, EngineError> {
         let now = self.clock.now_ms();
@@ -69,7 +69,7 @@ impl Engine {
             let _span = tracing::info_span!("retention", tenant = %id).entered();
             let cutoff = now - tenant.policy.retention.keep_ms();
             for dead in self.store.dead_letters(&id)? {
-                if dead.at_ms < cutoff && self.discard_dead_letter(&id, dead.id)? {
+                if dead.at_ms < cutoff && self.expire_dead_letter(&id, dead.id)? {
                     pass.dead_letters += 1;
                 }
             }
@@ -121,9 +121,9 @@ impl Engine {
             .cases(Some(tenant))?
             .into_iter()
             .filter(|case| !pending.contains(&case.id))
-            .filter(|case| self.expired(case, cutoff))
-            .map(|case| case.id)
-            .collect();
+            .map(|case| Ok(self.expired(&case, cutoff)?.then_some(case.id)))
+            .filter_map(Result::transpose)
+            .collect::<Result<_, EngineError>>()?;
         let mut purged = 0;
         for batch in expired.chunks(PURGE_BATCH) {
             let lock = self.tenant_lock(tenant);
@@ -132,7 +132,7 @@ impl Engine {
             let mut cases = Vec::with_capacity(batch.len());
             for id in batch {
                 if let Some(case) = self.store.case(id)?
-                    && self.expired(&case, cutoff)
+                    && self.expired(&case, cutoff)?
                 {
                     cases.push(case);
                 }
@@ -171,19 +171,19 @@ impl Engine {
 
     /// Whether a case is settled and last changed before `cutoff`. A case in the follow-up
     /// queue counts from its due time, if that is later.
-    fn expired(&self, case: &CaseRecord, cutoff: i64) -> bool {
+    fn expired(&self, case: &CaseRecord, cutoff: i64) -> Result<bool, EngineError> {
         if !case.is_settled() {
-            return false;
+            return Ok(false);
         }
         let mut last = case.changed_ms.max(case.opened_ms);
         if case.changed_ms == 0 {
             // Written before cases carried the time of their last change.
-            let journal = self.store.journal(&case.id).unwrap_or_default();
+            let journal = self.store.journal(&case.id)?;
             last = journal.last().map_or(last, |e| e.at_ms.max(last));
         }
         if let crate::records::CaseState::FollowUp { due_ms, .. } = case.state {
             last = last.max(due_ms);
         }
-        last < cutoff
+        Ok(last < cutoff)
     }
 }

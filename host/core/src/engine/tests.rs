@@ -541,3 +541,28 @@ fn uploaded_files_no_tenant_names_are_deleted_once_an_hour_old() {
     let left = |name: &str| dir.path().join(format!("{name}.wasm")).exists();
     assert!(left("kept") && left("fresh") && !left("forgotten"));
 }
+
+#[test]
+fn a_dead_letter_past_retention_is_dropped_and_nothing_is_sent_in_its_place() {
+    let keep_7 = policy(|p| p.replace(r#"retention = "full""#, "retention = { keep_days = 7 }"));
+    let (engine, clock) = start(keep_7, Plugins::default());
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    let (outbox_id, dial) = engine.store().outbox().unwrap().remove(0);
+    engine
+        .set_aside(outbox_id, &dial, 10, "provider down".into())
+        .unwrap();
+    assert_eq!(engine.store().dead_letters(TENANT).unwrap().len(), 1);
+
+    clock.advance_to(START_MS + 8 * DAY_MS);
+    assert_eq!(engine.apply_retention().unwrap().dead_letters, 1);
+    assert!(engine.store().dead_letters(TENANT).unwrap().is_empty());
+    assert_eq!(
+        engine.store().outbox_len(),
+        0,
+        "no redial, no fallback message"
+    );
+    let case = engine.store().case(&id).unwrap().unwrap();
+    assert_eq!(case.state.name(), "closed", "{:?}", case.state);
+}

@@ -63,3 +63,22 @@ pub(in crate::engine) fn discard(engine: &Engine, dead: DeadLetter) -> Result<()
     draft.commit(engine.store())?;
     Ok(())
 }
+
+/// Drops a dead letter its tenant's retention no longer keeps. Nothing is sent in its place
+/// so long after (no dial, no fallback): a case still waiting on it closes.
+pub(in crate::engine) fn expire(engine: &Engine, dead: DeadLetter) -> Result<(), EngineError> {
+    let mut draft = engine.draft(&dead.item.case_id)?;
+    draft.event(Event::Guard {
+        rule: RULE.into(),
+        detail: format!(
+            "{} expired undelivered under the tenant's retention",
+            dead.item.key
+        ),
+    });
+    draft.step_mut().revived = Some((dead.item.tenant.clone(), dead.id));
+    if draft.case.state.is_open() {
+        draft.close("its side effect expired undelivered");
+    }
+    draft.commit(engine.store())?;
+    Ok(())
+}

@@ -211,6 +211,6 @@ mod outcome;
 
 pub(super) use callback::fire_timer;
 use callback::*;
-pub(super) use dead_letter::{discard, retry, set_aside};
+pub(super) use dead_letter::{discard, expire, retry, set_aside};
 pub(super) use intake::{ingest, sms_reply};
 pub(super) use outcome::{acknowledge, call_ended, delivered, tenant_removed};
