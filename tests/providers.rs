@@ -698,3 +698,43 @@ fn a_tenant_webhook_that_resolves_inside_the_servers_network_is_not_sent() {
         "the refused notice waits, undelivered"
     );
 }
+
+#[test]
+fn a_vapi_call_whose_report_never_comes_is_looked_up_after_the_policy_timeout() {
+    use common::provider_stub::{Mode, ProviderStub, vapi_voice};
+    use redial_core::clock::ManualClock;
+    let stub = ProviderStub::start(Mode::PlaceCall);
+    let now = SystemClock.now_ms();
+    let clock = Arc::new(ManualClock::new(now));
+    let engine_clock = clock.clone();
+    let s = Server::start_with(|app| app.clock(engine_clock), &vapi_voice(&stub.base));
+    let (status, body) = s.signal(HVAC, "evt-stuck", &missed_call("+15125550166"));
+    assert_eq!(status, 202, "{body}");
+    let case = body["case"].as_str().unwrap().to_string();
+    let placed = s.wait_for(&case, |v| v["case"]["timer"]["kind"] == "report-due");
+    assert_eq!(placed["case"]["state"]["state"], "dialing", "{placed}");
+    assert!(
+        placed["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["event"] == "call-placed"
+                && e["event"]["provider_id"] == "call-stub"),
+        "{placed}"
+    );
+    assert_eq!(stub.lookups(), 0, "not before the timeout");
+
+    // No webhook ever comes; 15 minutes later the provider is asked.
+    clock.advance_to(now + 16 * 60_000);
+    let v = s.wait_for(&case, |v| {
+        v["case"]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
+    assert_eq!(stub.lookups(), 1);
+    assert_eq!(
+        v["case"]["attempts"][0]["outcome"]["kind"], "connected",
+        "{v}"
+    );
+    assert_ne!(v["case"]["state"]["state"], "dialing", "{v}");
+}

@@ -1,6 +1,7 @@
 //! A provider on loopback that misbehaves on demand: it hangs (accepts, reads, never
-//! answers), fails (HTTP 500) or answers like Vapi placing a call. Plain TCP, so a hung
-//! request holds nothing but its own socket.
+//! answers), fails (HTTP 500) or answers like Vapi placing a call (and, asked about it
+//! with `GET /call/{id}`, like Vapi describing it as ended). Plain TCP, so a hung request
+//! holds nothing but its own socket.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,6 +24,7 @@ pub struct ProviderStub {
     pub base: String,
     mode: Arc<AtomicU8>,
     requests: Arc<AtomicUsize>,
+    lookups: Arc<AtomicUsize>,
 }
 
 impl ProviderStub {
@@ -32,6 +34,7 @@ impl ProviderStub {
             base: format!("http://{}", listener.local_addr().unwrap()),
             mode: Arc::new(AtomicU8::new(mode as u8)),
             requests: Arc::default(),
+            lookups: Arc::default(),
         };
         let serving = stub.clone();
         std::thread::spawn(move || {
@@ -52,6 +55,11 @@ impl ProviderStub {
         self.requests.load(SeqCst)
     }
 
+    /// `GET /call/{id}` requests answered.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(SeqCst)
+    }
+
     /// Waits (bounded) until `n` requests arrived.
     pub fn wait_for_requests(&self, n: usize) -> usize {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -67,10 +75,14 @@ impl ProviderStub {
         loop {
             let mut length = 0usize;
             let mut line = String::new();
+            let mut request_line = String::new();
             loop {
                 line.clear();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 {
                     return;
+                }
+                if request_line.is_empty() {
+                    request_line = line.clone();
                 }
                 let lower = line.to_ascii_lowercase();
                 if let Some(n) = lower.strip_prefix("content-length:") {
@@ -93,6 +105,14 @@ impl ProviderStub {
                 }
                 1 => "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nfail"
                     .to_string(),
+                _ if request_line.starts_with("GET /call/") => {
+                    self.lookups.fetch_add(1, SeqCst);
+                    let json = r#"{"id":"call-stub","status":"ended","endedReason":"customer-ended-call","analysis":{"structuredData":{"timeline":"today","role":true}}}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+                        json.len()
+                    )
+                }
                 _ => {
                     let json = r#"{"id":"call-stub"}"#;
                     format!(

@@ -17,6 +17,6 @@ pub(crate) mod resolver;
 pub mod simulator;
 pub mod webhooks;
 
-pub use providers::ProviderConnectors;
+pub use providers::{ProviderConnectors, vapi};
 pub use resolver::Destinations;
 pub use simulator::{Behaviour, LedgerEntry, Persona, Simulator};

@@ -42,6 +42,8 @@ pub enum Delivery {
         /// The provider's call id.
         provider_id: String,
     },
+    /// A looked-up call has not ended yet.
+    CallRunning,
 }
 
 /// What a connector may know, beyond the item itself, when it delivers: the item's tenant

@@ -74,6 +74,8 @@ pub enum TimerKind {
     Reconsider,
     /// The handoff SLA runs out.
     SlaDeadline,
+    /// A placed call's final report is overdue: ask the provider what became of it.
+    ReportDue,
 }
 
 /// A scheduled timer of a case.
@@ -223,6 +225,13 @@ pub enum Event {
         attempt: u32,
         /// Idempotency key.
         key: String,
+    },
+    /// A dial reached the provider, which placed the call and reports on it later.
+    CallPlaced {
+        /// Attempt number.
+        attempt: u32,
+        /// The provider's call id (what a lookup asks about).
+        provider_id: String,
     },
     /// A call ended.
     CallResult {
@@ -383,6 +392,13 @@ pub enum Effect {
         /// The owner who missed it.
         owner: String,
     },
+    /// Ask the voice provider what became of a placed call whose report is overdue.
+    CallLookup {
+        /// Attempt number.
+        attempt: u32,
+        /// The provider's call id.
+        provider_id: String,
+    },
 }
 
 impl Effect {
@@ -394,6 +410,7 @@ impl Effect {
             Effect::Crm { .. } => "crm",
             Effect::HandoffNotice { .. } => "handoff",
             Effect::Escalation { .. } => "escalation",
+            Effect::CallLookup { .. } => "call-lookup",
         }
     }
 }

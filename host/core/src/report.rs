@@ -44,6 +44,10 @@ fn describe(t: &Tenant, e: &Event) -> String {
             format!("callback scheduled for {}", t.policy.local_time(*due_ms))
         }
         Event::DialRequested { attempt, .. } => format!("dial #{attempt} requested"),
+        Event::CallPlaced {
+            attempt,
+            provider_id,
+        } => format!("call #{attempt} placed by the provider ({provider_id})"),
         Event::CallResult {
             attempt, outcome, ..
         } => format!(

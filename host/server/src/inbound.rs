@@ -14,10 +14,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use redial_core::connectors::CallReport;
 use redial_core::engine::{CRM_LOOKUP, Ingested, SignalIn};
-use redial_sdk::{Answer, AnswerValue, AttemptOutcome, Field, SignalKind};
-use serde_json::Value;
+use redial_sdk::{Field, SignalKind};
 
 /// Refuses a body not sent as `expected` (parameters such as `charset` aside) with 415.
 pub(crate) fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
@@ -98,19 +96,6 @@ async fn ingest(
     let (ingested, ticket) = committed?;
     state.engine.store().durable(ticket).await?;
     Ok(ingested)
-}
-
-/// A Vapi structured-data value as a typed answer: JSON's own types say which, so nothing
-/// is guessed (a string stays text, whatever it says).
-fn structured_value(value: &Value) -> AnswerValue {
-    match value {
-        Value::Bool(yes) => AnswerValue::YesNo(*yes),
-        Value::Number(n) => n
-            .as_f64()
-            .map_or_else(|| AnswerValue::Text(n.to_string()), AnswerValue::Number),
-        Value::String(text) => AnswerValue::Text(text.clone()),
-        other => AnswerValue::Text(other.to_string()),
-    }
 }
 
 fn accepted(result: Ingested) -> (StatusCode, Json<SignalAccepted>) {
@@ -341,32 +326,6 @@ async fn verified_twilio_body(
     }
 }
 
-/// Maps Vapi's `endedReason` to an attempt outcome.
-fn outcome_of(ended_reason: &str, call_back_at_ms: Option<i64>) -> AttemptOutcome {
-    if let Some(at) = call_back_at_ms {
-        return AttemptOutcome::CallLater(at);
-    }
-    match ended_reason {
-        "customer-busy" => AttemptOutcome::Busy,
-        "customer-did-not-answer" | "silence-timed-out" => AttemptOutcome::NoAnswer,
-        "voicemail" => AttemptOutcome::Voicemail,
-        "customer-ended-call"
-        | "assistant-ended-call"
-        | "assistant-said-end-call-phrase"
-        | "exceeded-max-duration" => AttemptOutcome::Connected,
-        "customer-declined" | "call.ringing.hook-executed-say" => AttemptOutcome::Declined,
-        other => AttemptOutcome::Failed(other.to_string()),
-    }
-}
-
-/// Phrases that mean "do not call me again".
-const OPT_OUT: [&str; 4] = [
-    "don't call me again",
-    "do not call me again",
-    "stop calling",
-    "remove me from your list",
-];
-
 /// Vapi server messages, authenticated by the tenant's `X-Vapi-Secret`.
 ///
 /// `end-of-call-report` ends the attempt named by the call's metadata (`case_id`,
@@ -427,34 +386,16 @@ async fn end_of_call(
             "missing `message.call.metadata` (case_id, attempt)",
         )
     })?;
-    let mut structured = message
+    let structured = message
         .analysis
         .and_then(|a| a.structured_data)
         .unwrap_or_default();
-    let call_back_at_ms = structured
-        .remove("call_back_at_ms")
-        .and_then(|v| v.as_i64());
-    let opted_out = structured.remove("opt_out").and_then(|v| v.as_bool());
     let transcript = message
         .artifact
         .and_then(|a| a.transcript)
         .or(message.transcript);
-    let lower = transcript.as_deref().unwrap_or("").to_lowercase();
-    let report = CallReport {
-        outcome: outcome_of(
-            message.ended_reason.as_deref().unwrap_or("unknown"),
-            call_back_at_ms,
-        ),
-        answers: structured
-            .into_iter()
-            .map(|(field_id, v)| Answer {
-                field_id,
-                value: structured_value(&v),
-            })
-            .collect(),
-        transcript,
-        opt_out: opted_out.unwrap_or(false) || OPT_OUT.iter().any(|p| lower.contains(p)),
-    };
+    let ended_reason = message.ended_reason.as_deref().unwrap_or("unknown");
+    let report = redial_connectors::vapi::report(ended_reason, structured, transcript);
     let unknown = || ApiError::not_found(format!("unknown case {:?}", meta.case_id));
     let case = state
         .engine

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod hubspot;
+pub mod vapi;
 
 use hubspot::hubspot_lookup;
 
@@ -226,6 +227,40 @@ impl ProviderConnectors {
         Ok(Delivery::CallPlaced { provider_id: id })
     }
 
+    /// Asks Vapi what became of a placed call whose report is overdue: ended (with its
+    /// report), still running, or unknown to it (404).
+    fn vapi_lookup(&self, c: &Connector, provider_id: &str) -> Result<Delivery, ConnectorError> {
+        // The id came from the provider's answer: it goes into a path only as an id.
+        let id_ok = !provider_id.is_empty()
+            && provider_id.len() <= 128
+            && provider_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            return Ok(Delivery::Done);
+        }
+        let base = c
+            .setting("base_url")
+            .unwrap_or_else(|| "https://api.vapi.ai".into());
+        let key = setting(c, "api_key", "vapi")?;
+        let mut resp = self
+            .agent
+            .get(format!("{base}/call/{provider_id}"))
+            .header("Authorization", format!("Bearer {key}"))
+            .call()
+            .map_err(|e| err("vapi", e.to_string()))?;
+        match resp.status().as_u16() {
+            404 => Ok(Delivery::Done),
+            200..=299 => {
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                let call: Value = serde_json::from_str(&text)
+                    .map_err(|e| err("vapi", format!("the call lookup is not JSON: {e}")))?;
+                Ok(vapi::report_of_call(&call).map_or(Delivery::CallRunning, Delivery::CallEnded))
+            }
+            status => Err(err("vapi", format!("call lookup: HTTP {status}"))),
+        }
+    }
+
     fn twilio_sms(&self, c: &Connector, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
         let Effect::Sms { to, body } = &item.effect else {
             unreachable!()
@@ -292,7 +327,7 @@ impl Connectors for ProviderConnectors {
 
     fn route(&self, item: &OutboxItem, p: &Policy) -> Option<String> {
         let c = match &item.effect {
-            Effect::Dial { .. } => &p.voice,
+            Effect::Dial { .. } | Effect::CallLookup { .. } => &p.voice,
             Effect::Sms { .. } => &p.sms_connector,
             Effect::Crm { .. } => &p.crm_connector,
             Effect::HandoffNotice { .. } | Effect::Escalation { .. } => &p.notify,
@@ -314,6 +349,9 @@ impl Connectors for ProviderConnectors {
         match &item.effect {
             Effect::Dial { .. } if p.voice.provider == Provider::Vapi => {
                 self.vapi_dial(&p.voice, item)
+            }
+            Effect::CallLookup { provider_id, .. } if p.voice.provider == Provider::Vapi => {
+                self.vapi_lookup(&p.voice, provider_id)
             }
             Effect::Sms { .. } if p.sms_connector.provider == Provider::Twilio => {
                 self.twilio_sms(&p.sms_connector, item)

@@ -566,3 +566,133 @@ fn a_dead_letter_past_retention_is_dropped_and_nothing_is_sent_in_its_place() {
     let case = engine.store().case(&id).unwrap().unwrap();
     assert_eq!(case.state.name(), "closed", "{:?}", case.state);
 }
+
+/// A provider that places calls and never sends their reports; asked about one, it says
+/// what `lookup` says.
+struct PlacesCallsSilently {
+    lookup: fn() -> Delivery,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl Connectors for PlacesCallsSilently {
+    fn deliver(&self, item: &OutboxItem, _: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        Ok(match &item.effect {
+            Effect::Dial { attempt, .. } => Delivery::CallPlaced {
+                provider_id: format!("call-{attempt}"),
+            },
+            Effect::CallLookup { attempt, .. } => {
+                if *attempt == 1 {
+                    self.lookups
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                (self.lookup)()
+            }
+            _ => Delivery::Done,
+        })
+    }
+}
+
+fn silent(lookup: fn() -> Delivery) -> PlacesCallsSilently {
+    PlacesCallsSilently {
+        lookup,
+        lookups: Default::default(),
+    }
+}
+
+/// Ingests a missed call and runs the loop until `stop` holds for its case.
+fn run_until(
+    engine: &Engine,
+    clock: &ManualClock,
+    connectors: &dyn Connectors,
+    stop: impl Fn(&CaseRecord) -> bool,
+) -> CaseRecord {
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    run_simulated(engine, connectors, clock, |_| {
+        let case = engine.store().case(&id)?.unwrap();
+        // Stop the run by asking for no more time once the case got where it should.
+        Ok::<_, EngineError>(if stop(&case) {
+            None
+        } else {
+            Some(clock.now_ms() + 1)
+        })
+    })
+    .unwrap();
+    engine.store().case(&id).unwrap().unwrap()
+}
+
+#[test]
+fn a_call_whose_report_never_comes_is_looked_up_and_ends_with_what_the_provider_says() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let provider = silent(|| {
+        Delivery::CallEnded(CallReport {
+            outcome: AttemptOutcome::Connected,
+            answers: vec![Answer::text("timeline", "today please")],
+            transcript: None,
+            opt_out: false,
+        })
+    });
+    let case = run_until(&engine, &clock, &provider, |c| !c.state.is_open());
+    assert_eq!(case.attempts.len(), 1);
+    assert_eq!(case.attempts[0].outcome, AttemptOutcome::Connected);
+    let events = journal(&engine, &case);
+    let placed = events
+        .iter()
+        .position(|e| matches!(e, Event::CallPlaced { .. }));
+    let asked = events
+        .iter()
+        .position(|e| matches!(e, Event::Guard { rule, .. } if rule == "stuck-call"));
+    assert!(placed.is_some() && asked > placed, "{events:?}");
+    assert_eq!(
+        case.first_dial_ms
+            .map(|d| d + 15 * 60_000 <= clock.now_ms()),
+        Some(true)
+    );
+
+    // The webhook turns up after all: journalled, nothing changes twice.
+    let late = CallReport {
+        outcome: AttemptOutcome::Busy,
+        answers: vec![],
+        transcript: None,
+        opt_out: false,
+    };
+    engine.call_ended(&case.id, 1, late).unwrap();
+    let after = engine.store().case(&case.id).unwrap().unwrap();
+    assert_eq!(after.attempts, case.attempts);
+    assert_eq!(after.state, case.state);
+    let events = journal(&engine, &after);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Guard { rule, .. } if rule == "late-report")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_call_the_provider_does_not_know_fails_with_no_report_and_the_cadence_decides() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let provider = silent(|| Delivery::Done);
+    let case = run_until(&engine, &clock, &provider, |c| !c.attempts.is_empty());
+    assert_eq!(
+        case.attempts[0].outcome,
+        AttemptOutcome::Failed("no report from the provider".into())
+    );
+    assert_ne!(case.state.name(), "dialing", "the cadence moved it on");
+}
+
+#[test]
+fn a_call_still_running_is_asked_about_four_times_then_counts_as_failed() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let provider = silent(|| Delivery::CallRunning);
+    let case = run_until(&engine, &clock, &provider, |c| !c.attempts.is_empty());
+    assert_eq!(
+        provider.lookups.load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+    assert!(matches!(
+        case.attempts[0].outcome,
+        AttemptOutcome::Failed(_)
+    ));
+}

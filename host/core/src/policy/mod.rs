@@ -157,6 +157,15 @@ pub struct Callback {
     /// `booking_link`: offered with the fallback line.
     #[serde(default)]
     pub booking_link: Option<String>,
+    /// `report_timeout_minutes`: how long a placed call may go without its final report
+    /// before the provider is asked what became of it (a lost webhook, a provider
+    /// incident); 1 to 1440, default 15.
+    #[serde(default = "default_report_timeout")]
+    pub report_timeout_minutes: u32,
+}
+
+fn default_report_timeout() -> u32 {
+    15
 }
 
 /// `[disposition]`.
@@ -509,6 +518,12 @@ impl Policy {
         }
         if !(1..=10).contains(&self.callback.max_attempts) {
             return Err(invalid("callback.max_attempts", "use 1 to 10".into()));
+        }
+        if !(1..=1440).contains(&self.callback.report_timeout_minutes) {
+            return Err(invalid(
+                "callback.report_timeout_minutes",
+                "use 1 to 1440".into(),
+            ));
         }
         if self.callback.fallback_line.trim().is_empty() {
             return Err(invalid(

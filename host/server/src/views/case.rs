@@ -316,6 +316,8 @@ pub enum TimerKind {
     Reconsider,
     /// The handoff SLA runs out.
     SlaDeadline,
+    /// A placed call's report is overdue: the provider is asked what became of it.
+    ReportDue,
 }
 
 impl From<records::TimerKind> for TimerKind {
@@ -324,6 +326,7 @@ impl From<records::TimerKind> for TimerKind {
             records::TimerKind::NextAttempt => TimerKind::NextAttempt,
             records::TimerKind::Reconsider => TimerKind::Reconsider,
             records::TimerKind::SlaDeadline => TimerKind::SlaDeadline,
+            records::TimerKind::ReportDue => TimerKind::ReportDue,
         }
     }
 }

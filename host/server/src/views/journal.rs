@@ -80,6 +80,13 @@ pub enum Event {
         /// Its idempotency key.
         key: String,
     },
+    /// The provider placed the call; its report comes later.
+    CallPlaced {
+        /// The attempt number.
+        attempt: u32,
+        /// The provider's call id.
+        provider_id: String,
+    },
     /// A call ended.
     CallResult {
         /// The attempt number.
@@ -190,6 +197,13 @@ impl From<&records::Event> for Event {
             E::Guard { rule, detail } => Event::Guard { rule, detail },
             E::Scheduled { due_ms } => Event::Scheduled { due_ms },
             E::DialRequested { attempt, key } => Event::DialRequested { attempt, key },
+            E::CallPlaced {
+                attempt,
+                provider_id,
+            } => Event::CallPlaced {
+                attempt,
+                provider_id,
+            },
             E::CallResult {
                 attempt,
                 outcome,

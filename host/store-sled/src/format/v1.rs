@@ -53,12 +53,14 @@ pub(crate) enum TimerKind {
     NextAttempt,
     Reconsider,
     SlaDeadline,
+    ReportDue,
 }
 variants!(
     TimerKind = domain::TimerKind {
         NextAttempt,
         Reconsider,
-        SlaDeadline
+        SlaDeadline,
+        ReportDue
     }
 );
 
@@ -152,6 +154,10 @@ pub(crate) enum Event {
         attempt: u32,
         key: String,
     },
+    CallPlaced {
+        attempt: u32,
+        provider_id: String,
+    },
     CallResult {
         attempt: u32,
         outcome: AttemptOutcome,
@@ -200,6 +206,7 @@ variants!(Event = domain::Event {
     Guard { rule, detail },
     Scheduled { due_ms },
     DialRequested { attempt, key },
+    CallPlaced { attempt, provider_id },
     CallResult { attempt, outcome, answers, transcript },
     Disposition { disposition },
     CrmQueued { operations },
@@ -282,6 +289,10 @@ pub(crate) enum Effect {
         to: String,
         owner: String,
     },
+    CallLookup {
+        attempt: u32,
+        provider_id: String,
+    },
 }
 variants!(Effect = domain::Effect {
     Dial { attempt, to, from, script, known },
@@ -289,6 +300,7 @@ variants!(Effect = domain::Effect {
     Crm { operation },
     HandoffNotice { owner, packet },
     Escalation { to, owner },
+    CallLookup { attempt, provider_id },
 });
 
 #[derive(Serialize, Deserialize)]

@@ -111,6 +111,7 @@ pub(in crate::engine) fn fire_timer(
     match timer.kind {
         TimerKind::NextAttempt => dial(engine, &tenant, &mut draft)?,
         TimerKind::Reconsider => plan_next(engine, &tenant, &mut draft),
+        TimerKind::ReportDue => reconcile::report_overdue(engine, &tenant, &mut draft)?,
         TimerKind::SlaDeadline => {
             if let CaseState::HandedOff {
                 owner,

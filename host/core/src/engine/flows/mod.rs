@@ -208,6 +208,7 @@ mod callback;
 mod dead_letter;
 mod intake;
 mod outcome;
+mod reconcile;
 
 pub(super) use callback::fire_timer;
 use callback::*;

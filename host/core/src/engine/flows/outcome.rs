@@ -16,6 +16,16 @@ pub(in crate::engine) fn delivered(
             draft.consume(outbox_id);
             call_ended(engine, draft, *attempt, report)
         }
+        (Delivery::CallPlaced { provider_id }, Effect::Dial { attempt, .. }) => {
+            let mut draft = engine.draft(&item.case_id)?;
+            draft.consume(outbox_id);
+            super::reconcile::placed(engine, draft, *attempt, provider_id)
+        }
+        (delivery, Effect::CallLookup { attempt, .. }) => {
+            let mut draft = engine.draft(&item.case_id)?;
+            draft.consume(outbox_id);
+            super::reconcile::looked_up(engine, draft, *attempt, delivery)
+        }
         _ => {
             let mut draft = engine.draft(&item.case_id)?;
             draft.consume(outbox_id);
@@ -63,10 +73,20 @@ pub(in crate::engine) fn call_ended(
     report: CallReport,
 ) -> Result<(), EngineError> {
     if draft.case.state != (CaseState::Dialing { attempt }) {
-        // A replayed or late report: nothing changes but the outbox bookkeeping.
+        // A replayed, late or out-of-order report: journalled, and nothing else changes
+        // but the outbox bookkeeping.
+        draft.event(Event::Guard {
+            rule: "late-report".into(),
+            detail: format!(
+                "a report for call #{attempt} ({}) came after the attempt ended; ignored",
+                serde_json::to_string(&report.outcome).unwrap_or_default()
+            ),
+        });
         draft.commit(engine.store())?;
         return Ok(());
     }
+    // A report overdue timer, if one was set, is done with.
+    draft.timer(None);
     let tenant = engine.tenant(&draft.case.tenant)?;
     let keep_conversation = tenant.policy.retention.keeps(Text::Conversation);
     draft.case.attempts.push(Attempt {
