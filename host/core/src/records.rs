@@ -76,6 +76,9 @@ pub enum TimerKind {
     SlaDeadline,
     /// A placed call's final report is overdue: ask the provider what became of it.
     ReportDue,
+    /// Every line of the tenant's voice account is busy: try the dial again (rounds are
+    /// aligned, the most urgent case first within one).
+    LineWait,
 }
 
 /// A scheduled timer of a case.

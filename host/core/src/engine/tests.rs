@@ -696,3 +696,65 @@ fn a_call_still_running_is_asked_about_four_times_then_counts_as_failed() {
         AttemptOutcome::Failed(_)
     ));
 }
+
+#[test]
+fn dials_past_the_concurrent_call_cap_wait_for_a_line_and_take_it_when_one_frees() {
+    let capped = policy(|p| p.replace("[callback]\n", "[callback]\nmax_concurrent_calls = 2\n"));
+    assert_eq!(capped.callback.max_concurrent_calls, Some(2));
+    let (engine, clock) = start(capped, Plugins::default());
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let signal = SignalIn {
+            caller: format!("+1512555077{n}"),
+            ..missed_call(&format!("evt-{n}"))
+        };
+        let Ingested::Opened(id) = engine.ingest(TENANT, signal).unwrap() else {
+            panic!("no case");
+        };
+        ids.push(id);
+    }
+    let case = |id: &str| engine.store().case(id).unwrap().unwrap();
+    let dialing = || {
+        ids.iter()
+            .filter(|id| case(id).state.name() == "dialing")
+            .count()
+    };
+    assert_eq!(dialing(), 2);
+    for waiting in &ids[2..] {
+        let c = case(waiting);
+        assert_eq!(c.timer.map(|t| t.kind), Some(TimerKind::LineWait), "{c:?}");
+        let events = journal(&engine, &c);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Guard { rule, .. } if rule == "concurrent-calls"))
+        );
+    }
+
+    // A round with every line busy: still waiting, and journalled only once.
+    clock.advance_to(case(&ids[2]).timer.unwrap().due_ms);
+    engine.fire_due_timers().unwrap();
+    assert_eq!(dialing(), 2);
+    let guards = |id: &str| {
+        journal(&engine, &case(id))
+            .iter()
+            .filter(|e| matches!(e, Event::Guard { rule, .. } if rule == "concurrent-calls"))
+            .count()
+    };
+    assert_eq!(guards(&ids[2]), 1);
+
+    // A call ends: the next round's first waiting case takes the line.
+    let report = CallReport {
+        outcome: AttemptOutcome::NoAnswer,
+        answers: vec![],
+        transcript: None,
+        opt_out: false,
+    };
+    engine.call_ended(&ids[0], 1, report).unwrap();
+    assert_eq!(dialing(), 1);
+    clock.advance_to(case(&ids[2]).timer.unwrap().due_ms);
+    engine.fire_due_timers().unwrap();
+    assert_eq!(dialing(), 2, "one line freed, one waiting case dialed");
+    assert_eq!(case(&ids[2]).state.name(), "dialing");
+    assert_eq!(case(&ids[3]).state.name(), "waiting");
+}

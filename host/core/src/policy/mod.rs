@@ -162,6 +162,11 @@ pub struct Callback {
     /// incident); 1 to 1440, default 15.
     #[serde(default = "default_report_timeout")]
     pub report_timeout_minutes: u32,
+    /// `max_concurrent_calls`: calls the tenant's voice account may have in progress at
+    /// once (Vapi accounts start at 10); dials beyond it wait for a line, the most urgent
+    /// first. Unset: no cap.
+    #[serde(default)]
+    pub max_concurrent_calls: Option<u32>,
 }
 
 fn default_report_timeout() -> u32 {
@@ -518,6 +523,16 @@ impl Policy {
         }
         if !(1..=10).contains(&self.callback.max_attempts) {
             return Err(invalid("callback.max_attempts", "use 1 to 10".into()));
+        }
+        if self
+            .callback
+            .max_concurrent_calls
+            .is_some_and(|n| !(1..=10_000).contains(&n))
+        {
+            return Err(invalid(
+                "callback.max_concurrent_calls",
+                "use 1 to 10000, or leave it out for no cap".into(),
+            ));
         }
         if !(1..=1440).contains(&self.callback.report_timeout_minutes) {
             return Err(invalid(

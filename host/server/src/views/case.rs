@@ -318,6 +318,8 @@ pub enum TimerKind {
     SlaDeadline,
     /// A placed call's report is overdue: the provider is asked what became of it.
     ReportDue,
+    /// Every line of the tenant's voice account is busy: the dial is tried again.
+    LineWait,
 }
 
 impl From<records::TimerKind> for TimerKind {
@@ -327,6 +329,7 @@ impl From<records::TimerKind> for TimerKind {
             records::TimerKind::Reconsider => TimerKind::Reconsider,
             records::TimerKind::SlaDeadline => TimerKind::SlaDeadline,
             records::TimerKind::ReportDue => TimerKind::ReportDue,
+            records::TimerKind::LineWait => TimerKind::LineWait,
         }
     }
 }

@@ -54,13 +54,15 @@ pub(crate) enum TimerKind {
     Reconsider,
     SlaDeadline,
     ReportDue,
+    LineWait,
 }
 variants!(
     TimerKind = domain::TimerKind {
         NextAttempt,
         Reconsider,
         SlaDeadline,
-        ReportDue
+        ReportDue,
+        LineWait
     }
 );
 

@@ -80,6 +80,39 @@ pub(in crate::engine) fn schedule(tenant: &Tenant, draft: &mut Draft, due: i64) 
     draft.event(Event::Scheduled { due_ms: allowed });
 }
 
+/// How often a dial waiting for a line tries again. Rounds are aligned to this, so every
+/// waiting case of a tenant tries in the same round, in order of urgency.
+const LINE_POLL_MS: i64 = 15_000;
+
+/// Every line is busy: the case waits for the next round, within the calling window.
+/// Journalled when it starts waiting, not at every round.
+fn wait_for_line(tenant: &Tenant, draft: &mut Draft, in_progress: u64, cap: u32) {
+    let waiting = draft
+        .step_mut()
+        .previous_timer
+        .is_some_and(|t| t.kind == TimerKind::LineWait);
+    if !waiting {
+        draft.event(Event::Guard {
+            rule: "concurrent-calls".into(),
+            detail: format!(
+                "{in_progress} calls in progress, the voice account's cap is {cap}: waiting for a line"
+            ),
+        });
+    }
+    // Within a round, the most urgent case goes first.
+    let round = (draft.now / LINE_POLL_MS + 1) * LINE_POLL_MS;
+    let due = round + i64::from(u8::MAX - draft.case.priority);
+    let allowed = tenant
+        .policy
+        .calling_window
+        .next_allowed(callee_tz(tenant, &draft.case), due);
+    draft.state(CaseState::Waiting);
+    draft.timer(Some(Timer {
+        due_ms: allowed,
+        kind: TimerKind::LineWait,
+    }));
+}
+
 pub(in crate::engine) fn fallback(draft: &mut Draft, message: String, link: Option<String>) {
     let body = match &link {
         Some(l) => format!("{message} {l}"),
@@ -109,7 +142,7 @@ pub(in crate::engine) fn fire_timer(
     };
     draft.timer(None);
     match timer.kind {
-        TimerKind::NextAttempt => dial(engine, &tenant, &mut draft)?,
+        TimerKind::NextAttempt | TimerKind::LineWait => dial(engine, &tenant, &mut draft)?,
         TimerKind::Reconsider => plan_next(engine, &tenant, &mut draft),
         TimerKind::ReportDue => reconcile::report_overdue(engine, &tenant, &mut draft)?,
         TimerKind::SlaDeadline => {
@@ -157,6 +190,14 @@ pub(in crate::engine) fn dial(
         });
         draft.close("do not call");
         return Ok(());
+    }
+    if let Some(cap) = policy.callback.max_concurrent_calls {
+        let counters = engine.store.counters(&policy.tenant)?;
+        let in_progress = counters.states.get("dialing").copied().unwrap_or(0);
+        if in_progress >= u64::from(cap) {
+            wait_for_line(tenant, draft, in_progress, cap);
+            return Ok(());
+        }
     }
     let attempt = draft.case.attempts.len() as u32 + 1;
     let (plugin, config) = tenant.plugin(Slot::Qualify);
