@@ -104,8 +104,15 @@ pub(in crate::engine) fn looked_up(
     delivery: Delivery,
 ) -> Result<(), EngineError> {
     if draft.case.state != (CaseState::Dialing { attempt }) {
-        // The webhook came meanwhile.
-        return call_ended(engine, draft, attempt, no_report("answered late"));
+        // The webhook came meanwhile: it decided.
+        draft.event(Event::Guard {
+            rule: "late-report".into(),
+            detail: format!(
+                "the provider's answer about call #{attempt} came after its report; ignored"
+            ),
+        });
+        draft.commit(engine.store())?;
+        return Ok(());
     }
     match delivery {
         Delivery::CallEnded(report) => call_ended(engine, draft, attempt, report),
