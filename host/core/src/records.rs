@@ -569,7 +569,7 @@ impl Funnel {
         }
     }
 
-    /// The median signal-to-first-dial wait, in ms.
+    /// The signal-to-first-dial wait at the 50th percentile of the counted cases, in ms.
     pub fn median_first_dial_ms(&self) -> Option<i64> {
         let total: u64 = self.first_dial_waits.values().sum();
         let mut seen = 0;

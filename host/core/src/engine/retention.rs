@@ -62,6 +62,13 @@ impl Engine {
     pub fn apply_retention(&self) -> Result<RetentionPass, EngineError> {
         let now = self.clock.now_ms();
         let mut pass = RetentionPass::default();
+        // Cases with side effects still to deliver keep their detail; read once per pass.
+        let pending: HashSet<String> = self
+            .store
+            .outbox()?
+            .into_iter()
+            .map(|(_, item)| item.case_id)
+            .collect();
         for id in self.tenant_ids() {
             let Ok(tenant) = self.tenant(&id) else {
                 continue;
@@ -74,7 +81,7 @@ impl Engine {
                 }
             }
             pass.ignored += self.purge_ignored(&id, cutoff)?;
-            pass.cases += self.purge_cases(&id, cutoff)?;
+            pass.cases += self.purge_cases(&id, cutoff, &pending)?;
         }
         if pass != RetentionPass::default() {
             tracing::info!(
@@ -109,13 +116,12 @@ impl Engine {
         Ok(old)
     }
 
-    fn purge_cases(&self, tenant: &str, cutoff: i64) -> Result<usize, EngineError> {
-        let pending: HashSet<String> = self
-            .store
-            .outbox()?
-            .into_iter()
-            .map(|(_, item)| item.case_id)
-            .collect();
+    fn purge_cases(
+        &self,
+        tenant: &str,
+        cutoff: i64,
+        pending: &HashSet<String>,
+    ) -> Result<usize, EngineError> {
         let expired: Vec<String> = self
             .store
             .cases(Some(tenant))?
