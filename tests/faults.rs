@@ -444,7 +444,16 @@ fn assert_ran_then_suspended(kinds: &HashMap<String, usize>, kind: &str, signals
 #[test]
 fn zero_retention_leaves_no_transcript_or_answer_in_the_store_files() {
     let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-    let s = Server::start(Arc::new(PlacesCalls(sim)));
+    let now = SystemClock.now_ms();
+    let clock = Arc::new(redial_core::clock::ManualClock::new(now));
+    let engine_clock = clock.clone();
+    let s = Server::start_with(
+        |app| {
+            app.connectors(Arc::new(PlacesCalls(sim)))
+                .clock(engine_clock)
+        },
+        "",
+    );
     // The same conversation for a full-retention tenant (HVAC) and a zero-retention one
     // (SaaS), each with its own marker words: the HVAC markers must be found in the files
     // (the scan works), the SaaS ones must not.
@@ -454,11 +463,14 @@ fn zero_retention_leaves_no_transcript_or_answer_in_the_store_files() {
     ] {
         let (_, body) = s.signal(tenant, &format!("evt-{marker}"), &missed_call(caller));
         let case = body["case"].as_str().unwrap().to_string();
-        s.wait_for(&case, |v| {
+        // The SaaS tenant's cadence calls three minutes after the signal.
+        clock.advance_to(clock.now_ms() + 200_000);
+        let placed = s.wait_for(&case, |v| {
             v["journal"]
                 .as_array()
-                .is_some_and(|j| j.iter().any(|e| e["event"]["event"] == "delivered"))
+                .is_some_and(|j| j.iter().any(|e| e["event"]["event"] == "call-placed"))
         });
+        assert_eq!(placed["case"]["state"]["state"], "dialing", "{placed}");
         let report = json!({ "message": {
             "type": "end-of-call-report",
             "endedReason": "customer-ended-call",

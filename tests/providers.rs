@@ -363,7 +363,7 @@ fn end_to_end_twilio_missed_call_to_vapi_to_hubspot_to_handoff_and_ack() {
         "endedReason": "customer-ended-call",
         "call": { "id": v["metadata"]["case_id"], "metadata": v["metadata"] },
         "artifact": { "transcript": "the furnace stopped working, no heat" },
-        "analysis": { "structuredData": { "reason": "furnace stopped working, no heat", "timeline": "today", "role": "yes, I own it" } }
+        "analysis": { "structuredData": { "reason": "furnace stopped working, no heat", "timeline": "today", "role": true } }
     }});
     let (status, text) = s.send(
         "POST",
@@ -535,7 +535,7 @@ fn qualified_call(s: &Server, fake: &FakeProviders, event: &str, caller: &str) -
     let meta = call[0].json()["metadata"].clone();
     let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-ended-call",
         "call": { "id": "c", "metadata": meta },
-        "analysis": { "structuredData": { "reason": "no heat", "timeline": "today", "role": "yes" } } } });
+        "analysis": { "structuredData": { "reason": "no heat", "timeline": "today", "role": true } } } });
     let (status, _) = s.send(
         "POST",
         &format!("/v1/tenants/{HVAC}/vapi"),
@@ -621,7 +621,7 @@ fn a_declined_call_sends_the_fallback_sms_through_twilio() {
     let (_, body) = s.signal(HVAC, "evt-decline", &missed_call("+15125550195"));
     let case = body["case"].as_str().unwrap().to_string();
     let call = fake.wait("/call", 1);
-    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "customer-declined",
+    let report = json!({ "message": { "type": "end-of-call-report", "endedReason": "vonage-rejected",
         "call": { "id": "c", "metadata": call[0].json()["metadata"] } } });
     let (status, _) = s.send(
         "POST",

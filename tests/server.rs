@@ -226,7 +226,7 @@ fn a_vapi_end_of_call_report_completes_the_placed_call() {
         "endedReason": "customer-ended-call",
         "call": { "id": "call-1", "metadata": { "case_id": case, "attempt": 1 } },
         "artifact": { "transcript": "AI: Hi Dana... User: the furnace stopped working" },
-        "analysis": { "structuredData": { "timeline": "today", "role": "yes, I own it", "current_system": "gas furnace" } }
+        "analysis": { "structuredData": { "timeline": "today", "role": true, "current_system": "gas furnace" } }
     }});
     let path = format!("/v1/tenants/{HVAC}/vapi");
     let body = serde_json::to_vec(&report).unwrap();
@@ -527,7 +527,7 @@ fn every_documented_operation_is_served_and_every_refusal_is_json() {
             }
         }
     }
-    assert_eq!(operations, 28, "every route, one operation per method");
+    assert_eq!(operations, 30, "every route, one operation per method");
     // What axum and tower answer on their own takes the same shape.
     let (status, text) = s.send("PATCH", "/v1/tenants", &[], Some(b""));
     assert_eq!(status, 405);

@@ -45,8 +45,8 @@ def twilio(url, params):
     return {"X-Twilio-Signature": base64.b64encode(mac.digest()).decode()}
 
 
-def send(template, media_type, body, headers, expect):
-    path = template.replace("{tenant}", tenant)
+def send(template, media_type, body, headers, expect, query=""):
+    path = template.replace("{tenant}", tenant) + query
     response = requests.post(
         base + path, data=body, headers={"Content-Type": media_type, **headers}, timeout=30
     )
@@ -73,6 +73,19 @@ for route, expect in [("/v1/tenants/{tenant}/twilio/voice-status", 202), ("/v1/t
     media_type, params = example(route)
     url = base + route.replace("{tenant}", tenant)
     send(route, media_type, urllib.parse.urlencode(params), twilio(url, params), expect)
+
+# The message status example names a message by its key in the query, as Redial's own
+# StatusCallback URLs do; the example case sent no fallback message, so it is unknown (404).
+route = "/v1/tenants/{tenant}/twilio/sms-status"
+media_type, params = example(route)
+query = "?key=" + urllib.parse.quote(f"{case}/fallback-sms", safe="")
+url = base + route.replace("{tenant}", tenant) + query
+send(route, media_type, urllib.parse.urlencode(params), twilio(url, params), 404, query)
+
+# This tenant's voice provider is the simulator: a Retell event, however signed, is refused.
+media_type, event = example("/v1/tenants/{tenant}/retell")
+send("/v1/tenants/{tenant}/retell", media_type, json.dumps(event).encode(),
+     {"X-Retell-Signature": f"v={int(time.time() * 1000)},d={'0' * 64}"}, 401)
 
 # Wrong proofs are refused as documented.
 send("/v1/tenants/{tenant}/signals", "application/json", body, standard_webhooks("evt-x", b"{}"), 401)

@@ -6,10 +6,11 @@
 //! Like a well-behaved provider it honours idempotency keys: a redelivered dial returns
 //! the first call's report and places no second call.
 
+use crate::voice::{CallRequest, VoiceProvider};
 use redial_core::clock::Clock;
 use redial_core::connectors::{CallReport, ConnectorError, Connectors, Delivery, Recipient};
 use redial_core::records::{Effect, OutboxItem};
-use redial_sdk::{Answer, AttemptOutcome};
+use redial_sdk::{Answer, AnswerKind, AnswerValue, AttemptOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -169,7 +170,10 @@ impl Simulator {
                         .iter()
                         .find(|(id, _)| *id == q.field_id)
                         .map_or("yes", |(_, t)| t.as_str());
-                    Answer::text(q.field_id.clone(), said)
+                    Answer {
+                        field_id: q.field_id.clone(),
+                        value: extract(&q.kind, said),
+                    }
                 })
                 .collect()
         };
@@ -214,8 +218,56 @@ impl Simulator {
     }
 }
 
+/// What the simulated voice AI extracts from what the callee said, as the question's kind
+/// asks (a real provider fills the schema the dial sent the same way): "yes, I own it" is
+/// yes, "about 20 units" is 20, a choice is the option the words name. Words that fit no
+/// value of the kind stay text, which the host records as unanswered.
+fn extract(kind: &AnswerKind, said: &str) -> AnswerValue {
+    let lower = said.trim().to_lowercase();
+    let first_word = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    let typed = match kind {
+        AnswerKind::FreeText => None,
+        AnswerKind::YesNo => match first_word {
+            "yes" | "yeah" | "yep" => Some(AnswerValue::YesNo(true)),
+            "no" | "nope" => Some(AnswerValue::YesNo(false)),
+            _ => None,
+        },
+        AnswerKind::Number => lower
+            .split_whitespace()
+            .find_map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+            .map(AnswerValue::Number),
+        AnswerKind::Choice(options) => options
+            .iter()
+            .find(|o| lower.contains(&o.to_lowercase()))
+            .map(|o| AnswerValue::Choice(o.clone())),
+    };
+    typed.unwrap_or_else(|| AnswerValue::Text(said.to_string()))
+}
+
+impl VoiceProvider for Simulator {
+    fn place(&self, call: &CallRequest<'_>) -> Result<Delivery, ConnectorError> {
+        self.record(call.item)
+    }
+
+    /// The simulator reports every call as it places it, so no call of its is ever
+    /// overdue: one asked about is unknown to it.
+    fn look_up(&self, _provider_id: &str) -> Result<Delivery, ConnectorError> {
+        Ok(Delivery::Done)
+    }
+}
+
 impl Connectors for Simulator {
     fn deliver(&self, item: &OutboxItem, _: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        self.record(item)
+    }
+}
+
+impl Simulator {
+    /// Acts on an item as the provider of its channel would, and writes it in the ledger.
+    fn record(&self, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
         let mut state = self.state.lock().unwrap();
         let duplicate = state.reports.contains_key(&item.key);
         let (delivery, outcome, effect) = match &item.effect {

@@ -1,6 +1,8 @@
 //! What the store holds: case projections, journal events, timers and outbox effects.
 
-use redial_sdk::{Answer, Attempt, AttemptOutcome, Disposition, Field, Script, Signal, SignalKind};
+use redial_sdk::{
+    Answer, AnswerKind, Attempt, AttemptOutcome, Disposition, Field, Script, Signal, SignalKind,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -128,6 +130,23 @@ pub struct CaseRecord {
     /// kept): retention counts from here.
     #[serde(default)]
     pub changed_ms: i64,
+    /// What the attempt in progress asked of the voice provider (set when its dial is
+    /// queued): its report's answers are typed against it.
+    #[serde(default)]
+    pub asking: Option<Asking>,
+}
+
+/// What one attempt asked the voice provider to do: extract each question's answer as its
+/// kind says, and leave a voicemail message or not. The report is read against it, so an
+/// answer of the wrong type is recorded as unanswered rather than guessed at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asking {
+    /// The attempt.
+    pub attempt: u32,
+    /// Each question's field id and the kind its answer must have.
+    pub fields: Vec<(String, AnswerKind)>,
+    /// Whether the dial asked for a voicemail message to be left on voicemail.
+    pub voicemail: bool,
 }
 
 impl CaseRecord {
@@ -151,6 +170,7 @@ impl CaseRecord {
             journal_len: 0,
             plugin_failures: 0,
             changed_ms: opened_ms,
+            asking: None,
         }
     }
 
@@ -246,6 +266,15 @@ pub enum Event {
         answers: Vec<Answer>,
         /// Transcript (kept only under `full` retention).
         transcript: Option<String>,
+        /// Field ids the script asked about whose answer was missing or not of the
+        /// question's kind: unanswered, never guessed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unanswered: Vec<String>,
+    },
+    /// The provider reached voicemail and left the message the attempt asked for.
+    VoicemailLeft {
+        /// Attempt number.
+        attempt: u32,
     },
     /// The decision fields (redacted per retention).
     Disposition {
@@ -292,6 +321,17 @@ pub enum Event {
     FallbackQueued {
         /// The message.
         message: String,
+    },
+    /// The SMS provider said what became of a message it was given (Twilio's status
+    /// callback): `delivered`, `undelivered` or `failed`.
+    MessageStatus {
+        /// The outbox item's idempotency key.
+        key: String,
+        /// The final status.
+        status: String,
+        /// The provider's error code, when it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
     },
     /// The caller opted out.
     OptedOut,
@@ -368,6 +408,10 @@ pub enum Effect {
         script: Script,
         /// Known context for the assistant.
         known: Vec<Field>,
+        /// What to say if the call reaches voicemail (`[callback.voicemail]`); none: the
+        /// assistant's own voicemail setting applies.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voicemail: Option<String>,
     },
     /// Send an SMS (fallback).
     Sms {

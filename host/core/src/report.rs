@@ -49,11 +49,24 @@ fn describe(t: &Tenant, e: &Event) -> String {
             provider_id,
         } => format!("call #{attempt} placed by the provider ({provider_id})"),
         Event::CallResult {
+            attempt,
+            outcome,
+            unanswered,
+            ..
+        } if !unanswered.is_empty() => format!(
+            "call #{attempt}: {}; unanswered: {}",
+            serde_json::to_value(outcome).unwrap(),
+            unanswered.join(", ")
+        ),
+        Event::CallResult {
             attempt, outcome, ..
         } => format!(
             "call #{attempt}: {}",
             serde_json::to_value(outcome).unwrap()
         ),
+        Event::VoicemailLeft { attempt } => {
+            format!("call #{attempt}: voicemail message left")
+        }
         Event::Disposition { disposition: d } => format!(
             "qualified: {} / {} / {} / intent {}",
             d.reason_code.name(),
@@ -89,6 +102,12 @@ fn describe(t: &Tenant, e: &Event) -> String {
         }
         Event::HumanReview { reason } => format!("human review: {reason}"),
         Event::FallbackQueued { message } => format!("fallback SMS: {message:?}"),
+        Event::MessageStatus {
+            status, error_code, ..
+        } => match error_code {
+            Some(code) => format!("fallback SMS {status} (error {code})"),
+            None => format!("fallback SMS {status}"),
+        },
         Event::OptedOut => "caller opted out".into(),
         Event::Reply { text } => format!(
             "caller replied: {}",

@@ -16,7 +16,7 @@ use redial_store_sled::SledStore;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -80,6 +80,9 @@ pub struct App {
     /// What every handler can reach.
     pub state: AppState,
     options: ServeOptions,
+    /// Where the providers' callbacks reach this server, once known (the built-in
+    /// connectors read it).
+    public_url: Arc<OnceLock<String>>,
 }
 
 impl AppBuilder {
@@ -271,6 +274,10 @@ impl AppBuilder {
                 not_serving.set(&name, &problem);
             }
         }
+        let public_url = Arc::new(OnceLock::new());
+        if !self.public_url.is_empty() {
+            let _ = public_url.set(self.public_url.clone());
+        }
         let connectors = match self.connectors {
             Some(connectors) => connectors,
             None => {
@@ -281,11 +288,12 @@ impl AppBuilder {
                     self.ledger.then_some(ledger.as_path()),
                 )
                 .map_err(|e| AppError::Ledger(e.to_string()))?;
-                Arc::new(ProviderConnectors::new(
+                Arc::new(ProviderConnectors::with_public_url(
                     self.clock,
                     simulator,
                     self.provider_timeout,
                     self.destinations,
+                    public_url.clone(),
                 ))
             }
         };
@@ -306,6 +314,7 @@ impl AppBuilder {
             engine,
             state,
             options: self.options,
+            public_url,
         })
     }
 }
@@ -321,6 +330,7 @@ impl App {
         if self.state.public_url.is_empty() {
             self.state.public_url = format!("http://{}", listener.local_addr()?);
         }
+        let _ = self.public_url.set(self.state.public_url.clone());
         crate::serve(listener, self.state, self.options, shutdown).await
     }
 }

@@ -199,6 +199,7 @@ impl From<redial_core::engine::EngineError> for ApiError {
         match e {
             UnknownTenant(t) => ApiError::not_found(format!("unknown tenant {t:?}")),
             UnknownCase(c) => ApiError::not_found(format!("unknown case {c:?}")),
+            e @ UnknownAttempt { .. } => ApiError::not_found(e.to_string()),
             Plugin { .. } => ApiError::unprocessable(None, e.to_string()),
             Policy(p) => ApiError::unprocessable(p.key().map(str::to_string), p.to_string()),
             SecretRefused(why) => ApiError::unprocessable(None, why),

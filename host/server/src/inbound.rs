@@ -1,20 +1,27 @@
-//! Inbound webhooks: the generic signal endpoint (Standard Webhooks), Twilio voice status
-//! callbacks (X-Twilio-Signature) and Vapi server messages (X-Vapi-Secret). Each verifies
+//! Inbound webhooks: the generic signal endpoint (Standard Webhooks), Twilio voice and
+//! message status callbacks and replies (X-Twilio-Signature), Vapi server messages
+//! (X-Vapi-Secret) and Retell events (X-Retell-Signature). Each verifies
 //! the tenant's secret before anything is parsed into the engine, and is idempotent by
 //! the provider's event id.
 
-use super::auth::{constant_eq, resolve_secret, standard_webhook_headers, twilio_signature};
+use super::auth::{
+    RetellSignature, constant_eq, resolve_secret, standard_webhook_headers, twilio_signature,
+};
 use super::error::{ErrorBody, parse_form, parse_json, read_body};
 use super::views::{
-    SignalAccepted, SignalBody, TenantPath, TwilioSms, TwilioVoiceStatus, VapiAnswer, VapiMessage,
-    VapiWebhook,
+    CallMetadata, CallReportAnswer, MessageStatusAnswer, MessageStatusQuery, RetellWebhook,
+    SignalAccepted, SignalBody, TenantPath, TwilioMessageStatus, TwilioSms, TwilioVoiceStatus,
+    VapiMessage, VapiWebhook,
 };
 use super::{ApiError, AppState, MAX_BODY};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use redial_core::engine::{CRM_LOOKUP, Ingested, SignalIn};
+use redial_connectors::retell;
+use redial_core::connectors::CallReport;
+use redial_core::engine::{CRM_LOOKUP, Ingested, MessageStatus, SignalIn};
+use redial_core::policy::Provider;
 use redial_sdk::{Field, SignalKind};
 
 /// Refuses a body not sent as `expected` (parameters such as `charset` aside) with 415.
@@ -337,7 +344,7 @@ async fn verified_twilio_body(
     request_body(content = VapiWebhook, content_type = "application/json",
         example = super::openapi::examples::vapi_end_of_call_report),
     responses(
-        (status = 200, description = "What became of the message", body = VapiAnswer),
+        (status = 200, description = "What became of the message", body = CallReportAnswer),
         (status = 400, description = "A malformed message (the field is named)", body = ErrorBody),
         (status = 401, description = "`X-Vapi-Secret` missing or wrong, or none configured", body = ErrorBody),
         (status = 404, description = "No such tenant, or the report's case is not this tenant's", body = ErrorBody),
@@ -349,7 +356,7 @@ pub async fn vapi(
     Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<VapiAnswer>, ApiError> {
+) -> Result<Json<CallReportAnswer>, ApiError> {
     let t = state.engine.tenant(&tenant)?;
     require_content_type(&headers, "application/json")?;
     let expected = secret(&t.policy.webhooks.vapi_secret, "vapi_secret")?;
@@ -363,12 +370,12 @@ pub async fn vapi(
     let body = read_body(body, MAX_BODY).await?;
     let VapiWebhook { message } = parse_json(&body, "Vapi message")?;
     match message.kind.as_str() {
-        "status-update" => Ok(Json(VapiAnswer::Acknowledged)),
+        "status-update" => Ok(Json(CallReportAnswer::Acknowledged)),
         "end-of-call-report" => {
             let case = end_of_call(&state, &tenant, message).await?;
-            Ok(Json(VapiAnswer::Recorded { case }))
+            Ok(Json(CallReportAnswer::Recorded { case }))
         }
-        other => Ok(Json(VapiAnswer::Ignored {
+        other => Ok(Json(CallReportAnswer::Ignored {
             reason: format!("message type {other}"),
         })),
     }
@@ -396,6 +403,18 @@ async fn end_of_call(
         .or(message.transcript);
     let ended_reason = message.ended_reason.as_deref().unwrap_or("unknown");
     let report = redial_connectors::vapi::report(ended_reason, structured, transcript);
+    record_report(state, tenant, meta, report).await
+}
+
+/// Ends the attempt a provider's report names (by the metadata Redial put on the call)
+/// with it; returns the case id. A case that is not this tenant's, or an attempt the
+/// case never made, is a 404 with nothing recorded.
+async fn record_report(
+    state: &AppState,
+    tenant: &str,
+    meta: CallMetadata,
+    report: CallReport,
+) -> Result<String, ApiError> {
     let unknown = || ApiError::not_found(format!("unknown case {:?}", meta.case_id));
     let case = state
         .engine
@@ -413,4 +432,115 @@ async fn end_of_call(
         .await?;
     state.wake.ring();
     Ok(meta.case_id)
+}
+
+/// Retell webhook events, verified by `X-Retell-Signature` (HMAC-SHA256 of the body and a
+/// millisecond timestamp, keyed by the tenant's Retell API key, `[voice] api_key`).
+///
+/// `call_ended` ends the attempt named by the call's metadata (`case_id`, `attempt`) when
+/// nobody talked (busy, no answer, voicemail, failure); a call with a conversation ends
+/// with `call_analyzed`, which carries the extracted answers. `call_started` is
+/// acknowledged; other events are ignored.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/retell", operation_id = "retellEvent", tag = "inbound",
+    params(TenantPath),
+    security(("retellSignature" = [])),
+    request_body(content = RetellWebhook, content_type = "application/json",
+        example = super::openapi::examples::retell_call_analyzed),
+    responses(
+        (status = 200, description = "What became of the event", body = CallReportAnswer),
+        (status = 400, description = "A malformed event (the field is named)", body = ErrorBody),
+        (status = 401, description = "`X-Retell-Signature` missing, stale or wrong, or the tenant's voice provider is not Retell", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the event's case or attempt is not this tenant's", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not sent as `application/json`", body = ErrorBody),
+    ))]
+pub async fn retell(
+    State(state): State<AppState>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CallReportAnswer>, ApiError> {
+    let t = state.engine.tenant(&tenant)?;
+    require_content_type(&headers, "application/json")?;
+    let voice = &t.policy.voice;
+    let api_key = (voice.provider == Provider::Retell)
+        .then(|| voice.setting("api_key"))
+        .flatten()
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| ApiError::unauthorized("this tenant's voice provider is not Retell"))?;
+    let proof = RetellSignature::from_headers(&headers, state.engine.now_ms())?;
+    let body = read_body(body, MAX_BODY).await?;
+    proof.verify(&api_key, &body)?;
+    let event: RetellWebhook = parse_json(&body, "Retell event")?;
+    let raw: serde_json::Value = parse_json(&body, "Retell event")?;
+    match retell::webhook_event(&event.event, &raw["call"]) {
+        retell::WebhookEvent::Acknowledged(_) => Ok(Json(CallReportAnswer::Acknowledged)),
+        retell::WebhookEvent::Ignored => Ok(Json(CallReportAnswer::Ignored {
+            reason: format!("event {}", event.event),
+        })),
+        retell::WebhookEvent::Report(report) => {
+            let meta = event.call.metadata.ok_or_else(|| {
+                ApiError::bad_request(
+                    "call.metadata".to_string(),
+                    "missing `call.metadata` (case_id, attempt)",
+                )
+            })?;
+            let case = record_report(&state, &tenant, meta, report).await?;
+            Ok(Json(CallReportAnswer::Recorded { case }))
+        }
+    }
+}
+
+/// Twilio's message status callback for a fallback message.
+///
+/// Redial asks for it on every message it sends, naming the message by its key in the
+/// URL's query (covered by the signature). A final status (`delivered`, `undelivered`,
+/// `failed`) is journalled on the message's case, once per message and status; earlier
+/// ones are answered 200 and ignored.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/twilio/sms-status", operation_id = "twilioMessageStatus", tag = "inbound",
+    params(TenantPath, MessageStatusQuery),
+    security(("twilioSignature" = [])),
+    request_body(content = TwilioMessageStatus, content_type = "application/x-www-form-urlencoded",
+        example = super::openapi::examples::twilio_message_status),
+    responses(
+        (status = 200, description = "What became of the status", body = MessageStatusAnswer),
+        (status = 400, description = "A missing or malformed parameter (named)", body = ErrorBody),
+        (status = 401, description = "`X-Twilio-Signature` missing or wrong, or no auth token configured", body = ErrorBody),
+        (status = 404, description = "No such tenant, or `key` names no fallback message of this tenant's", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not form-encoded", body = ErrorBody),
+    ))]
+pub async fn twilio_message_status(
+    State(state): State<AppState>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
+    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<MessageStatusAnswer>, ApiError> {
+    let body = verified_twilio_body(&state, &tenant, &uri, &headers, body).await?;
+    let MessageStatusQuery { key } = parse_form(query.unwrap_or_default().as_bytes(), "query")?;
+    let form: TwilioMessageStatus = parse_form(&body, "message status callback")?;
+    non_empty("MessageSid", &form.message_sid)?;
+    non_empty("MessageStatus", &form.message_status)?;
+    let engine = state.engine.clone();
+    let id = tenant.clone();
+    let status = form.message_status.clone();
+    let recorded = state
+        .slots
+        .run_for(&tenant, move || {
+            let event = format!("twilio-status:{}:{}", form.message_sid, form.message_status);
+            let code = form.error_code.filter(|c| !c.is_empty());
+            engine.message_status(&id, &key, &form.message_status, code, &event)
+        })
+        .await?;
+    Ok(Json(match recorded {
+        MessageStatus::Recorded(case) => MessageStatusAnswer::Recorded { case },
+        MessageStatus::NotFinal => MessageStatusAnswer::Ignored {
+            reason: format!("status {status} is not final"),
+        },
+        MessageStatus::Duplicate => MessageStatusAnswer::Ignored {
+            reason: format!("status {status} already recorded"),
+        },
+    }))
 }

@@ -86,6 +86,15 @@ impl Modify for SecuritySchemes {
                     "The tenant's `webhooks.vapi_secret`, as Vapi sends it",
                 ),
             ),
+            (
+                "retellSignature",
+                header(
+                    "X-Retell-Signature",
+                    "Retell's signature: `v=<unix ms>,d=<hex HMAC-SHA256 of the body followed \
+                     by the timestamp>`, keyed by the tenant's Retell API key \
+                     (`[voice] api_key`); refused five minutes from now",
+                ),
+            ),
         ] {
             components.add_security_scheme(name, scheme);
         }
@@ -116,6 +125,20 @@ pub mod examples {
     pub fn twilio_voice_status() -> Value {
         fixture(include_str!(
             "../../../tests/fixtures/api/twilio-voice-status.json"
+        ))
+    }
+
+    /// A Retell `call_analyzed` event for the first case's first attempt.
+    pub fn retell_call_analyzed() -> Value {
+        fixture(include_str!(
+            "../../../tests/fixtures/api/retell-call-analyzed.json"
+        ))
+    }
+
+    /// Twilio's status callback for an undelivered fallback message, as its form fields.
+    pub fn twilio_message_status() -> Value {
+        fixture(include_str!(
+            "../../../tests/fixtures/api/twilio-message-status.json"
         ))
     }
 
@@ -226,6 +249,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 28);
+        assert_eq!(ids.len(), 30);
     }
 }

@@ -40,8 +40,9 @@ pub use case::{
 pub use dead_letter::{DeadLetter, DeadLetterList, DeadLetterSettled};
 pub use erasure::ErasureReceipt;
 pub use inbound::{
-    SignalAccepted, SignalBody, TwilioSms, TwilioVoiceStatus, VapiAnalysis, VapiAnswer,
-    VapiArtifact, VapiCall, VapiMessage, VapiMetadata, VapiWebhook,
+    CallMetadata, CallReportAnswer, MessageStatusAnswer, MessageStatusQuery, RetellCall,
+    RetellWebhook, SignalAccepted, SignalBody, TwilioMessageStatus, TwilioSms, TwilioVoiceStatus,
+    VapiAnalysis, VapiArtifact, VapiCall, VapiMessage, VapiWebhook,
 };
 pub use journal::{Event, JournalEntry};
 pub use paths::{CallerPath, CasePath, DeadLetterPath, SecretPath, SlotPath, TenantPath};

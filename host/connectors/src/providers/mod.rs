@@ -1,4 +1,4 @@
-//! Real provider connectors: Vapi (outbound calls), Twilio (SMS), HubSpot v3 (CRM), and a
+//! Real provider connectors: Vapi and Retell (outbound calls), Twilio (SMS), HubSpot v3 (CRM), and a
 //! generic Standard Webhooks sender (CRM-less tenants, handoff notices, escalations).
 //!
 //! Each tenant's policy picks a provider per channel; anything left on "simulator" goes to
@@ -19,13 +19,17 @@ use redial_core::records::{Effect, OutboxItem};
 use redial_sdk::{CrmAction, CrmOperation, Field};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 mod hubspot;
+pub mod retell;
 pub mod vapi;
 
+use crate::voice::{self, CallRequest, VoiceProvider};
 use hubspot::hubspot_lookup;
+use retell::Retell;
+use vapi::Vapi;
 
 /// Sending a JSON body compactly. ureq's own `send_json` pretty-prints it: a dial's body
 /// is about a third larger that way, in bytes to write, send and for the provider to read.
@@ -71,6 +75,9 @@ pub struct ProviderConnectors {
     tenant_agent: ureq::Agent,
     /// HubSpot object ids of earlier operations, by `{case}/{operation id}`.
     crm_ids: Mutex<HashMap<String, String>>,
+    /// The server's public address, once it is known: SMS sent with it carry a status
+    /// callback to the server's `twilio/sms-status` route.
+    public_url: Arc<OnceLock<String>>,
 }
 
 fn err(connector: &str, message: impl Into<String>) -> ConnectorError {
@@ -94,6 +101,18 @@ impl ProviderConnectors {
         timeout: Duration,
         destinations: resolver::Destinations,
     ) -> Self {
+        Self::with_public_url(clock, simulator, timeout, destinations, Arc::default())
+    }
+
+    /// [`Self::new`], asking SMS providers to report each message's fate to the server
+    /// at `public_url` once it is set.
+    pub fn with_public_url(
+        clock: Arc<dyn Clock>,
+        simulator: Simulator,
+        timeout: Duration,
+        destinations: resolver::Destinations,
+        public_url: Arc<OnceLock<String>>,
+    ) -> Self {
         // A provider's redirect is never followed: it would carry the tenant's data (and,
         // for a 303, the request's credentials) to an address nobody configured.
         let config = ureq::Agent::config_builder()
@@ -110,6 +129,7 @@ impl ProviderConnectors {
             agent: resolver::agent(config.clone()),
             tenant_agent: resolver::tenant_agent(config, destinations),
             crm_ids: Mutex::default(),
+            public_url,
         }
     }
 
@@ -173,91 +193,42 @@ impl ProviderConnectors {
         ))
     }
 
-    fn vapi_dial(&self, c: &Connector, item: &OutboxItem) -> Result<Delivery, ConnectorError> {
-        let Effect::Dial {
-            attempt,
-            to,
-            script,
-            known,
-            ..
-        } = &item.effect
-        else {
-            unreachable!()
-        };
-        let base = c
-            .setting("base_url")
-            .unwrap_or_else(|| "https://api.vapi.ai".into());
-        let questions: Vec<String> = script
-            .questions
-            .iter()
-            .enumerate()
-            .map(|(i, q)| format!("{}. {}", i + 1, q.text))
-            .collect();
-        let known_text: Vec<String> = known
-            .iter()
-            .map(|f| format!("{}: {}", f.key, f.value))
-            .collect();
-        let body = json!({
-            "assistantId": setting(c, "assistant_id", "vapi")?,
-            "phoneNumberId": setting(c, "phone_number_id", "vapi")?,
-            "customer": { "number": to },
-            "assistantOverrides": { "variableValues": {
-                "opening": script.opening,
-                "availability_check": script.availability_check,
-                "questions": questions.join("\n"),
-                "question_ids": script.questions.iter().map(|q| q.field_id.clone()).collect::<Vec<_>>().join(","),
-                "known_context": known_text.join("; "),
-            }},
-            "metadata": { "case_id": item.case_id, "attempt": attempt, "idempotency_key": item.key },
-        });
-        let key = setting(c, "api_key", "vapi")?;
-        let resp = self.request("vapi", |a| {
-            a.post(format!("{base}/call"))
-                .header("Authorization", format!("Bearer {key}"))
-                .header("Idempotency-Key", &item.key)
-                .send_compact_json(&body)
-        })?;
-        // A 2xx without a call id (a proxy's HTML page, a truncated body) is not a placed
-        // call: fail, and the outbox retries under the same idempotency key.
-        let id = resp
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| err("vapi", "the answer carries no call id"))?
-            .to_string();
-        Ok(Delivery::CallPlaced { provider_id: id })
-    }
-
-    /// Asks Vapi what became of a placed call whose report is overdue: ended (with its
-    /// report), still running, or unknown to it (404).
-    fn vapi_lookup(&self, c: &Connector, provider_id: &str) -> Result<Delivery, ConnectorError> {
-        // The id came from the provider's answer: it goes into a path only as an id.
-        let id_ok = !provider_id.is_empty()
-            && provider_id.len() <= 128
-            && provider_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !id_ok {
-            return Ok(Delivery::Done);
+    /// `GET url` for a call whose report is overdue: its JSON, or `None` when the provider
+    /// does not know it (404). One try: the lookup is itself retried by the outbox.
+    fn look_up(
+        &self,
+        connector: &str,
+        provider_id: &str,
+        url: &str,
+        authorization: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
+        if !voice::is_call_id(provider_id) {
+            return Ok(None);
         }
-        let base = c
-            .setting("base_url")
-            .unwrap_or_else(|| "https://api.vapi.ai".into());
-        let key = setting(c, "api_key", "vapi")?;
         let mut resp = self
             .agent
-            .get(format!("{base}/call/{provider_id}"))
-            .header("Authorization", format!("Bearer {key}"))
+            .get(url)
+            .header("Authorization", authorization)
             .call()
-            .map_err(|e| err("vapi", e.to_string()))?;
+            .map_err(|e| err(connector, e.to_string()))?;
         match resp.status().as_u16() {
-            404 => Ok(Delivery::Done),
+            404 => Ok(None),
             200..=299 => {
                 let text = resp.body_mut().read_to_string().unwrap_or_default();
-                let call: Value = serde_json::from_str(&text)
-                    .map_err(|e| err("vapi", format!("the call lookup is not JSON: {e}")))?;
-                Ok(vapi::report_of_call(&call).map_or(Delivery::CallRunning, Delivery::CallEnded))
+                let call = serde_json::from_str(&text)
+                    .map_err(|e| err(connector, format!("the call lookup is not JSON: {e}")))?;
+                Ok(Some(call))
             }
-            status => Err(err("vapi", format!("call lookup: HTTP {status}"))),
+            status => Err(err(connector, format!("call lookup: HTTP {status}"))),
+        }
+    }
+
+    /// The tenant's voice provider.
+    fn voice<'a>(&'a self, account: &'a Connector) -> Box<dyn VoiceProvider + 'a> {
+        match account.provider {
+            Provider::Vapi => Box::new(Vapi { via: self, account }),
+            Provider::Retell => Box::new(Retell { via: self, account }),
+            _ => Box::new(self.simulator.clone()),
         }
     }
 
@@ -272,15 +243,23 @@ impl ProviderConnectors {
         let auth = base64::engine::general_purpose::STANDARD
             .encode(format!("{sid}:{}", setting(c, "auth_token", "twilio")?));
         let from = setting(c, "from", "twilio")?;
+        let mut form = vec![("To", to.clone()), ("From", from), ("Body", body.clone())];
+        if let Some(public) = self.public_url.get() {
+            // Keys are `{case id}/fallback-sms`: letters, digits, `-`, `_` and the `/`
+            // that a query value must carry escaped.
+            let key = item.key.replace('/', "%2F");
+            let url = format!(
+                "{}/v1/tenants/{}/twilio/sms-status?key={key}",
+                public.trim_end_matches('/'),
+                item.tenant
+            );
+            form.push(("StatusCallback", url));
+        }
         self.request("twilio", |a| {
             a.post(format!("{base}/2010-04-01/Accounts/{sid}/Messages.json"))
                 .header("Authorization", format!("Basic {auth}"))
                 .header("Idempotency-Key", &item.key)
-                .send_form([
-                    ("To", to.as_str()),
-                    ("From", from.as_str()),
-                    ("Body", body.as_str()),
-                ])
+                .send_form(form.iter().map(|(k, v)| (*k, v.as_str())))
         })?;
         Ok(Delivery::Done)
     }
@@ -347,12 +326,11 @@ impl Connectors for ProviderConnectors {
     fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
         let p = to.policy;
         match &item.effect {
-            Effect::Dial { .. } if p.voice.provider == Provider::Vapi => {
-                self.vapi_dial(&p.voice, item)
+            Effect::Dial { .. } => {
+                let call = CallRequest::of(item).expect("a dial");
+                self.voice(&p.voice).place(&call)
             }
-            Effect::CallLookup { provider_id, .. } if p.voice.provider == Provider::Vapi => {
-                self.vapi_lookup(&p.voice, provider_id)
-            }
+            Effect::CallLookup { provider_id, .. } => self.voice(&p.voice).look_up(provider_id),
             Effect::Sms { .. } if p.sms_connector.provider == Provider::Twilio => {
                 self.twilio_sms(&p.sms_connector, item)
             }

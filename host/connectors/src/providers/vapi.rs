@@ -1,44 +1,115 @@
-//! What Vapi says of a call, as an attempt's report: from an `end-of-call-report` webhook
-//! (the server's inbound route) or from `GET /call/{id}` (the stuck-call lookup). One
-//! mapping, so both read a call the same way.
+//! Vapi: a callback is `POST /call` with per-call assistant overrides (the script as
+//! variable values, the answers to extract as a structured-data schema, the voicemail
+//! message, metadata naming the case and attempt); its report is an `end-of-call-report`
+//! server message (the server's inbound route) or, when that is overdue, `GET /call/{id}`.
+//! Both read a call through [`report`], so a call reads the same either way.
 
-use redial_core::connectors::CallReport;
-use redial_sdk::{Answer, AnswerValue, AttemptOutcome};
-use serde_json::Value;
+use super::{ProviderConnectors, SendJson};
+use crate::voice::{self, CallRequest, VoiceProvider};
+use redial_core::connectors::{CallReport, ConnectorError, Delivery};
+use redial_core::policy::Connector;
+use redial_sdk::AttemptOutcome;
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-/// Phrases that mean "do not call me again".
-const OPT_OUT: [&str; 4] = [
-    "don't call me again",
-    "do not call me again",
-    "stop calling",
-    "remove me from your list",
-];
+/// Vapi's API unless the operator moved it.
+const API: &str = "https://api.vapi.ai";
+
+/// A tenant's Vapi account.
+pub(super) struct Vapi<'a> {
+    pub(super) via: &'a ProviderConnectors,
+    pub(super) account: &'a Connector,
+}
+
+impl Vapi<'_> {
+    fn base(&self) -> String {
+        self.account
+            .setting("base_url")
+            .unwrap_or_else(|| API.into())
+    }
+
+    fn setting(&self, key: &str) -> Result<String, ConnectorError> {
+        super::setting(self.account, key, "vapi")
+    }
+}
+
+/// The body of `POST /call` for one dial.
+pub(super) fn create_call(
+    call: &CallRequest<'_>,
+    assistant_id: &str,
+    phone_number_id: &str,
+) -> Value {
+    let properties: Map<String, Value> = (call.extraction().iter())
+        .map(|e| (e.name.to_string(), e.json_schema()))
+        .collect();
+    let mut overrides = json!({
+        "variableValues": call.variables(),
+        "analysisPlan": { "structuredDataPlan": {
+            "enabled": true,
+            "schema": { "type": "object", "properties": properties },
+        }},
+        "metadata": call.metadata(),
+    });
+    if let Some(message) = call.voicemail {
+        overrides["voicemailMessage"] = message.into();
+    }
+    json!({
+        "assistantId": assistant_id,
+        "phoneNumberId": phone_number_id,
+        "customer": { "number": call.to },
+        "assistantOverrides": overrides,
+        "metadata": call.metadata(),
+    })
+}
+
+impl VoiceProvider for Vapi<'_> {
+    fn place(&self, call: &CallRequest<'_>) -> Result<Delivery, ConnectorError> {
+        let body = create_call(
+            call,
+            &self.setting("assistant_id")?,
+            &self.setting("phone_number_id")?,
+        );
+        let (base, key) = (self.base(), self.setting("api_key")?);
+        let resp = self.via.request("vapi", |a| {
+            a.post(format!("{base}/call"))
+                .header("Authorization", format!("Bearer {key}"))
+                .header("Idempotency-Key", &call.item.key)
+                .send_compact_json(&body)
+        })?;
+        // A 2xx without a call id (a proxy's HTML page, a truncated body) is not a placed
+        // call: fail, and the outbox retries under the same idempotency key.
+        let id = (resp.get("id").and_then(Value::as_str))
+            .ok_or_else(|| super::err("vapi", "the answer carries no call id"))?;
+        Ok(Delivery::CallPlaced {
+            provider_id: id.to_string(),
+        })
+    }
+
+    fn look_up(&self, provider_id: &str) -> Result<Delivery, ConnectorError> {
+        let url = format!("{}/call/{provider_id}", self.base());
+        let auth = format!("Bearer {}", self.setting("api_key")?);
+        Ok(match self.via.look_up("vapi", provider_id, &url, &auth)? {
+            None => Delivery::Done,
+            Some(call) => report_of_call(&call).map_or(Delivery::CallRunning, Delivery::CallEnded),
+        })
+    }
+}
 
 /// The report of an ended call: its `endedReason`, its `analysis.structuredData` (the
-/// answers by field id, plus `call_back_at_ms` and `opt_out`) and its transcript.
+/// answers by field id, plus `opt_out` and `call_back_at`) and its transcript.
 pub fn report(
     ended_reason: &str,
-    mut structured: BTreeMap<String, Value>,
+    structured: BTreeMap<String, Value>,
     transcript: Option<String>,
 ) -> CallReport {
-    let call_back_at_ms = structured
-        .remove("call_back_at_ms")
-        .and_then(|v| v.as_i64());
-    let opted_out = structured.remove("opt_out").and_then(|v| v.as_bool());
-    let lower = transcript.as_deref().unwrap_or("").to_lowercase();
-    CallReport {
-        outcome: outcome_of(ended_reason, call_back_at_ms),
-        answers: structured
-            .into_iter()
-            .map(|(field_id, v)| Answer {
-                field_id,
-                value: structured_value(&v),
-            })
-            .collect(),
+    voice::report(
+        |call_back| match (call_back, outcome_of(ended_reason)) {
+            (Some(at), AttemptOutcome::Connected) => AttemptOutcome::CallLater(at),
+            (_, outcome) => outcome,
+        },
+        structured,
         transcript,
-        opt_out: opted_out.unwrap_or(false) || OPT_OUT.iter().any(|p| lower.contains(p)),
-    }
+    )
 }
 
 /// A call object from `GET /call/{id}`: `None` while it has not ended.
@@ -51,8 +122,7 @@ pub fn report_of_call(call: &Value) -> Option<CallReport> {
         .and_then(Value::as_object)
         .map(|m| m.clone().into_iter().collect())
         .unwrap_or_default();
-    let transcript = call
-        .pointer("/artifact/transcript")
+    let transcript = (call.pointer("/artifact/transcript"))
         .or_else(|| call.get("transcript"))
         .and_then(Value::as_str)
         .map(str::to_string);
@@ -63,41 +133,65 @@ pub fn report_of_call(call: &Value) -> Option<CallReport> {
     Some(report(reason, structured, transcript))
 }
 
-/// Maps Vapi's `endedReason` to an attempt outcome.
-fn outcome_of(ended_reason: &str, call_back_at_ms: Option<i64>) -> AttemptOutcome {
-    if let Some(at) = call_back_at_ms {
-        return AttemptOutcome::CallLater(at);
-    }
+/// Vapi's `endedReason` as an attempt outcome: the table in the README ("Voice
+/// providers"). Vapi's many error reasons (`pipeline-error-…`, `call.start.error-…`,
+/// `call.in-progress.error-…`) are failures that keep their name; anything else no
+/// table lists is a failure naming it as unknown.
+pub fn outcome_of(ended_reason: &str) -> AttemptOutcome {
     match ended_reason {
         "customer-busy" => AttemptOutcome::Busy,
         "customer-did-not-answer" | "silence-timed-out" => AttemptOutcome::NoAnswer,
         "voicemail" => AttemptOutcome::Voicemail,
+        "vonage-rejected" => AttemptOutcome::Declined,
         "customer-ended-call"
+        | "customer-ended-call-after-warm-transfer-attempt"
+        | "customer-ended-call-before-warm-transfer"
+        | "customer-ended-call-during-transfer"
         | "assistant-ended-call"
+        | "assistant-ended-call-after-message-spoken"
+        | "assistant-ended-call-with-hangup-task"
         | "assistant-said-end-call-phrase"
-        | "exceeded-max-duration" => AttemptOutcome::Connected,
-        "customer-declined" | "call.ringing.hook-executed-say" => AttemptOutcome::Declined,
-        other => AttemptOutcome::Failed(other.to_string()),
-    }
-}
-
-/// A Vapi structured-data value as a typed answer: JSON's own types say which, so nothing
-/// is guessed (a string stays text, whatever it says).
-fn structured_value(value: &Value) -> AnswerValue {
-    match value {
-        Value::Bool(yes) => AnswerValue::YesNo(*yes),
-        Value::Number(n) => n
-            .as_f64()
-            .map_or_else(|| AnswerValue::Text(n.to_string()), AnswerValue::Number),
-        Value::String(text) => AnswerValue::Text(text.clone()),
-        other => AnswerValue::Text(other.to_string()),
+        | "assistant-forwarded-call"
+        | "exceeded-max-duration"
+        | "call.ending.hook-executed-say"
+        | "call.ending.hook-executed-transfer"
+        | "call.in-progress.sip-completed-call"
+        | "call.in-progress.twilio-completed-call"
+        | "vonage-completed" => AttemptOutcome::Connected,
+        "twilio-failed-to-connect-call"
+        | "twilio-reported-customer-misdialed"
+        | "vonage-failed-to-connect-call"
+        | "vonage-disconnected"
+        | "phone-call-provider-closed-websocket"
+        | "phone-call-provider-bypass-enabled-but-no-call-received"
+        | "manually-canceled"
+        | "call-deleted"
+        | "scheduled-call-deleted"
+        | "worker-shutdown"
+        | "assistant-join-timed-out"
+        | "assistant-not-found"
+        | "assistant-not-valid"
+        | "assistant-request-failed"
+        | "assistant-request-returned-forwarding-phone-number"
+        | "assistant-request-returned-invalid-assistant"
+        | "assistant-request-returned-no-assistant"
+        | "customer-did-not-give-microphone-permission"
+        | "call.forwarding.operator-busy"
+        | "call.ringing.hook-executed-say"
+        | "call.ringing.hook-executed-transfer"
+        | "call.ringing.sip-inbound-caller-hungup-before-call-connect" => {
+            AttemptOutcome::Failed(ended_reason.to_string())
+        }
+        error if error.starts_with("pipeline-error-") || error.contains(".error-") => {
+            AttemptOutcome::Failed(error.to_string())
+        }
+        other => voice::unknown_end_reason("Vapi", other),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_looked_up_call_reads_as_its_webhook_would_and_a_running_one_not_at_all() {
@@ -113,5 +207,22 @@ mod tests {
         assert!(report_of_call(&json!({ "status": "in-progress" })).is_none());
         let busy = json!({ "status": "ended", "endedReason": "customer-busy" });
         assert_eq!(report_of_call(&busy).unwrap().outcome, AttemptOutcome::Busy);
+    }
+
+    #[test]
+    fn end_reasons_map_by_table_errors_keep_their_name_and_unknown_ones_are_named() {
+        assert_eq!(outcome_of("voicemail"), AttemptOutcome::Voicemail);
+        assert_eq!(
+            outcome_of("pipeline-error-openai-llm-failed"),
+            AttemptOutcome::Failed("pipeline-error-openai-llm-failed".into())
+        );
+        assert_eq!(
+            outcome_of("call.in-progress.error-vapifault-worker-died"),
+            AttemptOutcome::Failed("call.in-progress.error-vapifault-worker-died".into())
+        );
+        assert_eq!(
+            outcome_of("a-reason-from-next-year"),
+            AttemptOutcome::Failed("unknown Vapi end reason \"a-reason-from-next-year\"".into())
+        );
     }
 }

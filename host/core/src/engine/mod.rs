@@ -95,6 +95,14 @@ pub enum EngineError {
     /// Not an E.164 phone number.
     #[error("{0:?} is not an E.164 number (+ then 6 to 15 digits)")]
     InvalidNumber(String),
+    /// A call report names an attempt its case never made.
+    #[error("case {case:?} made no call attempt #{attempt}")]
+    UnknownAttempt {
+        /// The case.
+        case: String,
+        /// The attempt the report named.
+        attempt: u32,
+    },
 }
 
 /// How often the server's housekeeping thread looks for work it owes (a deferred store
@@ -174,6 +182,21 @@ pub enum SmsReply {
     /// No case for this caller; nothing to join.
     NoCase,
     /// Already processed (same provider message id).
+    Duplicate,
+}
+
+/// The final statuses of a message an SMS provider reports on; earlier ones (`queued`,
+/// `sent`...) say nothing about its fate yet.
+pub const FINAL_MESSAGE_STATUSES: [&str; 3] = ["delivered", "undelivered", "failed"];
+
+/// What became of an SMS provider's status report on a fallback message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// Journalled on this case.
+    Recorded(String),
+    /// Not a final status: nothing to record.
+    NotFinal,
+    /// Already processed (same provider message and status).
     Duplicate,
 }
 
@@ -708,6 +731,31 @@ impl Engine {
     ) -> Result<(), EngineError> {
         self.durably(tenant_of_case(case_id), Priority::Finish, || {
             flows::call_ended(self, self.draft(case_id)?, attempt, report)
+        })
+    }
+
+    /// The SMS provider's status report on the fallback message `key` of one of
+    /// `tenant`'s cases: a final status is journalled on the case once per `event_id`. A
+    /// key that names no fallback message of the tenant's is an unknown case.
+    pub fn message_status(
+        &self,
+        tenant: &str,
+        key: &str,
+        status: &str,
+        error_code: Option<String>,
+        event_id: &str,
+    ) -> Result<MessageStatus, EngineError> {
+        let unknown = || EngineError::UnknownCase(key.to_string());
+        let case_id = key.strip_suffix(flows::FALLBACK_SMS).ok_or_else(unknown)?;
+        if tenant_of_case(case_id) != tenant {
+            return Err(unknown());
+        }
+        self.durably(tenant, Priority::Finish, || {
+            let draft = self.draft(case_id)?;
+            if draft.case.tenant != tenant {
+                return Err(unknown());
+            }
+            flows::message_status(self, draft, key, status, error_code, event_id)
         })
     }
 

@@ -10,8 +10,8 @@ use crate::scheduler::run_simulated;
 use crate::store::memory::MemoryStore;
 use redial_runtime::{NativePolicy, RuntimeConfig};
 use redial_sdk::{
-    Answer, AttemptOutcome, CadenceDecision, CadenceInput, CadencePlugin, SignalKind,
-    TriggerDecision, TriggerInput, TriggerPlugin,
+    Answer, AnswerKind, AnswerValue, AttemptOutcome, CadenceDecision, CadenceInput, CadencePlugin,
+    SignalKind, TriggerDecision, TriggerInput, TriggerPlugin,
 };
 
 /// Tuesday 2025-11-25, 10:00 in Austin: inside the HVAC tenant's calling window.
@@ -74,10 +74,20 @@ impl Connectors for Callee {
         let Effect::Dial { script, .. } = &item.effect else {
             return Ok(Delivery::Done);
         };
+        // As a provider fills the dial's schema: a yes/no question's answer as a boolean.
         let answers: Vec<Answer> = script
             .questions
             .iter()
-            .map(|q| Answer::text(q.field_id.clone(), (self.answer)(&q.field_id)))
+            .map(|q| {
+                let said = (self.answer)(&q.field_id);
+                match q.kind {
+                    AnswerKind::YesNo if said.starts_with("yes") => Answer {
+                        field_id: q.field_id.clone(),
+                        value: AnswerValue::YesNo(true),
+                    },
+                    _ => Answer::text(q.field_id.clone(), said),
+                }
+            })
             .collect();
         let transcript: Vec<_> = answers.iter().map(|a| a.value.as_text()).collect();
         Ok(Delivery::CallEnded(CallReport {
@@ -757,4 +767,251 @@ fn dials_past_the_concurrent_call_cap_wait_for_a_line_and_take_it_when_one_frees
     assert_eq!(dialing(), 2, "one line freed, one waiting case dialed");
     assert_eq!(case(&ids[2]).state.name(), "dialing");
     assert_eq!(case(&ids[3]).state.name(), "waiting");
+}
+
+/// A provider that reports what `report` makes of each dial, and keeps the dials it got.
+struct Reports {
+    report: fn(&Effect) -> CallReport,
+    dials: std::sync::Mutex<Vec<Effect>>,
+}
+
+impl Connectors for Reports {
+    fn deliver(&self, item: &OutboxItem, _: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        if !matches!(item.effect, Effect::Dial { .. }) {
+            return Ok(Delivery::Done);
+        }
+        self.dials.lock().unwrap().push(item.effect.clone());
+        Ok(Delivery::CallEnded((self.report)(&item.effect)))
+    }
+}
+
+fn reports(report: fn(&Effect) -> CallReport) -> Reports {
+    Reports {
+        report,
+        dials: Default::default(),
+    }
+}
+
+#[test]
+fn an_answer_not_of_its_questions_kind_is_recorded_as_unanswered_not_guessed() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    // `role` is a yes/no question; this provider reports it as words.
+    let provider = reports(|_| CallReport {
+        outcome: AttemptOutcome::Connected,
+        answers: vec![
+            Answer::text("timeline", "today please, no heat at all"),
+            Answer::text("role", "yes, I own the house"),
+            Answer::text("not-asked", "anything"),
+        ],
+        transcript: None,
+        opt_out: false,
+    });
+    let case = run_until(&engine, &clock, &provider, |c| !c.attempts.is_empty());
+    let events = journal(&engine, &case);
+    let Some(Event::CallResult {
+        answers,
+        unanswered,
+        ..
+    }) = events
+        .iter()
+        .find(|e| matches!(e, Event::CallResult { .. }))
+    else {
+        panic!("no call result: {events:?}");
+    };
+    let ids: Vec<&str> = answers.iter().map(|a| a.field_id.as_str()).collect();
+    assert_eq!(ids, ["timeline"], "only the asked, well-typed answers");
+    assert!(unanswered.contains(&"role".to_string()), "{unanswered:?}");
+    assert!(!unanswered.contains(&"timeline".to_string()));
+    assert_eq!(
+        case.asking, None,
+        "what was asked is done with once reported"
+    );
+}
+
+#[test]
+fn attempts_from_the_policys_voicemail_attempt_leave_the_message_and_the_journal_says_so() {
+    let with_voicemail = |t: String| {
+        t.replace(
+            "[disposition]",
+            "[callback.voicemail]\nmessage = \"Lone Star here, returning your call.\"\nfrom_attempt = 2\n\n[disposition]",
+        )
+    };
+    let (engine, clock) = start(policy(with_voicemail), Plugins::default());
+    let provider = reports(|_| CallReport {
+        outcome: AttemptOutcome::Voicemail,
+        answers: vec![],
+        transcript: None,
+        opt_out: false,
+    });
+    let case = run_until(&engine, &clock, &provider, |c| c.attempts.len() >= 2);
+    let messages: Vec<Option<String>> = (provider.dials.lock().unwrap().iter())
+        .map(|d| match d {
+            Effect::Dial { voicemail, .. } => voicemail.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        messages[..2],
+        [
+            None,
+            Some("Lone Star here, returning your call.".to_string())
+        ]
+    );
+    let left: Vec<u32> = (journal(&engine, &case).iter())
+        .filter_map(|e| match e {
+            Event::VoicemailLeft { attempt } => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        left.first(),
+        Some(&2),
+        "the first attempt left none: {left:?}"
+    );
+}
+
+#[test]
+fn a_report_for_an_attempt_the_case_never_made_is_refused_and_records_nothing() {
+    let (engine, _clock) = start(policy(|t| t), Plugins::default());
+    let Ingested::Opened(id) = engine.ingest(TENANT, missed_call("evt-1")).unwrap() else {
+        panic!("no case");
+    };
+    let case = engine.store().case(&id).unwrap().unwrap();
+    assert_eq!(case.state, CaseState::Dialing { attempt: 1 });
+    let report = CallReport {
+        outcome: AttemptOutcome::Busy,
+        answers: vec![],
+        transcript: None,
+        opt_out: false,
+    };
+    for attempt in [0, 2, 9] {
+        let refused = engine.call_ended(&case.id, attempt, report.clone());
+        assert!(
+            matches!(refused, Err(EngineError::UnknownAttempt { .. })),
+            "{refused:?}"
+        );
+    }
+    let after = engine.store().case(&case.id).unwrap().unwrap();
+    assert_eq!(after.journal_len, case.journal_len, "nothing recorded");
+}
+
+#[test]
+fn the_sms_providers_final_status_is_journalled_on_its_case_once() {
+    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let declines = Callee {
+        outcome: AttemptOutcome::Declined,
+        answer: urgent_homeowner,
+    };
+    let case = run(&engine, &clock, &declines);
+    let events = journal(&engine, &case);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::FallbackQueued { .. })),
+        "{events:?}"
+    );
+    let key = format!("{}/fallback-sms", case.id);
+    let status = |status: &str, event: &str| {
+        engine.message_status(TENANT, &key, status, Some("30003".into()), event)
+    };
+    assert_eq!(status("sent", "e1").unwrap(), MessageStatus::NotFinal);
+    assert_eq!(
+        status("undelivered", "e2").unwrap(),
+        MessageStatus::Recorded(case.id.clone())
+    );
+    assert_eq!(
+        status("undelivered", "e2").unwrap(),
+        MessageStatus::Duplicate
+    );
+    let recorded = (journal(&engine, &case).iter())
+        .filter(|e| matches!(e, Event::MessageStatus { .. }))
+        .count();
+    assert_eq!(recorded, 1);
+    for (tenant, key) in [
+        ("another-tenant", key.as_str()),
+        (TENANT, &format!("{}/dial/1", case.id)),
+        (TENANT, &format!("{TENANT}-99999/fallback-sms")),
+    ] {
+        let refused = engine.message_status(tenant, key, "delivered", None, "e3");
+        assert!(matches!(refused, Err(EngineError::UnknownCase(_))), "{key}");
+    }
+}
+
+/// A trigger that recovers every caller, as urgent as the last two digits of their number.
+struct PriorityByCaller;
+
+impl TriggerPlugin for PriorityByCaller {
+    fn decide(input: TriggerInput) -> Result<TriggerDecision, String> {
+        let digits = &input.signal.caller[input.signal.caller.len() - 2..];
+        Ok(TriggerDecision::Recover(redial_sdk::Recovery {
+            priority: digits.parse().unwrap(),
+            known: vec![],
+        }))
+    }
+}
+
+#[test]
+fn waiting_dials_take_a_freed_line_most_urgent_first_whatever_order_they_came_in() {
+    let capped = policy(|p| p.replace("[callback]\n", "[callback]\nmax_concurrent_calls = 1\n"));
+    let plugins = Plugins {
+        trigger: NativePolicy::trigger::<PriorityByCaller>(),
+        ..Plugins::default()
+    };
+    let (engine, clock) = start(capped, plugins);
+    // Priority 10 takes the line; then 20, 90 and 50 arrive and wait, in that order.
+    let ids: Vec<String> = [
+        "+15125550710",
+        "+15125550720",
+        "+15125550790",
+        "+15125550750",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, caller)| {
+        let signal = SignalIn {
+            caller: caller.to_string(),
+            ..missed_call(&format!("evt-{n}"))
+        };
+        match engine.ingest(TENANT, signal).unwrap() {
+            Ingested::Opened(id) => id,
+            other => panic!("{other:?}"),
+        }
+    })
+    .collect();
+    let case = |id: &str| engine.store().case(id).unwrap().unwrap();
+    let dialing = || -> Vec<u8> {
+        (ids.iter().map(|id| case(id)))
+            .filter(|c| c.state.name() == "dialing")
+            .map(|c| c.priority)
+            .collect()
+    };
+    assert_eq!(dialing(), [10]);
+    let no_answer = CallReport {
+        outcome: AttemptOutcome::NoAnswer,
+        answers: vec![],
+        transcript: None,
+        opt_out: false,
+    };
+    let mut order = Vec::new();
+    let mut on_the_line = ids[0].clone();
+    for _ in 0..3 {
+        engine
+            .call_ended(&on_the_line, 1, no_answer.clone())
+            .unwrap();
+        // Every waiting case's round is due; they go in priority order, one line free.
+        let last = (ids.iter().filter_map(|id| case(id).timer))
+            .filter(|t| t.kind == TimerKind::LineWait)
+            .map(|t| t.due_ms)
+            .max()
+            .unwrap();
+        clock.advance_to(last);
+        engine.fire_due_timers().unwrap();
+        let now_dialing: Vec<&String> = (ids.iter())
+            .filter(|id| case(id).state == CaseState::Dialing { attempt: 1 })
+            .collect();
+        assert_eq!(now_dialing.len(), 1, "one line");
+        on_the_line = now_dialing[0].clone();
+        order.push(case(&on_the_line).priority);
+    }
+    assert_eq!(order, [90, 50, 20], "most urgent first, not first come");
 }

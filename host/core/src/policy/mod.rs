@@ -167,6 +167,38 @@ pub struct Callback {
     /// first. Unset: no cap.
     #[serde(default)]
     pub max_concurrent_calls: Option<u32>,
+    /// `[callback.voicemail]`: the message the voice AI leaves when an attempt reaches
+    /// voicemail. Unset: the assistant's own voicemail setting applies.
+    #[serde(default)]
+    pub voicemail: Option<Voicemail>,
+}
+
+/// `[callback.voicemail]`: which attempts leave a message on voicemail, and what it says.
+/// Providers detect voicemail themselves and speak the message in its place; the journal
+/// records each one left.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voicemail {
+    /// `message`: what is said, 1 to 1000 characters.
+    pub message: String,
+    /// `from_attempt`: the first attempt that leaves it (default 1: every attempt), so a
+    /// business can stay silent on the first try and leave word on later ones.
+    #[serde(default = "default_from_attempt")]
+    pub from_attempt: u32,
+}
+
+fn default_from_attempt() -> u32 {
+    1
+}
+
+impl Callback {
+    /// The voicemail message attempt number `attempt` leaves, if any.
+    pub fn voicemail_for(&self, attempt: u32) -> Option<&str> {
+        self.voicemail
+            .as_ref()
+            .filter(|v| attempt >= v.from_attempt)
+            .map(|v| v.message.as_str())
+    }
 }
 
 fn default_report_timeout() -> u32 {
@@ -254,6 +286,8 @@ pub enum Provider {
     Simulator,
     /// Vapi outbound calls (`[voice]`).
     Vapi,
+    /// Retell outbound calls (`[voice]`).
+    Retell,
     /// Twilio SMS (`[sms_connector]`).
     Twilio,
     /// HubSpot v3 (`[crm_connector]`).
@@ -268,6 +302,7 @@ impl Provider {
         match self {
             Provider::Simulator => "simulator",
             Provider::Vapi => "vapi",
+            Provider::Retell => "retell",
             Provider::Twilio => "twilio",
             Provider::Hubspot => "hubspot",
             Provider::Webhook => "webhook",
@@ -540,6 +575,24 @@ impl Policy {
                 "use 1 to 1440".into(),
             ));
         }
+        if let Some(v) = &self.callback.voicemail {
+            let chars = v.message.trim().chars().count();
+            if !(1..=1000).contains(&chars) {
+                return Err(invalid(
+                    "callback.voicemail.message",
+                    "use 1 to 1000 characters".into(),
+                ));
+            }
+            if !(1..=self.callback.max_attempts).contains(&v.from_attempt) {
+                return Err(invalid(
+                    "callback.voicemail.from_attempt",
+                    format!(
+                        "use 1 to callback.max_attempts ({})",
+                        self.callback.max_attempts
+                    ),
+                ));
+            }
+        }
         if self.callback.fallback_line.trim().is_empty() {
             return Err(invalid(
                 "callback.fallback_line",
@@ -606,10 +659,13 @@ impl Policy {
             (
                 "voice",
                 &self.voice,
-                &[(
-                    Provider::Vapi,
-                    &["api_key", "assistant_id", "phone_number_id"],
-                )],
+                &[
+                    (
+                        Provider::Vapi,
+                        &["api_key", "assistant_id", "phone_number_id"],
+                    ),
+                    (Provider::Retell, &["api_key", "agent_id"]),
+                ],
             ),
             (
                 "sms_connector",

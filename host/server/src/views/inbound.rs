@@ -92,6 +92,49 @@ pub struct TwilioSms {
     pub body: String,
 }
 
+/// Twilio's message status callback (form-encoded), requested on every fallback message
+/// Redial sends: what became of it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TwilioMessageStatus {
+    /// The message's id.
+    #[serde(rename = "MessageSid")]
+    #[schema(min_length = 1)]
+    pub message_sid: String,
+    /// `queued`, `sent`, `delivered`, `undelivered`, `failed`...; only the last three are
+    /// final and recorded.
+    #[serde(rename = "MessageStatus")]
+    #[schema(min_length = 1, example = "undelivered")]
+    pub message_status: String,
+    /// Twilio's error code for an undelivered or failed message.
+    #[serde(rename = "ErrorCode", default)]
+    pub error_code: Option<String>,
+}
+
+/// The query of the status callback URL Redial gives Twilio with each fallback message.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageStatusQuery {
+    /// The message's idempotency key (`{case}/fallback-sms`): which case it belongs to.
+    #[param(example = "lone-star-hvac-00001/fallback-sms")]
+    pub key: String,
+}
+
+/// What became of a message status callback.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum MessageStatusAnswer {
+    /// A final status, journalled on the message's case.
+    Recorded {
+        /// The case.
+        case: String,
+    },
+    /// Not a final status (or already recorded): nothing changed.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// A Vapi server message.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VapiWebhook {
@@ -129,12 +172,12 @@ pub struct VapiMessage {
 pub struct VapiCall {
     /// What Redial put on the call when it placed it.
     #[serde(default)]
-    pub metadata: Option<VapiMetadata>,
+    pub metadata: Option<CallMetadata>,
 }
 
-/// The metadata Redial sets on each callback it places.
+/// The metadata Redial sets on each callback it places, whichever the provider.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct VapiMetadata {
+pub struct CallMetadata {
     /// The case.
     pub case_id: String,
     /// The attempt number.
@@ -145,7 +188,7 @@ pub struct VapiMetadata {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VapiAnalysis {
     /// Answers keyed by the script's field ids, plus `opt_out` (boolean) and
-    /// `call_back_at_ms` (unix ms).
+    /// `call_back_at` (an RFC 3339 date-time), as the schema each dial sends asks.
     #[serde(rename = "structuredData", default)]
     pub structured_data: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -158,10 +201,35 @@ pub struct VapiArtifact {
     pub transcript: Option<String>,
 }
 
-/// What became of a Vapi message.
+/// A Retell webhook event (`call_started`, `call_ended`, `call_analyzed`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RetellWebhook {
+    /// The event type; others are ignored.
+    #[schema(example = "call_analyzed")]
+    pub event: String,
+    /// The call, as Retell's call object (Redial reads `call_status`,
+    /// `disconnection_reason`, `transcript`, `call_analysis` and `metadata`; the rest is
+    /// ignored).
+    pub call: RetellCall,
+}
+
+/// The parts of a Retell call object Redial checks before reading its report.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RetellCall {
+    /// Retell's call id.
+    pub call_id: String,
+    /// `registered`, `not_connected`, `ongoing`, `ended` or `error`.
+    pub call_status: String,
+    /// What Redial put on the call when it placed it.
+    #[serde(default)]
+    pub metadata: Option<CallMetadata>,
+}
+
+/// What became of a voice provider's message.
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "result", rename_all = "kebab-case")]
-pub enum VapiAnswer {
+pub enum CallReportAnswer {
     /// A status update, noted.
     Acknowledged,
     /// The call's end was recorded on its case.

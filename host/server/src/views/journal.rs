@@ -98,6 +98,14 @@ pub enum Event {
         /// The transcript (kept only under `full` retention).
         #[schema(required)]
         transcript: Option<String>,
+        /// Field ids the script asked about whose answer was missing or not of the
+        /// question's kind: unanswered, never guessed.
+        unanswered: Vec<String>,
+    },
+    /// The provider reached voicemail and left the message the attempt asked for.
+    VoicemailLeft {
+        /// The attempt number.
+        attempt: u32,
     },
     /// The decision fields (redacted per retention).
     Disposition {
@@ -144,6 +152,16 @@ pub enum Event {
     FallbackQueued {
         /// The message.
         message: String,
+    },
+    /// The SMS provider's final word on a fallback message (Twilio's status callback).
+    MessageStatus {
+        /// The outbox item's idempotency key.
+        key: String,
+        /// `delivered`, `undelivered` or `failed`.
+        status: String,
+        /// The provider's error code, when it gave one.
+        #[schema(required)]
+        error_code: Option<String>,
     },
     /// The caller opted out.
     OptedOut,
@@ -209,12 +227,15 @@ impl From<&records::Event> for Event {
                 outcome,
                 answers,
                 transcript,
+                unanswered,
             } => Event::CallResult {
                 attempt,
                 outcome: Outcome::from(&outcome),
                 answers: answers.iter().map(Answer::from).collect(),
                 transcript,
+                unanswered,
             },
+            E::VoicemailLeft { attempt } => Event::VoicemailLeft { attempt },
             E::Disposition { disposition } => Event::Disposition {
                 disposition: Disposition::from(&disposition),
             },
@@ -232,6 +253,15 @@ impl From<&records::Event> for Event {
             E::FollowUp { next_step, due_ms } => Event::FollowUp { next_step, due_ms },
             E::HumanReview { reason } => Event::HumanReview { reason },
             E::FallbackQueued { message } => Event::FallbackQueued { message },
+            E::MessageStatus {
+                key,
+                status,
+                error_code,
+            } => Event::MessageStatus {
+                key,
+                status,
+                error_code,
+            },
             E::OptedOut => Event::OptedOut,
             E::Reply { text } => Event::Reply { text },
             E::Closed { reason } => Event::Closed { reason },

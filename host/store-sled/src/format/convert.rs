@@ -37,6 +37,12 @@ impl<A: Convert<B>, B> Convert<Option<B>> for Option<A> {
     }
 }
 
+impl<A: Convert<C>, B: Convert<D>, C, D> Convert<(C, D)> for (A, B) {
+    fn convert(self) -> (C, D) {
+        (self.0.convert(), self.1.convert())
+    }
+}
+
 impl<K: Ord, A: Convert<B>, B> Convert<BTreeMap<K, B>> for BTreeMap<K, A> {
     fn convert(self) -> BTreeMap<K, B> {
         self.into_iter().map(|(k, v)| (k, v.convert())).collect()

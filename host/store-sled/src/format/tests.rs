@@ -3,7 +3,7 @@
 //! build is refused by name.
 
 use super::*;
-use redial_core::records::{CaseState, Effect, Event, Timer};
+use redial_core::records::{Asking, CaseState, Effect, Event, Timer};
 use redial_sdk::*;
 use serde_json::json;
 
@@ -60,6 +60,14 @@ fn case() -> CaseRecord {
     case.crm_operations = 3;
     case.journal_len = 9;
     case.plugin_failures = 1;
+    case.asking = Some(Asking {
+        attempt: 1,
+        fields: vec![
+            ("timeline".into(), AnswerKind::Choice(vec!["soon".into()])),
+            ("role".into(), AnswerKind::YesNo),
+        ],
+        voicemail: true,
+    });
     case
 }
 
@@ -122,6 +130,13 @@ fn events() -> Vec<JournalEntry> {
             outcome: AttemptOutcome::Failed("busy signal".into()),
             answers,
             transcript: Some("…".into()),
+            unanswered: vec!["budget".into()],
+        },
+        Event::VoicemailLeft { attempt: 2 },
+        Event::MessageStatus {
+            key: "t-00001/fallback".into(),
+            status: "undelivered".into(),
+            error_code: Some("30003".into()),
         },
         Event::Disposition {
             disposition: disposition(),
@@ -150,6 +165,7 @@ fn outbox() -> Vec<OutboxItem> {
             from: "+2".into(),
             script: script(),
             known: vec![Field::new("name", "Dana")],
+            voicemail: Some("Sorry we missed you".into()),
         },
         Effect::Crm {
             operation: CrmOperation {

@@ -93,6 +93,8 @@ pub(crate) struct CaseRecord {
     plugin_failures: u32,
     #[serde(default)]
     changed_ms: i64,
+    #[serde(default)]
+    asking: Option<Asking>,
 }
 record!(
     CaseRecord = domain::CaseRecord {
@@ -112,6 +114,21 @@ record!(
         journal_len,
         plugin_failures,
         changed_ms,
+        asking,
+    }
+);
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Asking {
+    attempt: u32,
+    fields: Vec<(String, AnswerKind)>,
+    voicemail: bool,
+}
+record!(
+    Asking = domain::Asking {
+        attempt,
+        fields,
+        voicemail
     }
 );
 
@@ -165,6 +182,11 @@ pub(crate) enum Event {
         outcome: AttemptOutcome,
         answers: Vec<Answer>,
         transcript: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unanswered: Vec<String>,
+    },
+    VoicemailLeft {
+        attempt: u32,
     },
     Disposition {
         disposition: Disposition,
@@ -193,6 +215,12 @@ pub(crate) enum Event {
     FallbackQueued {
         message: String,
     },
+    MessageStatus {
+        key: String,
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
+    },
     OptedOut,
     Reply {
         text: Option<String>,
@@ -209,7 +237,8 @@ variants!(Event = domain::Event {
     Scheduled { due_ms },
     DialRequested { attempt, key },
     CallPlaced { attempt, provider_id },
-    CallResult { attempt, outcome, answers, transcript },
+    CallResult { attempt, outcome, answers, transcript, unanswered },
+    VoicemailLeft { attempt },
     Disposition { disposition },
     CrmQueued { operations },
     Delivered { key },
@@ -219,6 +248,7 @@ variants!(Event = domain::Event {
     FollowUp { next_step, due_ms },
     HumanReview { reason },
     FallbackQueued { message },
+    MessageStatus { key, status, error_code },
     OptedOut,
     Reply { text },
     Closed { reason },
@@ -275,6 +305,8 @@ pub(crate) enum Effect {
         from: String,
         script: Script,
         known: Vec<Field>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voicemail: Option<String>,
     },
     Sms {
         to: String,
@@ -297,7 +329,7 @@ pub(crate) enum Effect {
     },
 }
 variants!(Effect = domain::Effect {
-    Dial { attempt, to, from, script, known },
+    Dial { attempt, to, from, script, known, voicemail },
     Sms { to, body },
     Crm { operation },
     HandoffNotice { owner, packet },

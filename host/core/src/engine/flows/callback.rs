@@ -119,7 +119,7 @@ pub(in crate::engine) fn fallback(draft: &mut Draft, message: String, link: Opti
         None => message.clone(),
     };
     let to = draft.case.caller.clone();
-    draft.effect("fallback-sms", Effect::Sms { to, body });
+    draft.effect(&FALLBACK_SMS[1..], Effect::Sms { to, body });
     draft.event(Event::FallbackQueued { message });
     draft.close("fallback sent");
 }
@@ -233,6 +233,16 @@ pub(in crate::engine) fn dial(
         draft.case.signal.line.clone(),
         draft.case.signal.context.clone(),
     );
+    let voicemail = policy.callback.voicemail_for(attempt).map(str::to_string);
+    draft.case.asking = Some(Asking {
+        attempt,
+        fields: script
+            .questions
+            .iter()
+            .map(|q| (q.field_id.clone(), q.kind.clone()))
+            .collect(),
+        voicemail: voicemail.is_some(),
+    });
     let key = draft.effect(
         &format!("dial/{attempt}"),
         Effect::Dial {
@@ -241,6 +251,7 @@ pub(in crate::engine) fn dial(
             from,
             script,
             known,
+            voicemail,
         },
     );
     draft.case.first_dial_ms.get_or_insert(draft.now);

@@ -5,7 +5,7 @@ use super::{Draft, Engine, EngineError, Ingested, SignalIn, SmsReply, Tenant};
 use crate::connectors::{CallReport, Delivery};
 use crate::policy::{FailureDefault, Text};
 use crate::records::{
-    CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Timer, TimerKind,
+    Asking, CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Timer, TimerKind,
 };
 use crate::store::{CallerCases, InboundEvent, Step};
 use redial_runtime::{Decision, Plugin, PluginError, Slot};
@@ -204,6 +204,7 @@ fn human_review(draft: &mut Draft, reason: &str) {
     });
 }
 
+mod answers;
 mod callback;
 mod dead_letter;
 mod intake;
@@ -214,4 +215,6 @@ pub(super) use callback::fire_timer;
 use callback::*;
 pub(super) use dead_letter::{discard, expire, retry, set_aside};
 pub(super) use intake::{ingest, sms_reply};
-pub(super) use outcome::{acknowledge, call_ended, delivered, tenant_removed};
+pub(super) use outcome::{
+    FALLBACK_SMS, acknowledge, call_ended, delivered, message_status, tenant_removed,
+};

@@ -2,6 +2,7 @@
 //! follow-up, delivery bookkeeping and the owner's acknowledgement.
 
 use super::*;
+use crate::engine::MessageStatus;
 use crate::policy::{Assignment, Policy};
 
 pub(in crate::engine) fn delivered(
@@ -38,6 +39,47 @@ pub(in crate::engine) fn delivered(
     }
 }
 
+/// How the key of a case's fallback message ends (after the case id).
+pub(in crate::engine) const FALLBACK_SMS: &str = "/fallback-sms";
+
+/// The SMS provider's report on a case's fallback message: a final status is journalled,
+/// once per provider event; the case's course does not change (it closed when the
+/// message was queued), but its journal now says whether the caller got it.
+pub(in crate::engine) fn message_status(
+    engine: &Engine,
+    mut draft: Draft,
+    key: &str,
+    status: &str,
+    error_code: Option<String>,
+    event_id: &str,
+) -> Result<MessageStatus, EngineError> {
+    let queued = (engine.store.journal(&draft.case.id)?.iter())
+        .any(|e| matches!(e.event, Event::FallbackQueued { .. }));
+    if !queued {
+        return Err(EngineError::UnknownCase(key.to_string()));
+    }
+    if !crate::engine::FINAL_MESSAGE_STATUSES.contains(&status) {
+        return Ok(MessageStatus::NotFinal);
+    }
+    let tenant = draft.case.tenant.clone();
+    if engine.store.seen_inbound(&tenant, event_id)? {
+        return Ok(MessageStatus::Duplicate);
+    }
+    draft.step_mut().inbound = Some(InboundEvent {
+        tenant,
+        id: event_id.to_string(),
+        at_ms: draft.now,
+    });
+    draft.event(Event::MessageStatus {
+        key: key.to_string(),
+        status: status.to_string(),
+        error_code,
+    });
+    let case = draft.case.id.clone();
+    draft.commit(engine.store())?;
+    Ok(MessageStatus::Recorded(case))
+}
+
 /// The case's tenant no longer serves (it was deleted): `what` (a due timer, an outbox
 /// effect) is dropped and the case closed, both journalled, so nothing more is done or
 /// sent for it and no retry waits on it.
@@ -70,8 +112,16 @@ pub(in crate::engine) fn call_ended(
     engine: &Engine,
     mut draft: Draft,
     attempt: u32,
-    report: CallReport,
+    mut report: CallReport,
 ) -> Result<(), EngineError> {
+    let dialing = matches!(draft.case.state, CaseState::Dialing { .. });
+    let made = draft.case.attempts.len() as u32 + u32::from(dialing);
+    if !(1..=made).contains(&attempt) {
+        return Err(EngineError::UnknownAttempt {
+            case: draft.case.id.clone(),
+            attempt,
+        });
+    }
     if draft.case.state != (CaseState::Dialing { attempt }) {
         // A replayed, late or out-of-order report: journalled, and nothing else changes
         // but the outbox bookkeeping.
@@ -87,6 +137,13 @@ pub(in crate::engine) fn call_ended(
     }
     // A report overdue timer, if one was set, is done with.
     draft.timer(None);
+    let asking = draft.case.asking.take();
+    let (answers, unanswered) = super::answers::typed(
+        asking.as_ref(),
+        attempt,
+        std::mem::take(&mut report.answers),
+    );
+    report.answers = answers;
     let tenant = engine.tenant(&draft.case.tenant)?;
     let keep_conversation = tenant.policy.retention.keeps(Text::Conversation);
     draft.case.attempts.push(Attempt {
@@ -102,7 +159,11 @@ pub(in crate::engine) fn call_ended(
             vec![]
         },
         transcript: report.transcript.clone().filter(|_| keep_conversation),
+        unanswered,
     });
+    if report.outcome == AttemptOutcome::Voicemail && asking.is_some_and(|a| a.voicemail) {
+        draft.event(Event::VoicemailLeft { attempt });
+    }
     if report.opt_out {
         let entry = engine.suppression_id(&draft.case.tenant, &draft.case.caller);
         draft.opt_out(entry);
