@@ -481,16 +481,23 @@ fn retell_event(s: &Server, body: &str, at_ms: i64) -> (u16, Value) {
     )
 }
 
-#[test]
-fn retell_is_dialled_as_its_reference_says_and_its_signed_events_end_the_attempt_once() {
+/// The fake, and a server whose HVAC tenant calls through Retell, on a clock the test
+/// moves (Retell's signatures are checked against it).
+fn retell_server() -> (Fake, Server, Arc<ManualClock>) {
     let (fake, base) = Fake::start();
-    let now = SystemClock.now_ms();
-    let clock = Arc::new(ManualClock::new(now));
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let engine_clock = clock.clone();
     let s = Server::start_with(
         |app| app.clock(engine_clock).allow_private_destinations(),
         &settings("retell", &base),
     );
+    (fake, s, clock)
+}
+
+#[test]
+fn retell_is_dialled_as_its_reference_says_and_its_signed_events_end_the_attempt_once() {
+    let (fake, s, clock) = retell_server();
+    let now = clock.now_ms();
     let (case, dial) = dialled(&s, &fake, "create phone call", "+15125550142", 1);
     let analysis = dial["agent_override"]["agent"]["post_call_analysis_data"]
         .as_array()
@@ -586,14 +593,8 @@ fn retell_is_dialled_as_its_reference_says_and_its_signed_events_end_the_attempt
 
 #[test]
 fn a_declined_retell_call_sends_a_twilio_fallback_whose_delivery_status_comes_back() {
-    let (fake, base) = Fake::start();
-    let now = SystemClock.now_ms();
-    let clock = Arc::new(ManualClock::new(now));
-    let engine_clock = clock.clone();
-    let s = Server::start_with(
-        |app| app.clock(engine_clock).allow_private_destinations(),
-        &settings("retell", &base),
-    );
+    let (fake, s, clock) = retell_server();
+    let now = clock.now_ms();
     let (case, _) = dialled(&s, &fake, "create phone call", "+15125550143", 1);
     let values = [
         ("call_id", "retell_0"),
@@ -651,14 +652,8 @@ fn a_declined_retell_call_sends_a_twilio_fallback_whose_delivery_status_comes_ba
 
 #[test]
 fn a_retell_call_whose_events_never_come_is_looked_up_and_ends_as_retell_says() {
-    let (fake, base) = Fake::start();
-    let now = SystemClock.now_ms();
-    let clock = Arc::new(ManualClock::new(now));
-    let engine_clock = clock.clone();
-    let s = Server::start_with(
-        |app| app.clock(engine_clock).allow_private_destinations(),
-        &settings("retell", &base),
-    );
+    let (fake, s, clock) = retell_server();
+    let now = clock.now_ms();
     let (case, _) = dialled(&s, &fake, "create phone call", "+15125550144", 1);
     s.wait_for(&case, |v| v["case"]["timer"]["kind"] == "report-due");
     clock.advance_to(now + 16 * 60_000);

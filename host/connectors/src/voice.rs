@@ -178,14 +178,12 @@ pub fn report(
     mut extracted: BTreeMap<String, Value>,
     transcript: Option<String>,
 ) -> CallReport {
-    let call_back_at_ms = extracted.remove(CALL_BACK_KEY).and_then(|v| {
-        let at = DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
-        Some(at.timestamp_millis())
-    });
-    // Older assistants set up by hand reported the time as unix ms.
-    let call_back_at_ms =
-        call_back_at_ms.or_else(|| extracted.remove("call_back_at_ms").and_then(|v| v.as_i64()));
-    extracted.remove("call_back_at_ms");
+    // Assistants set up by hand before dials carried the schema reported unix ms.
+    let set_up_by_hand = extracted.remove("call_back_at_ms").and_then(|v| v.as_i64());
+    let call_back_at_ms = (extracted.remove(CALL_BACK_KEY))
+        .and_then(|v| DateTime::parse_from_rfc3339(v.as_str()?).ok())
+        .map(|at| at.timestamp_millis())
+        .or(set_up_by_hand);
     let opted_out = extracted.remove(OPT_OUT_KEY).and_then(|v| v.as_bool());
     let lower = transcript.as_deref().unwrap_or("").to_lowercase();
     CallReport {

@@ -321,7 +321,7 @@ impl std::fmt::Display for Provider {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connector {
-    /// `provider`: "simulator" (default) or a real provider ("vapi", "twilio", "hubspot",
+    /// `provider`: "simulator" (default) or a real provider ("vapi", "retell", "twilio", "hubspot",
     /// "webhook", as the channel allows).
     #[serde(default)]
     pub provider: Provider,
@@ -691,13 +691,15 @@ impl Policy {
                 continue;
             }
             let Some((_, required)) = providers.iter().find(|(p, _)| *p == c.provider) else {
-                let names: Vec<&str> = providers.iter().map(|(p, _)| p.name()).collect();
+                let names: Vec<String> = (providers.iter())
+                    .map(|(p, _)| format!("{:?}", p.name()))
+                    .collect();
                 return Err(invalid(
                     &format!("{key}.provider"),
                     format!(
                         "{:?} is not supported here; use \"simulator\" or {}",
                         c.provider.name(),
-                        names.join(", ")
+                        names.join(" or ")
                     ),
                 ));
             };

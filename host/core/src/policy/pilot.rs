@@ -46,9 +46,17 @@ pub fn pilot_sheet(p: &Policy) -> String {
         kinds(p),
         plugin_name(p, Slot::Trigger)
     );
+    let voicemail = match &p.callback.voicemail {
+        Some(v) if v.from_attempt > 1 => format!(
+            " On voicemail from attempt {}: \"{}\"",
+            v.from_attempt, v.message
+        ),
+        Some(v) => format!(" On voicemail: \"{}\"", v.message),
+        None => String::new(),
+    };
     let _ = writeln!(
         w,
-        "2. Callback: first call within {} s, at most {} attempts per case ({}).",
+        "2. Callback: first call within {} s, at most {} attempts per case ({}).{voicemail}",
         p.callback.first_call_within_secs,
         p.callback.max_attempts,
         plugin_name(p, Slot::Cadence)

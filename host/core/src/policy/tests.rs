@@ -115,3 +115,50 @@ fn a_provider_base_address_with_a_query_is_refused_even_from_the_operator() {
         Policy::parse(&voice(good), "acme.toml").unwrap();
     }
 }
+
+#[test]
+fn a_voice_provider_is_one_the_host_speaks_with_every_setting_it_needs() {
+    let voice = |provider: &str, settings: &str| {
+        format!("{MINIMAL}[voice]\nprovider = \"{provider}\"\n[voice.settings]\n{settings}\n")
+    };
+    let retell = Policy::parse(&voice("retell", "api_key = \"k\"\nagent_id = \"a\""), "x");
+    assert_eq!(retell.unwrap().voice.provider, Provider::Retell);
+    let err = Policy::parse(&voice("retell", "api_key = \"k\""), "x").unwrap_err();
+    assert_eq!(err.key(), Some("voice.settings.agent_id"), "{err}");
+    let err = Policy::parse(&voice("twilio", "api_key = \"k\""), "x").unwrap_err();
+    assert_eq!(err.key(), Some("voice.provider"), "{err}");
+    assert!(err.to_string().contains("\"retell\""), "{err}");
+    let err = Policy::parse(&voice("bland", ""), "x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("provider") && err.contains("bland"), "{err}");
+}
+
+#[test]
+fn a_voicemail_message_is_said_from_its_attempt_on_and_bounded() {
+    let voicemail = |table: &str| {
+        MINIMAL.replace(
+            "[disposition]",
+            &format!("[callback.voicemail]\n{table}\n[disposition]"),
+        )
+    };
+    let p = Policy::parse(&voicemail("message = \"Acme here\"\nfrom_attempt = 2"), "x").unwrap();
+    assert_eq!(p.callback.voicemail_for(1), None);
+    assert_eq!(p.callback.voicemail_for(3), Some("Acme here"));
+    let every = Policy::parse(&voicemail("message = \"Acme here\""), "x").unwrap();
+    assert_eq!(every.callback.voicemail_for(1), Some("Acme here"));
+    for (table, key) in [
+        ("message = \"  \"", "callback.voicemail.message"),
+        (
+            "message = \"hi\"\nfrom_attempt = 4",
+            "callback.voicemail.from_attempt",
+        ),
+        (
+            "message = \"hi\"\nfrom_attempt = 0",
+            "callback.voicemail.from_attempt",
+        ),
+    ] {
+        let err = Policy::parse(&voicemail(table), "x").unwrap_err();
+        assert_eq!(err.key(), Some(key), "{table}: {err}");
+    }
+}
