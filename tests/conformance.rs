@@ -578,7 +578,7 @@ fn retell_is_dialled_as_its_reference_says_and_its_signed_events_end_the_attempt
     assert!(
         journal_events(&s, &case)
             .iter()
-            .any(|e| e["rule"] == "late-report")
+            .any(|e| e["rule"] == "repeated-report")
     );
 
     // A report for another tenant's case or an attempt never made: 404, nothing recorded.

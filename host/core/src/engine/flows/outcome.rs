@@ -124,13 +124,22 @@ pub(in crate::engine) fn call_ended(
     }
     if draft.case.state != (CaseState::Dialing { attempt }) {
         // A replayed, late or out-of-order report: journalled, and nothing else changes
-        // but the outbox bookkeeping.
+        // but the outbox bookkeeping. One that says what the attempt's own report said
+        // is a provider repeating itself (Retell's `call_analyzed` after `call_ended`).
+        let outcome = serde_json::to_string(&report.outcome).unwrap_or_default();
+        let recorded = draft.case.attempts.get(attempt as usize - 1);
+        let (rule, detail) = if recorded.is_some_and(|a| a.outcome == report.outcome) {
+            let detail = format!("call #{attempt} was reported again ({outcome}); ignored");
+            ("repeated-report", detail)
+        } else {
+            let detail = format!(
+                "a report for call #{attempt} ({outcome}) came after the attempt ended; ignored"
+            );
+            ("late-report", detail)
+        };
         draft.event(Event::Guard {
-            rule: "late-report".into(),
-            detail: format!(
-                "a report for call #{attempt} ({}) came after the attempt ended; ignored",
-                serde_json::to_string(&report.outcome).unwrap_or_default()
-            ),
+            rule: rule.into(),
+            detail,
         });
         draft.commit(engine.store())?;
         return Ok(());
