@@ -1,6 +1,6 @@
 //! Vapi: a callback is `POST /call` with per-call assistant overrides (the script as
 //! variable values, the answers to extract as a structured-data schema, the voicemail
-//! message, metadata naming the case and attempt); its report is an `end-of-call-report`
+//! message) and the call's metadata naming the case and attempt; its report is an `end-of-call-report`
 //! server message (the server's inbound route) or, when that is overdue, `GET /call/{id}`.
 //! Both read a call through [`report`], so a call reads the same either way.
 
@@ -48,7 +48,6 @@ pub(super) fn create_call(
             "enabled": true,
             "schema": { "type": "object", "properties": properties },
         }},
-        "metadata": call.metadata(),
     });
     if let Some(message) = call.voicemail {
         overrides["voicemailMessage"] = message.into();
