@@ -746,7 +746,9 @@ impl Engine {
         event_id: &str,
     ) -> Result<MessageStatus, EngineError> {
         let unknown = || EngineError::UnknownCase(key.to_string());
-        let case_id = key.strip_suffix(flows::FALLBACK_SMS).ok_or_else(unknown)?;
+        let case_id = (key.strip_suffix(flows::FALLBACK_SMS))
+            .and_then(|k| k.strip_suffix('/'))
+            .ok_or_else(unknown)?;
         if tenant_of_case(case_id) != tenant {
             return Err(unknown());
         }

@@ -119,7 +119,7 @@ pub(in crate::engine) fn fallback(draft: &mut Draft, message: String, link: Opti
         None => message.clone(),
     };
     let to = draft.case.caller.clone();
-    draft.effect(&FALLBACK_SMS[1..], Effect::Sms { to, body });
+    draft.effect(FALLBACK_SMS, Effect::Sms { to, body });
     draft.event(Event::FallbackQueued { message });
     draft.close("fallback sent");
 }

@@ -39,8 +39,8 @@ pub(in crate::engine) fn delivered(
     }
 }
 
-/// How the key of a case's fallback message ends (after the case id).
-pub(in crate::engine) const FALLBACK_SMS: &str = "/fallback-sms";
+/// The name a case's fallback message goes by in its outbox key (`{case}/fallback-sms`).
+pub(in crate::engine) const FALLBACK_SMS: &str = "fallback-sms";
 
 /// The SMS provider's report on a case's fallback message: a final status is journalled,
 /// once per provider event; the case's course does not change (it closed when the
