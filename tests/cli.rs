@@ -105,6 +105,75 @@ fn plugin_run_reports_a_runaway_plugin_without_hanging() {
 }
 
 #[test]
+fn plugin_test_passes_the_example_cases_and_fails_a_wrong_expectation_by_its_field() {
+    for (plugin, cases) in [
+        ("standard-trigger", "cases/standard-trigger"),
+        ("bant-qualify", "cases/bant-qualify"),
+    ] {
+        let cases = example(cases);
+        let out = redial(&["plugin", "test", plugin, cases.to_str().unwrap()]);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains("0 failed"), "{}", stdout(&out));
+    }
+
+    // A case whose expectation is wrong, one that does not parse, and one for another
+    // slot's call, beside one that passes.
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(example("cases/standard-trigger/blocked-number.json"));
+    let good: serde_json::Value = serde_json::from_str(&good.unwrap()).unwrap();
+    let mut wrong = good.clone();
+    wrong["name"] = "expects the wrong reason".into();
+    wrong["expect"] = serde_json::json!({ "ignore": "some other reason" });
+    let mut other_slot = good.clone();
+    other_slot["call"] = "evaluate".into();
+    let mut bad_input = good.clone();
+    bad_input["input"]["signal"]["kind"] = "carrier-pigeon".into();
+    for (file, case) in [
+        ("a-good.json", good),
+        ("b-wrong.json", wrong),
+        ("c-other-slot.json", other_slot),
+        ("d-bad-input.json", bad_input),
+    ] {
+        std::fs::write(dir.path().join(file), case.to_string()).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("e-not-a-case.json"),
+        r#"{"input": {}, "expected": 1}"#,
+    )
+    .unwrap();
+    let cases = dir.path().to_str().unwrap();
+    let out = redial(&["plugin", "test", "standard-trigger", cases]);
+    assert!(!out.status.success(), "a failing case fails the run");
+    let text = stdout(&out);
+    for expected in [
+        "PASS ",
+        "FAIL   expects the wrong reason",
+        "/ignore: expected \"some other reason\", got \"caller is on the blocked list\"",
+        "`call`: Evaluate is a qualify call, and this plugin fills the trigger slot",
+        "`input.signal.kind`: unknown variant `carrier-pigeon`",
+        "e-not-a-case.json: `expected`: unknown field",
+        "5 cases: 1 passed, 4 failed",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        stderr(&out).contains("4 of 5 cases failed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The same run as JSON, for CI.
+    let out = redial(&["plugin", "test", "standard-trigger", cases, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(4))
+    );
+    assert_eq!(report["cases"][1]["verdict"], "fail");
+    assert!(report["cases"][0]["time_us"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn policy_check_prints_the_pilot_sheet_of_every_example_tenant() {
     for file in [
         "bright-smile-dental.toml",

@@ -6,6 +6,7 @@ mod bench;
 mod caller;
 mod demo;
 mod plugin;
+mod plugin_test;
 mod policy;
 mod serve;
 mod store;
@@ -38,7 +39,7 @@ enum Command {
     /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves), for
     /// client generators that work offline.
     Openapi,
-    /// Check or run plugin components offline.
+    /// Check, run or test plugin components offline.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Check tenant policies.

@@ -1,4 +1,5 @@
-//! `redial plugin check|run`: let policy authors validate and try a plugin without a server.
+//! `redial plugin check|run|test`: let policy authors validate, try and test a plugin
+//! without a server (`test` is in `plugin_test.rs`).
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -21,6 +22,9 @@ pub enum PluginCommand {
     },
     /// Run one call offline and print the decision as JSON with its cost.
     Run(RunArgs),
+    /// Run a plugin on cases (an input and the decision expected) and print a pass/fail
+    /// table; exits non-zero when any case fails.
+    Test(super::plugin_test::TestArgs),
 }
 
 /// Arguments of `redial plugin run`.
@@ -46,7 +50,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum QualifyCall {
+pub(crate) enum QualifyCall {
     Script,
     Evaluate,
 }
@@ -56,6 +60,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
     match cmd {
         PluginCommand::Check { plugin, slot } => check(&plugin, slot),
         PluginCommand::Run(args) => call(args),
+        PluginCommand::Test(args) => super::plugin_test::run(args),
     }
 }
 
@@ -88,10 +93,10 @@ fn check(arg: &str, slot: Option<Slot>) -> Result<()> {
 }
 
 #[derive(Serialize)]
-struct RunOutput<T> {
+struct RunOutput {
     plugin: String,
     slot: Slot,
-    decision: T,
+    decision: serde_json::Value,
     cost: CallCost,
 }
 
@@ -112,7 +117,7 @@ fn config_json(path: Option<&Path>) -> Result<Option<String>> {
     Ok(Some(serde_json::to_string(&table)?))
 }
 
-fn print<T: Serialize>(plugin: &Plugin, decision: T, cost: CallCost) -> Result<()> {
+fn print(plugin: &Plugin, decision: serde_json::Value, cost: CallCost) -> Result<()> {
     let out = RunOutput {
         plugin: plugin.id.to_string(),
         slot: plugin.slot,
@@ -127,53 +132,120 @@ fn call(args: RunArgs) -> Result<()> {
     let runtime = runtime()?;
     let plugin = load(&runtime, &args.plugin, Some(args.slot))?;
     let config = config_json(args.config.as_deref())?;
-    let with_config = |existing: &mut String| {
+    let input: serde_json::Value = read_json(&args.input)?;
+    let which = Call::of(args.slot, &input, args.call);
+    let (decision, cost) = decide(&runtime, &plugin, which, input, config, &args.reason_codes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
+    print(&plugin, decision, cost)
+}
+
+/// One plugin function, as the cases of `redial plugin test` and `run` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Call {
+    Trigger,
+    Cadence,
+    Script,
+    Evaluate,
+    Crm,
+}
+
+impl Call {
+    /// The function a slot's input goes to: for qualify, `evaluate` when the input has
+    /// answers, else `script`, unless `asked` says which.
+    pub(crate) fn of(slot: Slot, input: &serde_json::Value, asked: Option<QualifyCall>) -> Call {
+        match slot {
+            Slot::Trigger => Call::Trigger,
+            Slot::Cadence => Call::Cadence,
+            Slot::Crm => Call::Crm,
+            Slot::Qualify => match asked {
+                Some(QualifyCall::Script) => Call::Script,
+                Some(QualifyCall::Evaluate) => Call::Evaluate,
+                None if input.get("answers").is_some() => Call::Evaluate,
+                None => Call::Script,
+            },
+        }
+    }
+
+    /// The slot whose plugin makes this call.
+    pub(crate) fn slot(self) -> Slot {
+        match self {
+            Call::Trigger => Slot::Trigger,
+            Call::Cadence => Slot::Cadence,
+            Call::Script | Call::Evaluate => Slot::Qualify,
+            Call::Crm => Slot::Crm,
+        }
+    }
+}
+
+/// Why a call could not be made or did not decide.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecideError {
+    /// The input is not this call's input; the path names the field.
+    #[error("not a valid {call:?} input: {source}")]
+    Input {
+        call: Call,
+        source: serde_path_to_error::Error<serde_json::Error>,
+    },
+    /// The plugin failed the call (trap, deadline, a decision out of bounds...).
+    #[error(transparent)]
+    Plugin(#[from] redial_runtime::PluginError),
+}
+
+/// Parses `input` as `T`, naming the field at fault.
+fn input<T: serde::de::DeserializeOwned>(
+    call: Call,
+    input: serde_json::Value,
+) -> Result<T, DecideError> {
+    serde_path_to_error::deserialize(input).map_err(|source| DecideError::Input { call, source })
+}
+
+/// Makes `call` on `plugin` with `raw` as its input and `config` (JSON text) in place of
+/// the input's own; the decision as the contract's JSON, and what it cost.
+pub(crate) fn decide(
+    runtime: &PluginRuntime,
+    plugin: &Plugin,
+    call: Call,
+    raw: serde_json::Value,
+    config: Option<String>,
+    reason_codes: &[String],
+) -> Result<(serde_json::Value, CallCost), DecideError> {
+    fn json<T: Serialize>(d: redial_runtime::Decision<T>) -> (serde_json::Value, CallCost) {
+        (
+            serde_json::to_value(d.value).expect("decisions serialise"),
+            d.cost,
+        )
+    }
+    let configure = |existing: &mut String| {
         if let Some(c) = &config {
             existing.clone_from(c);
         }
     };
-    match args.slot {
-        Slot::Trigger => {
-            let mut input: TriggerInput = read_json(&args.input)?;
-            with_config(&mut input.config);
-            let d = runtime.trigger(&plugin, input)?;
-            print(&plugin, d.value, d.cost)
+    Ok(match call {
+        Call::Trigger => {
+            let mut i: TriggerInput = input(call, raw)?;
+            configure(&mut i.config);
+            json(runtime.trigger(plugin, i)?)
         }
-        Slot::Cadence => {
-            let mut input: CadenceInput = read_json(&args.input)?;
-            with_config(&mut input.config);
-            let d = runtime.cadence(&plugin, input)?;
-            print(&plugin, d.value, d.cost)
+        Call::Cadence => {
+            let mut i: CadenceInput = input(call, raw)?;
+            configure(&mut i.config);
+            json(runtime.cadence(plugin, i)?)
         }
-        Slot::Qualify => {
-            let raw: serde_json::Value = read_json(&args.input)?;
-            let which = args.call.unwrap_or(if raw.get("answers").is_some() {
-                QualifyCall::Evaluate
-            } else {
-                QualifyCall::Script
-            });
-            match which {
-                QualifyCall::Script => {
-                    let mut input: ScriptInput =
-                        serde_json::from_value(raw).context("not a valid script input")?;
-                    with_config(&mut input.config);
-                    let d = runtime.script(&plugin, input)?;
-                    print(&plugin, d.value, d.cost)
-                }
-                QualifyCall::Evaluate => {
-                    let mut input: EvaluateInput =
-                        serde_json::from_value(raw).context("not a valid evaluate input")?;
-                    with_config(&mut input.config);
-                    let d = runtime.evaluate(&plugin, input, &args.reason_codes)?;
-                    print(&plugin, d.value, d.cost)
-                }
-            }
+        Call::Script => {
+            let mut i: ScriptInput = input(call, raw)?;
+            configure(&mut i.config);
+            json(runtime.script(plugin, i)?)
         }
-        Slot::Crm => {
-            let mut input: CrmInput = read_json(&args.input)?;
-            with_config(&mut input.config);
-            let d = runtime.crm(&plugin, input)?;
-            print(&plugin, d.value, d.cost)
+        Call::Evaluate => {
+            let mut i: EvaluateInput = input(call, raw)?;
+            configure(&mut i.config);
+            json(runtime.evaluate(plugin, i, reason_codes)?)
         }
-    }
+        Call::Crm => {
+            let mut i: CrmInput = input(call, raw)?;
+            configure(&mut i.config);
+            json(runtime.crm(plugin, i)?)
+        }
+    })
 }
