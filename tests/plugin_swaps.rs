@@ -225,3 +225,64 @@ fn a_slot_keeps_its_last_ten_uploads_and_rolls_back_through_them_to_the_policys_
         "then the policy's own plugin"
     );
 }
+
+#[test]
+fn uploads_are_held_to_the_operators_size_limit_and_claim_their_turn_before_the_body() {
+    use std::io::Write;
+    let s = Server::simulated_with(|app| app.max_plugin_bytes(1 << 20));
+    let live = trigger_of_next_signal(&s, "evt-size-1", "+15125550131");
+
+    // Within the limit: live. Past it: 413 naming the limit, and the live plugin stays.
+    let eager = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
+    assert!(eager.len() < 1 << 20);
+    let (status, body) = upload_trigger(&s, &eager);
+    assert_eq!(status, 200, "{body}");
+    let eager_hash = redial_runtime::content_hash(&eager);
+    let mut big = eager.clone();
+    big.resize((1 << 20) + 1, 0);
+    let (status, body) = upload_trigger(&s, &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1048576"),
+        "{body}"
+    );
+    assert_eq!(
+        trigger_of_next_signal(&s, "evt-size-2", "+15125550132"),
+        eager_hash
+    );
+    assert_ne!(live, eager_hash);
+
+    // An upload whose body is still arriving holds its tenant's turn: a second one is
+    // refused at once, before a byte of its body is read.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "PUT /v1/tenants/{HVAC}/plugins/trigger HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {ADMIN}\r\nContent-Type: application/wasm\r\n\
+         Content-Length: {}\r\n\r\n",
+        eager.len()
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.write_all(&eager[..1024]).unwrap();
+    // Given time to reach its handler, it is still being read: no answer yet.
+    slow.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut early = [0u8; 512];
+    let n = std::io::Read::read(&mut slow, &mut early).unwrap_or(0);
+    assert_eq!(n, 0, "{}", String::from_utf8_lossy(&early[..n]));
+    let (status, body) = upload_trigger(&s, &eager);
+    assert_eq!(status, 429, "{body}");
+    // The slow upload finishes and goes live; the turn is free again.
+    slow.write_all(&eager[1024..]).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = std::io::Read::read(&mut slow, &mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(slow);
+    let (status, body) = upload_trigger(&s, &eager);
+    assert_eq!(status, 200, "{body}");
+}

@@ -113,8 +113,10 @@ impl Backend {
     }
 }
 
-/// The largest component the host reads or accepts (16 MiB).
-pub const MAX_COMPONENT: usize = 16 << 20;
+/// The largest component file the host reads from a path (64 MiB): room for a Python
+/// plugin (componentize-py bundles the interpreter, about 18 MiB) and a JavaScript one
+/// (about 12 MiB). Uploads have their own limit, which the operator sets.
+pub const MAX_COMPONENT: usize = 64 << 20;
 
 /// A component file's bytes: a regular file, within [`MAX_COMPONENT`].
 fn read_component(path: &Path) -> std::io::Result<Vec<u8>> {

@@ -3,7 +3,10 @@
 //! tests all start their server through it, so they run the same wiring.
 
 use crate::auth::token_hash;
-use crate::{AppState, EngineSlots, Metrics, NotServing, ServeOptions, SignalLimits, SignalRate};
+use crate::{
+    AppState, COMPILE_BOUND, CompileQueue, EngineSlots, Metrics, NotServing, ServeOptions,
+    SignalLimits, SignalRate,
+};
 use redial_connectors::{Destinations, ProviderConnectors, Simulator};
 use redial_core::clock::{Clock, SystemClock};
 use redial_core::connectors::Connectors;
@@ -71,6 +74,7 @@ pub struct AppBuilder {
     signal_rate: Option<SignalRate>,
     rewrite_spacing: Duration,
     tenant_grace: Duration,
+    max_plugin_bytes: usize,
 }
 
 /// A wired app, ready to serve.
@@ -106,7 +110,14 @@ impl AppBuilder {
             signal_rate: Some(SignalRate::default()),
             rewrite_spacing: redial_core::engine::REWRITE_SPACING,
             tenant_grace: redial_core::engine::DEFAULT_TENANT_GRACE,
+            max_plugin_bytes: crate::MAX_PLUGIN,
         }
+    }
+
+    /// The largest component the upload route takes (default [`crate::MAX_PLUGIN`]).
+    pub fn max_plugin_bytes(mut self, bytes: usize) -> Self {
+        self.max_plugin_bytes = bytes;
+        self
     }
 
     /// How long a deleted tenant's data waits before its purge (default
@@ -308,7 +319,7 @@ impl AppBuilder {
             slots: Arc::new(EngineSlots::default()),
             connectors,
             signal_limits: Arc::new(SignalLimits::new(self.signal_rate)),
-            compiles: Arc::default(),
+            compiles: Arc::new(CompileQueue::new(COMPILE_BOUND, self.max_plugin_bytes)),
         };
         Ok(App {
             engine,

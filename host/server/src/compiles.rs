@@ -17,25 +17,34 @@ pub const COMPILE_WORKERS: usize = 1;
 /// refused (503) and the live plugin stays.
 pub const COMPILE_BOUND: Duration = Duration::from_secs(60);
 
+/// Uploads a server reads or compiles at once: each holds its body in memory, so this and
+/// the size limit bound what uploads take (4 × 64 MiB by default).
+pub const UPLOADS_AT_ONCE: usize = 4;
+
 /// The upload queue: shared through the app state.
 pub struct CompileQueue {
     /// Held by the compile itself, so one that outlives its request still counts.
     all: Arc<Semaphore>,
-    /// Tenants with an upload waiting or compiling.
+    /// Uploads being read or compiled.
+    uploads: Arc<Semaphore>,
+    /// Tenants with an upload being read, waiting or compiling.
     busy: Mutex<HashSet<String>>,
     bound: Duration,
+    max_bytes: usize,
 }
 
 impl Default for CompileQueue {
     fn default() -> Self {
-        CompileQueue::new(COMPILE_BOUND)
+        CompileQueue::new(COMPILE_BOUND, crate::MAX_PLUGIN)
     }
 }
 
-/// Takes a tenant off the busy list when its upload is done, however it ends.
-struct Turn<'a> {
+/// A tenant's claim on the queue, from before its upload's body is read until the upload
+/// is done, however it ends.
+pub struct Turn<'a> {
     queue: &'a CompileQueue,
     tenant: String,
+    _upload: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Drop for Turn<'_> {
@@ -45,33 +54,68 @@ impl Drop for Turn<'_> {
 }
 
 impl CompileQueue {
-    /// A queue whose uploads may take `bound` in all.
-    pub fn new(bound: Duration) -> Self {
+    /// A queue whose uploads may take `bound` in all and be `max_bytes` long.
+    pub fn new(bound: Duration, max_bytes: usize) -> Self {
         CompileQueue {
             all: Arc::new(Semaphore::new(COMPILE_WORKERS)),
+            uploads: Arc::new(Semaphore::new(UPLOADS_AT_ONCE)),
             busy: Mutex::default(),
             bound,
+            max_bytes,
         }
     }
 
-    /// Runs `compile` (given its deadline) for `tenant` in its turn. A second upload of a
-    /// tenant while one is under way is refused (429); an upload that does not finish
-    /// within the bound is refused (503), and `compile` must then change nothing.
+    /// The largest component an upload may be.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Claims `tenant`'s turn before its upload's body is read. A second upload of a
+    /// tenant while one is under way is refused (429), as is any upload while
+    /// [`UPLOADS_AT_ONCE`] others are being read or compiled.
+    pub fn claim(&self, tenant: &str) -> Result<Turn<'_>, ApiError> {
+        let busy = || {
+            ApiError::rate_limited(
+                "another upload of this tenant is compiling; try again when it is done",
+                Duration::from_secs(5),
+            )
+        };
+        let upload = self.uploads.clone().try_acquire_owned().map_err(|_| {
+            ApiError::rate_limited(
+                "the server is taking other uploads; try again shortly",
+                Duration::from_secs(5),
+            )
+        })?;
+        if !self.busy.lock().unwrap().insert(tenant.to_string()) {
+            return Err(busy());
+        }
+        Ok(Turn {
+            queue: self,
+            tenant: tenant.to_string(),
+            _upload: upload,
+        })
+    }
+
+    /// Runs `compile` (given its deadline) for `tenant` in its turn: [`Self::claim`],
+    /// then [`Self::compile`].
     pub async fn run<T: Send + 'static>(
         &self,
         tenant: &str,
         compile: impl FnOnce(Instant) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        if !self.busy.lock().unwrap().insert(tenant.to_string()) {
-            return Err(ApiError::rate_limited(
-                "another upload of this tenant is compiling; try again when it is done",
-                Duration::from_secs(5),
-            ));
-        }
-        let _turn = Turn {
-            queue: self,
-            tenant: tenant.to_string(),
-        };
+        let turn = self.claim(tenant)?;
+        self.compile(turn, compile).await
+    }
+
+    /// Runs `compile` (given its deadline) in the turn `turn` claimed. An upload that
+    /// does not finish within the bound is refused (503), and `compile` must then change
+    /// nothing.
+    pub async fn compile<T: Send + 'static>(
+        &self,
+        turn: Turn<'_>,
+        compile: impl FnOnce(Instant) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _turn = turn;
         let deadline = Instant::now() + self.bound;
         let too_slow = || {
             ApiError::busy(
@@ -109,7 +153,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_upload_per_tenant_at_a_time_and_none_past_the_bound() {
-        let queue = Arc::new(CompileQueue::new(Duration::from_millis(300)));
+        let queue = Arc::new(CompileQueue::new(Duration::from_millis(300), 1 << 20));
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let slow = {
             let queue = queue.clone();

@@ -72,7 +72,9 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 /// Largest request body accepted (a policy or a webhook).
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// Largest plugin component accepted by the upload route.
+/// Largest plugin component the upload route accepts unless the operator sets another
+/// limit (`AppBuilder::max_plugin_bytes`, `redial serve --max-plugin-mib`): a Python
+/// plugin with its interpreter is about 18 MiB.
 pub const MAX_PLUGIN: usize = redial_runtime::MAX_COMPONENT;
 
 /// What every handler can reach.
@@ -132,10 +134,11 @@ impl Wake {
 /// Every route with its documentation: the one list both [`router`] and
 /// [`openapi::document`] are made from.
 fn routes() -> OpenApiRouter<AppState> {
+    // The upload handler reads its body within the operator's limit, once the tenant's
+    // turn to upload is claimed.
     let uploads = OpenApiRouter::new()
         .routes(routes!(plugins::upload))
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(MAX_PLUGIN));
+        .layer(axum::extract::DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::metrics))

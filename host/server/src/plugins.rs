@@ -68,17 +68,17 @@ pub async fn list(
     params(SlotPath),
     security(("adminToken" = []), ("tenantToken" = [])),
     request_body(content = inline(Component), content_type = "application/wasm",
-        description = "A WebAssembly component exporting the slot's `redial:policy` interface (16 MiB at most)"),
+        description = "A WebAssembly component exporting the slot's `redial:policy` interface (64 MiB at most unless the operator set another limit)"),
     responses(
         (status = 200, description = "The component is live", body = PluginUploaded),
         (status = 400, description = "No such slot", body = ErrorBody),
         (status = 401, description = "No or an unknown token", body = ErrorBody),
         (status = 403, description = "Another tenant's token", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 413, description = "Larger than 16 MiB", body = ErrorBody),
+        (status = 413, description = "Larger than the server's limit (64 MiB unless the operator set another)", body = ErrorBody),
         (status = 415, description = "Not sent as `application/wasm`", body = ErrorBody),
         (status = 422, description = "Not a component for this slot (the live one stays)", body = ErrorBody),
-        (status = 429, description = "Another upload of this tenant is compiling", body = ErrorBody,
+        (status = 429, description = "Another upload of this tenant is under way, or the server is taking as many uploads as it takes at once", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "It did not compile within the time bound (the live one stays)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -93,12 +93,13 @@ pub async fn upload(
     let slot = slot_of(&slot)?;
     super::inbound::require_content_type(&headers, "application/wasm")?;
     state.engine.tenant(&tenant)?;
-    let body = super::error::read_body(body, super::MAX_PLUGIN).await?;
+    let turn = state.compiles.claim(&tenant)?;
+    let body = super::error::read_body(body, state.compiles.max_bytes()).await?;
     let engine = state.engine.clone();
     let t = tenant.clone();
     let (versions, tier) = state
         .compiles
-        .run(&tenant, move |deadline| {
+        .compile(turn, move |deadline| {
             engine.upload_plugin(&t, slot, &body, deadline)
         })
         .await?;

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// every tenant's steps while it copies the store, so erasures in a row share one.
     #[arg(long, default_value_t = 600)]
     rewrite_spacing_secs: u64,
+    /// The largest plugin component a tenant may upload, in MiB (a Python plugin with its
+    /// interpreter is about 18 MiB).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_plugin_mib: u32,
     /// Let tenants' webhook URLs reach loopback and private networks (development and
     /// tests); by default only public addresses are sent to.
     #[arg(long)]
@@ -111,6 +115,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             u64::from(args.tenant_grace_days) * 86_400,
         ))
         .rewrite_spacing(Duration::from_secs(args.rewrite_spacing_secs))
+        .max_plugin_bytes(args.max_plugin_mib as usize * 1024 * 1024)
         .build()?;
     let recovered = app.engine.store().recovered_steps();
     if recovered > 0 {
