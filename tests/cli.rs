@@ -380,3 +380,109 @@ fn bench_soak_prints_sizes_that_stop_growing_once_retention_purges() {
     );
     assert!(text.contains("on disk at day 30"), "{text}");
 }
+
+#[test]
+fn plugin_new_projects_build_outside_the_repository_pass_their_cases_and_go_live() {
+    use common::server::{ADMIN, HVAC, Server, missed_call};
+    // A folder outside the repository, and a target folder the four builds share.
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("target");
+    let mut built = Vec::new();
+    for slot in ["trigger", "cadence", "qualify", "crm"] {
+        let dir = home.path().join(format!("acme-{slot}"));
+        let out = redial(&[
+            "plugin",
+            "new",
+            slot,
+            "--lang",
+            "rust",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("cargo build --release --target wasm32-wasip2"));
+        let build = Command::new("cargo")
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(build.status.success(), "{slot}: {}", stderr(&build));
+        let wasm = target.join(format!("wasm32-wasip2/release/acme_{slot}.wasm"));
+        let wasm_arg = wasm.to_str().unwrap();
+        let check = redial(&["plugin", "check", wasm_arg, "--slot", slot]);
+        assert!(check.status.success(), "{slot}: {}", stderr(&check));
+        let cases = dir.join("cases");
+        let test = redial(&["plugin", "test", wasm_arg, cases.to_str().unwrap()]);
+        assert!(
+            test.status.success(),
+            "{slot}: {}{}",
+            stdout(&test),
+            stderr(&test)
+        );
+        assert!(
+            stdout(&test).contains("1 passed, 0 failed"),
+            "{}",
+            stdout(&test)
+        );
+        built.push(wasm);
+    }
+
+    // The example's own native test passes too.
+    let native = Command::new("cargo")
+        .args(["test", "--quiet"])
+        .current_dir(home.path().join("acme-trigger"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(native.status.success(), "{}", stderr(&native));
+
+    // Uploaded, the trigger decides the next signal.
+    let s = Server::simulated();
+    let component = std::fs::read(&built[0]).unwrap();
+    let (status, body) = s.send(
+        "PUT",
+        &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/wasm"),
+        ],
+        Some(&component),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, v) = s.signal(HVAC, "evt-new-plugin", &missed_call("+15125550177"));
+    let case = v["case"].as_str().unwrap();
+    let decided_by = s
+        .engine
+        .store()
+        .journal(case)
+        .unwrap()
+        .iter()
+        .find_map(|e| match &e.event {
+            redial_core::records::Event::Decision { slot, plugin, .. } if slot == "trigger" => {
+                Some(plugin.clone())
+            }
+            _ => None,
+        });
+    assert_eq!(decided_by, Some(redial_runtime::content_hash(&component)));
+
+    // A slot or a language the tool does not know is refused, naming the choices.
+    let out = redial(&["plugin", "new", "billing"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("trigger, cadence, qualify or crm"),
+        "{}",
+        stderr(&out)
+    );
+    let out = redial(&["plugin", "new", "trigger", "--lang", "cobol"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("rust"), "{}", stderr(&out));
+    // An existing folder with files in it is left alone.
+    let out = redial(&[
+        "plugin",
+        "new",
+        "trigger",
+        home.path().join("acme-trigger").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+}

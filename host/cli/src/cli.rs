@@ -6,6 +6,7 @@ mod bench;
 mod caller;
 mod demo;
 mod plugin;
+mod plugin_new;
 mod plugin_test;
 mod policy;
 mod serve;

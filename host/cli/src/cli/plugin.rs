@@ -1,5 +1,5 @@
-//! `redial plugin check|run|test`: let policy authors validate, try and test a plugin
-//! without a server (`test` is in `plugin_test.rs`).
+//! `redial plugin check|run|test|new`: let policy authors start, validate, try and test a
+//! plugin without a server (`test` is in `plugin_test.rs`, `new` in `plugin_new.rs`).
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -25,6 +25,9 @@ pub enum PluginCommand {
     /// Run a plugin on cases (an input and the decision expected) and print a pass/fail
     /// table; exits non-zero when any case fails.
     Test(super::plugin_test::TestArgs),
+    /// Write a new plugin project for a slot: an example decision, a test case, a README,
+    /// and everything it needs to build on its own.
+    New(super::plugin_new::NewArgs),
 }
 
 /// Arguments of `redial plugin run`.
@@ -61,6 +64,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
         PluginCommand::Check { plugin, slot } => check(&plugin, slot),
         PluginCommand::Run(args) => call(args),
         PluginCommand::Test(args) => super::plugin_test::run(args),
+        PluginCommand::New(args) => super::plugin_new::run(args),
     }
 }
 
