@@ -1,6 +1,7 @@
 //! Third-party test tools, installed on first use from the package registries into
 //! cargo's target folder (so `cargo test` needs nothing installed beforehand, and a second
-//! run reuses them): schemathesis from PyPI, a TypeScript client generator from npm.
+//! run reuses them): schemathesis and componentize-py from PyPI, a TypeScript client
+//! generator from npm.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,9 @@ use std::sync::Mutex;
 
 /// The pinned schemathesis release the conformance run uses.
 pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// The pinned componentize-py release that builds Python plugins in the tests.
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
 /// One installer at a time within a test binary.
 static INSTALLING: Mutex<()> = Mutex::new(());
@@ -37,11 +41,22 @@ pub fn run(cmd: &mut Command, what: &str) -> String {
 
 /// A Python virtual environment with schemathesis in it; returns its `bin` folder.
 pub fn python_with_schemathesis() -> PathBuf {
+    python_with("venv", SCHEMATHESIS)
+}
+
+/// A Python virtual environment with componentize-py in it; returns its `bin` folder.
+pub fn python_with_componentize_py() -> PathBuf {
+    python_with("venv-componentize", COMPONENTIZE_PY)
+}
+
+/// The virtual environment `name` with `package` (a pinned requirement) installed;
+/// returns its `bin` folder.
+fn python_with(name: &str, package: &str) -> PathBuf {
     let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = tools_dir().join("venv");
+    let venv = tools_dir().join(name);
     let bin = venv.join("bin");
     let stamp = venv.join(".installed");
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(SCHEMATHESIS) {
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(package) {
         run(
             Command::new("python3").args(["-m", "venv"]).arg(&venv),
             "creating a Python venv",
@@ -51,11 +66,11 @@ pub fn python_with_schemathesis() -> PathBuf {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                SCHEMATHESIS,
+                package,
             ]),
-            "pip install schemathesis",
+            &format!("pip install {package}"),
         );
-        std::fs::write(&stamp, SCHEMATHESIS).unwrap();
+        std::fs::write(&stamp, package).unwrap();
     }
     bin
 }

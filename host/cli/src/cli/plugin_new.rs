@@ -2,9 +2,11 @@
 //! repository too), that builds into a component with one command and holds a working
 //! example decision, a README and an example test case.
 //!
-//! The Rust project carries its own copy of the SDK and of the contract's WIT, both
-//! compiled into this binary from the repository's `plugins/sdk/` and `wit/`, so a project
-//! always matches the host that made it and needs nothing beyond crates.io.
+//! Every project carries its own copy of the contract's WIT, and a Rust one its own copy
+//! of the SDK, both compiled into this binary from the repository's `wit/` and
+//! `plugins/sdk/`: a project always matches the host that made it and needs nothing
+//! beyond its language's package registry (crates.io, PyPI's componentize-py, npm's
+//! componentize-js).
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -28,7 +30,14 @@ pub struct NewArgs {
 enum Lang {
     /// Rust with the Redial SDK, built for `wasm32-wasip2` by cargo.
     Rust,
+    /// Python, built by componentize-py (`pip install componentize-py`).
+    Python,
+    /// JavaScript, built by componentize-js (`npm install`).
+    Js,
 }
+
+/// The componentize-js release a JavaScript project asks for (the one tested here).
+const COMPONENTIZE_JS: &str = "^0.23.0";
 
 /// The SDK's sources, as the project's `redial-sdk/` holds them.
 const SDK: [(&str, &str); 8] = [
@@ -70,7 +79,7 @@ const SDK: [(&str, &str); 8] = [
 const CONTRACT: &str = include_str!("../../../../wit/policy.wit");
 
 /// The Rust project's files (path in the project, template), for every slot.
-const RUST: [(&str, &str); 6] = [
+const RUST: [(&str, &str); 5] = [
     (
         "Cargo.toml",
         include_str!("../../templates/rust/Cargo.toml"),
@@ -85,28 +94,69 @@ const RUST: [(&str, &str); 6] = [
         "redial-sdk/Cargo.toml",
         include_str!("../../templates/rust/sdk-Cargo.toml"),
     ),
-    ("wit/policy.wit", CONTRACT),
 ];
 
-/// Each slot's example decision and its test case.
-fn rust_example(slot: Slot) -> (&'static str, &'static str) {
+/// The Python project's files, for every slot.
+const PYTHON: [(&str, &str); 3] = [
+    (
+        "README.md",
+        include_str!("../../templates/python/README.md"),
+    ),
+    ("build.sh", include_str!("../../templates/python/build.sh")),
+    (
+        ".gitignore",
+        include_str!("../../templates/python/gitignore"),
+    ),
+];
+
+/// The JavaScript project's files, for every slot.
+const JS: [(&str, &str); 3] = [
+    ("README.md", include_str!("../../templates/js/README.md")),
+    (
+        "package.json",
+        include_str!("../../templates/js/package.json"),
+    ),
+    (".gitignore", include_str!("../../templates/js/gitignore")),
+];
+
+/// Each slot's example decision in each language: (file, source).
+fn example(lang: Lang, slot: Slot) -> (&'static str, &'static str) {
+    macro_rules! by_slot {
+        ($file:literal, $dir:literal, $ext:literal) => {
+            match slot {
+                Slot::Trigger => (
+                    $file,
+                    include_str!(concat!("../../templates/", $dir, "/trigger", $ext)),
+                ),
+                Slot::Cadence => (
+                    $file,
+                    include_str!(concat!("../../templates/", $dir, "/cadence", $ext)),
+                ),
+                Slot::Qualify => (
+                    $file,
+                    include_str!(concat!("../../templates/", $dir, "/qualify", $ext)),
+                ),
+                Slot::Crm => (
+                    $file,
+                    include_str!(concat!("../../templates/", $dir, "/crm", $ext)),
+                ),
+            }
+        };
+    }
+    match lang {
+        Lang::Rust => by_slot!("src/lib.rs", "rust/src", ".rs"),
+        Lang::Python => by_slot!("app.py", "python", ".py"),
+        Lang::Js => by_slot!("plugin.js", "js", ".js"),
+    }
+}
+
+/// Each slot's example test case, the same in every language.
+fn example_case(slot: Slot) -> &'static str {
     match slot {
-        Slot::Trigger => (
-            include_str!("../../templates/rust/src/trigger.rs"),
-            include_str!("../../templates/rust/cases/trigger.json"),
-        ),
-        Slot::Cadence => (
-            include_str!("../../templates/rust/src/cadence.rs"),
-            include_str!("../../templates/rust/cases/cadence.json"),
-        ),
-        Slot::Qualify => (
-            include_str!("../../templates/rust/src/qualify.rs"),
-            include_str!("../../templates/rust/cases/qualify.json"),
-        ),
-        Slot::Crm => (
-            include_str!("../../templates/rust/src/crm.rs"),
-            include_str!("../../templates/rust/cases/crm.json"),
-        ),
+        Slot::Trigger => include_str!("../../templates/cases/trigger.json"),
+        Slot::Cadence => include_str!("../../templates/cases/cadence.json"),
+        Slot::Qualify => include_str!("../../templates/cases/qualify.json"),
+        Slot::Crm => include_str!("../../templates/cases/crm.json"),
     }
 }
 
@@ -115,10 +165,8 @@ pub fn run(args: NewArgs) -> Result<()> {
     let dir = args
         .dir
         .unwrap_or_else(|| PathBuf::from(format!("redial-{}", args.slot)));
-    let krate = crate_name(&dir)?;
-    let files = match args.lang {
-        Lang::Rust => rust_files(args.slot, &krate),
-    };
+    let name = project_name(&dir)?;
+    let files = project_files(args.lang, args.slot, &name);
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         bail!(
             "{} exists and is not empty; give a new folder",
@@ -133,26 +181,57 @@ pub fn run(args: NewArgs) -> Result<()> {
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let wasm = format!(
-        "target/wasm32-wasip2/release/{}.wasm",
-        krate.replace('-', "_")
-    );
+    let file = name.replace('-', "_");
+    let (lang, source, build, wasm) = match args.lang {
+        Lang::Rust => (
+            "Rust",
+            "src/lib.rs",
+            "rustup target add wasm32-wasip2   # once\n  cargo build --release --target wasm32-wasip2",
+            format!("target/wasm32-wasip2/release/{file}.wasm"),
+        ),
+        Lang::Python => {
+            make_executable(&dir.join("build.sh"))?;
+            (
+                "Python",
+                "app.py",
+                "pip install componentize-py      # once\n  ./build.sh",
+                format!("{file}.wasm"),
+            )
+        }
+        Lang::Js => (
+            "JavaScript",
+            "plugin.js",
+            "npm install                       # once\n  npm run build",
+            format!("{file}.wasm"),
+        ),
+    };
     println!(
-        "A Rust {} plugin in {}: the decision is in src/lib.rs, a test case in cases/.",
+        "A {lang} {} plugin in {}: the decision is in {source}, a test case in cases/.",
         args.slot,
         dir.display()
     );
     println!("Build and test it:");
     println!("  cd {}", dir.display());
-    println!("  rustup target add wasm32-wasip2   # once");
-    println!("  cargo build --release --target wasm32-wasip2");
+    println!("  {build}");
     println!("  redial plugin test {wasm} cases/");
     Ok(())
 }
 
-/// A crate name from the folder's name: lowercase letters, digits and `-`, starting with
-/// a letter.
-fn crate_name(dir: &Path) -> Result<String> {
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// A project (crate, package) name from the folder's name: lowercase letters, digits and
+/// `-`, starting with a letter.
+fn project_name(dir: &Path) -> Result<String> {
     let base = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -179,23 +258,31 @@ fn contract_version() -> &'static str {
         .map_or("?", |(version, _)| version)
 }
 
-/// Every file of a Rust project for `slot`, its placeholders filled.
-fn rust_files(slot: Slot, krate: &str) -> Vec<(String, String)> {
+/// Every file of a project in `lang` for `slot`, its placeholders filled (the vendored
+/// SDK's sources are copied as they are).
+fn project_files(lang: Lang, slot: Slot, name: &str) -> Vec<(String, String)> {
     let fill = |text: &str| {
-        text.replace("{{crate}}", krate)
-            .replace("{{file}}", &krate.replace('-', "_"))
+        text.replace("{{crate}}", name)
+            .replace("{{file}}", &name.replace('-', "_"))
             .replace("{{slot}}", slot.name())
             .replace("{{contract}}", contract_version())
+            .replace("{{componentize_js}}", COMPONENTIZE_JS)
     };
-    let (lib, case) = rust_example(slot);
-    let mut files: Vec<(String, String)> = RUST
-        .iter()
+    let own: &[(&str, &str)] = match lang {
+        Lang::Rust => &RUST,
+        Lang::Python => &PYTHON,
+        Lang::Js => &JS,
+    };
+    let (source, code) = example(lang, slot);
+    let mut files: Vec<(String, String)> = (own.iter())
+        .chain([(source, code), ("wit/policy.wit", CONTRACT)].iter())
         .map(|(path, text)| (path.to_string(), fill(text)))
         .collect();
-    files.push(("src/lib.rs".into(), fill(lib)));
-    files.push(("cases/example.json".into(), case.to_string()));
-    for (path, text) in SDK {
-        files.push((format!("redial-sdk/{path}"), text.to_string()));
+    files.push(("cases/example.json".into(), example_case(slot).to_string()));
+    if lang == Lang::Rust {
+        for (path, text) in SDK {
+            files.push((format!("redial-sdk/{path}"), text.to_string()));
+        }
     }
     files
 }
@@ -207,12 +294,12 @@ mod tests {
     #[test]
     fn a_project_is_named_after_its_folder_and_holds_the_sdk_and_contract() {
         assert_eq!(
-            crate_name(Path::new("/tmp/My Trigger_2")).unwrap(),
+            project_name(Path::new("/tmp/My Trigger_2")).unwrap(),
             "my-trigger-2"
         );
-        assert!(crate_name(Path::new("/tmp/2fast")).is_err());
+        assert!(project_name(Path::new("/tmp/2fast")).is_err());
         assert!(contract_version().starts_with("0."));
-        let files = rust_files(Slot::Cadence, "my-cadence");
+        let files = project_files(Lang::Rust, Slot::Cadence, "my-cadence");
         let lib = &files.iter().find(|(p, _)| p == "src/lib.rs").unwrap().1;
         assert!(lib.contains("export_cadence!(wit: \"wit\""), "{lib}");
         let ours = files
@@ -228,6 +315,32 @@ mod tests {
             "cases/example.json",
         ] {
             assert!(files.iter().any(|(p, _)| p == needed), "{needed}");
+        }
+    }
+
+    #[test]
+    fn python_and_javascript_projects_name_their_slot_and_build_command() {
+        let python = project_files(Lang::Python, Slot::Qualify, "acme-qualify");
+        let build = &python.iter().find(|(p, _)| p == "build.sh").unwrap().1;
+        assert!(
+            build.contains("-w qualify componentize app -o acme_qualify.wasm"),
+            "{build}"
+        );
+        let js = project_files(Lang::Js, Slot::Crm, "acme-crm");
+        let package = &js.iter().find(|(p, _)| p == "package.json").unwrap().1;
+        let package: serde_json::Value = serde_json::from_str(package).unwrap();
+        assert!(
+            package["scripts"]["build"]
+                .as_str()
+                .unwrap()
+                .contains("--world-name crm")
+        );
+        for files in [&python, &js] {
+            assert!(!files.iter().any(|(p, _)| p.starts_with("redial-sdk")));
+            assert!(
+                !files.iter().any(|(_, t)| t.contains("{{")),
+                "a placeholder is left"
+            );
         }
     }
 
