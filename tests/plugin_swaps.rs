@@ -286,3 +286,125 @@ fn uploads_are_held_to_the_operators_size_limit_and_claim_their_turn_before_the_
     let (status, body) = upload_trigger(&s, &eager);
     assert_eq!(status, 200, "{body}");
 }
+
+#[test]
+fn an_upload_that_prefers_to_be_answered_at_once_compiles_behind_and_the_list_shows_how_it_ended() {
+    let s = Server::simulated();
+    let auth = format!("Bearer {ADMIN}");
+    let upload_async = |component: &[u8]| {
+        let (status, body) = s.send(
+            "PUT",
+            &format!("/v1/tenants/{HVAC}/plugins/trigger"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/wasm"),
+                ("prefer", "respond-async"),
+            ],
+            Some(component),
+        );
+        (status, serde_json::from_str::<Value>(&body).unwrap())
+    };
+    let latest = |done: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, v) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+            let trigger = v["slots"]["trigger"].clone();
+            if trigger["latest_upload"]["state"] == done || Instant::now() > deadline {
+                return trigger;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (_, before) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    assert_eq!(before["slots"]["trigger"]["latest_upload"], Value::Null);
+
+    let eager = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
+    let (status, body) = upload_async(&eager);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["upload"]["state"], "compiling", "{body}");
+    let sha = redial_runtime::content_hash(&eager);
+    assert_eq!(body["upload"]["sha256"], sha.as_str());
+    let trigger = latest("live");
+    assert_eq!(trigger["latest_upload"]["state"], "live", "{trigger}");
+    assert_eq!(trigger["live"]["sha256"], sha.as_str(), "{trigger}");
+    assert!(
+        trigger["latest_upload"]["finished_ms"].is_i64(),
+        "{trigger}"
+    );
+
+    // Bytes that are no component: accepted at once, then failed with the reason; the
+    // live plugin stays.
+    let (status, _) = upload_async(b"\0asm not really");
+    assert_eq!(status, 202);
+    let trigger = latest("failed");
+    assert_eq!(trigger["latest_upload"]["state"], "failed", "{trigger}");
+    assert!(
+        !trigger["latest_upload"]["reason"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        trigger["live"]["sha256"],
+        sha.as_str(),
+        "the live plugin stays"
+    );
+}
+
+#[test]
+fn redial_replay_shows_what_a_candidate_would_have_decided_on_the_tenants_cases() {
+    let s = Server::simulated();
+    let mut cases = Vec::new();
+    for n in 0..3 {
+        let caller = format!("+1512555014{n}");
+        let (_, body) = s.signal(HVAC, &format!("evt-replay-{n}"), &missed_call(&caller));
+        cases.push(body["case"].as_str().unwrap().to_string());
+    }
+    for case in &cases {
+        s.wait_for(case, |v| v["case"]["state"]["state"] != "dialing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let eager = dir.path().join("eager.wasm");
+    std::fs::copy(redial_builtin::path("test-eager-trigger"), &eager).unwrap();
+    let replay = |slot: &str, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_redial"))
+            .args(["replay", "--tenant", HVAC, "--slot", slot, "--candidate"])
+            .arg(&eager)
+            .args(["--server", &s.base])
+            .args(extra)
+            .env("REDIAL_ADMIN_TOKEN", ADMIN)
+            .output()
+            .unwrap()
+    };
+    let out = replay("trigger", &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("(trigger slot) on lone-star-hvac: 3 cases, 3 decisions replayed"),
+        "{text}"
+    );
+    let out = replay("trigger", &["--json", "--since", "2020-01-01"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replayed"], 3, "{report}");
+    assert!(
+        report["candidate"].as_str().unwrap().contains("candidate"),
+        "{report}"
+    );
+    // Nothing changed: the live trigger still decides.
+    let (_, v) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    assert_eq!(
+        v["slots"]["trigger"]["uploads"],
+        serde_json::json!([]),
+        "{v}"
+    );
+
+    // A candidate for another slot is refused before anything runs.
+    let out = replay("cadence", &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("422"), "{err}");
+}

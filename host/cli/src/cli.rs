@@ -9,6 +9,7 @@ mod plugin;
 mod plugin_new;
 mod plugin_test;
 mod policy;
+mod replay;
 mod serve;
 mod store;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Check tenant policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// What a candidate plugin would have decided on a tenant's recorded cases, against the
+    /// live decisions (through a running server).
+    Replay(replay::ReplayArgs),
     /// Serve the HTTP API and run the loop (sled store, policies/, simulator dialer).
     Serve(serve::ServeArgs),
     /// Back up, restore or rewrite the store.
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Store(cmd) => store::run(cmd),
     }

@@ -5,7 +5,8 @@
 
 use crate::ApiError;
 use redial_core::engine::EngineError;
-use std::collections::HashSet;
+use redial_runtime::Slot;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -29,8 +30,35 @@ pub struct CompileQueue {
     uploads: Arc<Semaphore>,
     /// Tenants with an upload being read, waiting or compiling.
     busy: Mutex<HashSet<String>>,
+    /// Each slot's latest upload since the server started, by tenant and slot.
+    progress: Mutex<HashMap<(String, Slot), UploadProgress>>,
     bound: Duration,
     max_bytes: usize,
+}
+
+/// Where a slot's latest upload is: compiling, live, or failed and why. Kept in memory: a
+/// restart ends any compile under way, and the version list then shows what is live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// sha256 of the uploaded component.
+    pub sha256: String,
+    /// How far it got.
+    pub state: UploadState,
+    /// When the upload's body had arrived (unix ms).
+    pub started_ms: i64,
+    /// When it went live or failed (unix ms).
+    pub finished_ms: Option<i64>,
+}
+
+/// How far an upload got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadState {
+    /// Compiling (or waiting for the compile queue).
+    Compiling,
+    /// Live: the slot switched to it.
+    Live,
+    /// Refused or not compiled in time; the reason. The slot kept its live plugin.
+    Failed(String),
 }
 
 impl Default for CompileQueue {
@@ -41,13 +69,13 @@ impl Default for CompileQueue {
 
 /// A tenant's claim on the queue, from before its upload's body is read until the upload
 /// is done, however it ends.
-pub struct Turn<'a> {
-    queue: &'a CompileQueue,
+pub struct Turn {
+    queue: Arc<CompileQueue>,
     tenant: String,
     _upload: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
         self.queue.busy.lock().unwrap().remove(&self.tenant);
     }
@@ -60,8 +88,47 @@ impl CompileQueue {
             all: Arc::new(Semaphore::new(COMPILE_WORKERS)),
             uploads: Arc::new(Semaphore::new(UPLOADS_AT_ONCE)),
             busy: Mutex::default(),
+            progress: Mutex::default(),
             bound,
             max_bytes,
+        }
+    }
+
+    /// The latest upload of `tenant`'s `slot` since the server started, if any.
+    pub fn progress(&self, tenant: &str, slot: Slot) -> Option<UploadProgress> {
+        let key = (tenant.to_string(), slot);
+        self.progress.lock().unwrap().get(&key).cloned()
+    }
+
+    /// Notes that an upload of `sha256` for `tenant`'s `slot` arrived and compiles.
+    pub fn started(&self, tenant: &str, slot: Slot, sha256: &str, now_ms: i64) {
+        let progress = UploadProgress {
+            sha256: sha256.to_string(),
+            state: UploadState::Compiling,
+            started_ms: now_ms,
+            finished_ms: None,
+        };
+        let key = (tenant.to_string(), slot);
+        self.progress.lock().unwrap().insert(key, progress);
+    }
+
+    /// Notes how the upload of `sha256` for `tenant`'s `slot` ended (a later upload's
+    /// record is left as it is).
+    pub fn finished(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        sha256: &str,
+        state: UploadState,
+        now_ms: i64,
+    ) {
+        let key = (tenant.to_string(), slot);
+        if let Some(p) = self.progress.lock().unwrap().get_mut(&key)
+            && p.sha256 == sha256
+            && p.state == UploadState::Compiling
+        {
+            p.state = state;
+            p.finished_ms = Some(now_ms);
         }
     }
 
@@ -73,7 +140,7 @@ impl CompileQueue {
     /// Claims `tenant`'s turn before its upload's body is read. A second upload of a
     /// tenant while one is under way is refused (429), as is any upload while
     /// [`UPLOADS_AT_ONCE`] others are being read or compiled.
-    pub fn claim(&self, tenant: &str) -> Result<Turn<'_>, ApiError> {
+    pub fn claim(self: &Arc<Self>, tenant: &str) -> Result<Turn, ApiError> {
         let busy = || {
             ApiError::rate_limited(
                 "another upload of this tenant is compiling; try again when it is done",
@@ -90,7 +157,7 @@ impl CompileQueue {
             return Err(busy());
         }
         Ok(Turn {
-            queue: self,
+            queue: self.clone(),
             tenant: tenant.to_string(),
             _upload: upload,
         })
@@ -99,7 +166,7 @@ impl CompileQueue {
     /// Runs `compile` (given its deadline) for `tenant` in its turn: [`Self::claim`],
     /// then [`Self::compile`].
     pub async fn run<T: Send + 'static>(
-        &self,
+        self: &Arc<Self>,
         tenant: &str,
         compile: impl FnOnce(Instant) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -112,7 +179,7 @@ impl CompileQueue {
     /// nothing.
     pub async fn compile<T: Send + 'static>(
         &self,
-        turn: Turn<'_>,
+        turn: Turn,
         compile: impl FnOnce(Instant) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let _turn = turn;

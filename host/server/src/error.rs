@@ -55,6 +55,11 @@ impl ApiError {
         }
     }
 
+    /// What went wrong, in words.
+    pub fn message(&self) -> &str {
+        &self.detail.message
+    }
+
     /// The answer's status.
     pub fn status(&self) -> StatusCode {
         self.status

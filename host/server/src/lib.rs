@@ -138,6 +138,7 @@ fn routes() -> OpenApiRouter<AppState> {
     // turn to upload is claimed.
     let uploads = OpenApiRouter::new()
         .routes(routes!(plugins::upload))
+        .routes(routes!(plugins::replay))
         .layer(axum::extract::DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))

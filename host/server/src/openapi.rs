@@ -249,6 +249,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 30);
+        assert_eq!(ids.len(), 31);
     }
 }

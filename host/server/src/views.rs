@@ -11,6 +11,7 @@
 //! - `journal.rs`: a case's journal events.
 //! - `reports.rs`: case lists, one case with its timeline, the follow-up queue, the funnel.
 //! - `admin.rs`: tenants, tokens, plugin versions.
+//! - `replay.rs`: what a candidate plugin would have decided on a tenant's recorded cases.
 //! - `dead_letter.rs`: side effects the host stopped retrying.
 //! - `erasure.rs`: the receipt of a caller's erasure.
 //! - `secret.rs`: a tenant's secrets (names only).
@@ -24,13 +25,14 @@ mod erasure;
 mod inbound;
 mod journal;
 mod paths;
+mod replay;
 mod reports;
 mod secret;
 
 pub use admin::{
     BackupMade, BackupRequest, Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing,
     PluginUploaded, PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantDeleted,
-    TenantList, TenantSummary, Tier,
+    TenantList, TenantSummary, Tier, UploadAccepted, UploadStatus,
 };
 pub use case::{
     Answer, AnswerValue, Attempt, Case, CaseState, CaseStateName, ContextField, Disposition,
@@ -46,6 +48,7 @@ pub use inbound::{
 };
 pub use journal::{Event, JournalEntry};
 pub use paths::{CallerPath, CasePath, DeadLetterPath, SecretPath, SlotPath, TenantPath};
+pub use replay::{Replay, ReplayDifference};
 pub use reports::{
     Acknowledged, CaseDetail, CaseList, FollowUpItem, FollowUpQueue, Funnel, FunnelReport,
 };

@@ -7,6 +7,26 @@ use serde_json::Value;
 /// Sends `method path` (with a JSON body, if any) to the server at `base`; returns the
 /// answer's JSON, or fails with the server's own message.
 pub fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    send(
+        base,
+        method,
+        path,
+        body.map(Payload::Json).unwrap_or(Payload::None),
+    )
+}
+
+/// A request's body.
+pub enum Payload {
+    /// None.
+    None,
+    /// JSON.
+    Json(Value),
+    /// A WebAssembly component.
+    Wasm(Vec<u8>),
+}
+
+/// [`call`] with any [`Payload`].
+pub fn send(base: &str, method: &str, path: &str, body: Payload) -> Result<Value> {
     let token = std::env::var("REDIAL_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
@@ -19,11 +39,16 @@ pub fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result
     let auth = format!("Bearer {token}");
     let response = match (method, body) {
         ("DELETE", _) => agent.delete(&url).header("authorization", &auth).call(),
-        (_, Some(body)) => agent
+        (_, Payload::Json(body)) => agent
             .post(&url)
             .header("authorization", &auth)
             .send_json(body),
-        (_, None) => agent.post(&url).header("authorization", &auth).send_empty(),
+        (_, Payload::Wasm(bytes)) => agent
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/wasm")
+            .send(&bytes[..]),
+        (_, Payload::None) => agent.post(&url).header("authorization", &auth).send_empty(),
     };
     let mut response = response.with_context(|| format!("cannot reach {base}"))?;
     let status = response.status();

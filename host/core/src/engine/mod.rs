@@ -14,6 +14,7 @@ mod draft;
 mod erasure;
 mod flows;
 mod optimiser;
+mod replay;
 mod retention;
 mod secrets;
 mod tenant;
@@ -25,6 +26,7 @@ mod uploads;
 
 pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig, MAX_LANES};
 pub use erasure::{Erasure, REWRITE_SPACING, RewriteStats, valid_number};
+pub use replay::{ReplayReport, ReplayedDecision};
 pub use retention::RetentionPass;
 pub use tenant::Tenant;
 pub use tombstones::DEFAULT_TENANT_GRACE;

@@ -148,6 +148,54 @@ impl From<&records::PluginVersion> for PluginVersion {
     }
 }
 
+/// A slot's latest upload since the server started: compiling, live, or failed and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadStatus {
+    /// sha256 of the uploaded component.
+    pub sha256: String,
+    /// `compiling`, `live` or `failed`.
+    #[schema(example = "compiling")]
+    pub state: String,
+    /// Why it failed (the live plugin stayed).
+    #[schema(required)]
+    pub reason: Option<String>,
+    /// When its body had arrived (unix ms).
+    pub started_ms: i64,
+    /// When it went live or failed (unix ms).
+    #[schema(required)]
+    pub finished_ms: Option<i64>,
+}
+
+impl From<&crate::compiles::UploadProgress> for UploadStatus {
+    fn from(p: &crate::compiles::UploadProgress) -> Self {
+        use crate::compiles::UploadState;
+        let (state, reason) = match &p.state {
+            UploadState::Compiling => ("compiling", None),
+            UploadState::Live => ("live", None),
+            UploadState::Failed(why) => ("failed", Some(why.clone())),
+        };
+        UploadStatus {
+            sha256: p.sha256.clone(),
+            state: state.into(),
+            reason,
+            started_ms: p.started_ms,
+            finished_ms: p.finished_ms,
+        }
+    }
+}
+
+/// The answer to an upload sent with `Prefer: respond-async`: it compiles in the
+/// background, and the slot's `latest_upload` in the plugin list shows how it ends.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadAccepted {
+    /// The tenant.
+    pub tenant: String,
+    /// The slot.
+    pub slot: String,
+    /// The upload, compiling.
+    pub upload: UploadStatus,
+}
+
 /// A slot's live plugin and its upload history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotPlugins {
@@ -155,6 +203,9 @@ pub struct SlotPlugins {
     pub live: LivePlugin,
     /// Uploads, oldest first (rollback returns to the one before the last).
     pub uploads: Vec<PluginVersion>,
+    /// The latest upload since the server started: compiling, live, or failed and why.
+    #[schema(required)]
+    pub latest_upload: Option<UploadStatus>,
 }
 
 /// A tenant's plugins, per slot (`trigger`, `cadence`, `qualify`, `crm`).
