@@ -380,3 +380,19 @@ fn bench_soak_prints_sizes_that_stop_growing_once_retention_purges() {
     );
     assert!(text.contains("on disk at day 30"), "{text}");
 }
+
+#[test]
+fn bench_plugin_prints_a_components_decision_cost_beside_its_slots_rust_plugin() {
+    let eager = redial_builtin::path("test-eager-trigger");
+    let out = redial(&["bench", "plugin", eager.to_str().unwrap(), "--calls", "20"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "20 warm decisions each on the trigger slot",
+        "| standard-trigger@",
+        "| test-eager-trigger@",
+        "µs |",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

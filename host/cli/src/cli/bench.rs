@@ -105,6 +105,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         keep_days: u32,
     },
+    /// Warm decisions of a plugin component (any language) beside the reference Rust
+    /// plugin of its slot, in one runtime as the server runs them: the cost of each
+    /// decision split into instantiation, call and teardown.
+    Plugin {
+        /// The component.
+        component: PathBuf,
+        /// Decisions per plugin.
+        #[arg(long, default_value_t = 200)]
+        calls: usize,
+    },
     /// Many tenants sharing the reference plugins: memory, load time, and the first
     /// decision after a restart with the compiled-artifact cache cold and warm.
     Tenants {
@@ -119,6 +129,10 @@ pub enum BenchCommand {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 fn mb(bytes: u64) -> String {
@@ -152,6 +166,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             quiet_clients,
             noisy_clients,
         } => neighbours(seconds, rounds, quiet_clients, noisy_clients),
+        BenchCommand::Plugin { component, calls } => plugin(&component, calls),
         BenchCommand::Soak {
             days,
             tenants,
@@ -519,4 +534,74 @@ fn scratch_dir() -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Each slot's reference plugin and example input.
+fn reference(slot: redial_runtime::Slot) -> (&'static str, &'static str) {
+    use redial_runtime::Slot;
+    match slot {
+        Slot::Trigger => ("standard-trigger", "trigger.json"),
+        Slot::Cadence => ("standard-cadence", "cadence.json"),
+        Slot::Qualify => ("bant-qualify", "qualify-script.json"),
+        Slot::Crm => ("hubspot-crm", "crm.json"),
+    }
+}
+
+fn plugin(component: &std::path::Path, calls: usize) -> Result<()> {
+    use super::plugin::{Call, decide};
+    use redial_runtime::{PluginRuntime, RuntimeConfig};
+    let runtime = PluginRuntime::new(RuntimeConfig::default())?;
+    let candidate = runtime.load_file(component, None)?;
+    let (name, input_file) = reference(candidate.slot);
+    let reference = runtime.load_file(&redial_builtin::path(name), Some(candidate.slot))?;
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples");
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(examples.join(input_file))?)?;
+    let call = Call::of(candidate.slot, &input, None);
+    println!(
+        "redial bench plugin: {calls} warm decisions each on the {} slot's example input, \
+         optimised code, one runtime (as the server runs them)",
+        candidate.slot
+    );
+    println!(
+        "| plugin | size | instantiate p50 | call p50 | teardown p50 | decision p50 | p99 | ÷ reference p50 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut reference_p50 = None;
+    for plugin in [&reference, &candidate] {
+        let mut parts: [Vec<Duration>; 4] = Default::default();
+        // The first call of a plugin in a process pays for faulting its image in.
+        decide(&runtime, plugin, call, input.clone(), None, &[])?;
+        for _ in 0..calls {
+            let (_, cost) = decide(&runtime, plugin, call, input.clone(), None, &[])?;
+            for (list, d) in
+                parts
+                    .iter_mut()
+                    .zip([cost.instantiate, cost.call, cost.teardown, cost.total()])
+            {
+                list.push(d);
+            }
+        }
+        for list in &mut parts {
+            list.sort();
+        }
+        let p = |list: &[Duration], q: f64| list[((list.len() - 1) as f64 * q) as usize];
+        let total_p50 = p(&parts[3], 0.5);
+        let ratio = reference_p50.map_or_else(
+            || "1".to_string(),
+            |r: Duration| format!("{:.0}×", total_p50.as_secs_f64() / r.as_secs_f64()),
+        );
+        reference_p50.get_or_insert(total_p50);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {ratio} |",
+            plugin.id,
+            mb(plugin.size as u64),
+            us(p(&parts[0], 0.5)),
+            us(p(&parts[1], 0.5)),
+            us(p(&parts[2], 0.5)),
+            us(total_p50),
+            us(p(&parts[3], 0.99)),
+        );
+    }
+    Ok(())
 }
