@@ -3,7 +3,7 @@
 //! tenant's recorded cases before uploading it.
 
 use super::auth::authenticate;
-use super::compiles::UploadState;
+use super::compiles::{Turn, UploadState};
 use super::error::ErrorBody;
 use super::views::{
     LivePlugin, PluginListing, PluginUploaded, PluginVersion, Replay, RolledBack, SlotPath,
@@ -109,10 +109,7 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers)?.may_access(&tenant)?;
     let slot = slot_of(&slot)?;
-    super::inbound::require_content_type(&headers, "application/wasm")?;
-    state.engine.tenant(&tenant)?;
-    let turn = state.compiles.claim(&tenant)?;
-    let body = super::error::read_body(body, state.compiles.max_bytes()).await?;
+    let (turn, body) = claimed_component(&state, &tenant, &headers, body).await?;
     let sha256 = redial_runtime::content_hash(&body);
     let compiles = state.compiles.clone();
     compiles.started(&tenant, slot, &sha256, state.engine.now_ms());
@@ -152,6 +149,22 @@ pub async fn upload(
         versions: versions.iter().map(PluginVersion::from).collect(),
     })
     .into_response())
+}
+
+/// Claims `tenant`'s turn on the upload queue, then reads the component the request
+/// carries within the server's size limit: a tenant's second upload (or replay) is
+/// refused before its body is read.
+async fn claimed_component(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Turn, axum::body::Bytes), ApiError> {
+    super::inbound::require_content_type(headers, "application/wasm")?;
+    state.engine.tenant(tenant)?;
+    let turn = state.compiles.claim(tenant)?;
+    let body = super::error::read_body(body, state.compiles.max_bytes()).await?;
+    Ok((turn, body))
 }
 
 /// Whether the request asks to be answered before the work is done (RFC 7240).
@@ -209,10 +222,7 @@ pub async fn replay(
     let slot = slot_of(&slot)?;
     let ReplayQuery { since_ms } =
         super::error::parse_form(query.unwrap_or_default().as_bytes(), "query")?;
-    super::inbound::require_content_type(&headers, "application/wasm")?;
-    state.engine.tenant(&tenant)?;
-    let turn = state.compiles.claim(&tenant)?;
-    let body = super::error::read_body(body, state.compiles.max_bytes()).await?;
+    let (turn, body) = claimed_component(&state, &tenant, &headers, body).await?;
     let engine = state.engine.clone();
     let report = state
         .compiles
