@@ -396,3 +396,46 @@ fn bench_plugin_prints_a_components_decision_cost_beside_its_slots_rust_plugin()
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn replay_on_the_demos_data_shows_what_a_candidate_changes_and_what_retention_did_not_keep() {
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("demo");
+    let out = redial(&["demo", "--quiet", "--store", store.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let replay = |tenant: &str, slot: &str, candidate: &str| {
+        let path = redial_builtin::path(candidate);
+        let out = redial(&[
+            "replay",
+            "--data",
+            store.to_str().unwrap(),
+            "--policies",
+            example("../../policies").to_str().unwrap(),
+            "--tenant",
+            tenant,
+            "--slot",
+            slot,
+            "--candidate",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // The dental clinic's after-hours caller was recovered at 40; the eager trigger's 99
+    // moves the priority band.
+    let eager = replay("bright-smile-dental", "trigger", "test-eager-trigger");
+    assert!(
+        eager.contains("4 cases, 4 decisions replayed, 1 changed"),
+        "{eager}"
+    );
+    assert!(eager.contains("changed fields: priority-band 1"), "{eager}");
+    // The live qualify plugin changes nothing; under the clinic's `summary` retention the
+    // answers were never kept, so its evaluations are not replayed.
+    let same = replay("lone-star-hvac", "qualify", "bant-qualify");
+    assert!(same.contains("0 changed, 0 failed, 0 not kept"), "{same}");
+    let summary = replay("bright-smile-dental", "qualify", "bant-qualify");
+    assert!(
+        summary.contains("0 changed") && !summary.contains(" 0 not kept"),
+        "{summary}"
+    );
+}

@@ -1,5 +1,6 @@
 //! `redial replay`: what a candidate plugin would have decided on a tenant's recorded
-//! cases, against the live decisions, through a running server.
+//! cases, against the live decisions: through a running server, or on the data folder of
+//! a stopped one (or of `redial demo`).
 
 use super::api::{Payload, send};
 use anyhow::{Context, Result};
@@ -27,8 +28,15 @@ pub struct ReplayArgs {
     #[arg(long)]
     json: bool,
     /// The running server (its admin token in `REDIAL_ADMIN_TOKEN`).
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, default_value = "http://127.0.0.1:8080", conflicts_with = "data")]
     server: String,
+    /// Replay on this data folder instead (`.redial/serve` of a stopped server, or
+    /// `.redial/demo`), with the tenants' policies from `--policies`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The policies the data folder's tenants run (with `--data`).
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
 }
 
 /// Runs the replay and prints the report.
@@ -40,13 +48,55 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         "/v1/tenants/{}/plugins/{}/replay?since_ms={since_ms}",
         args.tenant, args.slot
     );
-    let report = send(&args.server, "POST", &path, Payload::Wasm(bytes))?;
+    let report = match &args.data {
+        Some(dir) => offline(dir, &args, &bytes, since_ms)?,
+        None => send(&args.server, "POST", &path, Payload::Wasm(bytes))?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", text(&report));
     }
     Ok(())
+}
+
+/// The replay on a data folder no server holds: its store, with the tenants' policies.
+fn offline(
+    dir: &std::path::Path,
+    args: &ReplayArgs,
+    candidate: &[u8],
+    since_ms: i64,
+) -> Result<Value> {
+    use redial_core::clock::SystemClock;
+    use redial_core::engine::Engine;
+    use redial_core::policy::Policy;
+    use redial_runtime::{PluginRuntime, RuntimeConfig};
+    use std::sync::Arc;
+    let db = dir.join("db");
+    let store = redial_store_sled::SledStore::open(&db).with_context(|| {
+        format!(
+            "cannot open the store in {} (is a server still using it?)",
+            db.display()
+        )
+    })?;
+    let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
+        cache_dir: Some(dir.join("compiled")),
+        ..RuntimeConfig::default()
+    })?);
+    let engine = Engine::new(Arc::new(store), runtime, Arc::new(SystemClock));
+    let policy = Policy::load_dir(&args.policies)?
+        .into_iter()
+        .find(|p| p.tenant == args.tenant)
+        .with_context(|| {
+            format!(
+                "no policy for {:?} in {}",
+                args.tenant,
+                args.policies.display()
+            )
+        })?;
+    engine.load_tenant(policy)?;
+    let report = engine.replay(&args.tenant, args.slot, candidate, since_ms)?;
+    Ok(serde_json::to_value(report)?)
 }
 
 /// A day (midnight UTC) or an RFC 3339 moment, as unix ms.
