@@ -27,7 +27,46 @@ macro_rules! per_version {
     };
 }
 
+/// Any one plugin call with its input, for callers that pick the call from data (the
+/// CLI's offline runs and tests, replays of a journal) rather than from the loop's step.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// `trigger.decide`.
+    Trigger(TriggerInput),
+    /// `cadence.next`.
+    Cadence(CadenceInput),
+    /// `qualify.compose-script`.
+    Script(ScriptInput),
+    /// `qualify.evaluate`.
+    Evaluate(EvaluateInput),
+    /// `crm.operations`.
+    Crm(CrmInput),
+}
+
 impl PluginRuntime {
+    /// Makes `request` on `plugin` (`allowed_custom`: the reason codes `evaluate` may
+    /// return beyond the built-in ones); the decision as the contract's JSON.
+    pub fn decide(
+        &self,
+        plugin: &Plugin,
+        request: Request,
+        allowed_custom: &[String],
+    ) -> Result<Decision<serde_json::Value>, PluginError> {
+        fn json<T: serde::Serialize>(d: Decision<T>) -> Decision<serde_json::Value> {
+            Decision {
+                value: serde_json::to_value(d.value).expect("decisions serialize"),
+                cost: d.cost,
+            }
+        }
+        Ok(match request {
+            Request::Trigger(i) => json(self.trigger(plugin, i)?),
+            Request::Cadence(i) => json(self.cadence(plugin, i)?),
+            Request::Script(i) => json(self.script(plugin, i)?),
+            Request::Evaluate(i) => json(self.evaluate(plugin, i, allowed_custom)?),
+            Request::Crm(i) => json(self.crm(plugin, i)?),
+        })
+    }
+
     /// Asks a trigger plugin whether a signal starts a case.
     pub fn trigger(
         &self,

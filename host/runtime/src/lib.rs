@@ -28,6 +28,7 @@ mod ticker;
 pub mod validate;
 
 pub use artifacts::{ArtifactCache, DEFAULT_CACHE_BYTES};
+pub use calls::Request;
 pub use error::{PluginError, RuntimeError};
 pub use limits::Limits;
 pub use native::NativePolicy;

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use redial_builtin as builtin;
-use redial_runtime::{CallCost, Plugin, PluginRuntime, RuntimeConfig, Slot};
+use redial_runtime::{CallCost, Plugin, PluginRuntime, Request, RuntimeConfig, Slot};
 use redial_sdk::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -214,42 +214,38 @@ pub(crate) fn decide(
     config: Option<String>,
     reason_codes: &[String],
 ) -> Result<(serde_json::Value, CallCost), DecideError> {
-    fn json<T: Serialize>(d: redial_runtime::Decision<T>) -> (serde_json::Value, CallCost) {
-        (
-            serde_json::to_value(d.value).expect("decisions serialise"),
-            d.cost,
-        )
-    }
     let configure = |existing: &mut String| {
         if let Some(c) = &config {
             existing.clone_from(c);
         }
     };
-    Ok(match call {
+    let request = match call {
         Call::Trigger => {
             let mut i: TriggerInput = input(call, raw)?;
             configure(&mut i.config);
-            json(runtime.trigger(plugin, i)?)
+            Request::Trigger(i)
         }
         Call::Cadence => {
             let mut i: CadenceInput = input(call, raw)?;
             configure(&mut i.config);
-            json(runtime.cadence(plugin, i)?)
+            Request::Cadence(i)
         }
         Call::Script => {
             let mut i: ScriptInput = input(call, raw)?;
             configure(&mut i.config);
-            json(runtime.script(plugin, i)?)
+            Request::Script(i)
         }
         Call::Evaluate => {
             let mut i: EvaluateInput = input(call, raw)?;
             configure(&mut i.config);
-            json(runtime.evaluate(plugin, i, reason_codes)?)
+            Request::Evaluate(i)
         }
         Call::Crm => {
             let mut i: CrmInput = input(call, raw)?;
             configure(&mut i.config);
-            json(runtime.crm(plugin, i)?)
+            Request::Crm(i)
         }
-    })
+    };
+    let decision = runtime.decide(plugin, request, reason_codes)?;
+    Ok((decision.value, decision.cost))
 }

@@ -10,7 +10,7 @@
 use super::{Engine, EngineError};
 use crate::policy::Text;
 use crate::records::{CaseRecord, Event};
-use redial_runtime::{Plugin, PluginError, Slot};
+use redial_runtime::{Request, Slot};
 use redial_sdk::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -121,8 +121,10 @@ impl Engine {
                     error: None,
                     changed: Vec::new(),
                 };
-                match decide(self, &plugin, &tenant.custom_codes, input) {
-                    Ok(decision) => {
+                match self.runtime.decide(&plugin, input, &tenant.custom_codes) {
+                    Ok(redial_runtime::Decision {
+                        value: decision, ..
+                    }) => {
                         replayed.changed = differences(&call, &replayed.live, &decision);
                         replayed.candidate = Some(decision);
                         if replayed.changed.is_empty() {
@@ -143,34 +145,6 @@ impl Engine {
         }
         Ok(report)
     }
-}
-
-/// A rebuilt input for one call.
-enum Input {
-    Trigger(TriggerInput),
-    Cadence(CadenceInput),
-    Script(ScriptInput),
-    Evaluate(EvaluateInput),
-    Crm(CrmInput),
-}
-
-fn decide(
-    engine: &Engine,
-    plugin: &Plugin,
-    custom_codes: &[String],
-    input: Input,
-) -> Result<Value, PluginError> {
-    fn json<T: Serialize>(d: redial_runtime::Decision<T>) -> Value {
-        serde_json::to_value(d.value).expect("decisions serialize")
-    }
-    let rt = &engine.runtime;
-    Ok(match input {
-        Input::Trigger(i) => json(rt.trigger(plugin, i)?),
-        Input::Cadence(i) => json(rt.cadence(plugin, i)?),
-        Input::Script(i) => json(rt.script(plugin, i)?),
-        Input::Evaluate(i) => json(rt.evaluate(plugin, i, custom_codes)?),
-        Input::Crm(i) => json(rt.crm(plugin, i)?),
-    })
 }
 
 /// Each caller's cases by when they opened, for the trigger's view of a caller's past.
@@ -212,7 +186,7 @@ struct Inputs<'a> {
 
 /// One live decision: when, which call, what it decided, and its input (`None` when the
 /// tenant's retention did not keep it).
-type Recorded = (i64, String, Value, Option<Input>);
+type Recorded = (i64, String, Value, Option<Request>);
 
 impl Inputs<'_> {
     fn view(&self, attempts: &[Attempt], at_ms: i64) -> CaseView {
@@ -266,7 +240,7 @@ impl Inputs<'_> {
                     let view = || self.view(&attempts, at);
                     let heard = last_call.as_ref().filter(|c| c.whole);
                     let input = match name.as_str() {
-                        "trigger" => Some(Input::Trigger(TriggerInput {
+                        "trigger" => Some(Request::Trigger(TriggerInput {
                             signal: self.case.signal.clone(),
                             history: CallerHistory {
                                 open_case: joined,
@@ -274,16 +248,16 @@ impl Inputs<'_> {
                             },
                             config: config.clone(),
                         })),
-                        "cadence" => Some(Input::Cadence(CadenceInput {
+                        "cadence" => Some(Request::Cadence(CadenceInput {
                             case: view(),
                             config: config.clone(),
                         })),
-                        "qualify.script" => Some(Input::Script(ScriptInput {
+                        "qualify.script" => Some(Request::Script(ScriptInput {
                             case: view(),
                             config: config.clone(),
                         })),
                         "qualify.evaluate" => heard.map(|c| {
-                            Input::Evaluate(EvaluateInput {
+                            Request::Evaluate(EvaluateInput {
                                 case: view(),
                                 answers: c.answers.clone(),
                                 transcript: c.transcript.clone(),
@@ -294,7 +268,7 @@ impl Inputs<'_> {
                         // it, whole only where retention keeps notes.
                         "crm" => match (&disposition, heard) {
                             (Some(d), Some(c)) if retention.keeps(Text::Notes) => {
-                                Some(Input::Crm(CrmInput {
+                                Some(Request::Crm(CrmInput {
                                     case: view(),
                                     disposition: d.clone(),
                                     answers: c.answers.clone(),
