@@ -408,3 +408,139 @@ fn redial_replay_shows_what_a_candidate_would_have_decided_on_the_tenants_cases(
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("422"), "{err}");
 }
+
+/// Sends a candidate trigger to the HVAC tenant's trial route with `query`.
+fn start_trial(s: &Server, query: &str, slot: &str, component: &[u8]) -> (u16, Value) {
+    let (status, body) = s.send(
+        "PUT",
+        &format!("/v1/tenants/{HVAC}/plugins/{slot}/trial?{query}"),
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/wasm"),
+        ],
+        Some(component),
+    );
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+fn trial_call(s: &Server, method: &str, path: &str) -> (u16, Value) {
+    let (status, body) = s.send(
+        method,
+        &format!("/v1/tenants/{HVAC}/plugins/trigger/trial{path}"),
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        None,
+    );
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+#[test]
+fn a_candidate_runs_in_shadow_then_on_a_split_and_is_promoted_or_ended_in_one_call() {
+    let s = Server::simulated();
+    let eager = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
+    let eager_hash = redial_runtime::content_hash(&eager);
+    let standard_hash = trigger_of_next_signal(&s, "before-trial", "+15127300000");
+
+    // Bad trials are refused, naming the field, and start nothing.
+    for query in ["split=0", "split=100", "split=half"] {
+        let (status, body) = start_trial(&s, query, "trigger", &eager);
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["field"], "split", "{query}: {body}");
+    }
+    let (status, body) = start_trial(&s, "", "cadence", &eager);
+    assert_eq!(
+        status, 422,
+        "a trigger cannot be tried as a cadence: {body}"
+    );
+    assert_eq!(trial_call(&s, "GET", "").0, 404);
+
+    // Shadow: the candidate decides beside the live trigger, with no effect.
+    let (status, body) = start_trial(&s, "", "trigger", &eager);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trial"]["mode"], "shadow");
+    assert_eq!(body["trial"]["sha256"], eager_hash.as_str());
+    let case = {
+        let (_, body) = s.signal(HVAC, "shadow-1", &missed_call("+15127300001"));
+        body["case"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        trigger_hash(&s, &case),
+        standard_hash,
+        "the live plugin decides"
+    );
+    let (status, spam) = s.signal(HVAC, "shadow-spam", &missed_call("+19005550100"));
+    assert_eq!(
+        (status, spam["result"].as_str()),
+        (202, Some("ignored")),
+        "{spam}"
+    );
+    let (_, detail) = s.get(&format!("/v1/cases/{case}"), ADMIN);
+    let shadow = (detail["journal"].as_array().unwrap().iter())
+        .find(|e| e["event"]["event"] == "shadow")
+        .unwrap_or_else(|| panic!("a shadow event in the journal: {detail}"));
+    assert_eq!(shadow["event"]["shadow"]["plugin"], eager_hash.as_str());
+
+    let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    assert_eq!(listing["slots"]["trigger"]["trial"]["mode"], "shadow");
+    assert_eq!(listing["slots"]["cadence"]["trial"], Value::Null);
+
+    // The trial survives a restart, report and all.
+    let s = Server::simulated_in(s.stop(), |app| app);
+    let (status, report) = trial_call(&s, "GET", "");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["shadow"]["compared"], 2, "{report}");
+    let spam_diff = &report["shadow"]["differences"][0];
+    assert_eq!(spam_diff["case_id"], Value::Null, "{report}");
+    assert_eq!(spam_diff["live"]["ignore"], "caller matches a spam prefix");
+    assert_eq!(spam_diff["shadow"]["decision"]["recover"]["priority"], 99);
+    assert!(
+        (spam_diff["shadow"]["changed"].as_array().unwrap()).contains(&"outcome".into()),
+        "{report}"
+    );
+
+    // A split: the candidate decides for real for its share of callers.
+    let (status, body) = start_trial(&s, "split=50", "trigger", &eager);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trial"]["percent"], 50);
+    let mut in_share = 0;
+    for n in 0..20 {
+        let caller = format!("+151273010{n:02}");
+        let decided_by = trigger_of_next_signal(&s, &format!("split-{n}"), &caller);
+        let candidate =
+            redial_core::engine::split_bucket(HVAC, redial_runtime::Slot::Trigger, &caller) < 50;
+        in_share += usize::from(candidate);
+        let expected = if candidate {
+            &eager_hash
+        } else {
+            &standard_hash
+        };
+        assert_eq!(&decided_by, expected, "{caller}");
+    }
+    let (_, report) = trial_call(&s, "GET", "");
+    assert_eq!(report["shadow"], Value::Null);
+    assert_eq!(report["split"]["candidate"]["cases"], in_share, "{report}");
+    assert_eq!(report["split"]["live"]["cases"], 20 - in_share, "{report}");
+
+    // Ended: the live plugin alone decides again.
+    let (status, body) = trial_call(&s, "DELETE", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ended"]["mode"], "split");
+    assert_eq!(body["live"], standard_hash.as_str());
+    assert_eq!(trial_call(&s, "GET", "").0, 404);
+
+    // Promoted: the candidate is the slot's newest version, live for everyone.
+    assert_eq!(start_trial(&s, "", "trigger", &eager).0, 200);
+    let (status, body) = trial_call(&s, "POST", "/promote");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["live"], eager_hash.as_str());
+    assert_eq!(
+        trigger_of_next_signal(&s, "after-promotion", "+15127302000"),
+        eager_hash
+    );
+    let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+    assert_eq!(listing["slots"]["trigger"]["trial"], Value::Null);
+    assert_eq!(
+        trial_call(&s, "POST", "/promote").0,
+        404,
+        "nothing left on trial"
+    );
+}

@@ -328,14 +328,27 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Stops the server and hands back its data folder, for a restart on it.
+    #[allow(dead_code)]
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.shut_down();
+        std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap())
+    }
+
+    fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 

@@ -216,6 +216,12 @@ pub enum Event {
         /// Cost in µs.
         cost_us: u64,
     },
+    /// A candidate on shadow trial decided beside the live plugin: kept for comparison,
+    /// with no effect on the case.
+    Shadow {
+        /// What it decided and how that differs from the live decision.
+        shadow: ShadowDecision,
+    },
     /// A plugin failed; the policy's safe default applied.
     PluginFailed {
         /// Slot.
@@ -473,6 +479,9 @@ pub struct IgnoredSignal {
     pub kind: SignalKind,
     /// Why it was ignored.
     pub reason: String,
+    /// What a trigger on shadow trial decided instead (it may have recovered the signal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowDecision>,
 }
 
 /// Per-tenant counters for the funnel.
@@ -661,6 +670,49 @@ pub struct Tombstone {
     pub deleted_ms: i64,
     /// When its data is purged (unix ms): the operator's grace period after deletion.
     pub purge_after_ms: i64,
+}
+
+/// A candidate plugin tried beside a slot's live plugin before it takes over: in shadow
+/// (it decides on the same inputs, its decisions are journalled and have no effect) or on
+/// a split (it decides for a stable share of callers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    /// sha256 of the candidate component.
+    pub sha256: String,
+    /// Shadow or split.
+    pub mode: TrialMode,
+    /// When the trial started (unix ms): its report counts from here.
+    pub started_ms: i64,
+}
+
+/// How a candidate is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub enum TrialMode {
+    /// Beside the live plugin on every decision, without effect.
+    Shadow,
+    /// Live for the callers whose hash falls in the first `percent` of 100 buckets.
+    Split {
+        /// The candidate's share of callers, 1 to 99.
+        percent: u8,
+    },
+}
+
+/// A shadow candidate's decision, set beside the live one it shadowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowDecision {
+    /// The call (`trigger`, `cadence`, `qualify.script`, `qualify.evaluate`, `crm`).
+    pub call: String,
+    /// sha256 of the candidate.
+    pub plugin: String,
+    /// The candidate's decision (redacted as the live one is), when it made one.
+    pub decision: Option<serde_json::Value>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// The fields in which it differs from the live decision (see the replay's).
+    pub changed: Vec<String>,
+    /// Its cost in µs.
+    pub cost_us: u64,
 }
 
 /// One uploaded plugin version of a tenant's slot.

@@ -33,6 +33,16 @@ fn describe(t: &Tenant, e: &Event) -> String {
             };
             format!("{slot} [{}] {text} ({cost_us} µs)", &plugin[..8])
         }
+        Event::Shadow { shadow: s } => match (&s.decision, &s.error) {
+            (_, Some(error)) => format!("{} shadow [{}] FAILED: {error}", s.call, &s.plugin[..8]),
+            _ if s.changed.is_empty() => format!("{} shadow [{}] agrees", s.call, &s.plugin[..8]),
+            _ => format!(
+                "{} shadow [{}] differs in {}",
+                s.call,
+                &s.plugin[..8],
+                s.changed.join(", ")
+            ),
+        },
         Event::PluginFailed {
             slot,
             error,

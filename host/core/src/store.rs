@@ -12,7 +12,7 @@ pub mod memory;
 
 use crate::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, Timer, Tombstone,
+    SealedSecret, TenantCounters, Timer, Tombstone, Trial,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -337,6 +337,12 @@ pub trait Store: Send + Sync + 'static {
         slot: &str,
         versions: &[PluginVersion],
     ) -> Result<(), StoreError>;
+
+    /// The candidate on trial in a tenant's slot, if any.
+    fn trial(&self, tenant: &str, slot: &str) -> Result<Option<Trial>, StoreError>;
+
+    /// Starts, replaces or (with `None`) ends the trial in a tenant's slot (durably).
+    fn set_trial(&self, tenant: &str, slot: &str, trial: Option<&Trial>) -> Result<(), StoreError>;
 
     /// Removes what `purge` names, and writes its rollup, atomically and durably.
     fn purge(&self, purge: &Purge) -> Result<(), StoreError>;

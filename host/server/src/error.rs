@@ -207,7 +207,7 @@ impl From<redial_core::engine::EngineError> for ApiError {
             e @ UnknownAttempt { .. } => ApiError::not_found(e.to_string()),
             Plugin { .. } => ApiError::unprocessable(None, e.to_string()),
             Policy(p) => ApiError::unprocessable(p.key().map(str::to_string), p.to_string()),
-            SecretRefused(why) => ApiError::unprocessable(None, why),
+            SecretRefused(why) | TrialRefused(why) => ApiError::unprocessable(None, why),
             SecretInUse(_) => ApiError::conflict(e.to_string()),
             TenantDeleted { .. } => ApiError::conflict(e.to_string()),
             InvalidNumber(_) => ApiError::bad_request("number".to_string(), e.to_string()),

@@ -36,6 +36,7 @@ mod plugins;
 mod queries;
 mod secrets;
 mod slots;
+mod trials;
 pub mod views;
 mod watch;
 
@@ -139,6 +140,8 @@ fn routes() -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(plugins::upload))
         .routes(routes!(plugins::replay))
+        .routes(routes!(trials::start, trials::report, trials::end))
+        .routes(routes!(trials::promote))
         .layer(axum::extract::DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))

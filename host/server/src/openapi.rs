@@ -249,6 +249,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 31);
+        assert_eq!(ids.len(), 35);
     }
 }

@@ -7,7 +7,7 @@ use super::compiles::{Turn, UploadState};
 use super::error::ErrorBody;
 use super::views::{
     LivePlugin, PluginListing, PluginUploaded, PluginVersion, Replay, RolledBack, SlotPath,
-    SlotPlugins, TenantPath, UploadAccepted, UploadStatus,
+    SlotPlugins, TenantPath, Trial, UploadAccepted, UploadStatus,
 };
 use super::{ApiError, AppState};
 use axum::Json;
@@ -21,9 +21,9 @@ use redial_runtime::Slot;
 #[derive(utoipa::ToSchema)]
 #[schema(value_type = String, format = Binary)]
 #[allow(dead_code)]
-struct Component(Vec<u8>);
+pub(crate) struct Component(Vec<u8>);
 
-fn slot_of(name: &str) -> Result<Slot, ApiError> {
+pub(crate) fn slot_of(name: &str) -> Result<Slot, ApiError> {
     name.parse()
         .map_err(|e: String| ApiError::bad_request("slot".to_string(), e))
 }
@@ -64,6 +64,7 @@ pub async fn list(
                 live,
                 uploads,
                 latest_upload,
+                trial: t.trial(slot).map(|on| Trial::from(&on.trial)),
             },
         );
     }
@@ -154,7 +155,7 @@ pub async fn upload(
 /// Claims `tenant`'s turn on the upload queue, then reads the component the request
 /// carries within the server's size limit: a tenant's second upload (or replay) is
 /// refused before its body is read.
-async fn claimed_component(
+pub(crate) async fn claimed_component(
     state: &AppState,
     tenant: &str,
     headers: &HeaderMap,

@@ -12,6 +12,8 @@
 //! - `reports.rs`: case lists, one case with its timeline, the follow-up queue, the funnel.
 //! - `admin.rs`: tenants, tokens, plugin versions.
 //! - `replay.rs`: what a candidate plugin would have decided on a tenant's recorded cases.
+//! - `trial.rs`: a candidate on trial beside the live plugin (shadow or split) and its
+//!   report.
 //! - `dead_letter.rs`: side effects the host stopped retrying.
 //! - `erasure.rs`: the receipt of a caller's erasure.
 //! - `secret.rs`: a tenant's secrets (names only).
@@ -28,6 +30,7 @@ mod paths;
 mod replay;
 mod reports;
 mod secret;
+mod trial;
 
 pub use admin::{
     BackupMade, BackupRequest, Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing,
@@ -53,3 +56,7 @@ pub use reports::{
     Acknowledged, CaseDetail, CaseList, FollowUpItem, FollowUpQueue, Funnel, FunnelReport,
 };
 pub use secret::{SecretBody, SecretChange, SecretInfo, SecretList};
+pub use trial::{
+    ShadowDecision, ShadowDifference, ShadowReport, SplitReport, Trial, TrialEnded, TrialModeName,
+    TrialReport, TrialStarted,
+};

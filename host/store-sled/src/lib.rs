@@ -22,7 +22,7 @@ pub use rewrite::Copied;
 
 use redial_core::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, Timer, TimerKind, Tombstone,
+    SealedSecret, TenantCounters, Timer, TimerKind, Tombstone, Trial,
 };
 use redial_core::store::{
     CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
@@ -89,6 +89,7 @@ pub(crate) struct Trees {
     /// Tenant secrets, sealed, by `tenant \0 name`.
     secrets: Tree,
     plugin_versions: Tree,
+    trials: Tree,
     /// Each tenant's counts of purged cases and ignored signals (see [`Purge`]).
     rollups: Tree,
     /// Deleted tenants awaiting their purge, by tenant.
@@ -132,6 +133,7 @@ impl Trees {
             tokens: tree("tokens")?,
             secrets: tree("secrets")?,
             plugin_versions: tree("plugin_versions")?,
+            trials: tree("trials")?,
             rollups: tree("rollups")?,
             tombstones: tree("tombstones")?,
             by_caller: tree("by_caller")?,
@@ -934,6 +936,24 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn trial(&self, tenant: &str, slot: &str) -> Result<Option<Trial>, StoreError> {
+        (self.t().trials.get(pair(tenant, slot)).map_err(sled_err)?)
+            .map(|v| decode("trial", &v))
+            .transpose()
+    }
+
+    fn set_trial(&self, tenant: &str, slot: &str, trial: Option<&Trial>) -> Result<(), StoreError> {
+        let _writing = self.writes.read().unwrap();
+        let trials = &self.t().trials;
+        match trial {
+            Some(trial) => trials.insert(pair(tenant, slot), encode(trial)),
+            None => trials.remove(pair(tenant, slot)),
+        }
+        .map_err(sled_err)?;
+        trials.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
     fn purge(&self, purge: &Purge) -> Result<(), StoreError> {
         let _writing = self.writes.read().unwrap();
         let w = self.purge_writes(purge)?;
@@ -981,6 +1001,7 @@ impl Store for SledStore {
             &trees.dead_letters,
             &trees.secrets,
             &trees.plugin_versions,
+            &trees.trials,
             &trees.by_caller,
         ] {
             for key in tree.scan_prefix(&prefix).keys() {

@@ -527,6 +527,7 @@ fn a_purge_removes_a_case_with_everything_naming_it_and_keeps_its_rollup_across_
         caller: caller.into(),
         kind: SignalKind::MissedCall,
         reason: "outside".into(),
+        shadow: None,
     };
     for record in [ignored(10, "+1555000"), ignored(20, "+1555999")] {
         store
@@ -655,4 +656,24 @@ fn a_backup_restores_into_a_store_with_the_same_cases_and_timers() {
         SledStore::restore(&target, &restored_path).is_err(),
         "not over a store"
     );
+}
+
+#[test]
+fn a_slots_trial_survives_a_restart_until_it_ends_or_its_tenant_is_forgotten() {
+    let (dir, store) = open();
+    let trial = Trial {
+        sha256: "ab12".into(),
+        mode: TrialMode::Split { percent: 20 },
+        started_ms: 5,
+    };
+    store.set_trial("acme", "trigger", Some(&trial)).unwrap();
+    store.set_trial("other", "trigger", Some(&trial)).unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.trial("acme", "trigger").unwrap(), Some(trial.clone()));
+    assert_eq!(store.trial("acme", "cadence").unwrap(), None);
+    store.set_trial("acme", "trigger", None).unwrap();
+    assert_eq!(store.trial("acme", "trigger").unwrap(), None);
+    store.forget_tenant("other").unwrap();
+    assert_eq!(store.trial("other", "trigger").unwrap(), None);
 }

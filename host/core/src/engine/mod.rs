@@ -21,6 +21,7 @@ mod tenant;
 #[cfg(test)]
 mod tests;
 mod tombstones;
+mod trials;
 mod turns;
 mod uploads;
 
@@ -28,8 +29,9 @@ pub use delivery::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, DeliveryLanes, LaneConfig,
 pub use erasure::{Erasure, REWRITE_SPACING, RewriteStats, valid_number};
 pub use replay::{ReplayReport, ReplayedDecision};
 pub use retention::RetentionPass;
-pub use tenant::Tenant;
+pub use tenant::{OnTrial, Tenant, split_bucket};
 pub use tombstones::DEFAULT_TENANT_GRACE;
+pub use trials::{ShadowDifference, ShadowReport, SplitReport, TrialReport};
 
 use crate::clock::Clock;
 use crate::connectors::{CallReport, Connectors, Recipient};
@@ -97,6 +99,9 @@ pub enum EngineError {
     /// Not an E.164 phone number.
     #[error("{0:?} is not an E.164 number (+ then 6 to 15 digits)")]
     InvalidNumber(String),
+    /// A trial that cannot start as asked: why.
+    #[error("{0}")]
+    TrialRefused(String),
     /// A call report names an attempt its case never made.
     #[error("case {case:?} made no call attempt #{attempt}")]
     UnknownAttempt {
@@ -290,8 +295,10 @@ impl Engine {
                 tenant = tenant.with_plugin(slot, plugin);
             }
         }
-        if let Ok(earlier) = self.tenant(&id) {
-            tenant = tenant.keeping_breakers(&earlier);
+        let earlier = self.tenant(&id).ok();
+        tenant = self.with_trials(tenant, earlier.as_deref())?;
+        if let Some(earlier) = &earlier {
+            tenant = tenant.keeping_breakers(earlier);
         }
         let tenant = Arc::new(tenant);
         self.tenants.write().unwrap().insert(id, tenant.clone());
@@ -330,6 +337,19 @@ impl Engine {
         deadline: Instant,
     ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
         let tenant = self.tenant(tenant_id)?;
+        let plugin = self.compile_upload(tenant_id, slot, bytes, deadline)?;
+        self.make_live(&tenant, plugin, || bytes.to_vec())
+    }
+
+    /// Validates and compiles a component for a tenant's slot on quick code, and keeps
+    /// its file with the uploads; makes nothing live.
+    fn compile_upload(
+        &self,
+        tenant_id: &str,
+        slot: Slot,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<Arc<Plugin>, EngineError> {
         let plugin = self
             .runtime
             .load_quick(&format!("{tenant_id}-{slot}"), bytes, Some(slot))
@@ -353,6 +373,19 @@ impl Engine {
                     })?;
             }
         }
+        Ok(plugin)
+    }
+
+    /// Records `plugin` as its slot's newest version and makes it live; a plugin on quick
+    /// code is then recompiled with the optimising compiler in the background, from
+    /// `bytes`.
+    fn make_live(
+        self: &Arc<Self>,
+        tenant: &Tenant,
+        plugin: Arc<Plugin>,
+        bytes: impl FnOnce() -> Vec<u8>,
+    ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
+        let (tenant_id, slot) = (&tenant.policy.tenant, plugin.slot);
         let mut versions = self.store.plugin_versions(tenant_id, slot.name())?;
         versions.push(PluginVersion {
             sha256: plugin.id.hash.clone(),
@@ -360,13 +393,13 @@ impl Engine {
         });
         let forgotten = versions.len().saturating_sub(KEPT_VERSIONS);
         versions.drain(..forgotten);
-        let versions = self.swap_plugin(&tenant, slot, plugin.clone(), versions)?;
+        let versions = self.swap_plugin(tenant, slot, plugin.clone(), versions)?;
         let tier = plugin.tier;
         if tier == Tier::Quick {
             let job = optimiser::Job {
                 tenant: tenant_id.to_string(),
                 quick: plugin,
-                bytes: bytes.to_vec(),
+                bytes: bytes(),
             };
             self.optimiser.submit(self, job);
         }
@@ -457,15 +490,26 @@ impl Engine {
         plugin: Arc<Plugin>,
         when: impl FnOnce(&Tenant) -> bool,
     ) -> Result<bool, EngineError> {
+        self.change_tenant(tenant_id, |tenant| {
+            when(tenant).then(|| tenant.with_plugin(plugin.slot, plugin))
+        })
+    }
+
+    /// Replaces a loaded tenant by what `change` makes of it, under one write lock
+    /// (`None`: no change). Returns whether it changed.
+    fn change_tenant(
+        &self,
+        tenant_id: &str,
+        change: impl FnOnce(&Tenant) -> Option<Tenant>,
+    ) -> Result<bool, EngineError> {
         let mut tenants = self.tenants.write().unwrap();
         let tenant = tenants
             .get(tenant_id)
             .ok_or_else(|| EngineError::UnknownTenant(tenant_id.into()))?;
-        if !when(tenant) {
+        let Some(changed) = change(tenant) else {
             return Ok(false);
-        }
-        let swapped = Arc::new(tenant.with_plugin(plugin.slot, plugin));
-        tenants.insert(tenant_id.to_string(), swapped);
+        };
+        tenants.insert(tenant_id.to_string(), Arc::new(changed));
         Ok(true)
     }
 

@@ -304,7 +304,7 @@ struct LastCall {
 
 /// The fields in which `candidate` differs from `live` for `call`, by what a person
 /// reviewing a swap cares about.
-fn differences(call: &str, live: &Value, candidate: &Value) -> Vec<String> {
+pub(super) fn differences(call: &str, live: &Value, candidate: &Value) -> Vec<String> {
     let mut changed = Vec::new();
     let mut differs = |field: &str, a: Value, b: Value| {
         if a != b {

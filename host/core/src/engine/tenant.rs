@@ -3,6 +3,7 @@
 use super::EngineError;
 use super::breaker::Breaker;
 use crate::policy::{LocalClock, PluginRef, Policy};
+use crate::records::{Trial, TrialMode};
 use redial_builtin as builtin;
 use redial_runtime::{Plugin, PluginError, PluginRuntime, Slot};
 use std::sync::Arc;
@@ -18,6 +19,44 @@ pub struct Tenant {
     pub local: LocalClock,
     /// Shared by every version of the tenant (swaps, reloads): see [`Breaker`].
     breakers: Arc<[Breaker; 4]>,
+    /// Each slot's candidate on trial, if any.
+    trials: [Option<Arc<OnTrial>>; 4],
+}
+
+/// A candidate on trial in a slot, loaded.
+pub struct OnTrial {
+    /// The trial as the store keeps it.
+    pub trial: Trial,
+    /// The candidate.
+    pub plugin: Arc<Plugin>,
+    /// The candidate's own breaker: a failing candidate suspends itself, never the live
+    /// plugin.
+    pub breaker: Breaker,
+}
+
+/// The plugin that makes one decision, with what it needs to make it.
+pub struct Decider<'t> {
+    /// The plugin.
+    pub plugin: &'t Plugin,
+    /// The breaker its calls go through.
+    pub breaker: &'t Breaker,
+    /// Whether it is a split trial's candidate.
+    pub candidate: bool,
+}
+
+/// The bucket (0–99) a caller falls in for a split trial of `slot`: stable for the caller,
+/// and independent between slots, so trials in two slots split callers independently.
+pub fn split_bucket(tenant: &str, slot: Slot, caller: &str) -> u8 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(tenant)
+        .chain_update([0])
+        .chain_update(slot.name())
+        .chain_update([0])
+        .chain_update(caller)
+        .finalize();
+    let head = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    (head % 100) as u8
 }
 
 fn index(slot: Slot) -> usize {
@@ -35,8 +74,59 @@ impl Tenant {
             custom_codes: self.custom_codes.clone(),
             local: self.local,
             breakers: self.breakers.clone(),
+            trials: self.trials.clone(),
         }
         .trying(slot)
+    }
+
+    /// The same tenant with a candidate on trial in a slot, or (`None`) with none.
+    pub fn with_trial(&self, slot: Slot, trial: Option<Arc<OnTrial>>) -> Tenant {
+        let mut trials = self.trials.clone();
+        trials[index(slot)] = trial;
+        Tenant {
+            policy: self.policy.clone(),
+            plugins: self.plugins.clone(),
+            custom_codes: self.custom_codes.clone(),
+            local: self.local,
+            breakers: self.breakers.clone(),
+            trials,
+        }
+    }
+
+    /// The candidate on trial in a slot, if any.
+    pub fn trial(&self, slot: Slot) -> Option<&OnTrial> {
+        self.trials[index(slot)].as_deref()
+    }
+
+    /// [`Tenant::trial`], shared: a reloaded tenant keeps its candidate and its breaker.
+    pub(super) fn shared_trial(&self, slot: Slot) -> Option<Arc<OnTrial>> {
+        self.trials[index(slot)].clone()
+    }
+
+    /// Who decides a slot's call for `caller`: a split trial's candidate when the caller's
+    /// bucket falls in its share, else the live plugin.
+    pub fn decider(&self, slot: Slot, caller: &str) -> Decider<'_> {
+        if let Some(on_trial) = self.trial(slot)
+            && let TrialMode::Split { percent } = on_trial.trial.mode
+            && split_bucket(&self.policy.tenant, slot, caller) < percent
+        {
+            return Decider {
+                plugin: &on_trial.plugin,
+                breaker: &on_trial.breaker,
+                candidate: true,
+            };
+        }
+        Decider {
+            plugin: self.plugin(slot).0,
+            breaker: self.breaker(slot),
+            candidate: false,
+        }
+    }
+
+    /// The shadow candidate of a slot, if its trial is a shadow one.
+    pub fn shadow(&self, slot: Slot) -> Option<&OnTrial> {
+        self.trial(slot)
+            .filter(|t| t.trial.mode == TrialMode::Shadow)
     }
 
     /// This tenant keeping `earlier`'s breakers (a policy reload), each slot's new plugin
@@ -89,6 +179,7 @@ impl Tenant {
             plugins,
             policy,
             breakers: Default::default(),
+            trials: Default::default(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Uploaded component files no tenant can reach any more: a slot keeps its last
-//! [`super::KEPT_VERSIONS`] uploads, and a purged tenant none, so the files of the versions
+//! [`super::KEPT_VERSIONS`] uploads and its candidate on trial, and a purged tenant none, so the files of the versions
 //! they forgot are deleted.
 
 use super::{Engine, EngineError};
@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 const UPLOAD_GRACE: Duration = Duration::from_secs(3600);
 
 impl Engine {
-    /// Deletes uploaded component files that no tenant's versions or policy name (a
+    /// Deletes uploaded component files that no tenant's versions, trials or policy name (a
     /// deleted tenant's stay until its purge); returns how many.
     pub fn forget_unreferenced_uploads(&self) -> Result<usize, EngineError> {
         let Some(dir) = &self.uploads else {
@@ -25,6 +25,9 @@ impl Engine {
             for slot in Slot::ALL {
                 for version in self.store.plugin_versions(tenant, slot.name())? {
                     referenced.insert(version.sha256);
+                }
+                if let Some(trial) = self.store.trial(tenant, slot.name())? {
+                    referenced.insert(trial.sha256);
                 }
                 if let Ok(live) = self.tenant(tenant)
                     && let Some(sha) = &live.policy.plugin(slot).sha256

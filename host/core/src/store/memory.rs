@@ -9,7 +9,7 @@ use super::{
 };
 use crate::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, Timer, Tombstone,
+    SealedSecret, TenantCounters, Timer, Tombstone, Trial,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -45,6 +45,7 @@ struct Data {
     /// `(tenant, name)` → sealed secret.
     secrets: BTreeMap<(String, String), SealedSecret>,
     plugin_versions: HashMap<(String, String), Vec<PluginVersion>>,
+    trials: HashMap<(String, String), Trial>,
     clock_ms: Option<i64>,
     steps: u64,
 }
@@ -333,6 +334,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn trial(&self, tenant: &str, slot: &str) -> Result<Option<Trial>, StoreError> {
+        let key = (tenant.to_string(), slot.to_string());
+        Ok(self.data.lock().unwrap().trials.get(&key).cloned())
+    }
+
+    fn set_trial(&self, tenant: &str, slot: &str, trial: Option<&Trial>) -> Result<(), StoreError> {
+        let key = (tenant.to_string(), slot.to_string());
+        let mut data = self.data.lock().unwrap();
+        match trial {
+            Some(trial) => data.trials.insert(key, trial.clone()),
+            None => data.trials.remove(&key),
+        };
+        Ok(())
+    }
+
     fn purge(&self, purge: &Purge) -> Result<(), StoreError> {
         let mut data = self.data.lock().unwrap();
         let tenant = &purge.tenant;
@@ -384,6 +400,7 @@ impl Store for MemoryStore {
         data.tokens.retain(|_, t| !mine(t));
         data.secrets.retain(|(t, _), _| !mine(t));
         data.plugin_versions.retain(|(t, _), _| !mine(t));
+        data.trials.retain(|(t, _), _| !mine(t));
         Ok(())
     }
 

@@ -206,6 +206,9 @@ pub struct SlotPlugins {
     /// The latest upload since the server started: compiling, live, or failed and why.
     #[schema(required)]
     pub latest_upload: Option<UploadStatus>,
+    /// A candidate on trial beside the live plugin (null when none).
+    #[schema(required)]
+    pub trial: Option<super::Trial>,
 }
 
 /// A tenant's plugins, per slot (`trigger`, `cadence`, `qualify`, `crm`).

@@ -48,6 +48,11 @@ pub enum Event {
         /// What the call cost, in µs.
         cost_us: u64,
     },
+    /// A candidate on shadow trial decided beside the live plugin, with no effect.
+    Shadow {
+        /// What it decided and how that differs from the live decision.
+        shadow: super::ShadowDecision,
+    },
     /// A plugin failed; the policy's safe default applied.
     PluginFailed {
         /// The slot.
@@ -198,6 +203,9 @@ impl From<&records::Event> for Event {
                 contract,
                 decision,
                 cost_us,
+            },
+            E::Shadow { shadow } => Event::Shadow {
+                shadow: shadow.into(),
             },
             E::PluginFailed {
                 slot,

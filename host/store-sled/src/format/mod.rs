@@ -13,7 +13,7 @@ mod v1;
 
 use redial_core::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
-    SealedSecret, TenantCounters, TimerKind, Tombstone,
+    SealedSecret, TenantCounters, TimerKind, Tombstone, Trial,
 };
 use redial_core::store::StoreError;
 use serde::Serialize;
@@ -55,6 +55,7 @@ records!(
     IgnoredSignal => v1::IgnoredSignal,
     TenantCounters => v1::TenantCounters,
     PluginVersion => v1::PluginVersion,
+    Trial => v1::Trial,
     Funnel => v1::Funnel,
     Tombstone => v1::Tombstone,
 );

@@ -3,7 +3,7 @@
 //! build is refused by name.
 
 use super::*;
-use redial_core::records::{Asking, CaseState, Effect, Event, Timer};
+use redial_core::records::{Asking, CaseState, Effect, Event, ShadowDecision, Timer, TrialMode};
 use redial_sdk::*;
 use serde_json::json;
 
@@ -117,6 +117,16 @@ fn events() -> Vec<JournalEntry> {
             contract: "0.2.0".into(),
             decision: json!({ "recover": { "priority": 75 } }),
             cost_us: 9,
+        },
+        Event::Shadow {
+            shadow: ShadowDecision {
+                call: "trigger".into(),
+                plugin: "ef56".into(),
+                decision: Some(json!({ "ignore": "spam" })),
+                error: None,
+                changed: vec!["outcome".into()],
+                cost_us: 11,
+            },
         },
         Event::PluginFailed {
             slot: "cadence".into(),
@@ -234,6 +244,17 @@ fn every_record_reads_back_and_keeps_the_unversioned_layout() {
         caller: "+1".into(),
         kind: SignalKind::AfterHoursInquiry,
         reason: "spam".into(),
+        shadow: None,
+    });
+    same_as_before(Trial {
+        sha256: "ab12".into(),
+        mode: TrialMode::Split { percent: 20 },
+        started_ms: 4,
+    });
+    same_as_before(Trial {
+        sha256: "ab12".into(),
+        mode: TrialMode::Shadow,
+        started_ms: 4,
     });
     same_as_before(vec![PluginVersion {
         sha256: "ab12".into(),

@@ -154,6 +154,9 @@ pub(crate) enum Event {
         decision: serde_json::Value,
         cost_us: u64,
     },
+    Shadow {
+        shadow: ShadowDecision,
+    },
     PluginFailed {
         slot: String,
         plugin: String,
@@ -232,6 +235,7 @@ pub(crate) enum Event {
 variants!(Event = domain::Event {
     Signal { kind, joined },
     Decision { slot, plugin, contract, decision, cost_us },
+    Shadow { shadow },
     PluginFailed { slot, plugin, contract, error, fallback },
     Guard { rule, detail },
     Scheduled { due_ms },
@@ -343,13 +347,36 @@ pub(crate) struct IgnoredSignal {
     caller: String,
     kind: SignalKind,
     reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shadow: Option<ShadowDecision>,
 }
 record!(
     IgnoredSignal = domain::IgnoredSignal {
         at_ms,
         caller,
         kind,
-        reason
+        reason,
+        shadow
+    }
+);
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ShadowDecision {
+    call: String,
+    plugin: String,
+    decision: Option<serde_json::Value>,
+    error: Option<String>,
+    changed: Vec<String>,
+    cost_us: u64,
+}
+record!(
+    ShadowDecision = domain::ShadowDecision {
+        call,
+        plugin,
+        decision,
+        error,
+        changed,
+        cost_us
     }
 );
 
@@ -433,6 +460,31 @@ record!(
         uploaded_ms
     }
 );
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Trial {
+    sha256: String,
+    mode: TrialMode,
+    started_ms: i64,
+}
+record!(
+    Trial = domain::Trial {
+        sha256,
+        mode,
+        started_ms
+    }
+);
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub(crate) enum TrialMode {
+    Shadow,
+    Split { percent: u8 },
+}
+variants!(TrialMode = domain::TrialMode {
+    Shadow,
+    Split { percent },
+});
 
 // ---- the contract's records inside them, as stored ----
 

@@ -5,36 +5,41 @@ use super::*;
 
 /// Asks the cadence for the next step and applies it within the host's guarantees.
 pub(in crate::engine) fn plan_next(engine: &Engine, tenant: &Tenant, draft: &mut Draft) {
-    let (plugin, config) = tenant.plugin(Slot::Cadence);
+    let (_, config) = tenant.plugin(Slot::Cadence);
     let input = CadenceInput {
         case: view(tenant, &draft.case, draft.now),
         config: config.into(),
     };
-    match guarded(engine, tenant, Call::Cadence, || {
-        engine.runtime.cadence(plugin, input)
-    }) {
-        Ok(decision) => {
-            draft.event(decision_event(Call::Cadence, plugin, &decision));
-            match decision.value {
-                CadenceDecision::CallAfter(secs) => {
-                    let mut secs = secs;
-                    let promise = tenant.policy.callback.first_call_within_secs;
-                    if draft.case.attempts.is_empty() && secs > promise {
-                        draft.event(Event::Guard {
-                            rule: "first-call-promise".into(),
-                            detail: format!("first call moved from +{secs}s to +{promise}s"),
-                        });
-                        secs = promise;
-                    }
-                    schedule(tenant, draft, draft.now + i64::from(secs) * 1000);
+    let mut cadence = consult(
+        engine,
+        tenant,
+        Call::Cadence,
+        &draft.case.caller,
+        input,
+        |plugin, input| engine.runtime.cadence(plugin, input),
+        as_json,
+    );
+    cadence.journal(draft);
+    match cadence.result {
+        Ok(decision) => match decision {
+            CadenceDecision::CallAfter(secs) => {
+                let mut secs = secs;
+                let promise = tenant.policy.callback.first_call_within_secs;
+                if draft.case.attempts.is_empty() && secs > promise {
+                    draft.event(Event::Guard {
+                        rule: "first-call-promise".into(),
+                        detail: format!("first call moved from +{secs}s to +{promise}s"),
+                    });
+                    secs = promise;
                 }
-                CadenceDecision::CallAt(at) => schedule(tenant, draft, at.max(draft.now)),
-                CadenceDecision::Fallback(f) => fallback(draft, f.message, f.link),
-                CadenceDecision::GiveUp(reason) => draft.close(&format!("gave up: {reason}")),
+                schedule(tenant, draft, draft.now + i64::from(secs) * 1000);
             }
-        }
+            CadenceDecision::CallAt(at) => schedule(tenant, draft, at.max(draft.now)),
+            CadenceDecision::Fallback(f) => fallback(draft, f.message, f.link),
+            CadenceDecision::GiveUp(reason) => draft.close(&format!("gave up: {reason}")),
+        },
         Err(err) => {
-            if safe_default(tenant, draft, Call::Cadence, plugin, &err) {
+            if safe_default(tenant, draft, Call::Cadence, cadence.plugin, &err) {
                 draft.state(CaseState::Waiting);
                 draft.timer(Some(Timer {
                     due_ms: retry_later(tenant, draft),
@@ -200,20 +205,25 @@ pub(in crate::engine) fn dial(
         }
     }
     let attempt = draft.case.attempts.len() as u32 + 1;
-    let (plugin, config) = tenant.plugin(Slot::Qualify);
+    let (_, config) = tenant.plugin(Slot::Qualify);
     let input = ScriptInput {
         case: view(tenant, &draft.case, draft.now),
         config: config.into(),
     };
-    let mut script = match guarded(engine, tenant, Call::Script, || {
-        engine.runtime.script(plugin, input)
-    }) {
-        Ok(decision) => {
-            draft.event(decision_event(Call::Script, plugin, &decision));
-            decision.value
-        }
+    let mut asked = consult(
+        engine,
+        tenant,
+        Call::Script,
+        &draft.case.caller,
+        input,
+        |plugin, input| engine.runtime.script(plugin, input),
+        as_json,
+    );
+    asked.journal(draft);
+    let mut script = match asked.result {
+        Ok(script) => script,
         Err(err) => {
-            if safe_default(tenant, draft, Call::Script, plugin, &err) {
+            if safe_default(tenant, draft, Call::Script, asked.plugin, &err) {
                 let due = retry_later(tenant, draft);
                 schedule(tenant, draft, due);
             }

@@ -52,12 +52,13 @@ pub(in crate::engine) fn ingest(
         return Ok(Ingested::Joined(case_id));
     }
 
-    let ignore = |reason: String, counters| -> Result<Ingested, EngineError> {
+    let ignore = |reason: String, shadow, counters| -> Result<Ingested, EngineError> {
         let record = IgnoredSignal {
             at_ms: now,
             caller: arrived.caller.clone(),
             kind: arrived.kind,
             reason: reason.clone(),
+            shadow,
         };
         engine.store.commit(&Step {
             ignored: Some((policy.tenant.clone(), record)),
@@ -71,14 +72,15 @@ pub(in crate::engine) fn ingest(
     if !policy.triggers.contains(&arrived.kind) {
         return ignore(
             "signal kind is not a trigger in the policy".into(),
+            None,
             counters,
         );
     }
     if policy.do_not_call.contains(&arrived.caller) {
-        return ignore("caller is on the do-not-call list".into(), counters);
+        return ignore("caller is on the do-not-call list".into(), None, counters);
     }
     if engine.opted_out(&policy.tenant, &arrived.caller)? {
-        return ignore("caller opted out".into(), counters);
+        return ignore("caller opted out".into(), None, counters);
     }
 
     let history = CallerHistory {
@@ -87,30 +89,30 @@ pub(in crate::engine) fn ingest(
         last_outcome: prior.last().map(|c| c.state.name().to_string()),
         opted_out: false,
     };
-    let (plugin, config) = tenant.plugin(Slot::Trigger);
+    let (_, config) = tenant.plugin(Slot::Trigger);
     let input = TriggerInput {
         signal: signal.clone(),
         history,
         config: config.into(),
     };
     // The trigger decides before the case exists; what it decided is journalled in the
-    // case it opens.
-    let trigger = guarded(engine, tenant, Call::Trigger, || {
-        engine.runtime.trigger(plugin, input)
-    });
-    let (priority, known, decided) = match trigger {
-        Ok(decision) => {
-            let event = decision_event(Call::Trigger, plugin, &decision);
-            match decision.value {
-                TriggerDecision::Ignore(reason) => {
-                    return ignore(format!("trigger: {reason}"), counters);
-                }
-                TriggerDecision::Recover(r) => (r.priority, r.known, Ok(event)),
-            }
+    // case it opens, or kept with the signal it ignored.
+    let mut trigger = consult(
+        engine,
+        tenant,
+        Call::Trigger,
+        &arrived.caller,
+        input,
+        |plugin, input| engine.runtime.trigger(plugin, input),
+        as_json,
+    );
+    let (priority, known) = match &trigger.result {
+        Ok(TriggerDecision::Ignore(reason)) => {
+            return ignore(format!("trigger: {reason}"), trigger.shadow, counters);
         }
-        Err(err) => (DEFAULT_PRIORITY, vec![], Err(err)),
+        Ok(TriggerDecision::Recover(r)) => (r.priority, r.known.clone()),
+        Err(_) => (DEFAULT_PRIORITY, vec![]),
     };
-
     counters.cases += 1;
     let id = format!("{}-{:05}", policy.tenant, counters.cases);
     let mut signal = signal;
@@ -123,12 +125,10 @@ pub(in crate::engine) fn ingest(
     });
     draft.step_mut().counters = Some((policy.tenant.clone(), counters));
     draft.step_mut().inbound = inbound;
-    let proceed = match decided {
-        Ok(event) => {
-            draft.event(event);
-            true
-        }
-        Err(err) => safe_default(tenant, &mut draft, Call::Trigger, plugin, &err),
+    trigger.journal(&mut draft);
+    let proceed = match &trigger.result {
+        Ok(_) => true,
+        Err(err) => safe_default(tenant, &mut draft, Call::Trigger, trigger.plugin, err),
     };
     if proceed {
         plan_next(engine, tenant, &mut draft);

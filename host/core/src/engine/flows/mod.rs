@@ -1,11 +1,13 @@
 //! The loop's steps. Each function runs plugin calls, applies the host's guarantees, and
 //! commits one [`Draft`]. Callers hold the engine lock.
 
+use super::tenant::Decider;
 use super::{Draft, Engine, EngineError, Ingested, SignalIn, SmsReply, Tenant};
 use crate::connectors::{CallReport, Delivery};
 use crate::policy::{FailureDefault, Text};
 use crate::records::{
-    Asking, CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, Timer, TimerKind,
+    Asking, CaseRecord, CaseState, Effect, Event, IgnoredSignal, OutboxItem, ShadowDecision, Timer,
+    TimerKind,
 };
 use crate::store::{CallerCases, InboundEvent, Step};
 use redial_runtime::{Decision, Plugin, PluginError, Slot};
@@ -58,29 +60,120 @@ impl Call {
     }
 }
 
-fn decision_event<T: Serialize>(call: Call, plugin: &Plugin, decision: &Decision<T>) -> Event {
-    Event::Decision {
-        slot: call.name().into(),
-        plugin: plugin.id.hash.clone(),
-        contract: plugin.version.clone(),
-        decision: serde_json::to_value(&decision.value).expect("decisions serialize"),
-        cost_us: decision.cost.total().as_micros() as u64,
+/// What one plugin call gave the loop.
+struct Consulted<'t, T> {
+    /// The decision, or why it failed.
+    result: Result<T, PluginError>,
+    /// The plugin that decided (or failed): the live one or a split trial's candidate.
+    plugin: &'t Plugin,
+    /// The journal's record of the decision, when one was made.
+    decision: Option<Event>,
+    /// What a shadow candidate decided on the same input.
+    shadow: Option<ShadowDecision>,
+}
+
+impl<T> Consulted<'_, T> {
+    /// Journals the decision and the shadow's beside it.
+    fn journal(&mut self, draft: &mut Draft) {
+        if let Some(event) = self.decision.take() {
+            draft.event(event);
+        }
+        if let Some(shadow) = self.shadow.take() {
+            draft.event(Event::Shadow { shadow });
+        }
     }
 }
 
-/// Calls a tenant's plugin through the slot's circuit breaker: a suspended plugin is not
-/// called and the decision fails at once (the caller applies the safe default).
+/// Makes one of the loop's plugin calls for `caller`'s case: by the plugin that decides
+/// for this caller ([`Tenant::decider`]: the live one, or a split trial's candidate),
+/// through its breaker. With a candidate in shadow, the candidate decides on the same
+/// input through its own breaker, and what it decided is set beside the live decision
+/// (no effect). `keep` gives a decision as the journal keeps it (redacted as retention
+/// says).
+fn consult<'t, I: Clone, T>(
+    engine: &Engine,
+    tenant: &'t Tenant,
+    call: Call,
+    caller: &str,
+    input: I,
+    run: impl Fn(&Plugin, I) -> Result<Decision<T>, PluginError>,
+    keep: impl Fn(&T) -> serde_json::Value,
+) -> Consulted<'t, T> {
+    let slot = call.slot();
+    let decider = tenant.decider(slot, caller);
+    let shadow = tenant
+        .shadow(slot)
+        .map(|on_trial| (on_trial, input.clone()));
+    let plugin = decider.plugin;
+    let decision = match guarded(engine, call, &decider, || run(plugin, input)) {
+        Ok(decision) => decision,
+        Err(err) => {
+            return Consulted {
+                result: Err(err),
+                plugin,
+                decision: None,
+                shadow: None,
+            };
+        }
+    };
+    let kept = keep(&decision.value);
+    let shadow = shadow.map(|(on_trial, input)| {
+        let candidate = Decider {
+            plugin: &on_trial.plugin,
+            breaker: &on_trial.breaker,
+            candidate: true,
+        };
+        let shadowed = guarded(engine, call, &candidate, || run(candidate.plugin, input));
+        let (decision, error, cost_us) = match shadowed {
+            Ok(d) => (
+                Some(keep(&d.value)),
+                None,
+                d.cost.total().as_micros() as u64,
+            ),
+            Err(e) => (None, Some(failure_text(tenant, &e)), 0),
+        };
+        ShadowDecision {
+            call: call.name().into(),
+            plugin: on_trial.plugin.id.hash.clone(),
+            changed: (decision.as_ref())
+                .map(|d| super::replay::differences(call.name(), &kept, d))
+                .unwrap_or_default(),
+            decision,
+            error,
+            cost_us,
+        }
+    });
+    Consulted {
+        decision: Some(Event::Decision {
+            slot: call.name().into(),
+            plugin: plugin.id.hash.clone(),
+            contract: plugin.version.clone(),
+            decision: kept,
+            cost_us: decision.cost.total().as_micros() as u64,
+        }),
+        shadow,
+        plugin,
+        result: Ok(decision.value),
+    }
+}
+
+/// A decision as the journal keeps it when nothing in it needs redacting.
+fn as_json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("decisions serialize")
+}
+
+/// Calls a plugin through its circuit breaker: a suspended plugin is not called and the
+/// decision fails at once (the caller applies the safe default).
 fn guarded<T>(
     engine: &Engine,
-    tenant: &Tenant,
     call: Call,
+    decider: &Decider,
     run: impl FnOnce() -> Result<Decision<T>, PluginError>,
 ) -> Result<Decision<T>, PluginError> {
     let slot = call.slot();
     let now = engine.clock.now_ms();
-    let breaker = tenant.breaker(slot);
+    let (plugin, breaker) = (decider.plugin, decider.breaker);
     if let Err(failures) = breaker.admit(now) {
-        let (plugin, _) = tenant.plugin(slot);
         return Err(PluginError::Suspended {
             plugin: plugin.id.to_string(),
             slot,
@@ -89,10 +182,10 @@ fn guarded<T>(
     }
     let result = run();
     if breaker.record(result.is_ok(), now) {
-        let (plugin, _) = tenant.plugin(slot);
         tracing::warn!(
             slot = slot.name(),
             plugin = %plugin.id,
+            candidate = decider.candidate,
             failures_in_a_row = super::breaker::TRIP_AFTER,
             cool_down_s = super::breaker::COOL_DOWN_MS / 1000,
             "plugin suspended: its decisions take the safe default until the cool-down ends, then one call tries it again"
@@ -159,16 +252,7 @@ fn safe_default(
         .retry()
         .filter(|_| retries_left && tenant.policy.on_plugin_failure == FailureDefault::RetryLater);
     let fallback = retry.unwrap_or("human review");
-    // A plugin's message may quote what the caller said: it is kept (and logged) only
-    // where retention keeps the conversation; otherwise the failure's kind alone.
-    let error = if tenant.policy.retention.keeps(Text::Conversation) {
-        format!("{}: {err}", err.kind())
-    } else {
-        format!(
-            "{}: (message not kept under this tenant's retention)",
-            err.kind()
-        )
-    };
+    let error = failure_text(tenant, err);
     // A suspended plugin's skipped calls were announced when its breaker tripped.
     if matches!(err, PluginError::Suspended { .. }) {
         tracing::debug!(call = call.name(), plugin = %plugin.id, fallback, "plugin suspended; safe default applied");
@@ -187,6 +271,19 @@ fn safe_default(
         human_review(draft, &format!("{slot} plugin failed ({})", err.kind()));
     }
     retry.is_some()
+}
+
+/// A plugin failure as it may be kept: its message may quote what the caller said, so it
+/// is kept (and logged) only where retention keeps the conversation; otherwise its kind.
+fn failure_text(tenant: &Tenant, err: &PluginError) -> String {
+    if tenant.policy.retention.keeps(Text::Conversation) {
+        format!("{}: {err}", err.kind())
+    } else {
+        format!(
+            "{}: (message not kept under this tenant's retention)",
+            err.kind()
+        )
+    }
 }
 
 /// When a step retried under `on_plugin_failure = "retry-later"` comes round again.

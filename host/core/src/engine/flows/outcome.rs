@@ -224,26 +224,27 @@ fn evaluate(
     report: &CallReport,
 ) -> Option<Disposition> {
     let retention = tenant.policy.retention;
-    let (plugin, config) = tenant.plugin(Slot::Qualify);
+    let (_, config) = tenant.plugin(Slot::Qualify);
     let input = EvaluateInput {
         case: view(tenant, &draft.case, draft.now),
         answers: report.answers.clone(),
         transcript: report.transcript.clone(),
         config: config.into(),
     };
-    let run = || engine.runtime.evaluate(plugin, input, &tenant.custom_codes);
-    let disposition = match guarded(engine, tenant, Call::Evaluate, run) {
-        Ok(decision) => {
-            let mut event = decision_event(Call::Evaluate, plugin, &decision);
-            if let Event::Decision { decision: kept, .. } = &mut event {
-                *kept = serde_json::to_value(retention.redact(&decision.value))
-                    .expect("decisions serialize");
-            }
-            draft.event(event);
-            decision.value
-        }
+    let mut evaluated = consult(
+        engine,
+        tenant,
+        Call::Evaluate,
+        &draft.case.caller,
+        input,
+        |plugin, input| engine.runtime.evaluate(plugin, input, &tenant.custom_codes),
+        |disposition| as_json(&retention.redact(disposition)),
+    );
+    evaluated.journal(draft);
+    let disposition = match evaluated.result {
+        Ok(disposition) => disposition,
         Err(err) => {
-            safe_default(tenant, draft, Call::Evaluate, plugin, &err);
+            safe_default(tenant, draft, Call::Evaluate, evaluated.plugin, &err);
             return None;
         }
     };
@@ -303,7 +304,7 @@ fn queue_crm(
 ) -> bool {
     let retention = tenant.policy.retention;
     let keep_notes = retention.keeps(Text::Notes);
-    let (plugin, config) = tenant.plugin(Slot::Crm);
+    let (_, config) = tenant.plugin(Slot::Crm);
     let input = CrmInput {
         case: view(tenant, &draft.case, draft.now),
         disposition: retention.redact(disposition),
@@ -314,13 +315,20 @@ fn queue_crm(
         },
         config: config.into(),
     };
-    match guarded(engine, tenant, Call::Crm, || {
-        engine.runtime.crm(plugin, input)
-    }) {
-        Ok(decision) => {
-            draft.event(decision_event(Call::Crm, plugin, &decision));
-            let operations = decision.value.len() as u32;
-            for operation in decision.value {
+    let mut planned = consult(
+        engine,
+        tenant,
+        Call::Crm,
+        &draft.case.caller,
+        input,
+        |plugin, input| engine.runtime.crm(plugin, input),
+        as_json,
+    );
+    planned.journal(draft);
+    match planned.result {
+        Ok(operations_planned) => {
+            let operations = operations_planned.len() as u32;
+            for operation in operations_planned {
                 let suffix = format!("crm/{}", operation.id);
                 draft.effect(&suffix, Effect::Crm { operation });
             }
@@ -329,7 +337,7 @@ fn queue_crm(
             true
         }
         Err(err) => {
-            safe_default(tenant, draft, Call::Crm, plugin, &err);
+            safe_default(tenant, draft, Call::Crm, planned.plugin, &err);
             false
         }
     }
