@@ -544,3 +544,58 @@ fn a_candidate_runs_in_shadow_then_on_a_split_and_is_promoted_or_ended_in_one_ca
         "nothing left on trial"
     );
 }
+
+#[test]
+fn redial_trial_starts_shows_and_promotes_a_candidate_on_a_running_server() {
+    let s = Server::simulated();
+    let dir = tempfile::tempdir().unwrap();
+    let eager = dir.path().join("eager.wasm");
+    std::fs::copy(redial_builtin::path("test-eager-trigger"), &eager).unwrap();
+    let trial = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_redial"))
+            .arg("trial")
+            .args(args)
+            .args(["--tenant", HVAC, "--slot", "trigger", "--server", &s.base])
+            .env("REDIAL_ADMIN_TOKEN", ADMIN)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text, err)
+    };
+    let candidate = eager.to_str().unwrap();
+    let (ok, text, err) = trial(&["start", "--candidate", candidate, "--split", "40"]);
+    assert!(ok, "{text}{err}");
+    assert!(text.contains("live for 40% of callers"), "{text}");
+    let (ok, _, err) = trial(&["start", "--candidate", candidate, "--split", "0"]);
+    assert!(
+        !ok && err.contains("--split"),
+        "refused before sending: {err}"
+    );
+
+    for n in 0..6 {
+        s.signal(
+            HVAC,
+            &format!("cli-trial-{n}"),
+            &missed_call(&format!("+151273050{n:02}")),
+        );
+    }
+    let (ok, text, err) = trial(&["show"]);
+    assert!(ok, "{text}{err}");
+    assert!(
+        text.contains("split: the candidate decides for 40% of callers"),
+        "{text}"
+    );
+    assert!(text.contains("  candidate signals"), "{text}");
+    let (_, json, _) = trial(&["show", "--json"]);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let cases = |v: &str| report["split"][v]["cases"].as_u64().unwrap();
+    assert_eq!(cases("live") + cases("candidate"), 6, "{report}");
+
+    let (ok, text, err) = trial(&["promote"]);
+    assert!(ok, "{text}{err}");
+    let sha = redial_runtime::content_hash(&std::fs::read(&eager).unwrap());
+    assert!(text.contains(&sha), "{text}");
+    let (ok, _, err) = trial(&["end"]);
+    assert!(!ok && err.contains("404"), "nothing left to end: {err}");
+}

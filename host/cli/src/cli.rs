@@ -12,6 +12,7 @@ mod policy;
 mod replay;
 mod serve;
 mod store;
+mod trial;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -55,6 +56,10 @@ enum Command {
     /// Back up, restore or rewrite the store.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Try a candidate plugin beside a slot's live one (in shadow, or on a split of
+    /// callers), then promote it or end the trial (through a running server).
+    #[command(subcommand)]
+    Trial(trial::TrialCommand),
 }
 
 /// Runs a parsed command line.
@@ -72,5 +77,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Store(cmd) => store::run(cmd),
+        Command::Trial(cmd) => trial::run(cmd),
     }
 }

@@ -37,18 +37,23 @@ pub fn send(base: &str, method: &str, path: &str, body: Payload) -> Result<Value
         .into();
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let auth = format!("Bearer {token}");
-    let response = match (method, body) {
-        ("DELETE", _) => agent.delete(&url).header("authorization", &auth).call(),
-        (_, Payload::Json(body)) => agent
-            .post(&url)
-            .header("authorization", &auth)
-            .send_json(body),
-        (_, Payload::Wasm(bytes)) => agent
-            .post(&url)
-            .header("authorization", &auth)
-            .header("content-type", "application/wasm")
-            .send(&bytes[..]),
-        (_, Payload::None) => agent.post(&url).header("authorization", &auth).send_empty(),
+    let response = match method {
+        "GET" => agent.get(&url).header("authorization", &auth).call(),
+        "DELETE" => agent.delete(&url).header("authorization", &auth).call(),
+        _ => {
+            let request = match method {
+                "PUT" => agent.put(&url),
+                _ => agent.post(&url),
+            }
+            .header("authorization", &auth);
+            match body {
+                Payload::Json(body) => request.send_json(body),
+                Payload::Wasm(bytes) => request
+                    .header("content-type", "application/wasm")
+                    .send(&bytes[..]),
+                Payload::None => request.send_empty(),
+            }
+        }
     };
     let mut response = response.with_context(|| format!("cannot reach {base}"))?;
     let status = response.status();
