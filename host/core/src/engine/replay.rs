@@ -86,7 +86,7 @@ impl Engine {
                 tenant: tenant_id.into(),
                 source,
             })?;
-        let (_, config) = tenant.plugin(slot);
+        let config = tenant.config(slot);
         let mut report = ReplayReport {
             tenant: tenant_id.into(),
             slot: slot.name().into(),

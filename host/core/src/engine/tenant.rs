@@ -188,6 +188,11 @@ impl Tenant {
         &self.breakers[index(slot)]
     }
 
+    /// The config JSON the policy gives a slot's plugin (the live one and any candidate).
+    pub fn config(&self, slot: Slot) -> &str {
+        &self.plugins[index(slot)].1
+    }
+
     /// The plugin for a slot and its config JSON.
     pub fn plugin(&self, slot: Slot) -> (&Plugin, &str) {
         let (p, c) = &self.plugins[index(slot)];

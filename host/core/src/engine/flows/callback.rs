@@ -5,7 +5,7 @@ use super::*;
 
 /// Asks the cadence for the next step and applies it within the host's guarantees.
 pub(in crate::engine) fn plan_next(engine: &Engine, tenant: &Tenant, draft: &mut Draft) {
-    let (_, config) = tenant.plugin(Slot::Cadence);
+    let config = tenant.config(Slot::Cadence);
     let input = CadenceInput {
         case: view(tenant, &draft.case, draft.now),
         config: config.into(),
@@ -205,7 +205,7 @@ pub(in crate::engine) fn dial(
         }
     }
     let attempt = draft.case.attempts.len() as u32 + 1;
-    let (_, config) = tenant.plugin(Slot::Qualify);
+    let config = tenant.config(Slot::Qualify);
     let input = ScriptInput {
         case: view(tenant, &draft.case, draft.now),
         config: config.into(),

@@ -89,7 +89,7 @@ pub(in crate::engine) fn ingest(
         last_outcome: prior.last().map(|c| c.state.name().to_string()),
         opted_out: false,
     };
-    let (_, config) = tenant.plugin(Slot::Trigger);
+    let config = tenant.config(Slot::Trigger);
     let input = TriggerInput {
         signal: signal.clone(),
         history,

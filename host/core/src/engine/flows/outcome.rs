@@ -224,7 +224,7 @@ fn evaluate(
     report: &CallReport,
 ) -> Option<Disposition> {
     let retention = tenant.policy.retention;
-    let (_, config) = tenant.plugin(Slot::Qualify);
+    let config = tenant.config(Slot::Qualify);
     let input = EvaluateInput {
         case: view(tenant, &draft.case, draft.now),
         answers: report.answers.clone(),
@@ -304,7 +304,7 @@ fn queue_crm(
 ) -> bool {
     let retention = tenant.policy.retention;
     let keep_notes = retention.keeps(Text::Notes);
-    let (_, config) = tenant.plugin(Slot::Crm);
+    let config = tenant.config(Slot::Crm);
     let input = CrmInput {
         case: view(tenant, &draft.case, draft.now),
         disposition: retention.redact(disposition),
