@@ -599,3 +599,42 @@ fn redial_trial_starts_shows_and_promotes_a_candidate_on_a_running_server() {
     let (ok, _, err) = trial(&["end"]);
     assert!(!ok && err.contains("404"), "nothing left to end: {err}");
 }
+
+#[test]
+fn a_new_candidate_is_tried_on_quick_code_then_on_optimised_code() {
+    let s = Server::simulated();
+    // A custom section makes bytes no runtime has compiled, in memory or on disk.
+    let base = std::fs::read(redial_builtin::path("test-eager-trigger")).unwrap();
+    let fresh =
+        redial_bench::with_custom_section(&base, &format!("trial-{}", std::process::id()), 64);
+    let (status, body) = start_trial(&s, "split=99", "trigger", &fresh);
+    assert_eq!(status, 200, "{body}");
+    let waited = Instant::now();
+    loop {
+        let (status, report) = trial_call(&s, "GET", "");
+        assert_eq!(status, 200, "{report}");
+        if report["tier"] == "optimised" {
+            break;
+        }
+        assert_eq!(report["tier"], "quick", "{report}");
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "still on quick code after a minute: {report}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Still the same candidate, on the same trial, deciding for its share.
+    let (_, report) = trial_call(&s, "GET", "");
+    assert_eq!(
+        report["trial"]["sha256"], body["trial"]["sha256"],
+        "{report}"
+    );
+    let caller = (0..100)
+        .map(|n| format!("+15127306{n:03}"))
+        .find(|c| redial_core::engine::split_bucket(HVAC, redial_runtime::Slot::Trigger, c) < 99)
+        .unwrap();
+    assert_eq!(
+        trigger_of_next_signal(&s, "optimised-trial", &caller),
+        redial_runtime::content_hash(&fresh)
+    );
+}

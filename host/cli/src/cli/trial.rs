@@ -130,10 +130,11 @@ fn report(r: &Value) -> String {
         chrono::DateTime::from_timestamp_millis(r["trial"]["started_ms"].as_i64().unwrap_or(0))
             .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
     let mut out = format!(
-        "{} on trial in the {} slot of {} since {started}\n",
+        "{} on trial in the {} slot of {} since {started} ({} code)\n",
         r["candidate"].as_str().unwrap_or("?"),
         r["slot"].as_str().unwrap_or("?"),
         r["tenant"].as_str().unwrap_or("?"),
+        r["tier"].as_str().unwrap_or("?"),
     );
     let shadow = &r["shadow"];
     if shadow.is_object() {

@@ -406,15 +406,17 @@ impl Engine {
         Ok((versions, tier))
     }
 
-    /// Compiles a quick-tier upload with the optimising compiler and puts it in place of
-    /// the quick one, unless another plugin has taken the slot meanwhile (then the work is
-    /// skipped or dropped). A failure leaves the quick code serving.
+    /// Compiles a quick-tier upload (the slot's live plugin or its candidate on trial)
+    /// with the optimising compiler and puts it in place of the quick one, unless another
+    /// plugin has taken its place meanwhile (then the work is skipped or dropped). A
+    /// failure leaves the quick code serving.
     fn optimise(&self, job: optimiser::Job) {
         let slot = job.quick.slot;
-        let superseded = self
-            .tenant(&job.tenant)
-            .map_or(true, |t| !std::ptr::eq(t.plugin(slot).0, &*job.quick));
-        if superseded {
+        let is_quick = |p: &Plugin| std::ptr::eq(p, &*job.quick);
+        let serving = |t: &Tenant| {
+            is_quick(t.plugin(slot).0) || t.trial(slot).is_some_and(|c| is_quick(&c.plugin))
+        };
+        if !self.tenant(&job.tenant).is_ok_and(|t| serving(&t)) {
             return;
         }
         let span = tracing::info_span!("optimise", tenant = %job.tenant, plugin = %job.quick.id);
@@ -429,8 +431,19 @@ impl Engine {
                 return;
             }
         };
-        let still_live = |t: &Tenant| std::ptr::eq(t.plugin(slot).0, &*job.quick);
-        if let Ok(true) = self.swap_in(&job.tenant, plugin, still_live) {
+        let swapped = self.change_tenant(&job.tenant, |t| {
+            if is_quick(t.plugin(slot).0) {
+                return Some(t.with_plugin(slot, plugin));
+            }
+            let on_trial = t.shared_trial(slot).filter(|c| is_quick(&c.plugin))?;
+            let optimised = tenant::OnTrial {
+                trial: on_trial.trial.clone(),
+                plugin,
+                breaker: on_trial.breaker.clone(),
+            };
+            Some(t.with_trial(slot, Some(Arc::new(optimised))))
+        });
+        if let Ok(true) = swapped {
             tracing::info!("optimised code is live");
         }
     }
@@ -479,20 +492,8 @@ impl Engine {
     /// policies compiled into the host ([`redial_runtime::NativePolicy`]) and experiments.
     /// The next policy reload replaces it.
     pub fn use_plugin(&self, tenant_id: &str, plugin: Arc<Plugin>) -> Result<(), EngineError> {
-        self.swap_in(tenant_id, plugin, |_| true).map(|_| ())
-    }
-
-    /// Puts `plugin` in its slot for a tenant if `when` holds for the tenant as it is now,
-    /// checked and swapped under one write lock. Returns whether it swapped.
-    fn swap_in(
-        &self,
-        tenant_id: &str,
-        plugin: Arc<Plugin>,
-        when: impl FnOnce(&Tenant) -> bool,
-    ) -> Result<bool, EngineError> {
-        self.change_tenant(tenant_id, |tenant| {
-            when(tenant).then(|| tenant.with_plugin(plugin.slot, plugin))
-        })
+        self.change_tenant(tenant_id, |t| Some(t.with_plugin(plugin.slot, plugin)))
+            .map(|_| ())
     }
 
     /// Replaces a loaded tenant by what `change` makes of it, under one write lock

@@ -30,8 +30,8 @@ pub struct OnTrial {
     /// The candidate.
     pub plugin: Arc<Plugin>,
     /// The candidate's own breaker: a failing candidate suspends itself, never the live
-    /// plugin.
-    pub breaker: Breaker,
+    /// plugin. Shared by the candidate's quick and optimised code.
+    pub breaker: Arc<Breaker>,
 }
 
 /// The plugin that makes one decision, with what it needs to make it.

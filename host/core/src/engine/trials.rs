@@ -33,6 +33,8 @@ pub struct TrialReport {
     pub trial: Trial,
     /// The candidate (`name@sha256-prefix`).
     pub candidate: String,
+    /// The compiler of the candidate's code: quick at first, optimised soon after.
+    pub tier: Tier,
     /// A shadow trial's comparison with the live decisions.
     pub shadow: Option<ShadowReport>,
     /// A split trial's funnel per variant.
@@ -81,9 +83,11 @@ pub struct SplitReport {
 
 impl Engine {
     /// Compiles `bytes` (a component for `slot`) and starts trying it in the tenant's slot
-    /// as `mode` says, in place of any trial there. The live plugin stays live.
+    /// as `mode` says, in place of any trial there. The live plugin stays live. Like an
+    /// upload, a candidate never compiled before starts on quick code and moves to
+    /// optimised code in the background.
     pub fn start_trial(
-        &self,
+        self: &Arc<Self>,
         tenant_id: &str,
         slot: Slot,
         bytes: &[u8],
@@ -107,10 +111,18 @@ impl Engine {
         self.store.set_trial(tenant_id, slot.name(), Some(&trial))?;
         let on_trial = Arc::new(OnTrial {
             trial: trial.clone(),
-            plugin,
+            plugin: plugin.clone(),
             breaker: Default::default(),
         });
         self.change_tenant(tenant_id, |t| Some(t.with_trial(slot, Some(on_trial))))?;
+        if plugin.tier == Tier::Quick {
+            let job = super::optimiser::Job {
+                tenant: tenant_id.to_string(),
+                quick: plugin,
+                bytes: bytes.to_vec(),
+            };
+            self.optimiser.submit(self, job);
+        }
         tracing::info!(tenant = tenant_id, slot = slot.name(), candidate = %trial.sha256, mode = ?mode, "plugin trial started");
         Ok(trial)
     }
@@ -164,6 +176,7 @@ impl Engine {
             tenant: tenant_id.into(),
             slot: slot.name().into(),
             candidate: on_trial.plugin.id.to_string(),
+            tier: on_trial.plugin.tier,
             shadow: None,
             split: None,
             trial: trial.clone(),

@@ -89,6 +89,9 @@ pub struct TrialReport {
     pub trial: Trial,
     /// The candidate (`name@sha256-prefix`).
     pub candidate: String,
+    /// Which compiler made the candidate's code: quick at first, like an upload, then
+    /// optimised in the background.
+    pub tier: super::Tier,
     /// In shadow: how its decisions compare with the live ones (null on a split).
     #[schema(required)]
     pub shadow: Option<ShadowReport>,
@@ -146,6 +149,7 @@ impl From<engine::TrialReport> for TrialReport {
             tenant: r.tenant,
             slot: r.slot,
             candidate: r.candidate,
+            tier: r.tier.into(),
             shadow: r.shadow.map(|s| ShadowReport {
                 compared: s.compared,
                 changed: s.changed,

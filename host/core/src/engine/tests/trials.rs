@@ -9,7 +9,14 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
 
-fn try_eager(engine: &Engine, mode: TrialMode) -> Trial {
+/// The engine of [`start`], shared, as a server holds it (a trial's optimised compile runs
+/// on the engine's background thread).
+fn started(policy: Policy) -> (Arc<Engine>, Arc<ManualClock>) {
+    let (engine, clock) = start(policy, Plugins::default());
+    (Arc::new(engine), clock)
+}
+
+fn try_eager(engine: &Arc<Engine>, mode: TrialMode) -> Trial {
     let eager = component("test-eager-trigger");
     engine
         .start_trial(TENANT, Slot::Trigger, &eager, mode, deadline())
@@ -37,7 +44,7 @@ fn cases(engine: &Engine) -> Vec<CaseRecord> {
 
 #[test]
 fn a_shadow_candidate_decides_beside_the_live_plugin_with_no_effect() {
-    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let (engine, clock) = started(policy(|t| t));
     let trial = try_eager(&engine, TrialMode::Shadow);
     three_callers(&engine, &clock);
     // A caller the live trigger ignores as spam; the candidate would have recovered them.
@@ -100,7 +107,7 @@ fn a_shadow_candidate_decides_beside_the_live_plugin_with_no_effect() {
 
 #[test]
 fn a_failing_shadow_costs_the_live_decisions_nothing() {
-    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let (engine, clock) = started(policy(|t| t));
     let trap = component("test-trap");
     engine
         .start_trial(TENANT, Slot::Cadence, &trap, TrialMode::Shadow, deadline())
@@ -126,7 +133,7 @@ fn a_failing_shadow_costs_the_live_decisions_nothing() {
 
 #[test]
 fn a_split_gives_the_candidate_a_stable_share_of_callers_and_a_funnel_of_its_own() {
-    let (engine, clock) = start(policy(|t| t), Plugins::default());
+    let (engine, clock) = started(policy(|t| t));
     let trial = try_eager(&engine, TrialMode::Split { percent: 30 });
     let callers: Vec<String> = (0..40).map(|n| format!("+151255504{n:02}")).collect();
     for (n, caller) in callers.iter().enumerate() {
@@ -186,8 +193,7 @@ fn a_split_gives_the_candidate_a_stable_share_of_callers_and_a_funnel_of_its_own
 
 #[test]
 fn promotion_makes_the_candidate_live_and_ending_a_trial_leaves_the_live_plugin() {
-    let (engine, _clock) = start(policy(|t| t), Plugins::default());
-    let engine = Arc::new(engine);
+    let (engine, _clock) = started(policy(|t| t));
     let live = || {
         engine
             .tenant(TENANT)
@@ -244,7 +250,7 @@ fn promotion_makes_the_candidate_live_and_ending_a_trial_leaves_the_live_plugin(
 
 #[test]
 fn a_trial_outlives_a_policy_reload_and_bad_trials_are_refused() {
-    let (engine, _clock) = start(policy(|t| t), Plugins::default());
+    let (engine, _clock) = started(policy(|t| t));
     let trial = try_eager(&engine, TrialMode::Split { percent: 20 });
     let reloaded = engine
         .load_tenant(engine.tenant(TENANT).unwrap().policy.clone())
