@@ -282,16 +282,7 @@ impl Engine {
         let id = tenant.policy.tenant.clone();
         for slot in Slot::ALL {
             if let Some(live) = self.store.plugin_versions(&id, slot.name())?.last() {
-                let plugin = tenant::load_by_hash(
-                    &live.sha256,
-                    slot,
-                    &self.runtime,
-                    self.uploads.as_deref(),
-                )
-                .map_err(|source| EngineError::Plugin {
-                    tenant: id.clone(),
-                    source,
-                })?;
+                let plugin = self.load_uploaded(&id, &live.sha256, slot)?;
                 tenant = tenant.with_plugin(slot, plugin);
             }
         }
@@ -303,6 +294,21 @@ impl Engine {
         let tenant = Arc::new(tenant);
         self.tenants.write().unwrap().insert(id, tenant.clone());
         Ok(tenant)
+    }
+
+    /// Loads a component a tenant uploaded for a slot, by its hash.
+    fn load_uploaded(
+        &self,
+        tenant_id: &str,
+        sha256: &str,
+        slot: Slot,
+    ) -> Result<Arc<Plugin>, EngineError> {
+        tenant::load_by_hash(sha256, slot, &self.runtime, self.uploads.as_deref()).map_err(
+            |source| EngineError::Plugin {
+                tenant: tenant_id.into(),
+                source,
+            },
+        )
     }
 
     /// Loads or replaces a tenant with the given plugins, one per slot in [`Slot::ALL`]
@@ -461,15 +467,16 @@ impl Engine {
             return Ok(versions);
         }
         let plugin = match versions.last() {
-            Some(v) => {
-                tenant::load_by_hash(&v.sha256, slot, &self.runtime, self.uploads.as_deref())
+            Some(v) => self.load_uploaded(tenant_id, &v.sha256, slot)?,
+            None => {
+                tenant::resolve_slot(&tenant.policy, slot, &self.runtime).map_err(|source| {
+                    EngineError::Plugin {
+                        tenant: tenant_id.into(),
+                        source,
+                    }
+                })?
             }
-            None => tenant::resolve_slot(&tenant.policy, slot, &self.runtime),
-        }
-        .map_err(|source| EngineError::Plugin {
-            tenant: tenant_id.into(),
-            source,
-        })?;
+        };
         self.swap_plugin(&tenant, slot, plugin, versions)
     }
 

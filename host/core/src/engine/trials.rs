@@ -9,7 +9,7 @@
 //! live plugin alone. Either is one call. The trial is kept in the store, so a restart or
 //! a policy reload keeps it running.
 
-use super::tenant::{self, OnTrial, Tenant, split_bucket};
+use super::tenant::{OnTrial, Tenant, split_bucket};
 use super::{Engine, EngineError};
 use crate::records::{CaseRecord, Event, Funnel, PluginVersion, ShadowDecision, Trial, TrialMode};
 use redial_runtime::{Slot, Tier};
@@ -295,16 +295,7 @@ impl Engine {
             let on_trial = match running.filter(|t| t.trial == trial) {
                 Some(running) => running,
                 None => Arc::new(OnTrial {
-                    plugin: tenant::load_by_hash(
-                        &trial.sha256,
-                        slot,
-                        &self.runtime,
-                        self.uploads.as_deref(),
-                    )
-                    .map_err(|source| EngineError::Plugin {
-                        tenant: id.clone(),
-                        source,
-                    })?,
+                    plugin: self.load_uploaded(&id, &trial.sha256, slot)?,
                     trial,
                     breaker: Default::default(),
                 }),

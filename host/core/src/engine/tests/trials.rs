@@ -205,19 +205,20 @@ fn promotion_makes_the_candidate_live_and_ending_a_trial_leaves_the_live_plugin(
             .clone()
     };
     let before = live();
+    let on_trial = || {
+        engine
+            .tenant(TENANT)
+            .unwrap()
+            .trial(Slot::Trigger)
+            .is_some()
+    };
 
     // Ended: the live plugin stays, and nothing is left on trial.
     try_eager(&engine, TrialMode::Split { percent: 20 });
     let ended = engine.end_trial(TENANT, Slot::Trigger).unwrap();
     assert!(ended.is_some());
     assert_eq!(live(), before);
-    assert!(
-        engine
-            .tenant(TENANT)
-            .unwrap()
-            .trial(Slot::Trigger)
-            .is_none()
-    );
+    assert!(!on_trial());
     assert_eq!(engine.store().trial(TENANT, "trigger").unwrap(), None);
     assert!(
         engine
@@ -235,13 +236,7 @@ fn promotion_makes_the_candidate_live_and_ending_a_trial_leaves_the_live_plugin(
         .unwrap();
     assert_eq!(versions.last().unwrap().sha256, trial.sha256);
     assert_eq!(live(), trial.sha256);
-    assert!(
-        engine
-            .tenant(TENANT)
-            .unwrap()
-            .trial(Slot::Trigger)
-            .is_none()
-    );
+    assert!(!on_trial());
     // ...and a rollback goes back to the policy's own plugin, as after any upload.
     let left = engine.rollback_plugin(TENANT, Slot::Trigger).unwrap();
     assert!(left.is_empty());
