@@ -637,4 +637,28 @@ fn a_new_candidate_is_tried_on_quick_code_then_on_optimised_code() {
         trigger_of_next_signal(&s, "optimised-trial", &caller),
         redial_runtime::content_hash(&fresh)
     );
+
+    // Promoted while still on quick code, it moves to optimised code as the live plugin.
+    let other =
+        redial_bench::with_custom_section(&base, &format!("promoted-{}", std::process::id()), 64);
+    assert_eq!(start_trial(&s, "", "trigger", &other).0, 200);
+    let (status, body) = trial_call(&s, "POST", "/promote");
+    assert_eq!(status, 200, "{body}");
+    let waited = Instant::now();
+    loop {
+        let (_, listing) = s.get(&format!("/v1/tenants/{HVAC}/plugins"), ADMIN);
+        let live = &listing["slots"]["trigger"]["live"];
+        assert_eq!(
+            live["sha256"],
+            redial_runtime::content_hash(&other).as_str()
+        );
+        if live["tier"] == "optimised" {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "still on quick code after a minute: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

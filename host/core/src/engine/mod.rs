@@ -344,7 +344,7 @@ impl Engine {
     ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
         let tenant = self.tenant(tenant_id)?;
         let plugin = self.compile_upload(tenant_id, slot, bytes, deadline)?;
-        self.make_live(&tenant, plugin, || bytes.to_vec())
+        self.make_live(&tenant, plugin, || Some(bytes.to_vec()))
     }
 
     /// Validates and compiles a component for a tenant's slot on quick code, and keeps
@@ -384,12 +384,12 @@ impl Engine {
 
     /// Records `plugin` as its slot's newest version and makes it live; a plugin on quick
     /// code is then recompiled with the optimising compiler in the background, from
-    /// `bytes`.
+    /// `bytes` (`None`: a recompile is already queued).
     fn make_live(
         self: &Arc<Self>,
         tenant: &Tenant,
         plugin: Arc<Plugin>,
-        bytes: impl FnOnce() -> Vec<u8>,
+        bytes: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<(Vec<PluginVersion>, Tier), EngineError> {
         let (tenant_id, slot) = (&tenant.policy.tenant, plugin.slot);
         let mut versions = self.store.plugin_versions(tenant_id, slot.name())?;
@@ -401,11 +401,13 @@ impl Engine {
         versions.drain(..forgotten);
         let versions = self.swap_plugin(tenant, slot, plugin.clone(), versions)?;
         let tier = plugin.tier;
-        if tier == Tier::Quick {
+        if tier == Tier::Quick
+            && let Some(bytes) = bytes()
+        {
             let job = optimiser::Job {
                 tenant: tenant_id.to_string(),
                 quick: plugin,
-                bytes: bytes(),
+                bytes,
             };
             self.optimiser.submit(self, job);
         }

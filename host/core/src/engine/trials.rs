@@ -152,11 +152,9 @@ impl Engine {
         let Some(on_trial) = tenant.trial(slot) else {
             return Ok(None);
         };
-        let plugin = on_trial.plugin.clone();
-        let file = (self.uploads.as_ref()).map(|dir| dir.join(format!("{}.wasm", plugin.id.hash)));
-        let live = self.make_live(&tenant, plugin, || {
-            file.and_then(|f| std::fs::read(f).ok()).unwrap_or_default()
-        })?;
+        // A candidate still on quick code has its optimised compile queued since the trial
+        // started; it swaps in wherever the candidate then serves.
+        let live = self.make_live(&tenant, on_trial.plugin.clone(), || None)?;
         self.end_trial(tenant_id, slot)?;
         Ok(Some(live))
     }
