@@ -3,7 +3,7 @@
 
 use crate::engine::Tenant;
 pub use crate::records::Funnel;
-use crate::records::{CaseRecord, Event, JournalEntry};
+use crate::records::{CaseRecord, Event, IgnoredSignal, JournalEntry};
 use crate::store::{Store, StoreError};
 use std::fmt::Write;
 
@@ -154,6 +154,20 @@ pub fn funnel(store: &dyn Store, tenant: &str) -> Result<Funnel, StoreError> {
         f.add_case(&case);
     }
     Ok(f)
+}
+
+/// The funnel of the cases opened, and the signals ignored, from `since_ms` on: a window
+/// of the live records (what retention already purged is counted in no window).
+pub fn funnel_since(cases: &[CaseRecord], ignored: &[IgnoredSignal], since_ms: i64) -> Funnel {
+    let mut f = Funnel::default();
+    for case in cases.iter().filter(|c| c.opened_ms >= since_ms) {
+        f.signals += u64::from(case.signals);
+        f.add_case(case);
+    }
+    let ignored = ignored.iter().filter(|i| i.at_ms >= since_ms).count() as u64;
+    f.signals += ignored;
+    f.ignored += ignored;
+    f
 }
 
 /// The funnel as a few lines of text.

@@ -5,8 +5,8 @@
 use super::auth::{authenticate, new_token, token_hash};
 use super::error::{ErrorBody, parse_form};
 use super::views::{
-    Change, IssuedToken, NotServingTenant, TenantChange, TenantDeleted, TenantList, TenantPath,
-    TenantSummary,
+    Change, IssuedToken, NotServingTenant, PolicyCheck, PolicyProblem, TenantChange, TenantDeleted,
+    TenantList, TenantPath, TenantSummary,
 };
 use super::{ApiError, AppState};
 use axum::Json;
@@ -141,6 +141,84 @@ pub async fn put_policy(
         (StatusCode::CREATED, Change::Created)
     };
     Ok((status, Json(TenantChange { tenant, result })))
+}
+
+/// Checks a policy as a PUT would, without making it live: the editor's "validate"
+/// and the onboarding preview.
+///
+/// Every syntax error is reported, each at its line, or else the first error of meaning at
+/// its key's line; a valid policy comes back with its pilot sheet and the secrets it names
+/// that are not set yet. Nothing changes, whatever the answer.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/policy/check", operation_id = "checkPolicy", tag = "admin",
+    params(TenantPath),
+    security(("adminToken" = []), ("tenantToken" = [])),
+    request_body(content = String, content_type = "application/toml",
+        description = "The policy to check", example = super::openapi::examples::policy),
+    responses(
+        (status = 200, description = "What the check found (`valid` says whether a PUT would be accepted)", body = PolicyCheck),
+        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 401, description = "No or an unknown token", body = ErrorBody),
+        (status = 403, description = "Another tenant's token, or a tenant token checking a new tenant", body = ErrorBody),
+        (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
+    ))]
+pub async fn check_policy(
+    State(state): State<AppState>,
+    Path(TenantPath { tenant }): Path<TenantPath>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PolicyCheck>, ApiError> {
+    let caller = authenticate(&state, &headers)?;
+    caller.may_access(&tenant)?;
+    if state.engine.tenant(&tenant).is_err() {
+        caller.admin()?;
+    }
+    let body = super::error::read_body(body, super::MAX_BODY).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request(None, "policy must be UTF-8 TOML"))?
+        .to_string();
+    let refused = |problems: Vec<PolicyProblem>| PolicyCheck {
+        tenant: tenant.clone(),
+        valid: false,
+        problems,
+        missing_secrets: Vec::new(),
+        pilot_sheet: None,
+    };
+    let origin = format!("{tenant}.toml");
+    let policy = match Policy::parse_placed(&text, &origin, true) {
+        Ok(policy) => policy,
+        Err(problems) => {
+            return Ok(Json(refused(
+                problems.into_iter().map(Into::into).collect(),
+            )));
+        }
+    };
+    if policy.tenant != tenant {
+        let key = redial_core::policy::PolicyError::Invalid {
+            path: origin,
+            key: "tenant".into(),
+            message: format!("policy is for {:?}, not {tenant:?}", policy.tenant),
+        };
+        let problem = redial_core::policy::locate(&text, &key);
+        return Ok(Json(refused(vec![problem.into()])));
+    }
+    let engine = state.engine.clone();
+    let checked = policy.clone();
+    match state.slots.run(move || engine.check_tenant(&checked)).await {
+        Ok(missing_secrets) => Ok(Json(PolicyCheck {
+            pilot_sheet: Some(redial_core::policy::pilot_sheet(&policy)),
+            tenant,
+            valid: true,
+            problems: Vec::new(),
+            missing_secrets,
+        })),
+        Err(err) if err.status().is_server_error() => Err(err),
+        Err(err) => Ok(Json(refused(vec![PolicyProblem {
+            line: None,
+            column: None,
+            key: None,
+            message: err.message().to_string(),
+        }]))),
+    }
 }
 
 /// When a tenant's deletion purges its data.

@@ -320,6 +320,7 @@ impl AppBuilder {
             connectors,
             signal_limits: Arc::new(SignalLimits::new(self.signal_rate)),
             compiles: Arc::new(CompileQueue::new(COMPILE_BOUND, self.max_plugin_bytes)),
+            sessions: Arc::default(),
         };
         Ok(App {
             engine,

@@ -48,18 +48,38 @@ impl Caller {
     }
 }
 
-/// Reads `Authorization: Bearer <token>` and finds whose it is.
+/// Finds whose the request is: `Authorization: Bearer <token>`, or else the console
+/// session its cookie names (see [`crate::sessions`]), which resolves through the token it
+/// was opened with, so both are held to the same checks.
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let token = headers
+    let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
-    let hash = token_hash(token.trim());
-    if state.admin_token_hash.as_deref() == Some(hash.as_str()) {
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let hash = match bearer {
+        Some(token) => token_hash(token.trim()),
+        None if crate::sessions::by_cookie(headers) => state
+            .sessions
+            .of(headers)
+            .map(|s| s.token_hash)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the console session has ended; sign in again")
+            })?,
+        None => {
+            return Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer <token>` header",
+            ));
+        }
+    };
+    caller_for(state, &hash)
+}
+
+/// Whose token hashes to `hash`: the agency's or a tenant's.
+pub fn caller_for(state: &AppState, hash: &str) -> Result<Caller, ApiError> {
+    if state.admin_token_hash.as_deref() == Some(hash) {
         return Ok(Caller::Admin);
     }
-    match state.engine.store().token_tenant(&hash)? {
+    match state.engine.store().token_tenant(hash)? {
         Some(tenant) => Ok(Caller::Tenant(tenant)),
         None => Err(ApiError::unauthorized("unknown token")),
     }

@@ -26,6 +26,7 @@ mod backups;
 mod callers;
 mod compiles;
 mod connections;
+mod console;
 mod dead_letters;
 mod error;
 mod health;
@@ -35,6 +36,7 @@ pub mod openapi;
 mod plugins;
 mod queries;
 mod secrets;
+pub mod sessions;
 mod slots;
 mod trials;
 pub mod views;
@@ -103,6 +105,8 @@ pub struct AppState {
     pub signal_limits: Arc<SignalLimits>,
     /// Where uploaded components compile.
     pub compiles: Arc<CompileQueue>,
+    /// The console's signed-in browsers.
+    pub sessions: Arc<sessions::Sessions>,
 }
 
 /// A doorbell for the loop thread: requests ring it, the loop waits on it (or a short
@@ -150,6 +154,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::tenants))
         .routes(routes!(admin::delete_tenant))
         .routes(routes!(admin::get_policy, admin::put_policy))
+        .routes(routes!(admin::check_policy))
         .routes(routes!(admin::issue_token))
         .routes(routes!(backups::backup))
         .routes(routes!(secrets::list))
@@ -175,12 +180,18 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(uploads)
 }
 
-/// The routes, answering every error (theirs, axum's and tower's) in the one JSON shape.
+/// The API routes, answering every error (theirs, axum's and tower's) in the one JSON
+/// shape, and the console's pages beside them; a change made with a console session
+/// cookie must carry its CSRF token, whichever route it reaches.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = routes().split_for_parts();
-    router
-        .fallback(|| async { ApiError::not_found("no such route") })
+    let (api, _) = routes().split_for_parts();
+    api.fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn(error::json_errors))
+        .merge(console::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sessions::csrf_guard,
+        ))
         .with_state(state)
 }
 

@@ -34,8 +34,8 @@ mod trial;
 
 pub use admin::{
     BackupMade, BackupRequest, Change, IssuedToken, LivePlugin, NotServingTenant, PluginListing,
-    PluginUploaded, PluginVersion, RolledBack, SlotPlugins, TenantChange, TenantDeleted,
-    TenantList, TenantSummary, Tier, UploadAccepted, UploadStatus,
+    PluginUploaded, PluginVersion, PolicyCheck, PolicyProblem, RolledBack, SlotPlugins,
+    TenantChange, TenantDeleted, TenantList, TenantSummary, Tier, UploadAccepted, UploadStatus,
 };
 pub use case::{
     Answer, AnswerValue, Attempt, Case, CaseState, CaseStateName, ContextField, Disposition,

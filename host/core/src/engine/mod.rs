@@ -268,6 +268,26 @@ impl Engine {
         self.load_tenant_now(policy)
     }
 
+    /// What [`Engine::load_tenant`] checks, without making `policy` live: the tenant is not
+    /// deleted and every plugin it names loads for its slot. Returns the secrets it names
+    /// that the tenant has not set yet (the load would refuse it until they are).
+    pub fn check_tenant(&self, policy: &Policy) -> Result<Vec<String>, EngineError> {
+        if let Some(stone) = self.tombstone(&policy.tenant)? {
+            return Err(EngineError::TenantDeleted {
+                tenant: policy.tenant.clone(),
+                purge_after_ms: stone.purge_after_ms,
+            });
+        }
+        Tenant::load(policy.clone(), &self.runtime)?;
+        let set: std::collections::BTreeSet<String> = self
+            .secret_names(&policy.tenant)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let named = policy.secret_names().into_iter();
+        Ok(named.filter(|name| !set.contains(name)).collect())
+    }
+
     /// [`Engine::load_tenant`], for a caller that holds `policy_loads`.
     fn load_tenant_now(&self, mut policy: Policy) -> Result<Arc<Tenant>, EngineError> {
         if let Some(stone) = self.tombstone(&policy.tenant)? {

@@ -7,12 +7,14 @@
 
 mod credentials;
 mod pilot;
+mod problems;
 mod retention;
 mod submitted;
 mod window;
 
 pub use credentials::{CREDENTIAL_SETTINGS, REDACTED, SECRET_PREFIX};
 pub use pilot::pilot_sheet;
+pub use problems::{Problem, locate, syntax_problems};
 pub use retention::{DEFAULT_KEEP_DAYS, MAX_KEEP_DAYS, Retention, RetentionMode, Text};
 pub use submitted::is_public;
 pub use window::{CallingWindow, LocalClock};
@@ -40,6 +42,10 @@ pub enum PolicyError {
         path: String,
         /// toml's message, with line, column and key.
         message: String,
+        /// Where in the text (bytes), when toml says.
+        span: Option<std::ops::Range<usize>>,
+        /// toml's message alone, without the excerpt of the text.
+        reason: String,
     },
     /// A value is well-formed but not acceptable.
     #[error("{path}: `{key}`: {message}")]
@@ -462,6 +468,8 @@ impl Policy {
         let mut policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
+            span: e.span(),
+            reason: e.message().trim_end().to_string(),
         })?;
         policy.check(origin)?;
         policy.source = text.to_string();

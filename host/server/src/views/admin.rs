@@ -55,6 +55,51 @@ pub struct TenantChange {
     pub result: Change,
 }
 
+/// What a policy check found: whether the policy would be accepted as it is, each
+/// problem at its line, and the pilot sheet a business signs off before it goes live.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyCheck {
+    /// The tenant the policy was checked for.
+    pub tenant: String,
+    /// No problems: a PUT of this text (once `missing_secrets` are set) goes live.
+    pub valid: bool,
+    /// Every syntax error, or else the first error of meaning, in the order of the text.
+    pub problems: Vec<PolicyProblem>,
+    /// Secrets the policy names that the tenant has not set: the PUT would refuse it until
+    /// they are.
+    pub missing_secrets: Vec<String>,
+    /// The policy's six decisions in plain words (null when it has problems).
+    #[schema(required)]
+    pub pilot_sheet: Option<String>,
+}
+
+/// One problem with a policy's text.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyProblem {
+    /// 1-based line (null when the problem has no place in the text, a missing key).
+    #[schema(required)]
+    pub line: Option<usize>,
+    /// 1-based column.
+    #[schema(required)]
+    pub column: Option<usize>,
+    /// The key at fault, when one is named.
+    #[schema(required)]
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl From<redial_core::policy::Problem> for PolicyProblem {
+    fn from(p: redial_core::policy::Problem) -> Self {
+        PolicyProblem {
+            line: p.line,
+            column: p.column,
+            key: p.key,
+            message: p.message,
+        }
+    }
+}
+
 /// The answer to a tenant's deletion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantDeleted {
