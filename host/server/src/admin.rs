@@ -156,7 +156,7 @@ pub async fn put_policy(
         description = "The policy to check", example = super::openapi::examples::policy),
     responses(
         (status = 200, description = "What the check found (`valid` says whether a PUT would be accepted)", body = PolicyCheck),
-        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
+        (status = 400, description = "No body (no `Content-Type`), or one that is not UTF-8", body = ErrorBody),
         (status = 401, description = "No or an unknown token", body = ErrorBody),
         (status = 403, description = "Another tenant's token, or a tenant token checking a new tenant", body = ErrorBody),
         (status = 413, description = "Larger than 256 KiB", body = ErrorBody),
@@ -171,6 +171,12 @@ pub async fn check_policy(
     caller.may_access(&tenant)?;
     if state.engine.tenant(&tenant).is_err() {
         caller.admin()?;
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        return Err(ApiError::bad_request(
+            None,
+            "send the policy to check as the body (`Content-Type: application/toml`)",
+        ));
     }
     let body = super::error::read_body(body, super::MAX_BODY).await?;
     let text = std::str::from_utf8(&body)

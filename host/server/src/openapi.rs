@@ -249,6 +249,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 35);
+        assert_eq!(ids.len(), 36);
     }
 }

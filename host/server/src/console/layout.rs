@@ -134,13 +134,14 @@ pub fn span(ms: i64) -> String {
     }
 }
 
-/// `part` of `whole` in whole percent, or a dash before there is a whole.
+/// `part` of `whole` in whole percent (none before there is a whole).
+pub fn share(part: u64, whole: u64) -> Option<u64> {
+    (100 * part + whole / 2).checked_div(whole)
+}
+
+/// [`share`] in words, or a dash before there is a whole.
 pub fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "–".into()
-    } else {
-        format!("{}%", (100 * part + whole / 2) / whole)
-    }
+    share(part, whole).map_or("–".into(), |p| format!("{p}%"))
 }
 
 /// A `<time>` element for `ms` in `tz`.

@@ -328,7 +328,11 @@ mod tests {
                 ("vapi", "hubspot"),
                 ("retell", "simulator"),
             ] {
-                let filled = fill(text, old_name, &form(key, voice, crm)).unwrap();
+                let mut form = form(key, voice, crm);
+                if voice == "vapi" {
+                    form.voice_number = "pn-1".into();
+                }
+                let filled = fill(text, old_name, &form).unwrap();
                 let policy = Policy::parse_placed(&filled, "acme-air.toml", true)
                     .unwrap_or_else(|p| panic!("{key}/{voice}: {p:?}\n{filled}"));
                 assert_eq!(policy.tenant, "acme-air");

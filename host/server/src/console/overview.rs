@@ -2,7 +2,7 @@
 //! its backlog and its troubles, sortable and filterable; a client needing attention
 //! stands out. A client's own token sees its own row.
 
-use super::layout::{error_page, frame, span, viewer};
+use super::layout::{error_page, frame, share, span, viewer};
 use crate::AppState;
 use crate::auth::Caller;
 use axum::extract::{RawQuery, State};
@@ -42,15 +42,11 @@ impl Figures {
         }
     }
     fn reached_pct(&self) -> Option<u64> {
-        pct(self.funnel.reached, self.funnel.cases)
+        share(self.funnel.reached, self.funnel.cases)
     }
     fn sla_pct(&self) -> Option<u64> {
-        pct(self.funnel.sla_met, self.sla_decided)
+        share(self.funnel.sla_met, self.sla_decided)
     }
-}
-
-fn pct(part: u64, whole: u64) -> Option<u64> {
-    (whole > 0).then(|| (100 * part + whole / 2) / whole)
 }
 
 /// One client's row.
