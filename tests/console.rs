@@ -7,8 +7,30 @@ mod common;
 
 use common::server::{ADMIN, HVAC, Server, missed_call};
 use common::tools;
+use redial_connectors::Simulator;
+use redial_core::clock::SystemClock;
+use redial_core::connectors::{ConnectorError, Connectors, Delivery, Recipient};
+use redial_core::records::{Effect, OutboxItem};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+
+/// The simulator, except that HVAC's dials fail: with one failure allowed, each becomes a
+/// dead letter at once, so HVAC is the client the overview marks.
+struct HvacDialsFail(Simulator);
+
+impl Connectors for HvacDialsFail {
+    fn deliver(&self, item: &OutboxItem, to: &Recipient<'_>) -> Result<Delivery, ConnectorError> {
+        match item.effect {
+            Effect::Dial { .. } if item.tenant == HVAC => Err(ConnectorError {
+                connector: "voice".into(),
+                message: "HTTP 503 from the voice provider".into(),
+            }),
+            _ => self.0.deliver(item, to),
+        }
+    }
+}
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -27,7 +49,9 @@ fn the_agency_onboards_a_client_and_acknowledges_its_handoff_in_a_real_browser()
         "{CHROMIUM} is missing: install Debian's `chromium` package (.ci/run does)"
     );
     let project = tools::npm_project(&console_dir(), "console-e2e");
-    let s = Server::simulated();
+    let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
+    let s =
+        Server::simulated_with(|app| app.dead_after(1).connectors(Arc::new(HvacDialsFail(sim))));
     // Another client's case, which the new client's token must not see.
     let (status, other) = s.signal(HVAC, "evt-other", &missed_call("+15125550999"));
     assert_eq!(status, 202, "{other}");

@@ -87,6 +87,7 @@ try {
   check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is not HttpOnly/Strict");
 
   step("onboard a client from the HVAC template");
+  const onboardStart = Date.now();
   await page.click("text=Onboard a client");
   await page.selectOption("#o-template", "hvac");
   await page.fill("#o-tenant", TENANT);
@@ -108,6 +109,7 @@ try {
   await measure(page, "onboard");
   await page.click("#o-live");
   await page.waitForURL(`${BASE}/console/clients/${TENANT}`);
+  const onboardMs = Date.now() - onboardStart;
 
   step("a missed call reaches its handoff on the simulator");
   const caseId = await missedCall(TENANT, "+15125550123");
@@ -146,9 +148,17 @@ try {
   check((await row.getAttribute("class")) === "healthy", "the new client is not healthy");
   await measure(page, "overview");
   await shot(page, "overview.png");
-  await page.fill("#q", "acme");
-  await page.press("#q", "Enter");
+  const hvac = page.locator('tr[data-tenant="lone-star-hvac"]');
+  check((await hvac.getAttribute("class")) === "attention", "the client with a dead letter is not marked");
+  check((await hvac.textContent()).includes("1 dead letter"), "the mark does not say why");
+  await page.check('input[name="attention"]');
+  await page.click("text=Apply");
+  const marked = await page.locator("#clients tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.tenant));
+  check(marked.length === 1 && marked[0] === "lone-star-hvac", "needs attention only: " + marked);
+  await page.goto(BASE + "/console?q=acme");
   check((await page.locator("#clients tbody tr").count()) === 1, "the filter keeps other clients");
+  await page.goto(BASE + "/console/clients/lone-star-hvac");
+  check((await page.textContent("#dead")).includes("HTTP 503"), "the dead letter is not listed with its error");
 
   step("the policy editor places an error at its line and keeps the live policy");
   await page.goto(`${BASE}/console/clients/${TENANT}/policy`);
@@ -195,8 +205,8 @@ try {
   check(forged === 403, "a change without the CSRF token answered " + forged);
   check((await page.goto(BASE + "/console/onboard")).status() === 403, "a client may onboard");
 
-  writeFileSync(join(OUT, "pages.json"), JSON.stringify({ steps, pages }, null, 2));
-  console.log("pages: " + JSON.stringify(pages));
+  writeFileSync(join(OUT, "pages.json"), JSON.stringify({ steps, pages, onboard_ms: onboardMs }, null, 2));
+  console.log("onboarding took " + onboardMs + " ms; pages: " + JSON.stringify(pages));
 } catch (e) {
   console.error(`failed after step "${steps[steps.length - 1]}": ${e.stack || e}`);
   if (failed) {
