@@ -66,6 +66,7 @@ fn the_agency_onboards_a_client_and_acknowledges_its_handoff_in_a_real_browser()
         .env("OUT", &out)
         .env("CHROMIUM", CHROMIUM)
         .env("OTHER_CASE", other["case"].as_str().unwrap())
+        .env("CANDIDATE", redial_builtin::path("test-eager-trigger"))
         .output()
         .expect("node runs");
     let log = format!(
@@ -83,7 +84,7 @@ fn the_agency_onboards_a_client_and_acknowledges_its_handoff_in_a_real_browser()
         .expect("the client was onboarded");
     assert_eq!(tenant.policy.name, "Acme Heating");
     let cases = s.engine.store().cases(Some("acme-heating")).unwrap();
-    assert_eq!(cases.len(), 1);
+    assert_eq!(cases.len(), 2, "the onboarding case and the shadow trial's");
     assert!(
         matches!(
             cases[0].state,
@@ -98,6 +99,7 @@ fn the_agency_onboards_a_client_and_acknowledges_its_handoff_in_a_real_browser()
     let secrets = s.engine.secret_names("acme-heating").unwrap();
     assert_eq!(secrets.len(), 1, "only the signing secret was entered");
     for shot in [
+        "plugins.png",
         "overview.png",
         "overview-phone.png",
         "client.png",

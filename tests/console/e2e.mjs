@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const { BASE, ADMIN, OUT, CHROMIUM, OTHER_CASE } = process.env;
+const { BASE, ADMIN, OUT, CHROMIUM, OTHER_CASE, CANDIDATE } = process.env;
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const TENANT = "acme-heating";
 const steps = [];
@@ -171,10 +171,29 @@ try {
   check((await page.textContent("#policy-problems")).includes("Line " + (lines + 1)), "no error at line " + (lines + 1));
   check((await page.textContent("#notice")).includes("Not saved"), "a refused policy looked saved");
 
-  step("the plugins page lists each slot");
+  step("a trigger goes on shadow trial from the plugins page, is promoted, then rolled back");
+  page.on("dialog", (d) => d.accept());
   await page.goto(`${BASE}/console/clients/${TENANT}/plugins`);
   check((await page.locator("section.slot").count()) === 4, "not four slots");
+  await page.setInputFiles("#file-trigger", CANDIDATE);
+  await page.selectOption("#mode-trigger", "shadow");
+  await page.click("#slot-trigger button[type=submit]");
+  await page.waitForSelector("#slot-trigger .trial");
+  await missedCall(TENANT, "+15125550124");
+  let compared = "";
+  for (let i = 0; i < 60 && !/[1-9]\d* decisions? compared/.test(compared); i++) {
+    await page.waitForTimeout(500);
+    await page.reload();
+    compared = await page.textContent("#slot-trigger .trial");
+  }
+  check(/[1-9]\d* decisions? compared/.test(compared), "the shadow compared nothing: " + compared);
   await measure(page, "plugins");
+  await shot(page, "plugins.png");
+  await page.click("#slot-trigger >> text=Promote to live");
+  await page.waitForFunction(() => document.querySelector("#slot-trigger").textContent.includes("(live)"));
+  check(!(await page.isVisible("#slot-trigger .trial")), "the trial outlived its promotion");
+  await page.click("#slot-trigger >> text=Roll back");
+  await page.waitForFunction(() => document.querySelector("#slot-trigger p").textContent.includes("standard-trigger"));
 
   step("at phone width the overview still works");
   await page.setViewportSize({ width: 390, height: 844 });

@@ -79,6 +79,26 @@ pub async fn get_policy(
     Ok(([(header::CONTENT_TYPE, "application/toml")], source))
 }
 
+/// A policy sent for `tenant`, once the caller may send it (a tenant its own; the admin
+/// any, and only the admin a new one): whether the tenant exists, and the text.
+async fn submitted_policy(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &str,
+    body: Body,
+) -> Result<(bool, String), ApiError> {
+    let caller = authenticate(state, headers)?;
+    caller.may_access(tenant)?;
+    let exists = state.engine.tenant(tenant).is_ok();
+    if !exists {
+        caller.admin()?;
+    }
+    let body = super::error::read_body(body, super::MAX_BODY).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request(None, "policy must be UTF-8 TOML"))?;
+    Ok((exists, text.to_string()))
+}
+
 /// Validates a policy, loads its plugins, then swaps it in.
 ///
 /// A submitted policy is the tenant's word, not the operator's: it names plugins by name or
@@ -108,16 +128,7 @@ pub async fn put_policy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<TenantChange>), ApiError> {
-    let caller = authenticate(&state, &headers)?;
-    caller.may_access(&tenant)?;
-    let exists = state.engine.tenant(&tenant).is_ok();
-    if !exists {
-        caller.admin()?;
-    }
-    let body = super::error::read_body(body, super::MAX_BODY).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request(None, "policy must be UTF-8 TOML"))?
-        .to_string();
+    let (exists, text) = submitted_policy(&state, &headers, &tenant, body).await?;
     let origin = format!("{tenant}.toml");
     let policy = Policy::parse(&text, &origin)
         .and_then(|p| p.check_submitted(&origin).map(|()| p))
@@ -167,21 +178,13 @@ pub async fn check_policy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<PolicyCheck>, ApiError> {
-    let caller = authenticate(&state, &headers)?;
-    caller.may_access(&tenant)?;
-    if state.engine.tenant(&tenant).is_err() {
-        caller.admin()?;
-    }
+    let (_, text) = submitted_policy(&state, &headers, &tenant, body).await?;
     if !headers.contains_key(header::CONTENT_TYPE) {
         return Err(ApiError::bad_request(
             None,
             "send the policy to check as the body (`Content-Type: application/toml`)",
         ));
     }
-    let body = super::error::read_body(body, super::MAX_BODY).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request(None, "policy must be UTF-8 TOML"))?
-        .to_string();
     let refused = |problems: Vec<PolicyProblem>| PolicyCheck {
         tenant: tenant.clone(),
         valid: false,

@@ -1,7 +1,7 @@
 //! One case: what it is now and its timeline, the same journal `redial` prints.
 
 use super::client::state_text;
-use super::layout::{error_page, frame, time_el, viewer};
+use super::layout::{Viewer, error_page, frame, time_el};
 use crate::AppState;
 use crate::views::{CasePath, CaseState};
 use axum::extract::{Path, State};
@@ -12,13 +12,10 @@ use maud::html;
 /// `GET /console/cases/{case}`.
 pub async fn page(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(CasePath { case }): Path<CasePath>,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let detail =
         match crate::queries::one(State(state.clone()), Path(CasePath { case }), headers).await {
             Ok(detail) => detail.0,

@@ -1,7 +1,7 @@
 //! One client's page: the funnel as a chart, open handoffs with their SLA clock and an
 //! acknowledge button, cases with filters, the follow-up queue and dead letters.
 
-use super::layout::{error_page, frame, percent, span, time_el, viewer};
+use super::layout::{Viewer, error_page, frame, percent, span, time_el};
 use crate::views::{Case, CaseState, FunnelReport, TenantPath, Urgency};
 use crate::{ApiError, AppState};
 use axum::extract::{Path, RawQuery, State};
@@ -49,14 +49,11 @@ fn label(value: &impl Serialize) -> String {
 /// `GET /console/clients/{tenant}`.
 pub async fn page(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(TenantPath { tenant }): Path<TenantPath>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let filters: Filters =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     match render(&state, &tenant, &filters, &headers, viewer.is_agency()).await {

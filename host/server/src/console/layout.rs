@@ -3,7 +3,9 @@
 
 use crate::auth::{Caller, caller_for};
 use crate::{ApiError, AppState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 
@@ -22,16 +24,19 @@ impl Viewer {
     }
 }
 
-/// The signed-in viewer, or a redirect to the sign-in page.
-#[allow(clippy::result_large_err)]
-pub fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
-    let to_sign_in = || Redirect::to("/console/sign-in").into_response();
-    let session = state.sessions.of(headers).ok_or_else(to_sign_in)?;
-    let caller = caller_for(state, &session.token_hash).map_err(|_| to_sign_in())?;
-    Ok(Viewer {
-        caller,
-        csrf: session.csrf,
-    })
+/// A console page's extractor: the signed-in viewer, or else a redirect to sign in.
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_sign_in = || Redirect::to("/console/sign-in").into_response();
+        let session = state.sessions.of(&parts.headers).ok_or_else(to_sign_in)?;
+        let caller = caller_for(state, &session.token_hash).map_err(|_| to_sign_in())?;
+        Ok(Viewer {
+            caller,
+            csrf: session.csrf,
+        })
+    }
 }
 
 /// A whole page: title, navigation (with the client's own tabs when `client` is given),

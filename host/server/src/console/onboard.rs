@@ -7,11 +7,11 @@
 //! JSON API. Secrets go from the form straight to the secrets route: they are never sent to
 //! a console route, rendered into a page or kept in the browser.
 
-use super::layout::{error_page, frame, viewer};
+use super::layout::{Viewer, error_page, frame};
 use crate::{ApiError, AppState};
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
@@ -50,11 +50,7 @@ const ZONES: [&str; 10] = [
 ];
 
 /// `GET /console/onboard` (the agency only).
-pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
+pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
     if !viewer.is_agency() {
         return error_page(
             Some(&viewer),
@@ -168,13 +164,9 @@ pub struct Compose {
 /// nothing; the page checks it through the API next).
 pub async fn compose(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    viewer: Viewer,
     Form(form): Form<Compose>,
 ) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
     if !viewer.is_agency() {
         return (StatusCode::FORBIDDEN, "onboarding needs the admin token").into_response();
     }

@@ -2,11 +2,10 @@
 //! its backlog and its troubles, sortable and filterable; a client needing attention
 //! stands out. A client's own token sees its own row.
 
-use super::layout::{error_page, frame, share, span, viewer};
+use super::layout::{Viewer, error_page, frame, share, span};
 use crate::AppState;
 use crate::auth::Caller;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 use redial_core::engine::Tenant;
@@ -178,13 +177,9 @@ fn compare(key: &str, a: &Row, b: &Row) -> Ordering {
 /// `GET /console`: the clients overview.
 pub async fn page(
     State(state): State<AppState>,
+    viewer: Viewer,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let view: View = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     let now_ms = state.engine.now_ms();
     let ids = match &viewer.caller {

@@ -2,7 +2,7 @@
 //! upload's compile state, an upload form, and a trial's shadow differences or split
 //! funnels with promote and end.
 
-use super::layout::{error_page, frame, percent, time_el, viewer};
+use super::layout::{Viewer, error_page, frame, percent, time_el};
 use crate::views::{Funnel, SlotPath, SlotPlugins, TenantPath, TrialReport};
 use crate::{ApiError, AppState};
 use axum::extract::{Path, State};
@@ -13,13 +13,10 @@ use maud::{Markup, html};
 /// `GET /console/clients/{tenant}/plugins`.
 pub async fn page(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
     match render(&state, &tenant, &headers).await {
         Ok(body) => frame("Plugins", Some(&viewer), Some(&tenant), body),
         Err(err) => error_page(Some(&viewer), err),
@@ -38,7 +35,10 @@ async fn render(state: &AppState, tenant: &str, headers: &HeaderMap) -> Result<M
     .0;
     let tz = state.engine.tenant(tenant)?.policy.tz();
     let mut sections = Vec::new();
-    for (slot, plugins) in &listing.slots {
+    let in_loop_order = redial_runtime::Slot::ALL
+        .iter()
+        .filter_map(|slot| listing.slots.get_key_value(slot.name()));
+    for (slot, plugins) in in_loop_order {
         let report = match &plugins.trial {
             Some(_) => Some(
                 crate::trials::report(
@@ -118,7 +118,7 @@ fn trial_markup(base: &str, r: &TrialReport) -> Markup {
         div.trial {
             h3 { "On trial: " code { (&r.trial.sha256[..12.min(r.trial.sha256.len())]) } " (" (r.candidate) ")" }
             @if let Some(s) = &r.shadow {
-                p { "Shadow: " (s.compared) " decisions compared, " strong { (s.changed) " changed" } ", " (s.failed) " failed." }
+                p { "Shadow: " (s.compared) (if s.compared == 1 { " decision" } else { " decisions" }) " compared, " strong { (s.changed) " changed" } ", " (s.failed) " failed." }
                 @if !s.by_field.is_empty() {
                     p { "Changed fields: " @for (i, (field, n)) in s.by_field.iter().enumerate() { @if i > 0 { ", " } (field) " " (n) } }
                 }

@@ -2,7 +2,7 @@
 //! (each problem at its line); the live policy serves until a valid one is saved. Beside
 //! it, the client's secrets: names only, each settable (write-only).
 
-use super::layout::{error_page, frame, time_el, viewer};
+use super::layout::{Viewer, error_page, frame, time_el};
 use crate::AppState;
 use crate::views::TenantPath;
 use axum::extract::{Path, State};
@@ -13,13 +13,10 @@ use maud::html;
 /// `GET /console/clients/{tenant}/policy`.
 pub async fn page(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(TenantPath { tenant }): Path<TenantPath>,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match viewer(&state, &headers) {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
     let path = || {
         Path(TenantPath {
             tenant: tenant.clone(),
