@@ -9,6 +9,10 @@
 //! - `views/`: the named types every body is made of. Each handler's `#[utoipa::path]`
 //!   names them, and the router is built from those annotations, so `/openapi.json`
 //!   (`openapi.rs`) describes exactly what is served.
+//! - `console/`: the agency console's pages under `/console`, which read through the same
+//!   handlers and change things through the JSON routes; [`sessions`] turns a signed-in
+//!   browser's cookie into the token it signed in with, and guards cookie changes with a
+//!   CSRF token.
 //! - [`EngineSlots`] (`slots.rs`): where handlers run engine work, bounded per server and
 //!   per tenant.
 //! - [`serve`]: the API plus the delivery/timer loop and the policy folder watcher

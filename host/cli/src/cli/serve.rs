@@ -128,11 +128,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr()?;
         println!(
-            "redial serving {} tenant(s) on http://{}",
+            "redial serving {} tenant(s) on http://{addr}",
             app.engine.tenant_ids().len(),
-            listener.local_addr()?
         );
+        println!("the agency console: http://{addr}/console (sign in with the admin token)");
         app.serve(listener, shutdown_signal()).await?;
         println!("redial stopped");
         Ok(())
