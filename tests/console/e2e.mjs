@@ -42,8 +42,13 @@ async function missedCall(tenant, caller) {
 async function measure(page, name) {
   const m = await page.evaluate(() => {
     const nav = performance.getEntriesByType("navigation")[0];
-    const assets = performance.getEntriesByType("resource").reduce((n, r) => n + (r.encodedBodySize || 0), 0);
-    return { html: nav.encodedBodySize, assets, server_ms: nav.responseStart - nav.requestStart };
+    const assets = performance.getEntriesByType("resource").filter((r) => r.name.includes("/console/assets/"));
+    const sum = (key) => assets.reduce((n, r) => n + (r[key] || 0), 0);
+    return {
+      html_gzip: nav.encodedBodySize, html: nav.decodedBodySize,
+      assets_gzip: sum("encodedBodySize"), assets: sum("decodedBodySize"),
+      server_ms: nav.responseStart - nav.requestStart,
+    };
   });
   pages.push({ page: name, ...m });
 }

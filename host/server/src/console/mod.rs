@@ -5,7 +5,7 @@
 //! the agency sees every client, a client's token only its own), called with the browser's
 //! session cookie in place of a bearer token. Every change a page offers is a request to a
 //! JSON route, sent by `console.js` with the session's CSRF token. Assets are built into
-//! the binary: no CDN, works offline.
+//! the binary: no CDN, works offline. Pages and assets are gzipped for browsers that ask.
 //!
 //! # Layout
 //! - `sign_in.rs`: the token → session cookie exchange, and signing out.
@@ -32,6 +32,7 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use tower_http::compression::CompressionLayer;
 
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
@@ -60,6 +61,7 @@ pub fn routes() -> Router<AppState> {
             "/console/assets/console.js",
             get(|| asset(JS, "text/javascript")),
         )
+        .layer(CompressionLayer::new())
 }
 
 async fn asset(body: &'static str, kind: &'static str) -> impl IntoResponse {

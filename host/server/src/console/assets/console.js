@@ -151,6 +151,14 @@ function secretForm(form) {
 }
 
 function uploadForm(form) {
+  const split = form.elements.split;
+  const showSplit = () => {
+    const hidden = form.elements.mode.value !== "split";
+    split.hidden = hidden;
+    split.labels.forEach((l) => { l.hidden = hidden; });
+  };
+  form.elements.mode.addEventListener("change", showSplit);
+  showSplit();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const file = form.elements.component.files[0];
