@@ -82,11 +82,10 @@ fn slot_section(
             @if !p.uploads.is_empty() {
                 div.table-wrap { table.data {
                     caption { "Uploaded versions" }
-                    thead { tr { th scope="col" { "Version" } th scope="col" { "Uploaded" } th scope="col" { "" } } }
+                    thead { tr { th scope="col" { "Version" } th scope="col" { "Uploaded" } } }
                     tbody { @for v in p.uploads.iter().rev() { tr {
                         td { code title=(v.sha256) { (&v.sha256[..12.min(v.sha256.len())]) } @if &v.sha256 == live_hash { " (live)" } }
                         td { (time_el(tz, v.uploaded_ms)) }
-                        td {}
                     } } }
                 } }
                 p { button type="button" data-api={ (base) "/rollback" } data-method="POST" data-then="reload" data-confirm="Go back to the plugin live before this one?" { "Roll back" } }
