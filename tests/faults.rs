@@ -1,10 +1,12 @@
 //! The fault suite against a real server on loopback: hostile input on every inbound
 //! parser, a tenant whose plugin loops or traps while others are served, and zero retention
-//! checked on the store's files themselves. (Provider misbehaviour is in `server.rs`,
-//! crashes in `crash_recovery.rs`.)
+//! checked on the store's files themselves. The tests that touch the store run on sled and
+//! on PostgreSQL (`on_both_stores!`). (Provider misbehaviour is in `server.rs`, crashes in
+//! `crash_recovery.rs`.)
 
 mod common;
 
+use common::backend;
 use common::server::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -186,79 +188,81 @@ fn send_hostile(s: &Server, h: &Hostile, n: u64) -> (u16, String) {
     s.send("POST", &path, &refs, Some(&h.body))
 }
 
-#[test]
-fn hostile_requests_never_get_a_5xx_and_a_refused_one_records_nothing() {
-    let s = Server::simulated();
-    let mut runner = TestRunner::new(Config {
-        cases: 1500,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let (n, refused, accepted) = (Cell::new(0u64), Cell::new(0u32), Cell::new(0u32));
-    runner
-        .run(&hostile(), |h| {
-            n.set(n.get() + 1);
-            let before = recorded(&s);
-            let (status, body) = send_hostile(&s, &h, n.get());
-            prop_assert!(
-                (200..500).contains(&status),
-                "status {status} for {h:?}: {body}"
-            );
-            if status >= 400 {
-                refused.set(refused.get() + 1);
-                let error: Value = serde_json::from_str(&body).unwrap_or_default();
+on_both_stores! {
+    fn hostile_requests_never_get_a_5xx_and_a_refused_one_records_nothing() {
+        let s = Server::simulated();
+        let mut runner = TestRunner::new(Config {
+            cases: 1500,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let (n, refused, accepted) = (Cell::new(0u64), Cell::new(0u32), Cell::new(0u32));
+        runner
+            .run(&hostile(), |h| {
+                n.set(n.get() + 1);
+                let before = recorded(&s);
+                let (status, body) = send_hostile(&s, &h, n.get());
                 prop_assert!(
-                    error["error"]["message"].is_string(),
-                    "a refusal explains itself: {body}"
+                    (200..500).contains(&status),
+                    "status {status} for {h:?}: {body}"
                 );
-                prop_assert_eq!(recorded(&s), before, "a refused request recorded something");
-            } else {
-                accepted.set(accepted.get() + 1);
-                prop_assert!(h.auth == 2, "accepted without valid credentials: {h:?}");
-            }
-            Ok(())
-        })
-        .unwrap();
-    println!(
-        "hostile input: {} requests, {} refused (4xx, nothing recorded), {} accepted (validly signed), 0 server errors",
-        n.get(),
-        refused.get(),
-        accepted.get()
-    );
+                if status >= 400 {
+                    refused.set(refused.get() + 1);
+                    let error: Value = serde_json::from_str(&body).unwrap_or_default();
+                    prop_assert!(
+                        error["error"]["message"].is_string(),
+                        "a refusal explains itself: {body}"
+                    );
+                    prop_assert_eq!(recorded(&s), before, "a refused request recorded something");
+                } else {
+                    accepted.set(accepted.get() + 1);
+                    prop_assert!(h.auth == 2, "accepted without valid credentials: {h:?}");
+                }
+                Ok(())
+            })
+            .unwrap();
+        println!(
+            "hostile input: {} requests, {} refused (4xx, nothing recorded), {} accepted (validly signed), 0 server errors",
+            n.get(),
+            refused.get(),
+            accepted.get()
+        );
+    }
 }
 
-#[test]
-fn a_tampered_or_replayed_signature_is_refused() {
-    let s = Server::simulated();
-    let body = serde_json::to_vec(&missed_call("+15125550177")).unwrap();
-    let (status, _) = s.signal_raw(HVAC, "evt-once", &body, &body, "application/json");
-    assert_eq!(status, 202);
-    let before = recorded(&s);
-    // Same id again (a replay): accepted as a duplicate, changes nothing.
-    let (status, v) = s.signal_raw(HVAC, "evt-once", &body, &body, "application/json");
-    assert_eq!((status, v["result"].as_str()), (202, Some("duplicate")));
-    assert_eq!(recorded(&s), before);
-    // A flipped byte in the body, or a signature from a day ago: refused.
-    let mut tampered = body.clone();
-    tampered[10] ^= 1;
-    let (status, _) = s.signal_raw(HVAC, "evt-tampered", &body, &tampered, "application/json");
-    assert_eq!(status, 401);
-    let old = SystemClock.now_ms() / 1000 - 86_400;
-    let sig = sign_standard_webhook(SECRET, "evt-old", old, &body);
-    let old = old.to_string();
-    let (status, text) = s.send(
-        "POST",
-        &format!("/v1/tenants/{HVAC}/signals"),
-        &[
-            ("content-type", "application/json"),
-            ("webhook-id", "evt-old"),
-            ("webhook-timestamp", &old),
-            ("webhook-signature", &sig),
-        ],
-        Some(&body),
-    );
-    assert_eq!(status, 401, "{text}");
-    assert_eq!(recorded(&s), before);
+on_both_stores! {
+    fn a_tampered_or_replayed_signature_is_refused() {
+        let s = Server::simulated();
+        let body = serde_json::to_vec(&missed_call("+15125550177")).unwrap();
+        let (status, _) = s.signal_raw(HVAC, "evt-once", &body, &body, "application/json");
+        assert_eq!(status, 202);
+        let before = recorded(&s);
+        // Same id again (a replay): accepted as a duplicate, changes nothing.
+        let (status, v) = s.signal_raw(HVAC, "evt-once", &body, &body, "application/json");
+        assert_eq!((status, v["result"].as_str()), (202, Some("duplicate")));
+        assert_eq!(recorded(&s), before);
+        // A flipped byte in the body, or a signature from a day ago: refused.
+        let mut tampered = body.clone();
+        tampered[10] ^= 1;
+        let (status, _) = s.signal_raw(HVAC, "evt-tampered", &body, &tampered, "application/json");
+        assert_eq!(status, 401);
+        let old = SystemClock.now_ms() / 1000 - 86_400;
+        let sig = sign_standard_webhook(SECRET, "evt-old", old, &body);
+        let old = old.to_string();
+        let (status, text) = s.send(
+            "POST",
+            &format!("/v1/tenants/{HVAC}/signals"),
+            &[
+                ("content-type", "application/json"),
+                ("webhook-id", "evt-old"),
+                ("webhook-timestamp", &old),
+                ("webhook-signature", &sig),
+            ],
+            Some(&body),
+        );
+        assert_eq!(status, 401, "{text}");
+        assert_eq!(recorded(&s), before);
+    }
 }
 
 /// A policy text with one line replaced by `line`.
@@ -315,96 +319,97 @@ fn the_policy_parser_never_panics_and_names_what_is_wrong() {
     );
 }
 
-#[test]
-fn a_looping_or_trapping_plugin_is_suspended_and_its_tenant_does_not_hold_up_the_others() {
-    // Both tenants send as fast as they can: no rate limit, so every signal reaches the
-    // plugins this test is about.
-    let s = Arc::new(Server::simulated_with(|app| app.signal_rate(None)));
-    // The quiet tenant's request p99 over 300 signals while the neighbour (SaaS) posts
-    // signals as fast as it can, or sits idle.
-    let quiet_p99 = |label: &str, neighbour: bool| {
-        let stop = Arc::new(AtomicBool::new(false));
-        let noisy = neighbour.then(|| {
-            let (s, stop) = (s.clone(), stop.clone());
-            let label = label.to_string();
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let caller = format!("+1415{label:.3}{n:04}");
-                    let (status, body) =
-                        s.signal(SAAS, &format!("{label}-n{n}"), &missed_call(&caller));
-                    assert_eq!(
-                        status, 202,
-                        "the neighbour's signals are still taken: {body}"
-                    );
-                }
-                n
-            })
-        });
-        let mut lat = Vec::new();
-        for i in 0..300 {
-            let started = Instant::now();
-            let (status, body) = s.signal(
-                HVAC,
-                &format!("{label}-{i}"),
-                &missed_call(&format!("+1512{label:.3}{i:04}")),
+on_both_stores! {
+    fn a_looping_or_trapping_plugin_is_suspended_and_its_tenant_does_not_hold_up_the_others() {
+        // Both tenants send as fast as they can: no rate limit, so every signal reaches the
+        // plugins this test is about.
+        let s = Arc::new(Server::simulated_with(|app| app.signal_rate(None)));
+        // The quiet tenant's request p99 over 300 signals while the neighbour (SaaS) posts
+        // signals as fast as it can, or sits idle.
+        let quiet_p99 = |label: &str, neighbour: bool| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let noisy = neighbour.then(|| {
+                let (s, stop) = (s.clone(), stop.clone());
+                let label = label.to_string();
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let caller = format!("+1415{label:.3}{n:04}");
+                        let (status, body) =
+                            s.signal(SAAS, &format!("{label}-n{n}"), &missed_call(&caller));
+                        assert_eq!(
+                            status, 202,
+                            "the neighbour's signals are still taken: {body}"
+                        );
+                    }
+                    n
+                })
+            });
+            let mut lat = Vec::new();
+            for i in 0..300 {
+                let started = Instant::now();
+                let (status, body) = s.signal(
+                    HVAC,
+                    &format!("{label}-{i}"),
+                    &missed_call(&format!("+1512{label:.3}{i:04}")),
+                );
+                lat.push(started.elapsed());
+                assert_eq!(status, 202, "{body}");
+            }
+            stop.store(true, Ordering::Relaxed);
+            let sent = noisy.map_or(0, |t| t.join().unwrap());
+            lat.sort();
+            (lat[(lat.len() - 1) * 99 / 100], sent)
+        };
+        let admin = format!("Bearer {ADMIN}");
+        let upload = |slot: &str, test_plugin: &str| {
+            let wasm = std::fs::read(redial_builtin::path(test_plugin)).unwrap();
+            let (status, body) = s.send(
+                "PUT",
+                &format!("/v1/tenants/{SAAS}/plugins/{slot}"),
+                &[
+                    ("authorization", &admin),
+                    ("content-type", "application/wasm"),
+                ],
+                Some(&wasm),
             );
-            lat.push(started.elapsed());
-            assert_eq!(status, 202, "{body}");
-        }
-        stop.store(true, Ordering::Relaxed);
-        let sent = noisy.map_or(0, |t| t.join().unwrap());
-        lat.sort();
-        (lat[(lat.len() - 1) * 99 / 100], sent)
-    };
-    let admin = format!("Bearer {ADMIN}");
-    let upload = |slot: &str, test_plugin: &str| {
-        let wasm = std::fs::read(redial_builtin::path(test_plugin)).unwrap();
+            assert_eq!(status, 200, "{body}");
+        };
+
+        let (alone, _) = quiet_p99("111", false);
+        let (beside_good, _) = quiet_p99("222", true);
+
+        upload("trigger", "test-loop-forever");
+        let (beside_looping, looping_signals) = quiet_p99("333", true);
+        let looping = failures_of(&s, "+1415333", "trigger");
+        assert_ran_then_suspended(&looping, "deadline", looping_signals);
+
+        // The well-behaved trigger back, then a cadence that traps on every input.
         let (status, body) = s.send(
-            "PUT",
-            &format!("/v1/tenants/{SAAS}/plugins/{slot}"),
-            &[
-                ("authorization", &admin),
-                ("content-type", "application/wasm"),
-            ],
-            Some(&wasm),
+            "POST",
+            &format!("/v1/tenants/{SAAS}/plugins/trigger/rollback"),
+            &[("authorization", &admin)],
+            None,
         );
         assert_eq!(status, 200, "{body}");
-    };
+        upload("cadence", "test-trap");
+        let (beside_trapping, trapping_signals) = quiet_p99("444", true);
+        let trapping = failures_of(&s, "+1415444", "cadence");
+        assert_ran_then_suspended(&trapping, "trap", trapping_signals);
 
-    let (alone, _) = quiet_p99("111", false);
-    let (beside_good, _) = quiet_p99("222", true);
-
-    upload("trigger", "test-loop-forever");
-    let (beside_looping, looping_signals) = quiet_p99("333", true);
-    let looping = failures_of(&s, "+1415333", "trigger");
-    assert_ran_then_suspended(&looping, "deadline", looping_signals);
-
-    // The well-behaved trigger back, then a cadence that traps on every input.
-    let (status, body) = s.send(
-        "POST",
-        &format!("/v1/tenants/{SAAS}/plugins/trigger/rollback"),
-        &[("authorization", &admin)],
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
-    upload("cadence", "test-trap");
-    let (beside_trapping, trapping_signals) = quiet_p99("444", true);
-    let trapping = failures_of(&s, "+1415444", "cadence");
-    assert_ran_then_suspended(&trapping, "trap", trapping_signals);
-
-    let against_good =
-        |p99: std::time::Duration| 100.0 * (p99.as_secs_f64() / beside_good.as_secs_f64() - 1.0);
-    println!(
-        "looping plugin: {looping_signals} signals to the neighbour ({} ran into the 100 ms deadline, the rest skipped while suspended); trapping plugin: {trapping_signals} signals ({} trapped, the rest skipped while suspended)",
-        looping["deadline"], trapping["trap"]
-    );
-    println!(
-        "the quiet tenant's request p99: {alone:?} alone, {beside_good:?} beside a busy well-behaved neighbour, {beside_looping:?} beside the same load with a looping trigger ({:+.0}%), {beside_trapping:?} with a trapping cadence ({:+.0}%)",
-        against_good(beside_looping),
-        against_good(beside_trapping)
-    );
+        let against_good =
+            |p99: std::time::Duration| 100.0 * (p99.as_secs_f64() / beside_good.as_secs_f64() - 1.0);
+        println!(
+            "looping plugin: {looping_signals} signals to the neighbour ({} ran into the 100 ms deadline, the rest skipped while suspended); trapping plugin: {trapping_signals} signals ({} trapped, the rest skipped while suspended)",
+            looping["deadline"], trapping["trap"]
+        );
+        println!(
+            "the quiet tenant's request p99: {alone:?} alone, {beside_good:?} beside a busy well-behaved neighbour, {beside_looping:?} beside the same load with a looping trigger ({:+.0}%), {beside_trapping:?} with a trapping cadence ({:+.0}%)",
+            against_good(beside_looping),
+            against_good(beside_trapping)
+        );
+    }
 }
 
 /// How the `slot` plugin failed, by kind ("deadline", "trap", "suspended"...), over the
@@ -441,112 +446,98 @@ fn assert_ran_then_suspended(kinds: &HashMap<String, usize>, kind: &str, signals
     }
 }
 
-#[test]
-fn zero_retention_leaves_no_transcript_or_answer_in_the_store_files() {
-    let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
-    let now = SystemClock.now_ms();
-    let clock = Arc::new(redial_core::clock::ManualClock::new(now));
-    let engine_clock = clock.clone();
-    let s = Server::start_with(
-        |app| {
-            app.connectors(Arc::new(PlacesCalls(sim)))
-                .clock(engine_clock)
-        },
-        "",
-    );
-    // The same conversation for a full-retention tenant (HVAC) and a zero-retention one
-    // (SaaS), each with its own marker words: the HVAC markers must be found in the files
-    // (the scan works), the SaaS ones must not.
-    for (tenant, caller, marker) in [
-        (HVAC, "+15125550161", "PAPRIKAFULL"),
-        (SAAS, "+15125550162", "PAPRIKAZERO"),
-    ] {
-        let (_, body) = s.signal(tenant, &format!("evt-{marker}"), &missed_call(caller));
-        let case = body["case"].as_str().unwrap().to_string();
-        // The SaaS tenant's cadence calls three minutes after the signal.
-        clock.advance_to(clock.now_ms() + 200_000);
-        let placed = s.wait_for(&case, |v| {
-            v["journal"]
-                .as_array()
-                .is_some_and(|j| j.iter().any(|e| e["event"]["event"] == "call-placed"))
-        });
-        assert_eq!(placed["case"]["state"]["state"], "dialing", "{placed}");
-        let report = json!({ "message": {
-            "type": "end-of-call-report",
-            "endedReason": "customer-ended-call",
-            "call": { "id": format!("call-{marker}"), "metadata": { "case_id": case, "attempt": 1 } },
-            "artifact": { "transcript": format!("AI: hello. User: my secret is {marker}-TRANSCRIPT") },
-            "analysis": { "structuredData": {
-                "timeline": format!("{marker}-ANSWER next week"),
-                "role": format!("{marker}-ANSWER I decide"),
-                "budget": format!("{marker}-ANSWER fifty thousand"),
-                "need": format!("{marker}-ANSWER replace our dialer"),
-                "reason": format!("{marker}-ANSWER no heat"),
-            } }
-        }});
-        let (status, text) = s.send(
-            "POST",
-            &format!("/v1/tenants/{tenant}/vapi"),
-            &[
-                ("content-type", "application/json"),
-                ("x-vapi-secret", VAPI_SECRET),
-            ],
-            Some(&serde_json::to_vec(&report).unwrap()),
+on_both_stores! {
+    fn zero_retention_leaves_no_transcript_or_answer_in_the_store_files() {
+        let sim = Simulator::new(Arc::new(SystemClock), HashMap::new(), None).unwrap();
+        let now = SystemClock.now_ms();
+        let clock = Arc::new(redial_core::clock::ManualClock::new(now));
+        let engine_clock = clock.clone();
+        let s = Server::start_with(
+            |app| {
+                app.connectors(Arc::new(PlacesCalls(sim)))
+                    .clock(engine_clock)
+            },
+            "",
         );
-        assert_eq!(status, 200, "{text}");
-        let (params, form) = twilio_form(&[
-            ("MessageSid", &format!("SM{marker}")),
-            ("From", caller),
-            ("To", "+15125550200"),
-            ("Body", &format!("{marker}-SMS call me at noon")),
-        ]);
-        let path = format!("/v1/tenants/{tenant}/twilio/sms");
-        let sig = twilio_signature(TWILIO_TOKEN, &format!("{}{path}", s.base), &params);
-        let (status, text) = s.send(
-            "POST",
-            &path,
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("x-twilio-signature", &sig),
-            ],
-            Some(&form),
-        );
-        assert!((200..300).contains(&status), "{text}");
-    }
-    s.engine.store().flush().unwrap();
-    let dir = s._dir.path().to_path_buf();
-    let scan = |needle: &str| -> Vec<String> {
-        let mut hits = Vec::new();
-        let mut stack = vec![dir.clone()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if let Ok(bytes) = std::fs::read(&path)
-                    && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-                {
-                    hits.push(path.display().to_string());
-                }
-            }
+        // The same conversation for a full-retention tenant (HVAC) and a zero-retention one
+        // (SaaS), each with its own marker words: the HVAC markers must be found in the files
+        // (the scan works), the SaaS ones must not.
+        for (tenant, caller, marker) in [
+            (HVAC, "+15125550161", "PAPRIKAFULL"),
+            (SAAS, "+15125550162", "PAPRIKAZERO"),
+        ] {
+            let (_, body) = s.signal(tenant, &format!("evt-{marker}"), &missed_call(caller));
+            let case = body["case"].as_str().unwrap().to_string();
+            // The SaaS tenant's cadence calls three minutes after the signal.
+            clock.advance_to(clock.now_ms() + 200_000);
+            let placed = s.wait_for(&case, |v| {
+                v["journal"]
+                    .as_array()
+                    .is_some_and(|j| j.iter().any(|e| e["event"]["event"] == "call-placed"))
+            });
+            assert_eq!(placed["case"]["state"]["state"], "dialing", "{placed}");
+            let report = json!({ "message": {
+                "type": "end-of-call-report",
+                "endedReason": "customer-ended-call",
+                "call": { "id": format!("call-{marker}"), "metadata": { "case_id": case, "attempt": 1 } },
+                "artifact": { "transcript": format!("AI: hello. User: my secret is {marker}-TRANSCRIPT") },
+                "analysis": { "structuredData": {
+                    "timeline": format!("{marker}-ANSWER next week"),
+                    "role": format!("{marker}-ANSWER I decide"),
+                    "budget": format!("{marker}-ANSWER fifty thousand"),
+                    "need": format!("{marker}-ANSWER replace our dialer"),
+                    "reason": format!("{marker}-ANSWER no heat"),
+                } }
+            }});
+            let (status, text) = s.send(
+                "POST",
+                &format!("/v1/tenants/{tenant}/vapi"),
+                &[
+                    ("content-type", "application/json"),
+                    ("x-vapi-secret", VAPI_SECRET),
+                ],
+                Some(&serde_json::to_vec(&report).unwrap()),
+            );
+            assert_eq!(status, 200, "{text}");
+            let (params, form) = twilio_form(&[
+                ("MessageSid", &format!("SM{marker}")),
+                ("From", caller),
+                ("To", "+15125550200"),
+                ("Body", &format!("{marker}-SMS call me at noon")),
+            ]);
+            let path = format!("/v1/tenants/{tenant}/twilio/sms");
+            let sig = twilio_signature(TWILIO_TOKEN, &format!("{}{path}", s.base), &params);
+            let (status, text) = s.send(
+                "POST",
+                &path,
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("x-twilio-signature", &sig),
+                ],
+                Some(&form),
+            );
+            assert!((200..300).contains(&status), "{text}");
         }
-        hits
-    };
-    for what in ["TRANSCRIPT", "ANSWER", "SMS"] {
-        let full = scan(&format!("PAPRIKAFULL-{what}"));
-        let zero = scan(&format!("PAPRIKAZERO-{what}"));
-        if what != "TRANSCRIPT" {
+        s.engine.store().flush().unwrap();
+        let db = s._dir.path().join("db");
+        let scan = |needle: &str| backend::where_stored(&db, needle);
+        for what in ["TRANSCRIPT", "ANSWER", "SMS"] {
+            let full = scan(&format!("PAPRIKAFULL-{what}"));
+        println!("full-retention {what} found in {full:?}");
+            let zero = scan(&format!("PAPRIKAZERO-{what}"));
+            if what != "TRANSCRIPT" {
+                assert!(
+                    !full.is_empty(),
+                    "the full-retention {what} is on disk (the scan works)"
+                );
+            }
             assert!(
-                !full.is_empty(),
-                "the full-retention {what} is on disk (the scan works)"
+                zero.is_empty(),
+                "zero retention left its {what} in {zero:?}"
             );
         }
-        assert!(
-            zero.is_empty(),
-            "zero retention left its {what} in {zero:?}"
+        println!(
+            "zero retention: no transcript, answer or SMS text of the zero-retention tenant in any store file; the full-retention tenant's are there"
         );
     }
-    println!(
-        "zero retention: no transcript, answer or SMS text of the zero-retention tenant in any store file; the full-retention tenant's are there"
-    );
 }

@@ -13,12 +13,14 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
 /// The workspace's native host crates, which are never built for the wasm target.
-const HOST_CRATES: [&str; 8] = [
+const HOST_CRATES: [&str; 10] = [
     "redial",
     "redial-runtime",
     "redial-builtin",
     "redial-core",
+    "redial-store-format",
     "redial-store-sled",
+    "redial-store-postgres",
     "redial-connectors",
     "redial-server",
     "redial-bench",

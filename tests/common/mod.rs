@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests: example inputs and plugin paths.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod provider_stub;
+pub mod proxy;
 pub mod server;
 pub mod tools;
 
@@ -46,7 +48,6 @@ use redial_core::engine::{Engine, Ingested, SignalIn};
 use redial_core::policy::Policy;
 use redial_core::records::{CaseRecord, Event, JournalEntry};
 use redial_sdk::{Field, SignalKind};
-use redial_store_sled::SledStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -65,7 +66,8 @@ pub fn policy_text(file: &str) -> String {
 /// Tuesday 24 Nov 2026, 10:00 in Chicago (inside the HVAC tenant's calling window).
 pub const START_MS: i64 = redial::demo::START_MS;
 
-/// A whole loop on a temporary store: engine, simulator and a manual clock.
+/// A whole loop on a temporary store (the test's backend: see `backend.rs`): engine,
+/// simulator and a manual clock.
 pub struct Loop {
     pub engine: Engine,
     pub sim: Simulator,
@@ -83,9 +85,9 @@ impl Loop {
     /// Same, with the clock starting at `start_ms`.
     pub fn at(start_ms: i64, policies: &[String], personas: &[(&str, Persona)]) -> Loop {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        let store = backend::open_store(&dir.path().join("db"));
         let clock = Arc::new(ManualClock::new(start_ms));
-        let engine = Engine::new(Arc::new(store), Arc::new(runtime()), clock.clone());
+        let engine = Engine::new(store, Arc::new(runtime()), clock.clone());
         for text in policies {
             engine
                 .load_tenant(Policy::parse(text, "test policy").unwrap())

@@ -241,6 +241,7 @@ impl Server {
             std::fs::write(policies.join(format!("{tenant}.toml")), &text).unwrap();
         }
         let builder = AppBuilder::new(dir.path())
+            .store(super::backend::store_at(&dir.path().join("db")))
             .runtime(Arc::new(super::runtime()))
             .policies_dir(&policies)
             .admin_token(ADMIN);

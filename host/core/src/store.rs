@@ -8,6 +8,8 @@
 //! can treat every step as durable once committed: [`Store::flush`] and
 //! [`Store::durable`] then return at once, and [`Store::step_started`] is a no-op.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod memory;
 
 use crate::records::{
@@ -20,9 +22,13 @@ use std::pin::Pin;
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed (I/O, corruption, a lost connection).
+    /// The backend failed (I/O, corruption, a refused write).
     #[error("store: {0}")]
     Backend(String),
+    /// The backend cannot be reached now (a lost connection, a database that is down or
+    /// restarting): nothing was written, and the same call may succeed later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// A record did not decode (written by an incompatible version?).
     #[error("store: cannot decode {what}: {cause}")]
     Decode {

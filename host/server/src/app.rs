@@ -1,4 +1,4 @@
-//! One builder wires an app: the sled store, the plugin runtime, the engine, the tenants'
+//! One builder wires an app: the store (sled, or PostgreSQL for several nodes), the plugin runtime, the engine, the tenants'
 //! policies, the connectors and the HTTP state. `redial serve`, the benchmarks and the
 //! tests all start their server through it, so they run the same wiring.
 
@@ -13,8 +13,9 @@ use redial_core::connectors::Connectors;
 use redial_core::engine::Engine;
 use redial_core::policy::{Policy, PolicyError};
 use redial_core::secrets::{SecretError, SecretKey};
-use redial_core::store::StoreError;
+use redial_core::store::{Store, StoreError};
 use redial_runtime::{PluginRuntime, RuntimeConfig, RuntimeError};
+use redial_store_postgres::PgStore;
 use redial_store_sled::SledStore;
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,11 +55,43 @@ pub enum AppError {
     Engine(#[from] redial_core::engine::EngineError),
 }
 
+/// Where an app keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAt {
+    /// Embedded sled in this folder: one node (the default).
+    Sled(PathBuf),
+    /// The PostgreSQL database at this URL (`postgres://user:password@host:port/name`),
+    /// which several nodes may share.
+    Postgres(String),
+}
+
+impl StoreAt {
+    /// A `postgres://` or `postgresql://` URL, else a sled folder.
+    pub fn parse(location: &str) -> StoreAt {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            StoreAt::Postgres(location.to_string())
+        } else {
+            StoreAt::Sled(PathBuf::from(location))
+        }
+    }
+
+    /// Opens the store: creates a sled folder, or connects to PostgreSQL and migrates its
+    /// schema. Fails with the reason when the database cannot be reached or authenticated,
+    /// or was migrated by a newer Redial.
+    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreAt::Sled(dir) => Arc::new(SledStore::open(dir)?),
+            StoreAt::Postgres(url) => Arc::new(PgStore::open(url)?),
+        })
+    }
+}
+
 /// How an [`App`] is put together. Everything has the embedded default: a sled store in
 /// the data folder, compiled plugins cached beside it, the system clock, real providers
 /// with the simulator behind every channel a tenant leaves on "simulator".
 pub struct AppBuilder {
     dir: PathBuf,
+    store: Option<StoreAt>,
     runtime: Option<Arc<PluginRuntime>>,
     clock: Arc<dyn Clock>,
     connectors: Option<Arc<dyn Connectors>>,
@@ -95,6 +128,7 @@ impl AppBuilder {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         AppBuilder {
             dir: dir.into(),
+            store: None,
             runtime: None,
             clock: Arc::new(SystemClock),
             connectors: None,
@@ -112,6 +146,13 @@ impl AppBuilder {
             tenant_grace: redial_core::engine::DEFAULT_TENANT_GRACE,
             max_plugin_bytes: crate::MAX_PLUGIN,
         }
+    }
+
+    /// Keeps the state in `store` instead of sled in the data folder's `db/`; the data
+    /// folder still holds this node's compiled plugins, uploads and key file.
+    pub fn store(mut self, store: StoreAt) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The largest component the upload route takes (default [`crate::MAX_PLUGIN`]).
@@ -235,11 +276,15 @@ impl AppBuilder {
     /// Opens the store, starts the runtime and the engine, and loads every policy; the
     /// first policy that fails stops the build, naming its tenant.
     pub fn build(self) -> Result<App, AppError> {
+        // A database that cannot be reached stops the build before anything is made.
+        let store = match &self.store {
+            Some(at) => at.open()?,
+            None => StoreAt::Sled(self.dir.join("db")).open()?,
+        };
         std::fs::create_dir_all(&self.dir).map_err(|source| AppError::Folder {
             path: self.dir.clone(),
             source,
         })?;
-        let store = SledStore::open(&self.dir.join("db"))?;
         let runtime = match self.runtime {
             Some(runtime) => runtime,
             None => Arc::new(PluginRuntime::new(RuntimeConfig {
@@ -252,7 +297,7 @@ impl AppBuilder {
             None => SecretKey::load_or_create(&self.dir.join("secrets.key"))?,
         };
         let engine = Arc::new(
-            Engine::new(Arc::new(store), runtime, self.clock.clone())
+            Engine::new(store, runtime, self.clock.clone())
                 .with_uploads(self.dir.join("plugins"))
                 .with_secret_key(secret_key)
                 .with_rewrite_spacing(self.rewrite_spacing)

@@ -213,14 +213,29 @@ impl From<redial_core::engine::EngineError> for ApiError {
             InvalidNumber(_) => ApiError::bad_request("number".to_string(), e.to_string()),
             CompileTooSlow => ApiError::busy(e.to_string(), std::time::Duration::from_secs(30)),
             Secret(s) => ApiError::internal(s),
-            Store(s) => ApiError::internal(s),
+            Store(s) => s.into(),
         }
     }
 }
 
+/// How long a client is asked to wait while the database is out of reach.
+pub const STORE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl From<redial_core::store::StoreError> for ApiError {
+    /// A database out of reach is 503 with `Retry-After`: nothing was written, and the same
+    /// request (a provider's retry of a signal) succeeds once it is back. Anything else is a
+    /// fault of this server's, logged and answered 500.
     fn from(e: redial_core::store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            redial_core::store::StoreError::Unavailable(why) => {
+                tracing::warn!(%why, "store unavailable; asking the client to retry");
+                ApiError::busy(
+                    "the store is unavailable; nothing was recorded, try again later",
+                    STORE_RETRY_AFTER,
+                )
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

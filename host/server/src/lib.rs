@@ -46,7 +46,7 @@ mod trials;
 pub mod views;
 mod watch;
 
-pub use app::{App, AppBuilder, AppError};
+pub use app::{App, AppBuilder, AppError, StoreAt};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{Metrics, NotServing};
 pub use slots::{ENGINE_WORKERS, EngineSlots, TENANT_SLOTS};

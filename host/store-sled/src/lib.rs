@@ -10,14 +10,13 @@
 #![deny(missing_docs)]
 
 mod durable;
-mod format;
 mod generations;
 mod new_effects;
 mod rewrite;
 mod wal;
 
-use format::{decode, encode};
 pub use generations::size_on_disk;
+use redial_store_format::{decode, encode};
 pub use rewrite::Copied;
 
 use redial_core::records::{

@@ -29,6 +29,8 @@ fn reopen(dir: &std::path::Path) -> SledStore {
     }
 }
 
+redial_core::store_conformance!(|run: &dyn Fn(&dyn Store)| run(&open().1));
+
 fn case(state: CaseState) -> CaseRecord {
     let signal = Signal {
         kind: SignalKind::MissedCall,

@@ -1,5 +1,6 @@
 //! `redial serve`: the HTTP API and the loop on the system clock, with the embedded
-//! defaults (sled in a local folder, `policies/` loaded, the simulator dialer).
+//! defaults (sled in a local folder, `policies/` loaded, the simulator dialer), or on a
+//! PostgreSQL database that several nodes share.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -8,7 +9,7 @@ use redial_core::engine::{DEFAULT_DEAD_AFTER, DEFAULT_LANES, MAX_LANES};
 use redial_core::policy::Policy;
 use redial_core::secrets::SecretKey;
 use redial_server::auth::new_token;
-use redial_server::{AppBuilder, DEFAULT_SIGNAL_RATE, MAX_CONNECTIONS, SignalRate};
+use redial_server::{AppBuilder, DEFAULT_SIGNAL_RATE, MAX_CONNECTIONS, SignalRate, StoreAt};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -20,9 +21,22 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Folder for the sled store and compiled plugins.
+    /// Where the state lives: a folder (sled, one node; compiled plugins and uploads go
+    /// there too), or a PostgreSQL URL, `postgres://user:password@host:port/database`,
+    /// which several nodes may share. Prefer the REDIAL_STORE variable for a URL with a
+    /// password: a command line is visible to every user of the machine.
+    #[arg(
+        long,
+        env = "REDIAL_STORE",
+        hide_env_values = true,
+        default_value = ".redial/serve"
+    )]
+    store: String,
+    /// This node's own files with a PostgreSQL store: compiled plugins, uploaded
+    /// components, the secrets key file and the simulator's ledger (with sled they live
+    /// in the --store folder).
     #[arg(long, default_value = ".redial/serve")]
-    store: PathBuf,
+    data: PathBuf,
     /// Folder of tenant policies (default: ./policies, else the repository's).
     #[arg(long)]
     policies: Option<PathBuf>,
@@ -88,7 +102,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
     };
     let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
-    let mut builder = AppBuilder::new(&args.store);
+    let mut builder = match StoreAt::parse(&args.store) {
+        StoreAt::Sled(dir) => AppBuilder::new(dir),
+        postgres => AppBuilder::new(&args.data).store(postgres),
+    };
     if let Ok(hex) = std::env::var("REDIAL_SECRETS_KEY")
         && !hex.is_empty()
     {

@@ -453,3 +453,10 @@ impl Store for MemoryStore {
         Ok(self.data.lock().unwrap().clock_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    crate::store_conformance!(|run: &dyn Fn(&dyn crate::store::Store)| run(
+        &super::MemoryStore::new()
+    ));
+}

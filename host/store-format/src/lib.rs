@@ -1,6 +1,7 @@
-//! How records are laid out on disk: the store's own types, versioned, never the core's,
-//! the contract's or the API's. A change to any of those then changes the sled format only
-//! through a new version here, which the compiler asks for (the conversions stop compiling)
+//! How records are laid out at rest, by every store (sled's values, PostgreSQL's `bytea`
+//! columns): the stores' own types, versioned, never the core's, the contract's or the
+//! API's. A change to any of those then changes what is stored only through a new version
+//! here, which the compiler asks for (the conversions stop compiling)
 //! instead of old stores silently failing to decode.
 //!
 //! Every value starts with its format version byte, then JSON of that version's types
@@ -19,13 +20,13 @@ use redial_core::store::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub(crate) use convert::Convert;
+pub use convert::Convert;
 
 /// The format every value is written in.
 const CURRENT: u8 = 1;
 
 /// A domain record and its stored form in each format version.
-pub(crate) trait Record: Sized {
+pub trait Record: Sized {
     /// The record as format version 1 lays it out.
     type V1: Serialize + DeserializeOwned + Convert<Self>;
 
@@ -69,7 +70,7 @@ impl<R: Record + Clone> Record for Vec<R> {
 }
 
 /// A record in the current format: its version byte, then its JSON.
-pub(crate) fn encode<R: Record>(record: &R) -> Vec<u8> {
+pub fn encode<R: Record>(record: &R) -> Vec<u8> {
     // Most records are a few hundred bytes to a few KB: start at 1 KiB rather than grow
     // from serde_json's 128 bytes by doubling.
     let mut out = Vec::with_capacity(1024);
@@ -79,7 +80,7 @@ pub(crate) fn encode<R: Record>(record: &R) -> Vec<u8> {
 }
 
 /// Reads a record written in any format this build knows (`what` names it in errors).
-pub(crate) fn decode<R: Record>(what: &str, bytes: &[u8]) -> Result<R, StoreError> {
+pub fn decode<R: Record>(what: &str, bytes: &[u8]) -> Result<R, StoreError> {
     let json = match bytes.first() {
         Some(1) => &bytes[1..],
         // JSON text: written before formats were versioned, in version 1's shape.

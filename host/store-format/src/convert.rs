@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// Converts a value into its counterpart (stored form <-> domain record).
-pub(crate) trait Convert<T> {
+pub trait Convert<T> {
     /// Performs the conversion.
     fn convert(self) -> T;
 }
@@ -52,14 +52,14 @@ impl<K: Ord, A: Convert<B>, B> Convert<BTreeMap<K, B>> for BTreeMap<K, A> {
 /// `Convert` both ways between a stored struct and a domain struct with the same fields.
 macro_rules! record {
     ($stored:ident = $($domain:ident)::+ { $($field:ident),* $(,)? }) => {
-        impl $crate::format::Convert<$($domain)::+> for $stored {
+        impl $crate::Convert<$($domain)::+> for $stored {
             fn convert(self) -> $($domain)::+ {
-                $($domain)::+ { $($field: $crate::format::Convert::convert(self.$field)),* }
+                $($domain)::+ { $($field: $crate::Convert::convert(self.$field)),* }
             }
         }
-        impl $crate::format::Convert<$stored> for $($domain)::+ {
+        impl $crate::Convert<$stored> for $($domain)::+ {
             fn convert(self) -> $stored {
-                $stored { $($field: $crate::format::Convert::convert(self.$field)),* }
+                $stored { $($field: $crate::Convert::convert(self.$field)),* }
             }
         }
     };
@@ -71,25 +71,25 @@ macro_rules! variants {
     ($stored:ident = $($domain:ident)::+ {
         $($case:ident $(($payload:ident))? $({ $($field:ident),* $(,)? })?),* $(,)?
     }) => {
-        impl $crate::format::Convert<$($domain)::+> for $stored {
+        impl $crate::Convert<$($domain)::+> for $stored {
             fn convert(self) -> $($domain)::+ {
                 type Domain = $($domain)::+;
                 match self {
                     $($stored::$case $(($payload))? $({ $($field),* })? =>
                         Domain::$case
-                            $(($crate::format::Convert::convert($payload)))?
-                            $({ $($field: $crate::format::Convert::convert($field)),* })?),*
+                            $(($crate::Convert::convert($payload)))?
+                            $({ $($field: $crate::Convert::convert($field)),* })?),*
                 }
             }
         }
-        impl $crate::format::Convert<$stored> for $($domain)::+ {
+        impl $crate::Convert<$stored> for $($domain)::+ {
             fn convert(self) -> $stored {
                 type Domain = $($domain)::+;
                 match self {
                     $(Domain::$case $(($payload))? $({ $($field),* })? =>
                         $stored::$case
-                            $(($crate::format::Convert::convert($payload)))?
-                            $({ $($field: $crate::format::Convert::convert($field)),* })?),*
+                            $(($crate::Convert::convert($payload)))?
+                            $({ $($field: $crate::Convert::convert($field)),* })?),*
                 }
             }
         }

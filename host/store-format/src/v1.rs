@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]
-pub(crate) enum CaseState {
+pub enum CaseState {
     Waiting,
     Dialing {
         attempt: u32,
@@ -49,7 +49,7 @@ variants!(CaseState = domain::CaseState {
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum TimerKind {
+pub enum TimerKind {
     NextAttempt,
     Reconsider,
     SlaDeadline,
@@ -67,14 +67,14 @@ variants!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Timer {
+pub struct Timer {
     due_ms: i64,
     kind: TimerKind,
 }
 record!(Timer = domain::Timer { due_ms, kind });
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct CaseRecord {
+pub struct CaseRecord {
     id: String,
     tenant: String,
     caller: String,
@@ -119,7 +119,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Asking {
+pub struct Asking {
     attempt: u32,
     fields: Vec<(String, AnswerKind)>,
     voicemail: bool,
@@ -133,7 +133,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct JournalEntry {
+pub struct JournalEntry {
     at_ms: i64,
     event: Event,
 }
@@ -141,7 +141,7 @@ record!(JournalEntry = domain::JournalEntry { at_ms, event });
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "event")]
-pub(crate) enum Event {
+pub enum Event {
     Signal {
         kind: SignalKind,
         joined: bool,
@@ -259,7 +259,7 @@ variants!(Event = domain::Event {
 });
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct OutboxItem {
+pub struct OutboxItem {
     key: String,
     tenant: String,
     case_id: String,
@@ -275,7 +275,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct SealedSecret {
+pub struct SealedSecret {
     #[serde(with = "serde_bytes")]
     sealed: Vec<u8>,
     updated_ms: i64,
@@ -283,7 +283,7 @@ pub(crate) struct SealedSecret {
 record!(SealedSecret = domain::SealedSecret { sealed, updated_ms });
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct DeadLetter {
+pub struct DeadLetter {
     id: u64,
     item: OutboxItem,
     failures: u32,
@@ -302,7 +302,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "effect")]
-pub(crate) enum Effect {
+pub enum Effect {
     Dial {
         attempt: u32,
         to: String,
@@ -342,7 +342,7 @@ variants!(Effect = domain::Effect {
 });
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct IgnoredSignal {
+pub struct IgnoredSignal {
     at_ms: i64,
     caller: String,
     kind: SignalKind,
@@ -361,7 +361,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct ShadowDecision {
+pub struct ShadowDecision {
     call: String,
     plugin: String,
     decision: Option<serde_json::Value>,
@@ -381,7 +381,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct TenantCounters {
+pub struct TenantCounters {
     signals: u64,
     cases: u64,
     next_owner: u64,
@@ -398,7 +398,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Tombstone {
+pub struct Tombstone {
     deleted_ms: i64,
     purge_after_ms: i64,
 }
@@ -410,7 +410,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Funnel {
+pub struct Funnel {
     signals: u64,
     ignored: u64,
     cases: u64,
@@ -450,7 +450,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct PluginVersion {
+pub struct PluginVersion {
     sha256: String,
     uploaded_ms: i64,
 }
@@ -462,7 +462,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Trial {
+pub struct Trial {
     sha256: String,
     mode: TrialMode,
     started_ms: i64,
@@ -477,7 +477,7 @@ record!(
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "mode")]
-pub(crate) enum TrialMode {
+pub enum TrialMode {
     Shadow,
     Split { percent: u8 },
 }
@@ -490,7 +490,7 @@ variants!(TrialMode = domain::TrialMode {
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum SignalKind {
+pub enum SignalKind {
     MissedCall,
     AfterHoursInquiry,
     FailedCallAfterForm,
@@ -507,7 +507,7 @@ variants!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Moment {
+pub struct Moment {
     unix_ms: i64,
     utc_offset_minutes: i32,
     local_weekday: u8,
@@ -523,7 +523,7 @@ record!(
 );
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Field {
+pub struct Field {
     key: String,
     value: String,
 }
@@ -531,7 +531,7 @@ record!(Field = redial_sdk::Field { key, value });
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Signal {
+pub struct Signal {
     kind: SignalKind,
     caller: String,
     line: String,
@@ -551,7 +551,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum AttemptOutcome {
+pub enum AttemptOutcome {
     NoAnswer,
     Busy,
     Voicemail,
@@ -572,7 +572,7 @@ variants!(AttemptOutcome = redial_sdk::AttemptOutcome {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Attempt {
+pub struct Attempt {
     at_unix_ms: i64,
     outcome: AttemptOutcome,
 }
@@ -585,7 +585,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum AnswerKind {
+pub enum AnswerKind {
     FreeText,
     YesNo,
     Number,
@@ -595,7 +595,7 @@ variants!(AnswerKind = redial_sdk::AnswerKind { FreeText, YesNo, Number, Choice(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Question {
+pub struct Question {
     field_id: String,
     text: String,
     kind: AnswerKind,
@@ -610,7 +610,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Script {
+pub struct Script {
     opening: String,
     availability_check: String,
     questions: Vec<Question>,
@@ -625,7 +625,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum AnswerValue {
+pub enum AnswerValue {
     Text(String),
     YesNo(bool),
     Number(f64),
@@ -641,7 +641,7 @@ variants!(AnswerValue = redial_sdk::AnswerValue {
 /// An answer as stored: typed, or (written before typed answers) text.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
-pub(crate) enum Answer {
+pub enum Answer {
     Typed {
         #[serde(rename = "field-id")]
         field_id: String,
@@ -677,7 +677,7 @@ impl super::Convert<Answer> for redial_sdk::Answer {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum ReasonCode {
+pub enum ReasonCode {
     PricingQuestion,
     DemoRequest,
     AppointmentChange,
@@ -696,7 +696,7 @@ variants!(ReasonCode = redial_sdk::ReasonCode {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Urgency {
+pub enum Urgency {
     SameDay,
     ThisWeek,
     LongTermNurture,
@@ -711,7 +711,7 @@ variants!(
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct QualifiedValue {
+pub struct QualifiedValue {
     #[serde(default)]
     value: Option<String>,
     #[serde(default)]
@@ -721,7 +721,7 @@ record!(QualifiedValue = redial_sdk::QualifiedValue { value, confirmed });
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Qualification {
+pub struct Qualification {
     #[serde(default)]
     buying_role: QualifiedValue,
     #[serde(default)]
@@ -742,7 +742,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum NextAction {
+pub enum NextAction {
     SellerCallback,
     MaterialSend,
     BookingLink,
@@ -759,7 +759,7 @@ variants!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct Disposition {
+pub struct Disposition {
     reason_code: ReasonCode,
     urgency: Urgency,
     qualification: Qualification,
@@ -780,7 +780,7 @@ record!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum CrmAction {
+pub enum CrmAction {
     Upsert,
     Create,
     Associate,
@@ -795,7 +795,7 @@ variants!(
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) struct CrmOperation {
+pub struct CrmOperation {
     id: String,
     system: String,
     object: String,
