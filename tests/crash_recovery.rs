@@ -214,41 +214,28 @@ fn serve(store: &Path) -> (std::process::Child, Client) {
 /// `redial serve` with the policies in `policies`, with no signal rate limit: these tests
 /// load one tenant as hard as they can and count what the store keeps.
 fn serve_policies(store: &Path, policies: &Path) -> (std::process::Child, Client) {
-    use std::io::BufRead;
     let mut command = Command::new(env!("CARGO_BIN_EXE_redial"));
     command.args(["serve", "--addr", "127.0.0.1:0"]);
     match backend::store_at(&store.join("db")) {
         StoreAt::Sled(_) => command.arg("--store").arg(store),
         StoreAt::Postgres(url) => command.arg("--data").arg(store).env("REDIAL_STORE", url),
     };
-    let mut child = command
+    command
         .arg("--policies")
         .arg(policies)
         .args(["--signal-rate", "0"])
-        .env("REDIAL_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines
-        .find_map(|l| {
-            let l = l.ok()?;
-            if let Some(n) = l.strip_prefix("store: re-applied ") {
-                let n: usize = n.split(' ').next()?.parse().ok()?;
-                *RECOVERED_STEPS
-                    .lock()
-                    .unwrap()
-                    .entry(store.to_path_buf())
-                    .or_default() += n;
-            }
-            Some(l).filter(|l| l.contains("http://"))
-        })
-        .expect("serve prints its address");
-    // Keep reading, so what it prints later (on a clean stop) does not meet a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let url = line[line.find("http://").unwrap()..].trim().to_string();
-    (child, Client::new(&url))
+        .env("REDIAL_ADMIN_TOKEN", ADMIN);
+    common::server::spawn_serve(command, |line| {
+        if let Some(n) = line.strip_prefix("store: re-applied ")
+            && let Some(n) = n.split(' ').next().and_then(|n| n.parse::<usize>().ok())
+        {
+            *RECOVERED_STEPS
+                .lock()
+                .unwrap()
+                .entry(store.to_path_buf())
+                .or_default() += n;
+        }
+    })
 }
 
 const ADMIN: &str = "crash-test-admin";

@@ -514,6 +514,7 @@ on_both_stores! {
             engine
                 .load_tenant(redial_core::policy::Policy::parse(&hvac(), "test policy").unwrap())
                 .unwrap();
+            engine.claim_tenants().unwrap();
             for n in 0..DIALS {
                 opened(
                     engine

@@ -93,6 +93,8 @@ impl Loop {
                 .load_tenant(Policy::parse(text, "test policy").unwrap())
                 .unwrap();
         }
+        // On a shared store (PostgreSQL) the engine acts for the tenants it holds leases of.
+        engine.claim_tenants().unwrap();
         let personas: HashMap<String, Persona> = personas
             .iter()
             .map(|(n, p)| (n.to_string(), p.clone()))

@@ -380,3 +380,30 @@ impl Connectors for PlacesCalls {
         }
     }
 }
+
+/// Starts `redial serve` as `command` sets it up (it must listen on a free port, e.g.
+/// `--addr 127.0.0.1:0`), passing each line it prints before its address to `on_line`;
+/// returns the child and a client for it once it serves.
+pub fn spawn_serve(
+    mut command: std::process::Command,
+    mut on_line: impl FnMut(&str),
+) -> (std::process::Child, Client) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .find_map(|l| {
+            let l = l.ok()?;
+            on_line(&l);
+            Some(l).filter(|l| l.contains("http://"))
+        })
+        .expect("serve prints its address");
+    // Keep reading, so what it prints later (on a clean stop) does not meet a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = line[line.find("http://").unwrap()..].trim().to_string();
+    (child, Client::new(&url))
+}

@@ -24,6 +24,9 @@ where
 {
     let mut stuck_rounds = 0;
     loop {
+        if engine.store().is_shared() {
+            engine.claim_tenants()?;
+        }
         let now = clock.now_ms();
         let wanted = outside(now)?;
         let delivered = engine.deliver_outbox(connectors)?;

@@ -19,6 +19,13 @@ use crate::records::{
 use std::future::Future;
 use std::pin::Pin;
 
+/// How often a process renews its tenant leases (see [`Store::claim_tenants`]).
+pub const LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a lease outlives its holder's last renewal: a process that stops renewing
+/// (killed, cut off) loses its tenants to the others within this plus one renewal.
+pub const LEASE_TERM: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -195,6 +202,49 @@ impl PendingStep {
     }
 }
 
+/// Holds a tenant's steps to one at a time across every process sharing the store, until
+/// it drops (see [`Store::lock_tenant`]).
+#[must_use]
+pub struct StoreLock {
+    _guard: Option<Box<dyn Send>>,
+}
+
+impl StoreLock {
+    /// A guard the backend keeps until the step is done (its `Drop` releases the lock).
+    pub fn new(guard: impl Send + 'static) -> Self {
+        StoreLock {
+            _guard: Some(Box::new(guard)),
+        }
+    }
+
+    /// For stores only one process opens: the engine's own lock is enough.
+    pub fn none() -> Self {
+        StoreLock { _guard: None }
+    }
+}
+
+/// Which tenants this process acts for on its own initiative: fires their timers, delivers
+/// their outbox items, runs their housekeeping (see [`Store::claim_tenants`]). Steps a
+/// request asks for run on whichever process took the request, under [`Store::lock_tenant`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Ownership {
+    /// Every tenant: the only process on this store.
+    #[default]
+    All,
+    /// These tenants, whose leases this process holds.
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl Ownership {
+    /// Whether this process acts for `tenant`.
+    pub fn owns(&self, tenant: &str) -> bool {
+        match self {
+            Ownership::All => true,
+            Ownership::Only(tenants) => tenants.contains(tenant),
+        }
+    }
+}
+
 /// Resolves when the steps a [`Ticket`] covers are durable (see [`Store::durable`]).
 pub type Durable = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
@@ -208,6 +258,28 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a step as under way until the guard drops (after its commit), so a flush that
     /// starts meanwhile may wait for it and cover both.
     fn step_started(&self) -> PendingStep;
+
+    /// Waits until no other process sharing this store runs a step of `tenant`, and keeps
+    /// it so until the lock drops. Steps of one tenant in this process are already ordered
+    /// by the engine; a store several processes share (PostgreSQL) orders them across
+    /// processes too, so a request taken by any node may run its step there.
+    fn lock_tenant(&self, _tenant: &str) -> Result<StoreLock, StoreError> {
+        Ok(StoreLock::none())
+    }
+
+    /// Whether other processes may use this store at the same time (then each acts only
+    /// for the tenants [`Store::claim_tenants`] gives it).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Renews and takes this process's share of `known` tenants, and says which it holds:
+    /// called every [`LEASE_RENEWAL`]. A store only one process opens owns them all; a
+    /// shared store hands each tenant to one live process at a time by a lease that
+    /// lapses [`LEASE_TERM`] after its holder's last renewal.
+    fn claim_tenants(&self, _known: &[String]) -> Result<Ownership, StoreError> {
+        Ok(Ownership::All)
+    }
 
     /// Makes every committed step durable. Concurrent callers may share one flush.
     fn flush(&self) -> Result<(), StoreError>;

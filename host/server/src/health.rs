@@ -177,6 +177,14 @@ pub async fn metrics(
         "redial_outbox_depth {}",
         state.engine.store().outbox_len()
     );
+    if let redial_core::store::Ownership::Only(held) = &*state.engine.ownership() {
+        let _ = writeln!(
+            out,
+            "# HELP redial_tenants_held Tenants whose lease this node holds (several nodes on one store): it fires their timers and delivers their side effects."
+        );
+        let _ = writeln!(out, "# TYPE redial_tenants_held gauge");
+        let _ = writeln!(out, "redial_tenants_held {}", held.len());
+    }
     let _ = writeln!(
         out,
         "# HELP redial_dead_letters Side effects set aside after their last failed delivery, per tenant."

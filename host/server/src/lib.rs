@@ -58,6 +58,7 @@ pub use connections::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use limits::{DEFAULT_SIGNAL_RATE, SignalLimits, SignalRate};
 use redial_core::connectors::Connectors;
 use redial_core::engine::{DeliveryLanes, Engine, HOUSEKEEPING_TICK, LaneConfig};
+use redial_core::store::LEASE_RENEWAL;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -256,6 +257,27 @@ pub async fn serve(
                 }
             })?
     };
+    // Several nodes on one store: this node's tenant leases, renewed apart from the loop
+    // so a long delivery round never lets them lapse.
+    let leases = {
+        let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
+        std::thread::Builder::new()
+            .name("redial-leases".into())
+            .spawn(move || {
+                while engine.store().is_shared() && !stop.load(Ordering::Relaxed) {
+                    match engine.claim_tenants() {
+                        Ok(_) => wake.ring(),
+                        Err(err) => {
+                            tracing::warn!(cause = %err, "cannot renew tenant leases; will retry")
+                        }
+                    }
+                    let renewed = Instant::now();
+                    while renewed.elapsed() < LEASE_RENEWAL && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            })?
+    };
     let worker = {
         let (engine, stop, wake) = (state.engine.clone(), stop.clone(), state.wake.clone());
         let (not_serving, signalled) = (state.not_serving.clone(), signalled.clone());
@@ -310,6 +332,7 @@ pub async fn serve(
     wake.ring();
     let _ = worker.join();
     let _ = housekeeping.join();
+    let _ = leases.join();
     // The lanes' last deliveries are made durable too, and then the removal of their
     // write-ahead records, so a clean stop leaves no logged step for the next start.
     if let Err(err) = engine.store().flush().and_then(|()| engine.store().sync()) {

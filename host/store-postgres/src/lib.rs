@@ -17,6 +17,7 @@
 //! `block_on`, may be used on any thread.
 #![deny(missing_docs)]
 
+mod leases;
 mod queries;
 mod schema;
 pub mod scratch;
@@ -35,8 +36,13 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-/// Connections one node keeps open at most.
+/// Connections one node keeps open at most for queries and commits.
 const POOL_SIZE: usize = 16;
+
+/// Connections one node keeps open at most for tenant locks, each held through one step
+/// (see `leases.rs`): the steps that may run at once. A step takes its lock first and its
+/// query connections one statement at a time after, so the two pools cannot deadlock.
+const LOCK_POOL_SIZE: usize = 32;
 
 /// How long a call waits for a free connection, or for a new one to open, before it fails
 /// as unavailable.
@@ -45,6 +51,10 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 /// The Store port on a PostgreSQL database.
 pub struct PgStore {
     pool: Pool,
+    /// Connections holding tenant locks (see `leases.rs`).
+    locks: Pool,
+    /// This node's name in the `nodes` and `leases` tables.
+    node: String,
     /// Runs the connections' I/O; shut down without waiting when the store drops.
     runtime: Option<tokio::runtime::Runtime>,
     /// Where the database is (host, port and name, never the password), for messages.
@@ -95,22 +105,18 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot start the store's runtime: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(CONNECTION_WAIT))
-            .create_timeout(Some(CONNECTION_WAIT))
-            .build()
-            .map_err(|e| StoreError::Backend(format!("cannot make a connection pool: {e}")))?;
+        let mut lock_config = config.clone();
+        lock_config.options(format!("-c lock_timeout={}", leases::LOCK_WAIT_MS));
+        let pool = make_pool(config, POOL_SIZE)?;
+        let locks = make_pool(lock_config, LOCK_POOL_SIZE)?;
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let node = format!("node-{}-{:x}", std::process::id(), started.as_micros());
         Ok(PgStore {
             pool,
+            locks,
+            node,
             runtime: Some(runtime),
             target,
             steps: AtomicU64::new(0),
@@ -121,6 +127,20 @@ impl PgStore {
     /// Where the database is: host, port and name.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// This node's name among the nodes sharing the database.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The store's runtime, for guards that finish work when they drop.
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("runtime until drop")
+            .handle()
+            .clone()
     }
 
     /// Waits for `work` on this thread, with the store's runtime entered so the pool can
@@ -190,6 +210,24 @@ impl Drop for PgStore {
             runtime.shutdown_background();
         }
     }
+}
+
+/// A pool of at most `size` connections made from `config`.
+fn make_pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(CONNECTION_WAIT))
+        .create_timeout(Some(CONNECTION_WAIT))
+        .build()
+        .map_err(|e| StoreError::Backend(format!("cannot make a connection pool: {e}")))
 }
 
 /// `host:port/name` of a connection config.

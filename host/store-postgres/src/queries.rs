@@ -7,7 +7,8 @@ use redial_core::records::{
     SealedSecret, TenantCounters, Timer, TimerKind, Tombstone, Trial,
 };
 use redial_core::store::{
-    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
+    CallerCases, Durable, Ownership, PendingStep, Purge, Step, Store, StoreError, StoreLock,
+    StoreSizes, Ticket,
 };
 use redial_store_format::{Record, decode, encode};
 use std::sync::atomic::Ordering;
@@ -42,6 +43,18 @@ impl Store for PgStore {
 
     fn step_started(&self) -> PendingStep {
         PendingStep::none()
+    }
+
+    fn lock_tenant(&self, tenant: &str) -> Result<StoreLock, StoreError> {
+        self.lock(tenant)
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn claim_tenants(&self, known: &[String]) -> Result<Ownership, StoreError> {
+        self.claim(known)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

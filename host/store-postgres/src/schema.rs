@@ -11,7 +11,7 @@ use deadpool_postgres::Client;
 use redial_core::store::StoreError;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Taken by the node migrating the schema (`pg_advisory_xact_lock`); any number no other
 /// program on the database uses.
@@ -106,6 +106,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);
     "#,
+    // 2: several nodes on one database: each node's heartbeat, and which node holds each
+    // tenant's lease until when (database time, so nodes' clocks do not matter).
+    r#"
+    CREATE TABLE nodes (
+        id text PRIMARY KEY,
+        seen_at timestamptz NOT NULL
+    );
+    CREATE TABLE leases (
+        tenant text PRIMARY KEY,
+        node text NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX leases_by_node ON leases (node);
+    "#,
 ];
 
 /// Tables holding values about callers: what a rewrite compacts.
@@ -138,6 +152,8 @@ pub const TABLES: &[&str] = &[
     "plugin_versions",
     "trials",
     "meta",
+    "nodes",
+    "leases",
     "redial_schema",
 ];
 

@@ -5,7 +5,7 @@
 use super::*;
 use crate::scratch::ScratchDatabase;
 use redial_core::records::{Effect, OutboxItem};
-use redial_core::store::{InboundEvent, Step, Store};
+use redial_core::store::{InboundEvent, LEASE_RENEWAL, LEASE_TERM, Ownership, Step, Store};
 
 fn fresh() -> (ScratchDatabase, PgStore) {
     let db = ScratchDatabase::for_test("unit");
@@ -170,4 +170,93 @@ fn a_rewrite_compacts_the_tables_and_sizes_are_reported() {
     assert_eq!(store.outbox_len(), 50);
     let refused = store.backup(std::path::Path::new("/tmp/x")).unwrap_err();
     assert!(refused.to_string().contains("pg_dump"));
+}
+
+#[test]
+fn a_tenants_steps_wait_for_another_nodes_step_and_other_tenants_do_not() {
+    let (db, a) = fresh();
+    let b = PgStore::open(&db.url).unwrap();
+    let held = a.lock_tenant("acme").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _other = b.lock_tenant("beta").unwrap();
+            tx.send("beta").unwrap();
+            let _same = b.lock_tenant("acme").unwrap();
+            tx.send("acme").unwrap();
+        });
+        let wait = std::time::Duration::from_millis(300);
+        assert_eq!(
+            rx.recv_timeout(wait * 10),
+            Ok("beta"),
+            "another tenant goes on"
+        );
+        assert!(
+            rx.recv_timeout(wait).is_err(),
+            "acme waits for the other node"
+        );
+        drop(held);
+        assert_eq!(
+            rx.recv_timeout(wait * 10),
+            Ok("acme"),
+            "and goes once it is released"
+        );
+    });
+}
+
+fn tenants(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("tenant-{i:02}")).collect()
+}
+
+fn held(ownership: &Ownership) -> std::collections::BTreeSet<String> {
+    match ownership {
+        Ownership::Only(tenants) => tenants.clone(),
+        Ownership::All => panic!("a shared store owns only what it leases"),
+    }
+}
+
+#[test]
+fn nodes_share_the_tenants_fairly_and_a_silent_nodes_pass_to_the_others_within_the_term() {
+    let (db, a) = fresh();
+    let b = PgStore::open(&db.url).unwrap();
+    let known = tenants(10);
+    assert_eq!(
+        held(&a.claim_tenants(&known).unwrap()).len(),
+        10,
+        "alone: all"
+    );
+    assert!(
+        held(&b.claim_tenants(&known).unwrap()).is_empty(),
+        "all taken"
+    );
+    assert_eq!(
+        held(&a.claim_tenants(&known).unwrap()).len(),
+        5,
+        "a gives up half"
+    );
+    let of_b = held(&b.claim_tenants(&known).unwrap());
+    let of_a = held(&a.claim_tenants(&known).unwrap());
+    assert_eq!(of_b.len(), 5, "b takes them");
+    assert!(of_a.is_disjoint(&of_b), "no tenant has two owners");
+    assert_eq!(of_a.len() + of_b.len(), 10);
+
+    // a stops renewing (killed): b holds everything once a's leases lapse.
+    let silent = std::time::Instant::now();
+    let lapsed = loop {
+        let of_b = held(&b.claim_tenants(&known).unwrap());
+        if of_b.len() == 10 {
+            break silent.elapsed();
+        }
+        assert!(
+            silent.elapsed() < LEASE_TERM * 2,
+            "still {} of 10",
+            of_b.len()
+        );
+        std::thread::sleep(LEASE_RENEWAL / 4);
+    };
+    assert!(
+        lapsed >= LEASE_TERM - LEASE_RENEWAL,
+        "not before the term: {lapsed:?}"
+    );
+    println!("a silent node's tenants passed to the other after {lapsed:?}");
 }

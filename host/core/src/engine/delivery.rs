@@ -321,7 +321,12 @@ impl DeliveryLanes {
             }
         };
         let mut queued = 0;
+        // Another process delivers the items of tenants it holds the lease of.
+        let ownership = self.engine.ownership();
         for (id, item) in candidates {
+            if !ownership.owns(&item.tenant) {
+                continue;
+            }
             if !self.shared.queue().claims.handed.insert(id) {
                 continue;
             }

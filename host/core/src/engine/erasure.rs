@@ -123,7 +123,7 @@ impl Engine {
         let _span = tracing::info_span!("erasure", tenant = %tenant).entered();
         let mut receipt = {
             let lock = self.tenant_lock(tenant);
-            let _turn = lock.lock(Priority::Finish);
+            let _turn = lock.lock(Priority::Finish)?;
             self.erase_under_lock(tenant, caller)?
         };
         if receipt.is_empty() {

@@ -38,7 +38,7 @@ use crate::connectors::{CallReport, Connectors, Recipient};
 use crate::policy::{Policy, PolicyError};
 use crate::records::{CaseRecord, DeadLetter, OutboxItem, PluginVersion};
 use crate::secrets::{SecretError, SecretKey};
-use crate::store::{Store, StoreError, Ticket};
+use crate::store::{Ownership, Store, StoreError, Ticket};
 use draft::Draft;
 use redial_runtime::Slot;
 use redial_runtime::{Plugin, PluginError, PluginRuntime, Tier};
@@ -47,7 +47,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
-use turns::{Priority, TenantLock};
+use turns::{Priority, TenantLock, TenantTurns};
 
 /// Engine failures (plugin failures are not among them: they cost one decision and are
 /// journalled).
@@ -214,6 +214,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     tenants: RwLock<HashMap<String, Arc<Tenant>>>,
     locks: Mutex<HashMap<String, Arc<TenantLock>>>,
+    /// The tenants this process acts for on its own (timers, deliveries, housekeeping),
+    /// as the store last said, and when (see [`Engine::claim_tenants`]).
+    ownership: RwLock<(Arc<Ownership>, Instant)>,
     uploads: Option<PathBuf>,
     secret_key: Option<Arc<SecretKey>>,
     /// Held while a policy is read and loaded.
@@ -230,11 +233,20 @@ impl Engine {
     /// An engine over a store, a plugin runtime and a clock.
     pub fn new(store: Arc<dyn Store>, runtime: Arc<PluginRuntime>, clock: Arc<dyn Clock>) -> Self {
         Engine {
-            store,
+            store: store.clone(),
             runtime,
             clock,
             tenants: RwLock::default(),
             locks: Mutex::default(),
+            // A shared store's tenants wait for their leases; a store of its own, all of them.
+            ownership: RwLock::new((
+                Arc::new(if store.is_shared() {
+                    Ownership::Only(Default::default())
+                } else {
+                    Ownership::All
+                }),
+                Instant::now(),
+            )),
             uploads: None,
             secret_key: None,
             policy_loads: Mutex::default(),
@@ -640,16 +652,57 @@ impl Engine {
     ) -> Result<T, EngineError> {
         let _pending = self.store.step_started();
         let lock = self.tenant_lock(tenant);
-        let _turn = lock.lock(priority);
+        let _turn = lock.lock(priority)?;
         step()
     }
 
-    /// The lock that serialises one tenant's steps.
-    fn tenant_lock(&self, tenant: &str) -> Arc<TenantLock> {
-        let mut locks = self.locks.lock().unwrap();
-        match locks.get(tenant) {
-            Some(lock) => lock.clone(),
-            None => locks.entry(tenant.to_string()).or_default().clone(),
+    /// The lock that serialises one tenant's steps, here and across processes.
+    fn tenant_lock(&self, tenant: &str) -> TenantTurns {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap();
+            match locks.get(tenant) {
+                Some(lock) => lock.clone(),
+                None => locks.entry(tenant.to_string()).or_default().clone(),
+            }
+        };
+        TenantTurns {
+            lock,
+            tenant: tenant.to_string(),
+            store: self.store.clone(),
+        }
+    }
+
+    /// Renews and takes this process's tenant leases in the store (the server calls it
+    /// every [`crate::store::LEASE_RENEWAL`]), and acts for the tenants it holds from now
+    /// on. Returns them. With a store no other process shares, that is every tenant.
+    pub fn claim_tenants(&self) -> Result<Arc<Ownership>, EngineError> {
+        let mut known = self.tenant_ids();
+        known.extend(self.store.tombstones()?.into_iter().map(|(t, _)| t));
+        known.sort();
+        known.dedup();
+        let claimed = Arc::new(self.store.claim_tenants(&known)?);
+        let mut ownership = self.ownership.write().unwrap();
+        if let (Ownership::Only(before), Ownership::Only(now)) = (&*ownership.0, &*claimed) {
+            let gained: Vec<&String> = now.difference(before).collect();
+            let lost: Vec<&String> = before.difference(now).collect();
+            if !gained.is_empty() || !lost.is_empty() {
+                tracing::info!(?gained, ?lost, held = now.len(), "tenant leases changed");
+            }
+        }
+        *ownership = (claimed.clone(), Instant::now());
+        Ok(claimed)
+    }
+
+    /// The tenants this process acts for on its own (see [`Engine::claim_tenants`]):
+    /// none once its last claim is older than a lease's term, since the others may hold
+    /// them by then.
+    pub fn ownership(&self) -> Arc<Ownership> {
+        let (ownership, claimed) = &*self.ownership.read().unwrap();
+        match **ownership {
+            Ownership::Only(_) if claimed.elapsed() >= crate::store::LEASE_TERM => {
+                Arc::new(Ownership::Only(Default::default()))
+            }
+            _ => ownership.clone(),
         }
     }
 
@@ -657,10 +710,15 @@ impl Engine {
     pub fn fire_due_timers(&self) -> Result<usize, EngineError> {
         let now = self.clock.now_ms();
         let due = self.store.due_timers(now)?;
+        let ownership = self.ownership();
         let mut fired = 0;
         for (case_id, timer) in &due {
-            let lock = self.tenant_lock(tenant_of_case(case_id));
-            let _turn = lock.lock(Priority::Finish);
+            let tenant = tenant_of_case(case_id);
+            if !ownership.owns(tenant) {
+                continue;
+            }
+            let lock = self.tenant_lock(tenant);
+            let _turn = lock.lock(Priority::Finish)?;
             let _span = tracing::info_span!("timer", case = %case_id, kind = ?timer.kind).entered();
             // One timer's failure is that timer's alone: it stays due and is tried again,
             // and every other case's timers still fire.
@@ -679,7 +737,11 @@ impl Engine {
         // Nothing leaves the host before the step that caused it is durable.
         self.store.flush()?;
         let mut delivered = 0;
+        let ownership = self.ownership();
         for (id, item) in self.store.outbox()? {
+            if !ownership.owns(&item.tenant) {
+                continue;
+            }
             match self.deliver_one(connectors, id, &item)? {
                 Sent::Done => delivered += 1,
                 Sent::Failed(cause) => {
@@ -701,7 +763,7 @@ impl Engine {
         let _span = tracing::info_span!("deliver", tenant = %item.tenant, case = %item.case_id, effect = item.effect.name()).entered();
         let Ok(tenant) = self.tenant(&item.tenant) else {
             let lock = self.tenant_lock(&item.tenant);
-            let _turn = lock.lock(Priority::Finish);
+            let _turn = lock.lock(Priority::Finish)?;
             let what = format!("{} effect {}", item.effect.name(), item.key);
             flows::tenant_removed(self, &item.case_id, Some(id), &what)?;
             return Ok(Sent::Done);
@@ -717,15 +779,15 @@ impl Engine {
         match connectors.deliver(item, &recipient) {
             Ok(delivery) => {
                 let lock = self.tenant_lock(&item.tenant);
-                let _turn = lock.lock(Priority::Finish);
-                match flows::delivered(self, id, item, delivery) {
-                    // The caller was erased while it was on its way: nothing to record.
-                    Err(EngineError::UnknownCase(_)) if !self.store.in_outbox(id)? => {
-                        tracing::info!("delivered for a case erased meanwhile");
-                        Ok(Sent::Done)
-                    }
-                    done => done.map(|()| Sent::Done),
+                let _turn = lock.lock(Priority::Finish)?;
+                // Nothing to record when it left the outbox while on its way: its case was
+                // erased, or another process recorded it (it held the tenant's lease before
+                // this one and delivered under the same idempotency key).
+                if !self.store.in_outbox(id)? {
+                    tracing::info!("delivered for an item recorded or erased meanwhile");
+                    return Ok(Sent::Done);
                 }
+                flows::delivered(self, id, item, delivery).map(|()| Sent::Done)
             }
             Err(err) => Ok(Sent::Failed(err.to_string())),
         }
@@ -741,7 +803,7 @@ impl Engine {
         error: String,
     ) -> Result<(), EngineError> {
         let lock = self.tenant_lock(&item.tenant);
-        let _turn = lock.lock(Priority::Finish);
+        let _turn = lock.lock(Priority::Finish)?;
         if !self.store.in_outbox(id)? {
             return Ok(());
         }

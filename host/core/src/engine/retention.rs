@@ -69,10 +69,14 @@ impl Engine {
             .into_iter()
             .map(|(_, item)| item.case_id)
             .collect();
+        let ownership = self.ownership();
         for id in self.tenant_ids() {
             let Ok(tenant) = self.tenant(&id) else {
                 continue;
             };
+            if !ownership.owns(&id) {
+                continue;
+            }
             let _span = tracing::info_span!("retention", tenant = %id).entered();
             let cutoff = now - tenant.policy.retention.keep_ms();
             for dead in self.store.dead_letters(&id)? {
@@ -96,7 +100,7 @@ impl Engine {
 
     fn purge_ignored(&self, tenant: &str, cutoff: i64) -> Result<usize, EngineError> {
         let lock = self.tenant_lock(tenant);
-        let _turn = lock.lock(Priority::Finish);
+        let _turn = lock.lock(Priority::Finish)?;
         let old = self
             .store
             .ignored(tenant)?
@@ -133,7 +137,7 @@ impl Engine {
         let mut purged = 0;
         for batch in expired.chunks(PURGE_BATCH) {
             let lock = self.tenant_lock(tenant);
-            let _turn = lock.lock(Priority::Finish);
+            let _turn = lock.lock(Priority::Finish)?;
             // Read again under the lock: a step since the scan may have reopened a case.
             let mut cases = Vec::with_capacity(batch.len());
             for id in batch {

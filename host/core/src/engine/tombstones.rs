@@ -72,8 +72,9 @@ impl Engine {
     pub fn purge_deleted_tenants(&self) -> Result<usize, EngineError> {
         let now = self.clock.now_ms();
         let mut purged = 0;
+        let ownership = self.ownership();
         for (tenant, stone) in self.store.tombstones()? {
-            if stone.purge_after_ms <= now {
+            if stone.purge_after_ms <= now && ownership.owns(&tenant) {
                 self.purge_tenant(&tenant)?;
                 purged += 1;
             }
@@ -88,7 +89,7 @@ impl Engine {
         let lock = self.tenant_lock(tenant);
         let mut removed = 0;
         loop {
-            let _turn = lock.lock(Priority::Finish);
+            let _turn = lock.lock(Priority::Finish)?;
             let batch: Vec<_> = self
                 .store
                 .cases(Some(tenant))?

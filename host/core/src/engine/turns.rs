@@ -80,6 +80,34 @@ impl TenantLock {
     }
 }
 
+/// A tenant's lock in this process together with its lock in the store, so a step runs
+/// alone among every process sharing the store (see [`crate::store::Store::lock_tenant`]).
+pub struct TenantTurns {
+    pub(super) lock: std::sync::Arc<TenantLock>,
+    pub(super) tenant: String,
+    pub(super) store: std::sync::Arc<dyn crate::store::Store>,
+}
+
+/// A step's turn in this process and in the store; both end when it drops (the store's
+/// first, so another process may go while this one's next waiter wakes).
+#[must_use]
+pub struct HeldTurn<'a> {
+    _store: crate::store::StoreLock,
+    _turn: Turn<'a>,
+}
+
+impl TenantTurns {
+    /// Waits for this tenant's turn in `priority`'s class here, then in the store.
+    pub fn lock(&self, priority: Priority) -> Result<HeldTurn<'_>, crate::store::StoreError> {
+        let turn = self.lock.lock(priority);
+        let store = self.store.lock_tenant(&self.tenant)?;
+        Ok(HeldTurn {
+            _store: store,
+            _turn: turn,
+        })
+    }
+}
+
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         self.0.state.lock().unwrap().held = false;
