@@ -99,35 +99,18 @@ fn metric(client: &Client, name: &str) -> Option<u64> {
 
 /// Tenants by the node (process id) holding their lease, read from the database.
 fn leases(url: &str) -> BTreeMap<u32, BTreeSet<String>> {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            let rows = client
-                .query(
-                    "SELECT node, tenant FROM leases WHERE expires_at > now()",
-                    &[],
-                )
-                .await
-                .unwrap();
-            let mut by_node: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
-            for row in rows {
-                let node: String = row.get(0);
-                let pid = node.split('-').nth(1).unwrap().parse().unwrap();
-                by_node.entry(pid).or_default().insert(row.get(1));
-            }
-            by_node
-        })
-    })
-    .join()
-    .unwrap()
+    let rows = common::backend::sql(
+        url,
+        "SELECT node, tenant FROM leases WHERE expires_at > now()",
+    )
+    .unwrap();
+    let mut by_node: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    for row in rows {
+        let node: String = row.get(0);
+        let pid = node.split('-').nth(1).unwrap().parse().unwrap();
+        by_node.entry(pid).or_default().insert(row.get(1));
+    }
+    by_node
 }
 
 /// Posts one signal to the live nodes, starting at `first`, until one takes it (a load

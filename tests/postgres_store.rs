@@ -166,26 +166,9 @@ fn a_database_migrated_by_a_newer_redial_is_refused_naming_both_versions() {
 
 /// Marks the database's schema as `version`, as a newer Redial would have left it.
 fn bump_schema(url: &str, version: i32) {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .execute(
-                    "UPDATE redial_schema SET version = $1, written_by = 'Redial 9.0.0'",
-                    &[&version],
-                )
-                .await
-                .unwrap();
-        })
-    })
-    .join()
+    common::backend::sql(
+        url,
+        &format!("UPDATE redial_schema SET version = {version}, written_by = 'Redial 9.0.0'"),
+    )
     .unwrap();
 }

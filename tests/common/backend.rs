@@ -133,8 +133,46 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
 }
 
 fn postgres_holding(url: &str, needle: &str) -> Vec<String> {
-    let url = url.to_string();
-    let needle = needle.to_string();
+    let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut hits = Vec::new();
+    let tables = sql(
+        url,
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
+    )
+    .unwrap();
+    for table in tables {
+        let table: String = table.get(0);
+        for row in sql(url, &format!("SELECT t::text FROM {table} t")).unwrap() {
+            let text: String = row.get(0);
+            if text.contains(needle) || text.contains(&hex) {
+                hits.push(format!("table {table}"));
+                break;
+            }
+        }
+    }
+    // The files themselves, when this role may see them (a superuser on a local cluster,
+    // as tests/with-postgres starts).
+    if sql(url, "CHECKPOINT").is_ok()
+        && let Ok(rows) = sql(
+            url,
+            "SELECT current_setting('data_directory'), oid::text FROM pg_database \
+             WHERE datname = current_database()",
+        )
+    {
+        let data: String = rows[0].get(0);
+        let oid: String = rows[0].get(1);
+        let data = Path::new(&data);
+        for dir in [data.join("base").join(oid), data.join("pg_wal")] {
+            hits.extend(files_holding(&dir, needle.as_bytes()));
+        }
+    }
+    hits
+}
+
+/// Runs one statement on the database at `url` and returns its rows; usable on any
+/// thread (it runs on one of its own).
+pub fn sql(url: &str, statement: &str) -> Result<Vec<tokio_postgres::Row>, String> {
+    let (url, statement) = (url.to_string(), statement.to_string());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -143,47 +181,12 @@ fn postgres_holding(url: &str, needle: &str) -> Vec<String> {
         rt.block_on(async move {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .unwrap();
+                .map_err(|e| e.to_string())?;
             tokio::spawn(connection);
-            let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
-            let mut hits = Vec::new();
-            let tables = client
-                .query(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
-                    &[],
-                )
+            client
+                .query(&statement, &[])
                 .await
-                .unwrap();
-            for table in tables {
-                let table: String = table.get(0);
-                let sql = format!("SELECT t::text FROM {table} t");
-                for row in client.query(&sql, &[]).await.unwrap() {
-                    let text: String = row.get(0);
-                    if text.contains(&needle) || text.contains(&hex) {
-                        hits.push(format!("table {table}"));
-                        break;
-                    }
-                }
-            }
-            // The files themselves, when this role may see them (a superuser on a local
-            // cluster, as tests/with-postgres starts).
-            if client.batch_execute("CHECKPOINT").await.is_ok()
-                && let Ok(row) = client
-                    .query_one(
-                        "SELECT current_setting('data_directory'), oid::text FROM pg_database \
-                         WHERE datname = current_database()",
-                        &[],
-                    )
-                    .await
-            {
-                let data: String = row.get(0);
-                let oid: String = row.get(1);
-                let data = Path::new(&data);
-                for dir in [data.join("base").join(oid), data.join("pg_wal")] {
-                    hits.extend(files_holding(&dir, needle.as_bytes()));
-                }
-            }
-            hits
+                .map_err(|e| e.to_string())
         })
     })
     .join()

@@ -101,11 +101,20 @@ mod tests {
 
     #[test]
     fn a_busy_thread_is_counted_in_its_group() {
+        // Busy until this thread has had `d` of CPU (not of wall time: on a loaded machine
+        // a thread may wait for a core most of its wall time).
         let busy = |d: Duration| {
-            let started = std::time::Instant::now();
+            let on_cpu = || {
+                let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+                let ns: u64 = stat.split_whitespace().next().unwrap().parse().unwrap();
+                Duration::from_nanos(ns)
+            };
+            let start = on_cpu();
             let mut x = 0u64;
-            while started.elapsed() < d {
-                x = std::hint::black_box(x.wrapping_add(1));
+            while on_cpu() - start < d {
+                for _ in 0..10_000 {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
             }
         };
         let before = Snapshot::take();

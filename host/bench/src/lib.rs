@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod neighbours;
+pub mod nodes;
 pub mod soak;
 pub mod tenants;
 
@@ -21,7 +22,7 @@ pub use cpu::CpuSplit;
 use load::{LoadResult, case_of, signal, start_load, start_paced_load};
 use redial_server::SignalRate;
 
-use redial_server::AppBuilder;
+use redial_server::{AppBuilder, StoreAt};
 
 use axum::http::header::CONTENT_TYPE;
 use redial_core::engine::Engine;
@@ -264,7 +265,25 @@ impl BenchServer {
         tenants: usize,
         delivery: Delivery,
     ) -> anyhow::Result<BenchServer> {
-        BenchServer::start_with(dir, policy_text, &vec![None; tenants], delivery, None)
+        BenchServer::start_on(dir, policy_text, tenants, delivery, None)
+    }
+
+    /// [`BenchServer::start`] on `store` (`None`: sled in `dir`).
+    fn start_on(
+        dir: &Path,
+        policy_text: &str,
+        tenants: usize,
+        delivery: Delivery,
+        store: Option<StoreAt>,
+    ) -> anyhow::Result<BenchServer> {
+        BenchServer::start_with(
+            dir,
+            policy_text,
+            &vec![None; tenants],
+            delivery,
+            None,
+            store,
+        )
     }
 
     /// [`BenchServer::start`] with one tenant per entry of `voices`: where its dials go
@@ -276,6 +295,7 @@ impl BenchServer {
         voices: &[Option<String>],
         delivery: Delivery,
         signal_rate: Option<SignalRate>,
+        store: Option<StoreAt>,
     ) -> anyhow::Result<BenchServer> {
         let tenants = voices.len();
         let dials: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -312,6 +332,9 @@ impl BenchServer {
             .provider_timeout(delivery.provider_timeout)
             .lanes(delivery.lanes)
             .signal_rate(signal_rate);
+        if let Some(store) = store {
+            builder = builder.store(store);
+        }
         let mut ids = vec![tenant.clone()];
         if tenants > 1 {
             ids = (0..tenants).map(|i| format!("{tenant}-{i}")).collect();

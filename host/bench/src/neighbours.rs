@@ -290,6 +290,7 @@ pub fn providers(
                 &voices,
                 delivery,
                 Some(rate),
+                None,
             )?;
             let urls = server.signals_urls();
             let stop = Arc::new(AtomicBool::new(false));

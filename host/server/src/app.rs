@@ -75,6 +75,18 @@ impl StoreAt {
         }
     }
 
+    /// Where it is, for people: the folder, or the database's `host:port/name` (never the
+    /// password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreAt::Sled(dir) => format!("sled in {}", dir.display()),
+            StoreAt::Postgres(url) => format!(
+                "PostgreSQL at {}",
+                redial_store_postgres::describe_url(url).unwrap_or_else(|| "?".into())
+            ),
+        }
+    }
+
     /// Opens the store: creates a sled folder, or connects to PostgreSQL and migrates its
     /// schema. Fails with the reason when the database cannot be reached or authenticated,
     /// or was migrated by a newer Redial.

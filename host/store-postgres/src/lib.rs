@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod leases;
+mod listen;
 mod queries;
 mod schema;
 pub mod scratch;
@@ -26,11 +27,10 @@ mod step;
 pub use schema::SCHEMA_VERSION;
 
 use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod};
-use redial_core::records::OutboxItem;
-use redial_core::store::StoreError;
+use redial_core::store::{NewEffects, StoreError};
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -61,16 +61,13 @@ pub struct PgStore {
     target: String,
     /// Steps committed by this process (tickets count them).
     steps: AtomicU64,
-    /// Outbox items committed by this process since the dispatcher last took them.
-    new_effects: Mutex<NewEffects>,
-}
-
-#[derive(Default)]
-struct NewEffects {
-    /// `None` until tracking starts.
-    items: Option<Vec<(u64, OutboxItem)>>,
-    /// Whether `items` holds every item since the last take (not before the first take).
-    complete: bool,
+    /// Outbox items committed by this process since the dispatcher last took them (items
+    /// other nodes commit reach it through its outbox scans).
+    new_effects: NewEffects,
+    /// Set when another node committed outbox items (see `listen.rs`): the dispatcher's
+    /// next take answers "scan the outbox", so this node delivers them at once if it owns
+    /// their tenant.
+    others_committed: Arc<AtomicBool>,
 }
 
 impl PgStore {
@@ -105,6 +102,7 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot start the store's runtime: {e}")))?;
+        let listen_config = config.clone();
         let mut lock_config = config.clone();
         lock_config.options(format!("-c lock_timeout={}", leases::LOCK_WAIT_MS));
         let pool = make_pool(config, POOL_SIZE)?;
@@ -113,14 +111,21 @@ impl PgStore {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let node = format!("node-{}-{:x}", std::process::id(), started.as_micros());
+        let others_committed = Arc::new(AtomicBool::new(false));
+        runtime.spawn(listen::listen(
+            listen_config,
+            node.clone(),
+            others_committed.clone(),
+        ));
         Ok(PgStore {
             pool,
             locks,
             node,
+            others_committed,
             runtime: Some(runtime),
             target,
             steps: AtomicU64::new(0),
-            new_effects: Mutex::default(),
+            new_effects: NewEffects::default(),
         })
     }
 
@@ -228,6 +233,13 @@ fn make_pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreE
         .create_timeout(Some(CONNECTION_WAIT))
         .build()
         .map_err(|e| StoreError::Backend(format!("cannot make a connection pool: {e}")))
+}
+
+/// `host:port/name` of a PostgreSQL URL (never its password), for messages.
+pub fn describe_url(url: &str) -> Option<String> {
+    url.parse::<tokio_postgres::Config>()
+        .ok()
+        .map(|c| describe(&c))
 }
 
 /// `host:port/name` of a connection config.

@@ -34,10 +34,8 @@ impl Store for PgStore {
     fn commit(&self, step: &Step) -> Result<(), StoreError> {
         let ids = self.block(self.commit_step(step))?;
         self.steps.fetch_add(1, Ordering::SeqCst);
-        let mut new = self.new_effects.lock().unwrap();
-        if let Some(items) = &mut new.items {
-            items.extend(ids.into_iter().zip(step.effects.iter().cloned()));
-        }
+        self.new_effects
+            .record(ids.into_iter().zip(step.effects.iter().cloned()));
         Ok(())
     }
 
@@ -199,17 +197,16 @@ impl Store for PgStore {
     }
 
     fn track_new_effects(&self) {
-        let mut new = self.new_effects.lock().unwrap();
-        new.items = Some(Vec::new());
-        // Items committed before tracking began are not listed: the first take says so.
-        new.complete = false;
+        self.new_effects.track();
     }
 
     fn take_new_effects(&self) -> Option<Vec<(u64, OutboxItem)>> {
-        let mut new = self.new_effects.lock().unwrap();
-        let complete = std::mem::replace(&mut new.complete, true);
-        let items = new.items.as_mut().map(std::mem::take)?;
-        complete.then_some(items)
+        let listed = self.new_effects.take();
+        // Another node queued items this one may own: scan the outbox for them.
+        if self.others_committed.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        listed
     }
 
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {

@@ -112,6 +112,15 @@ impl PgStore {
                 ids.push(row.get::<_, i64>(0) as u64);
             }
         }
+        if !step.effects.is_empty() {
+            // Delivered on commit: wakes the tenant's owner if it is another node.
+            run(
+                &tx,
+                "SELECT pg_notify($1, $2)",
+                &[&crate::listen::CHANNEL, &self.node],
+            )
+            .await?;
+        }
         if let Some(id) = step.consumed {
             run(&tx, "DELETE FROM outbox WHERE id = $1", &[&(id as i64)]).await?;
         }

@@ -11,7 +11,6 @@
 
 mod durable;
 mod generations;
-mod new_effects;
 mod rewrite;
 mod wal;
 
@@ -24,7 +23,8 @@ use redial_core::records::{
     SealedSecret, TenantCounters, Timer, TimerKind, Tombstone, Trial,
 };
 use redial_core::store::{
-    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
+    CallerCases, Durable, NewEffects, PendingStep, Purge, Step, Store, StoreError, StoreSizes,
+    Ticket,
 };
 
 use arc_swap::ArcSwap;
@@ -61,7 +61,7 @@ pub struct SledStore {
     /// signal's step reads them.
     recent_counters: Arc<quick_cache::sync::Cache<String, TenantCounters>>,
     group: Arc<GroupFlush>,
-    new_effects: Arc<new_effects::NewEffects>,
+    new_effects: Arc<NewEffects>,
 }
 
 /// One generation of the store: a sled database and its trees.

@@ -56,6 +56,15 @@ pub enum BenchCommand {
         /// Tenants the signals are spread over (each has its own lock and counters).
         #[arg(long, default_value_t = 1)]
         tenants: usize,
+        /// A PostgreSQL server (a URL whose role may create databases): run the load on
+        /// sled, then on a scratch database there with 1 to --nodes nodes sharing it, and
+        /// stop one of the most to time the failover. Spread it over several tenants
+        /// (--tenants 12): nodes share out tenants, not requests.
+        #[arg(long, env = "REDIAL_BENCH_POSTGRES", hide_env_values = true)]
+        postgres: Option<String>,
+        /// The most nodes with --postgres.
+        #[arg(long, default_value_t = 3, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=8), usize::from))]
+        nodes: usize,
         #[command(flatten)]
         delivery: DeliveryArgs,
     },
@@ -157,7 +166,23 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             seconds,
             clients,
             tenants,
+            postgres: Some(server),
+            nodes: max_nodes,
             delivery,
+        } => nodes(
+            &server,
+            max_nodes,
+            clients,
+            tenants,
+            seconds,
+            delivery.delivery(),
+        ),
+        BenchCommand::Ingest {
+            seconds,
+            clients,
+            tenants,
+            delivery,
+            ..
         } => load(clients, tenants, seconds, delivery.delivery(), true),
         BenchCommand::Swap { rounds, clients } => swap(rounds, clients),
         BenchCommand::Neighbours {
@@ -281,6 +306,60 @@ fn load(
         r.signal_to_dial.n,
         r.signal_to_dial.p99.as_secs_f64() / r.floor.p99.as_secs_f64().max(1e-9)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn nodes(
+    server: &str,
+    max_nodes: usize,
+    clients: usize,
+    tenants: usize,
+    seconds: f64,
+    delivery: bench::Delivery,
+) -> Result<()> {
+    let dir = scratch_dir()?;
+    println!(
+        "redial bench ingest: {clients} clients, {tenants} tenant(s), {seconds} s per row, loopback; sled, then PostgreSQL with 1 to {max_nodes} in-process nodes sharing one scratch database (every node takes every tenant's signals; each tenant's owner dials)"
+    );
+    let report = bench::nodes::run(
+        &dir,
+        &hvac_policy()?,
+        server,
+        bench::nodes::NodesLoad {
+            tenants,
+            clients,
+            duration: Duration::from_secs_f64(seconds),
+            delivery,
+            max_nodes,
+        },
+    )?;
+    let base = report.rows[0].clone();
+    println!("| store | signals/s | × sled | signal-to-dial p50 | p99 | × sled p99 | failed |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in &report.rows {
+        println!(
+            "| {} | {:.0} | {:.2} | {} | {} | {:.1} | {} |",
+            row.label,
+            row.signals_per_sec,
+            row.signals_per_sec / base.signals_per_sec.max(1e-9),
+            ms(row.signal_to_dial.p50),
+            ms(row.signal_to_dial.p99),
+            row.signal_to_dial.p99.as_secs_f64() / base.signal_to_dial.p99.as_secs_f64().max(1e-9),
+            row.failed
+        );
+    }
+    if let Some(f) = report.failover {
+        println!(
+            "failover: one of {} nodes stopped holding {} tenant(s); the others held them all after {}, and dialed one of them {} after the stop (lease term {} s + renewal {} s)",
+            f.nodes,
+            f.tenants_held,
+            ms(f.takeover),
+            f.next_dial.map_or("never".to_string(), ms),
+            redial_core::store::LEASE_TERM.as_secs(),
+            redial_core::store::LEASE_RENEWAL.as_secs()
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -102,7 +102,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
     };
     let policies = args.policies.clone().unwrap_or_else(Policy::default_dir);
-    let mut builder = match StoreAt::parse(&args.store) {
+    let store = StoreAt::parse(&args.store);
+    let shared = matches!(store, StoreAt::Postgres(_));
+    let described = store.describe();
+    let mut builder = match store {
         StoreAt::Sled(dir) => AppBuilder::new(dir),
         postgres => AppBuilder::new(&args.data).store(postgres),
     };
@@ -151,6 +154,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
             app.engine.tenant_ids().len(),
         );
         println!("the agency console: http://{addr}/console (sign in with the admin token)");
+        if shared {
+            println!(
+                "store: {described}; this node shares its tenants with every other node on it"
+            );
+        }
         app.serve(listener, shutdown_signal()).await?;
         println!("redial stopped");
         Ok(())

@@ -5,7 +5,8 @@
 //! One mutex guards everything, so every step is atomic and immediately "durable".
 
 use super::{
-    CallerCases, Durable, PendingStep, Purge, Step, Store, StoreError, StoreSizes, Ticket,
+    CallerCases, Durable, NewEffects, PendingStep, Purge, Step, Store, StoreError, StoreSizes,
+    Ticket,
 };
 use crate::records::{
     CaseRecord, DeadLetter, Funnel, IgnoredSignal, JournalEntry, OutboxItem, PluginVersion,
@@ -18,6 +19,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
+    new_effects: NewEffects,
 }
 
 #[derive(Default)]
@@ -28,10 +30,6 @@ struct Data {
     timers: BTreeMap<(i64, String), Timer>,
     outbox: BTreeMap<u64, OutboxItem>,
     next_outbox_id: u64,
-    /// Committed outbox items not yet taken, while tracked (`None`: not tracking).
-    new_effects: Option<Vec<(u64, OutboxItem)>>,
-    /// Whether `new_effects` holds every item since the last take (not before the first).
-    new_effects_complete: bool,
     /// `(tenant, id)` → dead letter.
     dead_letters: BTreeMap<(String, u64), DeadLetter>,
     opted_out: BTreeSet<(String, String)>,
@@ -58,7 +56,8 @@ impl MemoryStore {
 }
 
 impl Data {
-    fn apply(&mut self, step: &Step) {
+    /// Applies a step; returns the outbox ids its effects were given.
+    fn apply(&mut self, step: &Step) -> Vec<u64> {
         if let Some(case) = &step.case {
             if let Some(old) = step.previous_timer {
                 self.timers.remove(&(old.due_ms, case.id.clone()));
@@ -76,13 +75,12 @@ impl Data {
         if let Ok(Some((tenant, counters))) = step.counters_after(stored) {
             self.counters.insert(tenant, counters);
         }
+        let mut ids = Vec::with_capacity(step.effects.len());
         for item in &step.effects {
             self.next_outbox_id += 1;
             let id = self.next_outbox_id;
             self.outbox.insert(id, item.clone());
-            if let Some(new) = &mut self.new_effects {
-                new.push((id, item.clone()));
-            }
+            ids.push(id);
         }
         if let Some(id) = step.consumed {
             self.outbox.remove(&id);
@@ -112,12 +110,17 @@ impl Data {
             self.clock_ms = Some(ms);
         }
         self.steps += 1;
+        ids
     }
 }
 
 impl Store for MemoryStore {
     fn commit(&self, step: &Step) -> Result<(), StoreError> {
-        self.data.lock().unwrap().apply(step);
+        let mut data = self.data.lock().unwrap();
+        let ids = data.apply(step);
+        // Listed under the data lock, so the list is in commit order.
+        self.new_effects
+            .record(ids.into_iter().zip(step.effects.iter().cloned()));
         Ok(())
     }
 
@@ -227,17 +230,11 @@ impl Store for MemoryStore {
     }
 
     fn track_new_effects(&self) {
-        let mut data = self.data.lock().unwrap();
-        data.new_effects = Some(Vec::new());
-        // Items committed before tracking began are not listed: the first take says so.
-        data.new_effects_complete = false;
+        self.new_effects.track();
     }
 
     fn take_new_effects(&self) -> Option<Vec<(u64, OutboxItem)>> {
-        let mut data = self.data.lock().unwrap();
-        let complete = std::mem::replace(&mut data.new_effects_complete, true);
-        let items = data.new_effects.as_mut().map(std::mem::take)?;
-        complete.then_some(items)
+        self.new_effects.take()
     }
 
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
