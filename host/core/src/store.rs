@@ -102,16 +102,7 @@ impl Step {
         &self,
         stored: impl FnOnce(&str) -> Result<TenantCounters, StoreError>,
     ) -> Result<Option<(String, TenantCounters)>, StoreError> {
-        let moved = self
-            .case
-            .as_ref()
-            .map(|case| {
-                // A case this step opens leaves no state.
-                let opened_here = case.journal_len as usize == self.events.len();
-                let before = self.previous_state.filter(|_| !opened_here);
-                (case, before, case.state.name())
-            })
-            .filter(|(_, before, now)| *before != Some(*now));
+        let moved = self.state_move();
         let tenant = match (&self.counters, &moved) {
             (Some((tenant, _)), _) => tenant,
             (None, Some((case, ..))) => &case.tenant,
@@ -129,6 +120,27 @@ impl Step {
             *updated.states.entry(now.to_string()).or_default() += 1;
         }
         Ok(Some((tenant.clone(), updated)))
+    }
+
+    /// Whether [`Step::counters_after`] will ask for the stored counters: the step moves
+    /// its case between states and carries no counters of its own. A backend that reads
+    /// them with a round trip asks this first.
+    pub fn needs_stored_counters(&self) -> bool {
+        self.counters.is_none() && self.state_move().is_some()
+    }
+
+    /// The case's move between states in this step: the case, the state it leaves (none for
+    /// a case this step opens) and the state it enters; `None` when it stays put.
+    fn state_move(&self) -> Option<(&CaseRecord, Option<&'static str>, &'static str)> {
+        self.case
+            .as_ref()
+            .map(|case| {
+                // A case this step opens leaves no state.
+                let opened_here = case.journal_len as usize == self.events.len();
+                let before = self.previous_state.filter(|_| !opened_here);
+                (case, before, case.state.name())
+            })
+            .filter(|(_, before, now)| *before != Some(*now))
     }
 }
 

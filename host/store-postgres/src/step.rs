@@ -66,8 +66,8 @@ impl PgStore {
         }
         // The stored counters are read only when the step moves a case without bringing
         // its tenant's counters.
-        let stored = match (&step.counters, &step.case) {
-            (None, Some(case)) => {
+        let stored = match &step.case {
+            Some(case) if step.needs_stored_counters() => {
                 let statement = tx
                     .prepare_cached("SELECT record FROM counters WHERE tenant = $1")
                     .await
